@@ -1,0 +1,636 @@
+/* arena.c: the VM arena: chunks, page table, commit limit, spare memory
+ *
+ * See DESIGN.md#arena and DESIGN.md#zones.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpm.h"
+#include "args.h"
+#include "bt.h"
+
+#define ARENA_DEFAULT_SIZE ((Size)256 << 20)
+#define ARENA_MIN_GRAINS 64
+
+RingStruct ArenaGlobalRing = {&ArenaGlobalRing, &ArenaGlobalRing};
+
+/* Checks -------------------------------------------------------------- */
+
+Bool ChunkCheck(Chunk chunk)
+{
+  return chunk != NULL && chunk->sig == ChunkSig && chunk->arena != NULL &&
+         chunk->base < chunk->limit && chunk->page_seg != NULL &&
+         chunk->alloc_table != NULL && chunk->commit_table != NULL &&
+         AddrOffset(chunk->base, chunk->limit) ==
+             chunk->pages << chunk->arena->grain_shift;
+}
+
+Bool ArenaCheck(Arena arena)
+{
+  unsigned i;
+  if (arena == NULL || arena->sig != ArenaSig)
+    return FALSE;
+  if (!LockCheck(&arena->lock) || !IsPow2(arena->grain) ||
+      ((Size)1 << arena->grain_shift) != arena->grain)
+    return FALSE;
+  if (arena->zone_shift >= WORD_BITS || arena->chunk_count == 0 ||
+      arena->chunk_count > ARENA_MAX_CHUNKS)
+    return FALSE;
+  if (arena->spare_committed > arena->committed)
+    return FALSE;
+  if (!(arena->spare >= 0.0 && arena->spare <= 1.0))
+    return FALSE;
+  for (i = 0; i < arena->chunk_count; ++i) {
+    if (!ChunkCheck(arena->chunks[i]))
+      return FALSE;
+    if (i > 0 && arena->chunks[i - 1]->limit > arena->chunks[i]->base)
+      return FALSE;
+  }
+  return RingCheck(&arena->pools) && RingCheck(&arena->roots) &&
+         RingCheck(&arena->threads) && RingCheck(&arena->messages);
+}
+
+/* Zones --------------------------------------------------------------- */
+
+ZoneSet ZoneSetOfRange(Arena arena, Addr base, Addr limit)
+{
+  Word zbase = (Word)base >> arena->zone_shift;
+  Word zlast = ((Word)limit - 1) >> arena->zone_shift;
+  ZoneSet set = 0;
+  if (zlast - zbase >= ZONE_COUNT - 1)
+    return ZoneSetUNIV;
+  for (; zbase <= zlast; ++zbase)
+    set |= (ZoneSet)1 << (zbase & (ZONE_COUNT - 1));
+  return set;
+}
+
+/* Chunks -------------------------------------------------------------- */
+
+static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size)
+{
+  Chunk chunk;
+  Addr base;
+  Size pages, seg_bytes, bit_bytes, table_bytes;
+  Res res;
+  unsigned i;
+  void *tables;
+
+  if (arena->chunk_count == ARENA_MAX_CHUNKS)
+    return MPS_RES_RESOURCE;
+  size = SizeAlignUp(size, arena->grain);
+  res = VMReserve(&base, size, arena->grain);
+  if (res != MPS_RES_OK)
+    return res;
+  pages = size >> arena->grain_shift;
+  seg_bytes = pages * sizeof(Seg);
+  bit_bytes = BTWords(pages) * sizeof(Word);
+  table_bytes = SizeAlignUp(sizeof(struct ChunkStruct) + seg_bytes +
+                                2 * bit_bytes,
+                            VMPageSize());
+  tables = ControlAllocRaw(table_bytes);
+  if (tables == NULL) {
+    VMUnreserve(base, size);
+    return MPS_RES_MEMORY;
+  }
+  /* The mapping is zero filled: no segment, nothing allocated or
+   * committed. */
+  chunk = tables;
+  chunk->arena = arena;
+  chunk->base = base;
+  chunk->limit = AddrAdd(base, size);
+  chunk->pages = pages;
+  chunk->page_seg = (Seg *)(void *)(chunk + 1);
+  chunk->alloc_table = (Word *)(void *)((char *)chunk->page_seg + seg_bytes);
+  chunk->commit_table = (Word *)(void *)((char *)chunk->alloc_table +
+                                         bit_bytes);
+  chunk->map_base = base;
+  chunk->map_size = size;
+  chunk->table_bytes = table_bytes;
+  chunk->tables = tables;
+  chunk->sig = ChunkSig;
+
+  /* Keep the chunk array sorted by address. */
+  for (i = arena->chunk_count; i > 0 && arena->chunks[i - 1]->base > base;
+       --i)
+    arena->chunks[i] = arena->chunks[i - 1];
+  arena->chunks[i] = chunk;
+  ++arena->chunk_count;
+  arena->reserved += size;
+  arena->committed += table_bytes;
+  arena->control_committed += table_bytes;
+  if (arena->extended != NULL)
+    arena->extended(arena, base, size);
+  *chunk_o = chunk;
+  return MPS_RES_OK;
+}
+
+static void chunkDestroy(Chunk chunk)
+{
+  Arena arena = chunk->arena;
+  Size committed;
+  AVERT(Chunk, chunk);
+  AVER(BTFindSet(chunk->alloc_table, 0, chunk->pages) == chunk->pages);
+  committed = BTCountSet(chunk->commit_table, 0, chunk->pages)
+              << arena->grain_shift;
+  arena->committed -= committed;
+  arena->spare_committed -= committed;
+  arena->committed -= chunk->table_bytes;
+  arena->control_committed -= chunk->table_bytes;
+  arena->reserved -= chunk->map_size;
+  if (arena->contracted != NULL)
+    arena->contracted(arena, chunk->base, chunk->map_size);
+  chunk->sig = SigInvalid;
+  VMUnreserve(chunk->map_base, chunk->map_size);
+  ControlFreeRaw(chunk->tables, chunk->table_bytes);
+}
+
+Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
+{
+  Chunk chunk = arena->last_chunk;
+  unsigned lo, hi;
+  if (chunk != NULL && addr >= chunk->base && addr < chunk->limit)
+    return chunk;
+  lo = 0;
+  hi = arena->chunk_count;
+  while (lo < hi) {
+    unsigned mid = (lo + hi) / 2;
+    chunk = arena->chunks[mid];
+    if (addr < chunk->base)
+      hi = mid;
+    else if (addr >= chunk->limit)
+      lo = mid + 1;
+    else {
+      arena->last_chunk = chunk;
+      return chunk;
+    }
+  }
+  return NULL;
+}
+
+/* Create and destroy -------------------------------------------------- */
+
+static unsigned log2Size(Size s)
+{
+  unsigned shift = 0;
+  while (((Size)1 << shift) < s)
+    ++shift;
+  return shift;
+}
+
+Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
+{
+  Arena arena;
+  mps_arg_s arg;
+  Size size = ARENA_DEFAULT_SIZE, grain = VMPageSize();
+  Size commit_limit = SIZE_MAX;
+  double spare = 0.75, pause = 0.1;
+  mps_arena_extended_t extended = NULL;
+  mps_arena_contracted_t contracted = NULL;
+  Chunk chunk;
+  Res res;
+
+  if (ArgPick(&arg, args, MPS_KEY_ARENA_GRAIN_SIZE)) {
+    if (!IsPow2(arg.val.size))
+      return MPS_RES_PARAM;
+    if (arg.val.size > grain)
+      grain = arg.val.size;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_ARENA_SIZE))
+    size = arg.val.size;
+  if (size < ARENA_MIN_GRAINS * grain)
+    size = ARENA_MIN_GRAINS * grain;
+  if (ArgPick(&arg, args, MPS_KEY_COMMIT_LIMIT))
+    commit_limit = arg.val.size;
+  if (ArgPick(&arg, args, MPS_KEY_SPARE)) {
+    if (!(arg.val.d >= 0.0 && arg.val.d <= 1.0))
+      return MPS_RES_PARAM;
+    spare = arg.val.d;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_SPARE_COMMIT_LIMIT)) {
+    /* Deprecated: bytes of spare memory, turned into a fraction. */
+    spare = (double)arg.val.size / (double)size;
+    if (spare > 1.0)
+      spare = 1.0;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_PAUSE_TIME)) {
+    if (!(arg.val.d >= 0.0))
+      return MPS_RES_PARAM;
+    pause = arg.val.d;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_ARENA_EXTENDED))
+    extended = (mps_arena_extended_t)arg.val.fun;
+  if (ArgPick(&arg, args, MPS_KEY_ARENA_CONTRACTED))
+    contracted = (mps_arena_contracted_t)arg.val.fun;
+  (void)ArgPick(&arg, args, MPS_KEY_ARENA_ZONED); /* always zoned */
+
+  arena = calloc(1, sizeof *arena);
+  if (arena == NULL)
+    return MPS_RES_MEMORY;
+  LockInit(&arena->lock);
+  arena->grain = grain;
+  arena->grain_shift = log2Size(grain);
+  /* Sixty-four zones stripe the initial reservation once. */
+  arena->zone_shift = log2Size(size) > 6 ? log2Size(size) - 6 : 0;
+  if (arena->zone_shift < arena->grain_shift)
+    arena->zone_shift = arena->grain_shift;
+  arena->chunk_size = size;
+  arena->commit_limit = commit_limit;
+  arena->spare = spare;
+  arena->pause_time = pause;
+  arena->extended = extended;
+  arena->contracted = contracted;
+  arena->scan_rate = 200e6;
+  RingInit(&arena->global_ring);
+  RingInit(&arena->pools);
+  RingInit(&arena->roots);
+  RingInit(&arena->threads);
+  RingInit(&arena->formats);
+  RingInit(&arena->chains);
+  RingInit(&arena->messages);
+  RingInit(&arena->got_messages);
+  GenInit(&arena->top_gen, NULL, 0, SIZE_MAX, 0.5);
+  arena->sig = ArenaSig;
+
+  res = chunkCreate(&chunk, arena, size);
+  if (res != MPS_RES_OK)
+    goto failChunk;
+  {
+    static const mps_gen_param_s defaults[2] = {{8192, 0.85},
+                                                {36864, 0.45}};
+    res = ChainCreate(&arena->default_chain, arena, 2, defaults);
+    if (res != MPS_RES_OK)
+      goto failChain;
+  }
+  LockClaimGlobal();
+  RingAppend(&ArenaGlobalRing, &arena->global_ring);
+  LockReleaseGlobal();
+  AVERT(Arena, arena);
+  *arena_o = arena;
+  return MPS_RES_OK;
+
+failChain:
+  chunkDestroy(chunk);
+failChunk:
+  arena->sig = SigInvalid;
+  LockFinish(&arena->lock);
+  free(arena);
+  return res;
+}
+
+void ArenaDestroy(Arena arena)
+{
+  AVERT(Arena, arena);
+  LockClaimGlobal();
+  RingRemove(&arena->global_ring);
+  LockReleaseGlobal();
+  ChainDestroy(arena->default_chain);
+  AVER(RingIsSingle(&arena->pools));
+  AVER(RingIsSingle(&arena->roots));
+  AVER(RingIsSingle(&arena->threads));
+  AVER(RingIsSingle(&arena->formats));
+  AVER(RingIsSingle(&arena->chains));
+  /* Queued messages are dropped; nothing is finalized. */
+  while (!RingIsSingle(&arena->messages))
+    MessageDestroy(RING_ELT(Message, queue_ring, arena->messages.next));
+  while (!RingIsSingle(&arena->got_messages))
+    MessageDestroy(RING_ELT(Message, queue_ring, arena->got_messages.next));
+  MessageFlushDeferred(arena);
+  FinalFinish(arena);
+  GenFinish(&arena->top_gen);
+  while (arena->chunk_count > 0) {
+    --arena->chunk_count;
+    chunkDestroy(arena->chunks[arena->chunk_count]);
+  }
+  SegFreeDescriptors(arena);
+  arena->sig = SigInvalid;
+  LockFinish(&arena->lock);
+  free(arena);
+}
+
+void ArenaEnter(Arena arena)
+{
+  LockClaim(&arena->lock);
+  AVERT(Arena, arena);
+}
+
+void ArenaLeave(Arena arena)
+{
+  AVERT(Arena, arena);
+  LockRelease(&arena->lock);
+}
+
+/* Spare memory and the commit limit ----------------------------------- */
+
+/* Decommit spare pages (committed, not allocated) until at most `target`
+ * bytes of spare remain. */
+void ArenaPurgeSpare(Arena arena, Size target)
+{
+  unsigned c;
+  for (c = 0; c < arena->chunk_count && arena->spare_committed > target;
+       ++c) {
+    Chunk chunk = arena->chunks[c];
+    Size i = 0;
+    while (i < chunk->pages && arena->spare_committed > target) {
+      Size start, end, limit;
+      start = BTFindSet(chunk->commit_table, i, chunk->pages);
+      if (start == chunk->pages)
+        break;
+      if (BTGet(chunk->alloc_table, start)) {
+        i = start + 1;
+        continue;
+      }
+      /* A run of spare pages: committed and unallocated. */
+      limit = BTFindClear(chunk->commit_table, start, chunk->pages);
+      end = BTFindSet(chunk->alloc_table, start, limit);
+      {
+        Size excess = arena->spare_committed - target;
+        Size want = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;
+        if (end - start > want)
+          end = start + want;
+      }
+      VMDecommit(AddrAdd(chunk->base, start << arena->grain_shift),
+                 (end - start) << arena->grain_shift);
+      BTClearRange(chunk->commit_table, start, end);
+      arena->committed -= (end - start) << arena->grain_shift;
+      arena->spare_committed -= (end - start) << arena->grain_shift;
+      i = end;
+    }
+  }
+}
+
+static Size spareLimit(Arena arena)
+{
+  return (Size)(arena->spare * (double)(arena->committed -
+                                        arena->control_committed));
+}
+
+Res ArenaSetCommitLimit(Arena arena, Size limit)
+{
+  if (limit < arena->committed) {
+    Size excess = arena->committed - limit;
+    ArenaPurgeSpare(arena, arena->spare_committed > excess
+                               ? arena->spare_committed - excess
+                               : 0);
+    if (limit < arena->committed)
+      return MPS_RES_FAIL;
+  }
+  arena->commit_limit = limit;
+  return MPS_RES_OK;
+}
+
+void ArenaSetSpare(Arena arena, double spare)
+{
+  arena->spare = spare;
+  ArenaPurgeSpare(arena, spareLimit(arena));
+}
+
+/* Page allocation ------------------------------------------------------ */
+
+/* Find n free pages in chunk whose zones all lie in set. */
+static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set)
+{
+  Arena arena = chunk->arena;
+  Size stripe_pages, i;
+  if (set == ZoneSetUNIV)
+    return BTFindClearRun(i_o, chunk->alloc_table, 0, chunk->pages, n);
+  stripe_pages = (Size)1 << (arena->zone_shift - arena->grain_shift);
+  i = 0;
+  while (i < chunk->pages) {
+    Addr addr = AddrAdd(chunk->base, i << arena->grain_shift);
+    Size j = (AddrOffset(0, AddrAlignDown(addr, (Size)1 << arena->zone_shift))
+              >> arena->grain_shift) -
+             (AddrOffset(0, chunk->base) >> arena->grain_shift) +
+             stripe_pages;
+    if (j > chunk->pages)
+      j = chunk->pages;
+    if (set & ((ZoneSet)1 << ZoneOfAddr(arena, addr))) {
+      /* Extend over following stripes that are also in the set. */
+      while (j < chunk->pages &&
+             (set & ((ZoneSet)1 << ZoneOfAddr(
+                         arena, AddrAdd(chunk->base,
+                                        j << arena->grain_shift))))) {
+        j += stripe_pages;
+        if (j > chunk->pages)
+          j = chunk->pages;
+      }
+      if (BTFindClearRun(i_o, chunk->alloc_table, i, j, n))
+        return TRUE;
+    }
+    i = j;
+  }
+  return FALSE;
+}
+
+static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
+                         ZoneSet set)
+{
+  unsigned c;
+  if (set == ZoneSetEMPTY)
+    return FALSE;
+  for (c = 0; c < arena->chunk_count; ++c)
+    if (chunkFindRun(i_o, arena->chunks[c], n, set)) {
+      *chunk_o = arena->chunks[c];
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static ZoneSet arenaZonesInUse(Arena arena)
+{
+  ZoneSet used = arena->top_gen.zones;
+  Ring node, next;
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
+    size_t g;
+    for (g = 0; g < chain->gen_count; ++g)
+      used |= chain->gens[g].zones;
+  }
+  return used;
+}
+
+Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
+                    Seg seg)
+{
+  Size n = size >> arena->grain_shift, i, uncommitted, k;
+  Chunk chunk;
+  Addr base;
+
+  AVER(SizeIsAligned(size, arena->grain) && size > 0);
+  if (!arenaFindRun(&chunk, &i, arena, n, pref) &&
+      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena)) &&
+      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV)) {
+    Size want = arena->chunk_size;
+    Res res;
+    if (want < size + arena->grain)
+      want = size + arena->grain;
+    res = chunkCreate(&chunk, arena, want);
+    if (res != MPS_RES_OK)
+      return res;
+    if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV))
+      return MPS_RES_RESOURCE;
+  }
+
+  /* Commit what is not already committed, within the limit. */
+  uncommitted = n - BTCountSet(chunk->commit_table, i, i + n);
+  if (uncommitted > 0) {
+    Size bytes = uncommitted << arena->grain_shift;
+    if (arena->committed + bytes > arena->commit_limit ||
+        arena->committed + bytes < arena->committed) {
+      Size room = arena->commit_limit > bytes ? arena->commit_limit - bytes
+                                              : 0;
+      Size excess = arena->committed > room ? arena->committed - room : 0;
+      /* Purging may decommit spare pages of the run itself; that is
+       * harmless, they are recommitted below. */
+      ArenaPurgeSpare(arena, arena->spare_committed > excess
+                                 ? arena->spare_committed - excess
+                                 : 0);
+      uncommitted = n - BTCountSet(chunk->commit_table, i, i + n);
+      bytes = uncommitted << arena->grain_shift;
+      if (arena->committed + bytes > arena->commit_limit)
+        return MPS_RES_COMMIT_LIMIT;
+    }
+    k = i;
+    while (k < i + n) {
+      Size start = BTFindClear(chunk->commit_table, k, i + n), end;
+      Res res;
+      if (start == i + n)
+        break;
+      end = BTFindSet(chunk->commit_table, start, i + n);
+      res = VMCommit(AddrAdd(chunk->base, start << arena->grain_shift),
+                     (end - start) << arena->grain_shift);
+      if (res != MPS_RES_OK)
+        return res;
+      BTSetRange(chunk->commit_table, start, end);
+      arena->committed += (end - start) << arena->grain_shift;
+      arena->spare_committed += (end - start) << arena->grain_shift;
+      k = end;
+    }
+  }
+  arena->spare_committed -= size;
+  BTSetRange(chunk->alloc_table, i, i + n);
+  for (k = i; k < i + n; ++k)
+    chunk->page_seg[k] = seg;
+  base = AddrAdd(chunk->base, i << arena->grain_shift);
+  *base_o = base;
+  return MPS_RES_OK;
+}
+
+void ArenaFreePages(Arena arena, Addr base, Size size)
+{
+  Chunk chunk = ArenaChunkOfAddr(arena, base);
+  Size i, n = size >> arena->grain_shift, k;
+  AVERT(Chunk, chunk);
+  i = AddrOffset(chunk->base, base) >> arena->grain_shift;
+  AVER(BTCountSet(chunk->alloc_table, i, i + n) == n);
+  BTClearRange(chunk->alloc_table, i, i + n);
+  for (k = i; k < i + n; ++k)
+    chunk->page_seg[k] = NULL;
+  arena->spare_committed += size;
+  if (arena->spare_committed > spareLimit(arena)) {
+    /* Return the pages just freed first, then older spare. */
+    Size excess = arena->spare_committed - spareLimit(arena);
+    Size give = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;
+    if (give > n)
+      give = n;
+    VMDecommit(base, give << arena->grain_shift);
+    BTClearRange(chunk->commit_table, i, i + give);
+    arena->committed -= give << arena->grain_shift;
+    arena->spare_committed -= give << arena->grain_shift;
+    if (arena->spare_committed > spareLimit(arena))
+      ArenaPurgeSpare(arena, spareLimit(arena));
+  }
+}
+
+/* Policy: when to collect.  DESIGN.md#policy ---------------------------- */
+
+#define TOP_GEN_MIN_GROWTH ((Size)64 << 20)
+
+Res ArenaCollect(Arena arena, const char *why)
+{
+  Res res = TraceCollect(arena, NULL, -1, TRUE, why);
+  arena->pending_full = FALSE;
+  return res;
+}
+
+/* Find the most urgent collection, if any.  Returns TRUE and sets
+ * *chain_o and *top_o (top < 0 and chain NULL: full collection). */
+static Bool arenaNeedsCollection(Arena arena, Chain *chain_o, int *top_o,
+                                 const char **why_o)
+{
+  Ring node, next;
+  Size grown;
+  if (arena->pending_full) {
+    *chain_o = NULL;
+    *top_o = -1;
+    *why_o = "Client requested a collection (mps_arena_start_collect)";
+    return TRUE;
+  }
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
+    int top = ChainDeadline(chain);
+    if (top >= 0) {
+      *chain_o = chain;
+      *top_o = top;
+      *why_o = "Generation of a chain has reached capacity";
+      return TRUE;
+    }
+  }
+  grown = arena->top_size_after_full > TOP_GEN_MIN_GROWTH
+              ? arena->top_size_after_full
+              : TOP_GEN_MIN_GROWTH;
+  if (arena->top_gen.new_size > grown) {
+    *chain_o = NULL;
+    *top_o = -1;
+    *why_o = "The oldest generation has doubled since the last full "
+             "collection";
+    return TRUE;
+  }
+  return FALSE;
+}
+
+void ArenaPoll(Arena arena)
+{
+  Chain chain;
+  int top;
+  const char *why;
+  if (arena->clamped || arena->busy || arena->postmortem)
+    return;
+  if (arenaNeedsCollection(arena, &chain, &top, &why)) {
+    (void)TraceCollect(arena, chain, top, chain == NULL, why);
+    if (chain == NULL)
+      arena->pending_full = FALSE;
+  }
+}
+
+Bool ArenaStep(Arena arena, double interval, double multiplier)
+{
+  Chain chain;
+  int top;
+  const char *why;
+  Size heap = 0;
+  Ring node, next;
+
+  if (arenaNeedsCollection(arena, &chain, &top, &why)) {
+    (void)TraceCollect(arena, chain, top, chain == NULL, why);
+    if (chain == NULL)
+      arena->pending_full = FALSE;
+    return TRUE;
+  }
+  /* Idle time: start (and, stopping the world, finish) a full collection
+   * if it is expected to fit in interval * multiplier and the heap has
+   * changed since the last one. */
+  RING_FOR(node, &arena->pools, next) {
+    Pool pool = RING_ELT(Pool, arena_ring, node);
+    if (pool->klass->automatic)
+      heap += pool->total_size;
+  }
+  if (arena->allocated_since_full > 0 &&
+      (double)heap / arena->scan_rate <= interval * multiplier) {
+    (void)TraceCollect(arena, NULL, -1, TRUE,
+                       "Idle time offered by mps_arena_step");
+    return TRUE;
+  }
+  return FALSE;
+}

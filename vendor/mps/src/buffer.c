@@ -1,0 +1,146 @@
+/* buffer.c: allocation points
+ *
+ * The mutator's fast path (mps_reserve, mps_commit: macros in mps.h)
+ * touches only the three public words.  This file is the slow path:
+ * filling a buffer from the pool, and the trip taken by a commit when the
+ * collector has trapped the buffer (limit = 0) at a flip.
+ *
+ * Only the owning thread ever writes init and alloc; the collector writes
+ * only limit (to trap) and reads init (at the flip, with the owner
+ * stopped).  See DESIGN.md#buffers.
+ */
+
+#include <stdlib.h>
+
+#include "mpm.h"
+#include "args.h"
+
+Bool BufferCheck(Buffer buffer)
+{
+  Addr init, alloc, limit;
+  if (buffer == NULL || buffer->sig != BufferSig || buffer->pool == NULL)
+    return FALSE;
+  init = (Addr)buffer->ap.init;
+  alloc = (Addr)buffer->ap.alloc;
+  limit = (Addr)buffer->ap.limit;
+  if (buffer->seg == NULL)
+    return init == alloc && limit == NULL;
+  if (!(buffer->base <= init && init <= alloc && alloc <= buffer->limit))
+    return FALSE;
+  if (limit != NULL && limit != buffer->limit)
+    return FALSE;
+  return buffer->seg->buffer == buffer;
+}
+
+Res BufferCreate(Buffer *buffer_o, Pool pool, mps_arg_s args[])
+{
+  Buffer buffer;
+  mps_arg_s arg;
+  if (pool->klass->buffer_fill == NULL)
+    return MPS_RES_UNIMPL;
+  buffer = calloc(1, sizeof *buffer);
+  if (buffer == NULL)
+    return MPS_RES_MEMORY;
+  buffer->arena = pool->arena;
+  buffer->pool = pool;
+  buffer->rank = RankEXACT;
+  if (ArgPick(&arg, args, MPS_KEY_RANK))
+    buffer->rank = arg.val.rank;
+  if (ArgPick(&arg, args, MPS_KEY_AP_HASH_ARRAYS))
+    buffer->hash_arrays = arg.val.b != 0;
+  /* A new allocation point has all three fields zero: the first reserve
+   * goes to fill. */
+  buffer->ap.init = NULL;
+  buffer->ap.alloc = NULL;
+  buffer->ap.limit = NULL;
+  RingInit(&buffer->pool_ring);
+  RingAppend(&pool->buffers, &buffer->pool_ring);
+  buffer->sig = BufferSig;
+  *buffer_o = buffer;
+  return MPS_RES_OK;
+}
+
+void BufferDestroy(Buffer buffer)
+{
+  AVERT(Buffer, buffer);
+  /* A reserved, uncommitted block is abandoned. */
+  buffer->ap.alloc = buffer->ap.init;
+  BufferDetach(buffer);
+  RingRemove(&buffer->pool_ring);
+  buffer->sig = SigInvalid;
+  free(buffer);
+}
+
+/* Give the buffer's segment back to the pool: objects end at init. */
+void BufferDetach(Buffer buffer)
+{
+  if (buffer->seg != NULL) {
+    buffer->pool->klass->buffer_empty(buffer->pool, buffer);
+    buffer->seg = NULL;
+  }
+  buffer->base = NULL;
+  buffer->limit = NULL;
+  buffer->flipped = FALSE;
+  buffer->ap.init = NULL;
+  buffer->ap.alloc = NULL;
+  buffer->ap.limit = NULL;
+}
+
+Res BufferFill(Addr *p_o, Buffer buffer, Size size)
+{
+  Pool pool = buffer->pool;
+  Arena arena = pool->arena;
+  Addr base, limit;
+  Res res;
+
+  AVER(buffer->ap.init == buffer->ap.alloc);
+  if (size == 0 || !SizeIsAligned(size, pool->align))
+    return MPS_RES_PARAM;
+  /* The fast path failed: the buffer is full, trapped, or the request
+   * overflowed.  Retire the current buffer, let the collector run if it
+   * is due, then get a fresh one. */
+  BufferDetach(buffer);
+  ArenaPoll(arena);
+  res = pool->klass->buffer_fill(&base, &limit, pool, buffer, size);
+  if (res != MPS_RES_OK)
+    return res;
+  AVER(buffer->seg != NULL && AddrOffset(base, limit) >= size);
+  buffer->base = base;
+  buffer->limit = limit;
+  buffer->flipped = FALSE;
+  buffer->ap.init = base;
+  buffer->ap.alloc = AddrAdd(base, size);
+  buffer->ap.limit = limit;
+  ++buffer->fills;
+  *p_o = base;
+  return MPS_RES_OK;
+}
+
+/* Called by mps_commit when limit is 0.  The block [p, p+size) was
+ * reserved; init has just been set to its end. */
+Bool BufferTrip(Buffer buffer, Addr p, Size size)
+{
+  (void)size;
+  AVER(buffer->ap.limit == NULL);
+  AVER(buffer->ap.init == buffer->ap.alloc);
+  AVER(AddrAdd(p, size) == (Addr)buffer->ap.alloc);
+  if (buffer->flipped && buffer->scan_limit <= p &&
+      buffer->pool->ranks != RankSetEMPTY) {
+    /* A flip happened while the block was reserved: the collector neither
+     * scanned it nor saw the references the client stored in it.  Void
+     * the block; the AP stays trapped so the next reserve refills. */
+    buffer->ap.init = p;
+    buffer->ap.alloc = p;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void BufferFlip(Buffer buffer)
+{
+  if (buffer->seg != NULL) {
+    buffer->scan_limit = (Addr)buffer->ap.init;
+    buffer->flipped = TRUE;
+    buffer->ap.limit = NULL;
+  }
+}

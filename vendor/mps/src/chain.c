@@ -1,0 +1,172 @@
+/* chain.c: generation chains and pool generations
+ *
+ * A chain is a list of generations with capacities.  Each automatic pool
+ * on the chain has a pool generation (PoolGen) for every generation of
+ * the chain plus the arena's top generation, which takes the survivors of
+ * the last one.  See DESIGN.md#generations.
+ */
+
+#include <stdlib.h>
+
+#include "mpm.h"
+
+#define PoolGenSig ((Sig)0x519B0096UL)
+
+Bool GenCheck(Gen gen)
+{
+  return gen != NULL && gen->sig == GenSig && gen->mortality >= 0.0 &&
+         gen->mortality <= 1.0 && RingCheck(&gen->pgens);
+}
+
+Bool ChainCheck(Chain chain)
+{
+  size_t i;
+  if (chain == NULL || chain->sig != ChainSig || chain->gen_count == 0 ||
+      chain->gens == NULL)
+    return FALSE;
+  for (i = 0; i < chain->gen_count; ++i)
+    if (!GenCheck(&chain->gens[i]) || chain->gens[i].chain != chain)
+      return FALSE;
+  return TRUE;
+}
+
+Bool PoolGenCheck(PoolGen pgen)
+{
+  return pgen != NULL && pgen->sig == PoolGenSig && pgen->pool != NULL &&
+         pgen->gen != NULL && pgen->next != NULL && RingCheck(&pgen->segs);
+}
+
+void GenInit(Gen gen, Chain chain, unsigned index, Size capacity,
+             double mortality)
+{
+  gen->chain = chain;
+  gen->index = index;
+  gen->capacity = capacity;
+  gen->mortality = mortality;
+  gen->new_size = 0;
+  gen->size = 0;
+  gen->zones = ZoneSetEMPTY;
+  RingInit(&gen->pgens);
+  gen->sig = GenSig;
+}
+
+void GenFinish(Gen gen)
+{
+  AVERT(Gen, gen);
+  AVER(RingIsSingle(&gen->pgens));
+  gen->sig = SigInvalid;
+}
+
+Res ChainCreate(Chain *chain_o, Arena arena, size_t count,
+                const mps_gen_param_s *params)
+{
+  Chain chain;
+  size_t i;
+  if (count == 0 || params == NULL)
+    return MPS_RES_PARAM;
+  for (i = 0; i < count; ++i)
+    if (params[i].mps_capacity == 0 ||
+        !(params[i].mps_mortality >= 0.0 && params[i].mps_mortality <= 1.0))
+      return MPS_RES_PARAM;
+  chain = calloc(1, sizeof *chain);
+  if (chain == NULL)
+    return MPS_RES_MEMORY;
+  chain->gens = calloc(count, sizeof *chain->gens);
+  if (chain->gens == NULL) {
+    free(chain);
+    return MPS_RES_MEMORY;
+  }
+  chain->arena = arena;
+  chain->gen_count = count;
+  for (i = 0; i < count; ++i) {
+    Size capacity = params[i].mps_capacity;
+    /* Capacities are in kilobytes; saturate rather than overflow. */
+    capacity = capacity > SIZE_MAX / 1024 ? SIZE_MAX : capacity * 1024;
+    GenInit(&chain->gens[i], chain, (unsigned)i, capacity,
+            params[i].mps_mortality);
+  }
+  RingInit(&chain->arena_ring);
+  RingAppend(&arena->chains, &chain->arena_ring);
+  chain->sig = ChainSig;
+  *chain_o = chain;
+  return MPS_RES_OK;
+}
+
+void ChainDestroy(Chain chain)
+{
+  size_t i;
+  AVERT(Chain, chain);
+  AVER(chain->pools == 0);
+  RingRemove(&chain->arena_ring);
+  for (i = 0; i < chain->gen_count; ++i)
+    GenFinish(&chain->gens[i]);
+  chain->sig = SigInvalid;
+  free(chain->gens);
+  free(chain);
+}
+
+void PoolGenInit(PoolGen pgen, Pool pool, Gen gen)
+{
+  pgen->pool = pool;
+  pgen->gen = gen;
+  pgen->next = pgen;
+  RingInit(&pgen->gen_ring);
+  RingAppend(&gen->pgens, &pgen->gen_ring);
+  RingInit(&pgen->segs);
+  pgen->size = 0;
+  pgen->fwd_seg = NULL;
+  pgen->sig = PoolGenSig;
+}
+
+void PoolGenFinish(PoolGen pgen)
+{
+  AVERT(PoolGen, pgen);
+  AVER(RingIsSingle(&pgen->segs));
+  RingRemove(&pgen->gen_ring);
+  pgen->sig = SigInvalid;
+}
+
+/* The highest generation whose new size exceeds its capacity, or -1.
+ * Collecting it collects every younger generation too. */
+int ChainDeadline(Chain chain)
+{
+  int top = -1;
+  size_t i;
+  if (chain->pools == 0)
+    return -1;
+  for (i = 0; i < chain->gen_count; ++i)
+    if (chain->gens[i].new_size > chain->gens[i].capacity)
+      top = (int)i;
+  return top;
+}
+
+/* Recompute every generation's zone set from its segments, after a trace
+ * freed some (DESIGN.md#zones). */
+void ArenaRecomputeZones(Arena arena)
+{
+  Ring cnode, cnext;
+  Gen gens[1] = {&arena->top_gen};
+  size_t g;
+
+  for (g = 0; g < 1; ++g)
+    gens[g]->zones = ZoneSetEMPTY;
+  RING_FOR(cnode, &arena->chains, cnext) {
+    Chain chain = RING_ELT(Chain, arena_ring, cnode);
+    for (g = 0; g < chain->gen_count; ++g)
+      chain->gens[g].zones = ZoneSetEMPTY;
+  }
+  RING_FOR(cnode, &arena->pools, cnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, cnode);
+    if (pool->klass == &AMCPoolClass || pool->klass == &AMCZPoolClass) {
+      AMC amc = (AMC)(void *)pool;
+      for (g = 0; g < amc->gen_count; ++g) {
+        PoolGen pgen = &amc->pgens[g];
+        Ring snode, snext;
+        RING_FOR(snode, &pgen->segs, snext) {
+          Seg seg = RING_ELT(Seg, pgen_ring, snode);
+          pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+        }
+      }
+    }
+  }
+}

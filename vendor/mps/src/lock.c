@@ -1,0 +1,84 @@
+/* lock.c: arena locks and the process-wide locks
+ *
+ * Each arena has one lock; at most one thread runs inside an arena's
+ * collector code.  Two process-wide locks exist besides: the global lock
+ * (the ring of arenas, signal handler installation) and the world lock,
+ * held while threads are stopped so that two arenas never try to stop
+ * each other's threads at once.  Order: arena lock, then world lock, then
+ * global lock.  See DESIGN.md#locking.
+ */
+
+#include "mpm.h"
+
+#define LockSig ((Sig)0x51910CC5UL)
+
+static pthread_mutex_t globalMutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t worldMutex = PTHREAD_MUTEX_INITIALIZER;
+
+Bool LockCheck(Lock lock)
+{
+  return lock != NULL && lock->sig == LockSig;
+}
+
+void LockInit(Lock lock)
+{
+  int err = pthread_mutex_init(&lock->mutex, NULL);
+  ASSERT_ALWAYS(err == 0);
+  lock->held = FALSE;
+  lock->sig = LockSig;
+}
+
+void LockFinish(Lock lock)
+{
+  AVERT(Lock, lock);
+  AVER(!lock->held);
+  (void)pthread_mutex_destroy(&lock->mutex);
+  lock->sig = SigInvalid;
+}
+
+void LockClaim(Lock lock)
+{
+  int err;
+  AVERT(Lock, lock);
+  /* Re-entering the collector from a callback would deadlock: say so. */
+  AVER(!LockIsHeldByMe(lock));
+  err = pthread_mutex_lock(&lock->mutex);
+  ASSERT_ALWAYS(err == 0);
+  lock->owner = pthread_self();
+  lock->held = TRUE;
+}
+
+void LockRelease(Lock lock)
+{
+  int err;
+  AVERT(Lock, lock);
+  AVER(LockIsHeldByMe(lock));
+  lock->held = FALSE;
+  err = pthread_mutex_unlock(&lock->mutex);
+  ASSERT_ALWAYS(err == 0);
+}
+
+Bool LockIsHeldByMe(Lock lock)
+{
+  return lock->held && pthread_equal(lock->owner, pthread_self());
+}
+
+void LockClaimWorld(void)
+{
+  ASSERT_ALWAYS(pthread_mutex_lock(&worldMutex) == 0);
+}
+
+void LockReleaseWorld(void)
+{
+  ASSERT_ALWAYS(pthread_mutex_unlock(&worldMutex) == 0);
+}
+
+void LockClaimGlobal(void)
+{
+  ASSERT_ALWAYS(pthread_mutex_lock(&globalMutex) == 0);
+}
+
+void LockReleaseGlobal(void)
+{
+  ASSERT_ALWAYS(pthread_mutex_unlock(&globalMutex) == 0);
+}

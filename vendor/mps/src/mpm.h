@@ -1,0 +1,643 @@
+/* mpm.h: the collector's internal interface
+ *
+ * Every module's structures and internal functions are declared here, so
+ * that the modules (one concern per file) share one vocabulary.  The public
+ * interface (mps.h) is implemented by mpsi.c, the entry layer, which is the
+ * only place a public call crosses into these internals: it checks the
+ * client's arguments and takes the arena lock.
+ *
+ * Design notes are in ../DESIGN.md; comments cite them by tag, e.g.
+ * DESIGN.md#pinning.
+ */
+
+#ifndef MPS_MPM_H
+#define MPS_MPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <ucontext.h>
+
+#include "mps.h"
+#include "check.h"
+#include "mpslib.h"
+
+/* ---------------------------------------------------------------------
+ * Basic types
+ */
+
+typedef mps_word_t Word;
+typedef unsigned char *Addr;     /* an address we do arithmetic on */
+typedef size_t Size;
+typedef int Bool;
+typedef mps_res_t Res;
+typedef Word Sig;
+typedef Word ZoneSet;            /* bit z set: zone z (DESIGN.md#zones) */
+typedef unsigned Rank;
+typedef unsigned RankSet;
+
+#define TRUE 1
+#define FALSE 0
+
+#define WORD_BITS ((unsigned)(sizeof(Word) * 8))
+#define ZONE_COUNT 64
+#define ZoneSetEMPTY ((ZoneSet)0)
+#define ZoneSetUNIV (~(ZoneSet)0)
+
+enum {
+  RankAMBIG = 0,
+  RankEXACT = 1,
+  RankFINAL = 2,
+  RankWEAK = 3,
+  RankLIMIT = 4
+};
+#define RankSetSingle(r) ((RankSet)1 << (r))
+#define RankSetEMPTY ((RankSet)0)
+
+#define AddrAdd(a, s) ((Addr)(a) + (s))
+#define AddrOffset(b, l) ((Size)((Addr)(l) - (Addr)(b)))
+#define SizeIsAligned(s, a) (((s) & ((a)-1)) == 0)
+#define AddrIsAligned(p, a) ((((Word)(p)) & ((a)-1)) == 0)
+#define SizeAlignUp(s, a) (((s) + (a)-1) & ~((Size)(a)-1))
+#define AddrAlignDown(p, a) ((Addr)((Word)(p) & ~((Word)(a)-1)))
+#define AddrAlignUp(p, a) ((Addr)(((Word)(p) + (a)-1) & ~((Word)(a)-1)))
+#define IsPow2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
+
+/* ---------------------------------------------------------------------
+ * Rings: intrusive doubly linked lists
+ */
+
+typedef struct RingStruct {
+  struct RingStruct *next, *prev;
+} RingStruct, *Ring;
+
+void RingInit(Ring ring);
+void RingAppend(Ring ring, Ring node);
+void RingRemove(Ring node);
+Bool RingIsSingle(Ring ring);
+Bool RingCheck(Ring ring);
+/* The structure of pointer type `type` whose member `field` is `node`. */
+#define RING_ELT(type, field, node)                                          \
+  ((type)(void *)((char *)(node)-offsetof(__typeof__(*(type)0), field)))
+/* Iterate; the current node may be removed from the ring in the body. */
+#define RING_FOR(node_, ring_, next_)                                        \
+  for ((node_) = (ring_)->next, (next_) = (node_)->next; (node_) != (ring_); \
+       (node_) = (next_), (next_) = (node_)->next)
+
+/* ---------------------------------------------------------------------
+ * Forward declarations.  Public handles are pointers to these same
+ * structures: struct mps_arena_s is the arena, and so on.
+ */
+
+typedef struct mps_arena_s *Arena;
+typedef struct ChunkStruct *Chunk;
+typedef struct SegStruct *Seg;
+typedef struct mps_pool_s *Pool;
+typedef const struct mps_pool_class_s *PoolClass;
+typedef struct mps_fmt_s *Format;
+typedef struct BufferStruct *Buffer;
+typedef struct mps_root_s *Root;
+typedef struct mps_thr_s *Thread;
+typedef struct mps_chain_s *Chain;
+typedef struct GenStruct *Gen;
+typedef struct PoolGenStruct *PoolGen;
+typedef struct mps_message_s *Message;
+typedef struct TraceStruct *Trace;
+typedef struct FinalEntryStruct *FinalEntry;
+
+/* ---------------------------------------------------------------------
+ * Plinth (lib.c)
+ */
+
+double ClockSeconds(void);                 /* monotonic, in seconds */
+void *ControlAllocRaw(Size size);          /* mmap'd, zeroed, page granular */
+void ControlFreeRaw(void *p, Size size);
+
+/* ---------------------------------------------------------------------
+ * Locks (lock.c).  DESIGN.md#locking
+ */
+
+typedef struct LockStruct {
+  Sig sig;
+  pthread_mutex_t mutex;
+  pthread_t owner;
+  Bool held;
+} LockStruct, *Lock;
+
+void LockInit(Lock lock);
+void LockFinish(Lock lock);
+void LockClaim(Lock lock);
+void LockRelease(Lock lock);
+Bool LockIsHeldByMe(Lock lock);
+Bool LockCheck(Lock lock);
+void LockClaimWorld(void);    /* serialises stop-the-world phases */
+void LockReleaseWorld(void);
+void LockClaimGlobal(void);   /* protects process-wide state */
+void LockReleaseGlobal(void);
+
+/* ---------------------------------------------------------------------
+ * Virtual memory (vm.c)
+ */
+
+Res VMReserve(Addr *base_o, Size size, Size align);
+void VMUnreserve(Addr base, Size size);
+Res VMCommit(Addr base, Size size);
+void VMDecommit(Addr base, Size size);
+Size VMPageSize(void);
+
+/* ---------------------------------------------------------------------
+ * Chunks and the page table (arena.c).  DESIGN.md#arena
+ *
+ * A chunk is one contiguous reservation.  Its page table maps every page
+ * (arena grain) to the segment that owns it, so that finding the segment
+ * of an address is a chunk lookup plus an index.  Two bit tables say
+ * which pages are allocated to segments and which are committed; a page
+ * that is committed but not allocated is "spare".
+ */
+
+#define ChunkSig ((Sig)0x519C4A4BUL)
+
+struct ChunkStruct {
+  Sig sig;
+  Arena arena;
+  Addr base, limit;        /* the usable pages */
+  Size pages;
+  Seg *page_seg;           /* page_seg[i]: segment owning page i, or NULL */
+  Word *alloc_table;       /* bit i: page i belongs to a segment */
+  Word *commit_table;      /* bit i: page i is committed */
+  Addr map_base;           /* the whole reservation, including alignment */
+  Size map_size;
+  Size table_bytes;        /* size of the control mapping for the tables */
+  void *tables;
+};
+
+Bool ChunkCheck(Chunk chunk);
+
+/* ---------------------------------------------------------------------
+ * Segments (seg.c).  DESIGN.md#segments
+ */
+
+#define SegSig ((Sig)0x5195E9UL)
+
+struct SegStruct {
+  Sig sig;
+  Addr base, limit;        /* grain aligned */
+  Pool pool;
+  PoolGen pgen;            /* the pool generation it belongs to */
+  RingStruct pgen_ring;    /* in pgen->segs */
+  Addr used;               /* objects occupy [base, used) unless buffered */
+  Buffer buffer;           /* mutator buffer attached to it, or NULL */
+  RankSet ranks;           /* ranks of references its objects hold */
+  ZoneSet summary;         /* zones its references may point to (barrier) */
+  unsigned condemned : 1;  /* condemned by the current trace */
+  unsigned nailed : 1;     /* retained in place this trace (pinned) */
+  unsigned pinned : 1;     /* nailed by an ambiguous reference */
+  unsigned grey : 1;       /* on the trace's grey list */
+  unsigned large : 1;      /* holds one large object: retained, not copied */
+  unsigned forwarding : 1; /* the current trace copies into it */
+  Addr scanned;            /* [base, scanned) already scanned this trace */
+  Seg grey_next;
+  Seg free_next;           /* descriptor free list */
+};
+
+Bool SegCheck(Seg seg);
+Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
+             ZoneSet pref);
+void SegFree(Seg seg);
+Seg SegOfAddr(Arena arena, Addr addr);
+Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
+Size SegSize(Seg seg);
+void SegSetPoolGen(Seg seg, PoolGen pgen);
+void SegFreeDescriptors(Arena arena);
+
+/* ---------------------------------------------------------------------
+ * Generations and chains (chain.c).  DESIGN.md#generations
+ */
+
+#define ChainSig ((Sig)0x519C8A1EUL)
+#define GenSig ((Sig)0x5196E4UL)
+
+struct GenStruct {
+  Sig sig;
+  Chain chain;             /* NULL for the arena's top generation */
+  unsigned index;
+  Size capacity;           /* bytes */
+  double mortality;        /* moving average of the observed mortality */
+  Size new_size;           /* allocated or promoted since last condemned */
+  Size size;               /* bytes in its segments */
+  ZoneSet zones;           /* zones its segments occupy or prefer */
+  RingStruct pgens;        /* PoolGens of every pool in this generation */
+};
+
+struct mps_chain_s {
+  Sig sig;
+  Arena arena;
+  RingStruct arena_ring;
+  size_t gen_count;
+  unsigned pools;          /* pools using it */
+  struct GenStruct *gens;  /* gen_count generations */
+};
+
+/* A pool's part of one generation. */
+struct PoolGenStruct {
+  Sig sig;
+  Pool pool;
+  Gen gen;
+  PoolGen next;            /* where survivors are promoted (self at top) */
+  RingStruct gen_ring;     /* in gen->pgens */
+  RingStruct segs;         /* its segments */
+  Size size;
+  /* Forwarding buffer: where the current trace copies survivors. */
+  Seg fwd_seg;
+};
+
+Bool ChainCheck(Chain chain);
+Bool GenCheck(Gen gen);
+Bool PoolGenCheck(PoolGen pgen);
+Res ChainCreate(Chain *chain_o, Arena arena, size_t count,
+                const mps_gen_param_s *params);
+void ChainDestroy(Chain chain);
+void GenInit(Gen gen, Chain chain, unsigned index, Size capacity,
+             double mortality);
+void GenFinish(Gen gen);
+void PoolGenInit(PoolGen pgen, Pool pool, Gen gen);
+void PoolGenFinish(PoolGen pgen);
+/* The generation index that should be collected next, or -1. */
+int ChainDeadline(Chain chain);
+void ArenaRecomputeZones(Arena arena);
+
+/* ---------------------------------------------------------------------
+ * Formats (format.c)
+ */
+
+#define FormatSig ((Sig)0x519F0E4AUL)
+
+struct mps_fmt_s {
+  Sig sig;
+  Arena arena;
+  RingStruct arena_ring;
+  Size align;
+  Size header;
+  mps_fmt_scan_t scan;
+  mps_fmt_skip_t skip;
+  mps_fmt_fwd_t fwd;
+  mps_fmt_isfwd_t isfwd;
+  mps_fmt_pad_t pad;
+  mps_fmt_class_t klass;
+  Bool scan_given;
+  unsigned pools;
+};
+
+Bool FormatCheck(Format format);
+Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[]);
+void FormatDestroy(Format format);
+
+/* ---------------------------------------------------------------------
+ * Pools (pool.c) and pool classes (poolamc.c, ...).  DESIGN.md#pools
+ */
+
+#define PoolSig ((Sig)0x519B0011UL)
+#define PoolClassSig ((Sig)0x519C1A55UL)
+
+typedef Res (*PoolInitMethod)(Pool pool, mps_arg_s args[]);
+typedef void (*PoolFinishMethod)(Pool pool);
+typedef Res (*PoolBufferFillMethod)(Addr *base_o, Addr *limit_o, Pool pool,
+                                    Buffer buffer, Size size);
+typedef void (*PoolBufferEmptyMethod)(Pool pool, Buffer buffer);
+typedef Res (*PoolFixMethod)(Pool pool, Trace trace, Seg seg,
+                             mps_addr_t *ref_io);
+typedef Bool (*PoolIsAliveMethod)(Pool pool, Trace trace, Seg seg, Addr ref);
+typedef void (*PoolCondemnMethod)(Pool pool, Trace trace, Seg seg);
+typedef void (*PoolReclaimMethod)(Pool pool, Trace trace, Seg seg);
+typedef void (*PoolTraceEndMethod)(Pool pool, Trace trace);
+typedef Res (*PoolAllocMethod)(Addr *p_o, Pool pool, Size size);
+typedef void (*PoolFreeMethod)(Pool pool, Addr p, Size size);
+
+struct mps_pool_class_s {
+  Sig sig;
+  const char *name;
+  Size size;                      /* of the pool structure */
+  Bool automatic;
+  Bool moving;
+  PoolInitMethod init;
+  PoolFinishMethod finish;
+  PoolBufferFillMethod buffer_fill;
+  PoolBufferEmptyMethod buffer_empty;
+  PoolFixMethod fix;
+  PoolIsAliveMethod is_alive;
+  PoolCondemnMethod condemn;
+  PoolReclaimMethod reclaim;
+  PoolTraceEndMethod trace_end;
+  PoolAllocMethod alloc;
+  PoolFreeMethod free;
+};
+
+struct mps_pool_s {
+  Sig sig;
+  Arena arena;
+  PoolClass klass;
+  RingStruct arena_ring;
+  RingStruct buffers;
+  Format format;           /* NULL if unformatted */
+  Chain chain;             /* NULL if not generational */
+  Size align;
+  RankSet ranks;           /* ranks of references its objects hold */
+  Size total_size;         /* bytes of segments it owns */
+  unsigned serial;
+};
+
+Bool PoolCheck(Pool pool);
+Bool PoolClassCheck(PoolClass klass);
+Res PoolCreate(Pool *pool_o, Arena arena, PoolClass klass, mps_arg_s args[]);
+void PoolDestroy(Pool pool);
+/* Apply f to every segment of every pool generation of the pool. */
+Res PoolWalkObjects(Pool pool, Seg seg,
+                    void (*f)(Addr client, Pool pool, void *p, size_t s),
+                    void *p, size_t s);
+
+extern const struct mps_pool_class_s AMCPoolClass;
+extern const struct mps_pool_class_s AMCZPoolClass;
+
+/* AMC's pool structure, visible for the trace's statistics. */
+typedef struct AMCStruct {
+  struct mps_pool_s pool;
+  Bool interior;
+  Size extend_by;
+  Size large_size;
+  size_t gen_count;        /* chain generations + 1 (the top) */
+  struct PoolGenStruct *pgens;
+} AMCStruct, *AMC;
+
+/* ---------------------------------------------------------------------
+ * Allocation points (buffer.c).  DESIGN.md#buffers
+ */
+
+#define BufferSig ((Sig)0x519B0FF1UL)
+
+struct BufferStruct {
+  struct mps_ap_s ap;      /* the public part: must come first */
+  Sig sig;
+  Arena arena;
+  Pool pool;
+  RingStruct pool_ring;
+  Rank rank;
+  Bool hash_arrays;
+  Addr base;               /* start of the attached buffer, or NULL */
+  Addr limit;              /* true limit while ap.limit may be 0 */
+  Seg seg;                 /* segment the buffer is in, or NULL */
+  Bool flipped;            /* trapped by a flip since it was filled */
+  Addr scan_limit;         /* ap.init read at the last flip */
+  Size fills;
+  unsigned ramp_depth;     /* allocation pattern nesting */
+};
+
+Bool BufferCheck(Buffer buffer);
+Res BufferCreate(Buffer *buffer_o, Pool pool, mps_arg_s args[]);
+void BufferDestroy(Buffer buffer);
+Res BufferFill(Addr *p_o, Buffer buffer, Size size);
+Bool BufferTrip(Buffer buffer, Addr p, Size size);
+void BufferDetach(Buffer buffer);
+void BufferFlip(Buffer buffer);           /* at a flip: trap and note init */
+#define BufferOfAP(ap) ((Buffer)(void *)(ap))
+
+/* ---------------------------------------------------------------------
+ * Roots (root.c).  DESIGN.md#roots
+ */
+
+#define RootSig ((Sig)0x51940075UL)
+
+typedef enum {
+  RootFUN,        /* mps_root_create: scan(ss, p, s) */
+  RootAREA,       /* area with an area scanner */
+  RootFMT,        /* formatted objects, format scan method */
+  RootTHREAD      /* a thread's registers and stack */
+} RootVar;
+
+struct mps_root_s {
+  Sig sig;
+  Arena arena;
+  RingStruct arena_ring;
+  Rank rank;
+  RootVar var;
+  union {
+    struct { mps_root_scan_t scan; void *p; size_t s; } fun;
+    struct {
+      Word *base, *limit;
+      mps_area_scan_t scan_area;
+      void *closure;
+    } area;
+    struct { mps_fmt_scan_t scan; Addr base, limit; } fmt;
+    struct {
+      Thread thread;
+      mps_area_scan_t scan_area;
+      void *closure;
+      void *cold;
+    } thread;
+  } the;
+  mps_scan_tag_s tag;      /* owned closure for the tagged variants */
+};
+
+Bool RootCheck(Root root);
+Res RootCreate(Root *root_o, Arena arena, Rank rank, RootVar var);
+void RootDestroy(Root root);
+Res RootScan(Trace trace, Root root);
+/* Scan an area of words as the thread scanner would (no sanitiser). */
+Res ScanAreaAmbiguous(mps_ss_t ss, void *base, void *limit,
+                      mps_area_scan_t scan_area, void *closure);
+
+/* ---------------------------------------------------------------------
+ * Threads (thread.c).  DESIGN.md#threads
+ */
+
+#define ThreadSig ((Sig)0x519DEEADUL)
+
+typedef struct ThreadSuspendStruct *ThreadSuspend;
+
+struct mps_thr_s {
+  Sig sig;
+  Arena arena;
+  RingStruct arena_ring;
+  pthread_t id;
+  ThreadSuspend record;    /* the thread's own suspension record */
+  Bool suspended;
+};
+
+Bool ThreadCheck(Thread thread);
+Res ThreadRegister(Thread *thread_o, Arena arena);
+void ThreadDeregister(Thread thread);
+void ThreadRingSuspend(Arena arena);
+void ThreadRingResume(Arena arena);
+Bool ThreadIsCurrent(Thread thread);
+/* Scan registers and stack of the thread: the saved context if it is
+ * suspended, the live registers and stack if it is the current one. */
+Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
+               mps_area_scan_t scan_area, void *closure);
+
+/* ---------------------------------------------------------------------
+ * Messages (message.c)
+ */
+
+#define MessageSig ((Sig)0x5199E55AUL)
+
+struct mps_message_s {
+  Sig sig;
+  Arena arena;
+  RingStruct queue_ring;   /* in arena->messages while posted */
+  mps_message_type_t type;
+  mps_clock_t clock;
+  Bool posted;
+  union {
+    struct { mps_addr_t ref; } final;
+    struct { Size live, condemned, not_condemned; } gc;
+    struct { const char *why; } gc_start;
+  } the;
+};
+
+Bool MessageCheck(Message message);
+Res MessageCreate(Message *message_o, Arena arena, mps_message_type_t type);
+void MessageDestroy(Message message);
+void MessagePost(Arena arena, Message message);  /* or drop if disabled */
+Bool MessageTypeEnabled(Arena arena, mps_message_type_t type);
+void MessageEmptyType(Arena arena, mps_message_type_t type);
+void MessageFlushDeferred(Arena arena);          /* free dropped messages */
+
+/* ---------------------------------------------------------------------
+ * Finalization (final.c).  DESIGN.md#finalization
+ */
+
+struct FinalEntryStruct {
+  Addr ref;                /* client pointer, a final-rank reference */
+  Message message;         /* preallocated, posted when it dies */
+};
+
+Res FinalRegister(Arena arena, Addr ref);
+Res FinalDeregister(Arena arena, Addr ref);
+Res FinalScan(Trace trace);
+void FinalFinish(Arena arena);
+
+/* ---------------------------------------------------------------------
+ * The trace: one collection, stop the world.  DESIGN.md#trace
+ */
+
+#define TraceSig ((Sig)0x51974ACEUL)
+
+struct TraceStruct {
+  struct mps_ss_s ss;      /* what clients see: must come first */
+  Sig sig;
+  Arena arena;
+  Rank rank;               /* rank of the references being fixed */
+  ZoneSet white;
+  Seg grey;                /* grey list */
+  Bool full;
+  const char *why;
+  /* statistics */
+  Size condemned;
+  Size preserved;          /* bytes retained in place */
+  Size copied;             /* bytes copied */
+  Size not_condemned;
+  Size objects_moved;
+  Size segs_pinned;
+  Size segs_condemned;
+  Size bytes_scanned;
+};
+
+Bool TraceCheck(Trace trace);
+/* Collect the generations [0, top] of chain, or everything if full. */
+Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
+                 const char *why);
+Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank);
+void TraceGreySeg(Trace trace, Seg seg);
+void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to);
+#define TraceOfSS(ss) ((Trace)(void *)(ss))
+
+/* ---------------------------------------------------------------------
+ * The arena (arena.c).  DESIGN.md#arena
+ */
+
+#define ArenaSig ((Sig)0x519A4E4AUL)
+#define ARENA_MAX_CHUNKS 64
+#define HISTORY_LENGTH 64
+
+struct mps_arena_s {
+  Sig sig;
+  LockStruct lock;
+  RingStruct global_ring;  /* in the process's arena ring */
+  Size grain;
+  unsigned grain_shift;
+  unsigned zone_shift;
+  Chunk chunks[ARENA_MAX_CHUNKS];   /* sorted by base */
+  unsigned chunk_count;
+  Chunk last_chunk;                 /* lookup cache */
+  Size chunk_size;                  /* size of the next reservation */
+  Size reserved;
+  Size committed;
+  Size spare_committed;
+  Size commit_limit;
+  double spare;
+  double pause_time;
+  Size control_committed;
+  mps_arena_extended_t extended;
+  mps_arena_contracted_t contracted;
+  /* Contents */
+  RingStruct pools, roots, threads, formats, chains;
+  unsigned pool_serial;
+  struct GenStruct top_gen;         /* survivors of the last generation */
+  Chain default_chain;
+  Seg free_segs;                    /* descriptor free list */
+  void *seg_blocks;                 /* control blocks holding them */
+  /* Collector state */
+  Bool clamped;                     /* also "parked": no trace is ever
+                                       half done between calls */
+  Bool postmortem;
+  Bool busy;                        /* a trace is running */
+  Bool pending_full;                /* mps_arena_start_collect */
+  Trace trace;                      /* current trace or NULL */
+  Word epoch;                       /* flips that may have moved objects */
+  ZoneSet history[HISTORY_LENGTH];  /* history[e % N]: zones moved by
+                                       flip e */
+  Size top_size_after_full;
+  Size allocated_since_full;
+  double scan_rate;                 /* bytes per second, measured */
+  Size collections;                 /* traces run, moving or not */
+  struct {                          /* figures from the last trace */
+    Size condemned, live, copied, objects_moved, segs_pinned;
+    double seconds;
+  } last_trace;
+  /* Messages */
+  RingStruct messages;              /* posted, not yet got */
+  RingStruct got_messages;          /* got, not yet discarded */
+  unsigned enabled_types;           /* bit per mps_message_type_t */
+  Message deferred_free;            /* dropped while the world was stopped */
+  /* Finalization */
+  FinalEntry finals;
+  Size final_count, final_capacity;
+};
+
+extern RingStruct ArenaGlobalRing;
+
+Bool ArenaCheck(Arena arena);
+Res ArenaCreate(Arena *arena_o, mps_arg_s args[]);
+void ArenaDestroy(Arena arena);
+void ArenaEnter(Arena arena);
+void ArenaLeave(Arena arena);
+Chunk ArenaChunkOfAddr(Arena arena, Addr addr);
+/* Page allocation for segments. */
+Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
+                    Seg seg);
+void ArenaFreePages(Arena arena, Addr base, Size size);
+Res ArenaSetCommitLimit(Arena arena, Size limit);
+void ArenaSetSpare(Arena arena, double spare);
+void ArenaPurgeSpare(Arena arena, Size target);
+/* Run collector work that policy says is due (unclamped arenas). */
+void ArenaPoll(Arena arena);
+Bool ArenaStep(Arena arena, double interval, double multiplier);
+Res ArenaCollect(Arena arena, const char *why);
+#define ZoneOfAddr(arena, a) (((Word)(a) >> (arena)->zone_shift) & 63)
+ZoneSet ZoneSetOfRange(Arena arena, Addr base, Addr limit);
+
+/* ---------------------------------------------------------------------
+ * Location dependency (ld.c) uses arena->epoch and arena->history.
+ */
+
+#endif /* MPS_MPM_H */

@@ -1,0 +1,179 @@
+/* seg.c: segments
+ *
+ * A segment is a run of pages owned by one pool, in one pool generation.
+ * It carries what the trace needs to know about its objects (condemned,
+ * nailed, grey, scanned up to where) and what a future write barrier will
+ * need (the summary of zones its references may point to).  See
+ * DESIGN.md#segments.
+ *
+ * Descriptors come from control blocks mapped directly from the OS, so
+ * that a trace can make segments while other threads are stopped.
+ */
+
+#include "mpm.h"
+
+#define SEG_BLOCK_SIZE ((Size)64 << 10)
+
+/* A control block: a header then descriptors. */
+typedef struct SegBlockStruct {
+  struct SegBlockStruct *next;
+} SegBlockStruct;
+
+Bool SegCheck(Seg seg)
+{
+  if (seg == NULL || seg->sig != SegSig)
+    return FALSE;
+  if (!(seg->base < seg->limit) || seg->pool == NULL || seg->pgen == NULL)
+    return FALSE;
+  if (!(seg->used >= seg->base && seg->used <= seg->limit))
+    return FALSE;
+  if (seg->buffer != NULL && BufferOfAP(&seg->buffer->ap)->seg != seg)
+    return FALSE;
+  if (seg->nailed && !seg->condemned)
+    return FALSE;
+  return TRUE;
+}
+
+static Res segDescriptor(Seg *seg_o, Arena arena)
+{
+  Seg seg = arena->free_segs;
+  if (seg == NULL) {
+    SegBlockStruct *block = ControlAllocRaw(SEG_BLOCK_SIZE);
+    Seg first;
+    Size count, i;
+    if (block == NULL)
+      return MPS_RES_MEMORY;
+    block->next = arena->seg_blocks;
+    arena->seg_blocks = block;
+    arena->committed += SEG_BLOCK_SIZE;
+    arena->control_committed += SEG_BLOCK_SIZE;
+    first = (Seg)(void *)AddrAlignUp((Addr)(block + 1), sizeof(Word) * 2);
+    count = (SEG_BLOCK_SIZE - AddrOffset(block, first)) /
+            sizeof(struct SegStruct);
+    for (i = 0; i < count; ++i) {
+      first[i].free_next = arena->free_segs;
+      arena->free_segs = &first[i];
+    }
+    seg = arena->free_segs;
+  }
+  arena->free_segs = seg->free_next;
+  *seg_o = seg;
+  return MPS_RES_OK;
+}
+
+void SegFreeDescriptors(Arena arena)
+{
+  SegBlockStruct *block = arena->seg_blocks;
+  while (block != NULL) {
+    SegBlockStruct *next = block->next;
+    ControlFreeRaw(block, SEG_BLOCK_SIZE);
+    arena->committed -= SEG_BLOCK_SIZE;
+    arena->control_committed -= SEG_BLOCK_SIZE;
+    block = next;
+  }
+  arena->seg_blocks = NULL;
+  arena->free_segs = NULL;
+}
+
+Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
+             ZoneSet pref)
+{
+  Seg seg;
+  Addr base;
+  Res res;
+
+  AVER(SizeIsAligned(size, arena->grain));
+  res = segDescriptor(&seg, arena);
+  if (res != MPS_RES_OK)
+    return res;
+  res = ArenaAllocPages(&base, arena, size, pref, seg);
+  if (res != MPS_RES_OK) {
+    seg->free_next = arena->free_segs;
+    arena->free_segs = seg;
+    return res;
+  }
+  seg->base = base;
+  seg->limit = AddrAdd(base, size);
+  seg->pool = pool;
+  seg->pgen = NULL;
+  RingInit(&seg->pgen_ring);
+  seg->used = base;
+  seg->buffer = NULL;
+  seg->ranks = pool->ranks;
+  seg->summary = ZoneSetUNIV;
+  seg->condemned = 0;
+  seg->nailed = 0;
+  seg->pinned = 0;
+  seg->grey = 0;
+  seg->large = 0;
+  seg->forwarding = 0;
+  seg->scanned = base;
+  seg->grey_next = NULL;
+  seg->free_next = NULL;
+  seg->sig = SegSig;
+  pool->total_size += size;
+  SegSetPoolGen(seg, pgen);
+  *seg_o = seg;
+  return MPS_RES_OK;
+}
+
+void SegSetPoolGen(Seg seg, PoolGen pgen)
+{
+  Size size = SegSize(seg);
+  Arena arena = seg->pool->arena;
+  if (seg->pgen != NULL) {
+    RingRemove(&seg->pgen_ring);
+    seg->pgen->size -= size;
+    seg->pgen->gen->size -= size;
+  }
+  seg->pgen = pgen;
+  RingAppend(&pgen->segs, &seg->pgen_ring);
+  pgen->size += size;
+  pgen->gen->size += size;
+  pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+}
+
+void SegFree(Seg seg)
+{
+  Pool pool = seg->pool;
+  Arena arena = pool->arena;
+  Size size = SegSize(seg);
+  AVERT(Seg, seg);
+  AVER(seg->buffer == NULL);
+  RingRemove(&seg->pgen_ring);
+  seg->pgen->size -= size;
+  seg->pgen->gen->size -= size;
+  pool->total_size -= size;
+  ArenaFreePages(arena, seg->base, size);
+  seg->sig = SigInvalid;
+  seg->free_next = arena->free_segs;
+  arena->free_segs = seg;
+}
+
+Seg SegOfAddr(Arena arena, Addr addr)
+{
+  Chunk chunk = ArenaChunkOfAddr(arena, addr);
+  if (chunk == NULL)
+    return NULL;
+  return chunk->page_seg[AddrOffset(chunk->base, addr) >> arena->grain_shift];
+}
+
+Size SegSize(Seg seg)
+{
+  return AddrOffset(seg->base, seg->limit);
+}
+
+/* The end of the objects in a segment.  A segment with a mutator buffer
+ * attached holds objects up to the buffer's init pointer; during a trace,
+ * up to where init was at the flip (DESIGN.md#buffers). */
+Addr SegWalkLimit(Seg seg)
+{
+  Buffer buffer = seg->buffer;
+  if (buffer != NULL) {
+    Arena arena = seg->pool->arena;
+    if (arena->busy && buffer->flipped)
+      return buffer->scan_limit;
+    return (Addr)buffer->ap.init;
+  }
+  return seg->used;
+}

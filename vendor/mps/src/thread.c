@@ -1,0 +1,266 @@
+/* thread.c: thread registration, stopping the world, stack scanning
+ *
+ * Linux, x86-64 and AArch64.  A collection stops every other thread
+ * registered in the arena with a signal (SIGXCPU); the handler saves the
+ * interrupted register context, acknowledges, and waits in sigsuspend
+ * until the resume signal (SIGXFSZ).  Handlers installed before ours keep
+ * receiving the signals we did not send.  See DESIGN.md#threads.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpm.h"
+
+#define SIG_SUSPEND SIGXCPU
+#define SIG_RESUME SIGXFSZ
+
+/* Below the stack pointer, the x86-64 ABI lets leaf functions keep live
+ * data (the red zone); AArch64 has none, but scanning it is harmless. */
+#define RED_ZONE_SIZE 128
+
+struct ThreadSuspendStruct {
+  volatile sig_atomic_t requested; /* the collector wants it stopped */
+  volatile sig_atomic_t stopped;   /* it is waiting in the handler */
+  mcontext_t context;              /* registers at the interruption */
+  Addr sp;
+};
+
+static _Thread_local struct ThreadSuspendStruct threadSuspend;
+
+static struct sigaction oldSuspendAction, oldResumeAction;
+static Bool handlersInstalled = FALSE;
+static sem_t ackSem;
+
+Bool ThreadCheck(Thread thread)
+{
+  return thread != NULL && thread->sig == ThreadSig &&
+         thread->arena != NULL && thread->record != NULL;
+}
+
+/* Signal handlers ------------------------------------------------------- */
+
+/* Pass a signal we did not send to whoever handled it before us. */
+static void chainSignal(int sig, siginfo_t *info, void *context,
+                        const struct sigaction *old)
+{
+  if (old->sa_flags & SA_SIGINFO) {
+    if (old->sa_sigaction != NULL)
+      old->sa_sigaction(sig, info, context);
+  } else if (old->sa_handler == SIG_IGN) {
+    return;
+  } else if (old->sa_handler == SIG_DFL) {
+    /* The default action of both signals ends the process: take it. */
+    sigset_t unblock;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    (void)sigaction(sig, &dfl, NULL);
+    sigemptyset(&unblock);
+    sigaddset(&unblock, sig);
+    (void)pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+    (void)raise(sig);
+  } else {
+    old->sa_handler(sig);
+  }
+}
+
+static void suspendHandler(int sig, siginfo_t *info, void *context)
+{
+  struct ThreadSuspendStruct *rec = &threadSuspend;
+  int saved_errno = errno;
+  ucontext_t *uc = context;
+  sigset_t wait_mask;
+
+  if (!__atomic_load_n(&rec->requested, __ATOMIC_SEQ_CST)) {
+    chainSignal(sig, info, context, &oldSuspendAction);
+    errno = saved_errno;
+    return;
+  }
+  rec->context = uc->uc_mcontext;
+#if defined(__x86_64__)
+  rec->sp = (Addr)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  rec->sp = (Addr)uc->uc_mcontext.sp;
+#else
+#error "thread.c: unsupported architecture"
+#endif
+  sigfillset(&wait_mask);
+  sigdelset(&wait_mask, SIG_RESUME);
+  __atomic_store_n(&rec->stopped, 1, __ATOMIC_SEQ_CST);
+  (void)sem_post(&ackSem);
+  while (__atomic_load_n(&rec->requested, __ATOMIC_SEQ_CST))
+    (void)sigsuspend(&wait_mask);
+  __atomic_store_n(&rec->stopped, 0, __ATOMIC_SEQ_CST);
+  (void)sem_post(&ackSem);
+  errno = saved_errno;
+}
+
+static void resumeHandler(int sig, siginfo_t *info, void *context)
+{
+  int saved_errno = errno;
+  /* Our resume signal only has to interrupt sigsuspend. */
+  if (!__atomic_load_n(&threadSuspend.stopped, __ATOMIC_SEQ_CST))
+    chainSignal(sig, info, context, &oldResumeAction);
+  errno = saved_errno;
+}
+
+static Res installHandlers(void)
+{
+  struct sigaction sa;
+  LockClaimGlobal();
+  if (!handlersInstalled) {
+    if (sem_init(&ackSem, 0, 0) != 0) {
+      LockReleaseGlobal();
+      return MPS_RES_RESOURCE;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIG_RESUME);
+    sa.sa_sigaction = suspendHandler;
+    if (sigaction(SIG_SUSPEND, &sa, &oldSuspendAction) != 0) {
+      LockReleaseGlobal();
+      return MPS_RES_RESOURCE;
+    }
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = resumeHandler;
+    if (sigaction(SIG_RESUME, &sa, &oldResumeAction) != 0) {
+      (void)sigaction(SIG_SUSPEND, &oldSuspendAction, NULL);
+      LockReleaseGlobal();
+      return MPS_RES_RESOURCE;
+    }
+    handlersInstalled = TRUE;
+  }
+  LockReleaseGlobal();
+  return MPS_RES_OK;
+}
+
+/* Registration ---------------------------------------------------------- */
+
+Res ThreadRegister(Thread *thread_o, Arena arena)
+{
+  Thread thread;
+  Res res = installHandlers();
+  if (res != MPS_RES_OK)
+    return res;
+  thread = calloc(1, sizeof *thread);
+  if (thread == NULL)
+    return MPS_RES_MEMORY;
+  thread->arena = arena;
+  thread->id = pthread_self();
+  thread->record = &threadSuspend;
+  RingInit(&thread->arena_ring);
+  RingAppend(&arena->threads, &thread->arena_ring);
+  thread->sig = ThreadSig;
+  *thread_o = thread;
+  return MPS_RES_OK;
+}
+
+void ThreadDeregister(Thread thread)
+{
+  AVERT(Thread, thread);
+  RingRemove(&thread->arena_ring);
+  thread->sig = SigInvalid;
+  free(thread);
+}
+
+Bool ThreadIsCurrent(Thread thread)
+{
+  return pthread_equal(thread->id, pthread_self());
+}
+
+static void semWait(void)
+{
+  while (sem_wait(&ackSem) != 0)
+    ASSERT_ALWAYS(errno == EINTR);
+}
+
+/* Stop every other registered thread of the arena.  The world lock is
+ * held, so no other arena is stopping threads at the same time.  A
+ * thread registered twice is stopped once. */
+void ThreadRingSuspend(Arena arena)
+{
+  Ring node, next;
+  Size waiting = 0;
+  RING_FOR(node, &arena->threads, next) {
+    Thread thread = RING_ELT(Thread, arena_ring, node);
+    thread->suspended = FALSE;
+    if (ThreadIsCurrent(thread) || thread->record->requested)
+      continue;
+    __atomic_store_n(&thread->record->requested, 1, __ATOMIC_SEQ_CST);
+    if (pthread_kill(thread->id, SIG_SUSPEND) != 0) {
+      /* The thread has gone without deregistering: a client error. */
+      __atomic_store_n(&thread->record->requested, 0, __ATOMIC_SEQ_CST);
+      AssertFail(__FILE__, __LINE__,
+                 "registered thread exited without mps_thread_dereg");
+    }
+    thread->suspended = TRUE;
+    ++waiting;
+  }
+  while (waiting-- > 0)
+    semWait();
+}
+
+void ThreadRingResume(Arena arena)
+{
+  Ring node, next;
+  Size waiting = 0;
+  RING_FOR(node, &arena->threads, next) {
+    Thread thread = RING_ELT(Thread, arena_ring, node);
+    if (!thread->suspended)
+      continue;
+    thread->suspended = FALSE;
+    __atomic_store_n(&thread->record->requested, 0, __ATOMIC_SEQ_CST);
+    ASSERT_ALWAYS(pthread_kill(thread->id, SIG_RESUME) == 0);
+    ++waiting;
+  }
+  while (waiting-- > 0)
+    semWait();
+}
+
+/* Stack scanning ---------------------------------------------------------- */
+
+/* Scan the current thread: spill every register into a context on this
+ * frame, then scan from that frame to the cold end, which covers the
+ * context and every caller's frame. */
+__attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
+                                                 mps_area_scan_t scan_area,
+                                                 void *closure)
+{
+  ucontext_t uc;
+  Addr hot;
+  Res res;
+  if (getcontext(&uc) != 0)
+    return MPS_RES_FAIL;
+  hot = AddrAlignDown((Addr)&uc, sizeof(Word));
+  AVER(hot < (Addr)cold);
+  res = scan_area(ss, hot, cold, closure);
+  /* Keep uc alive until the scan is over. */
+  __asm__ volatile("" : : "r"(&uc) : "memory");
+  return res;
+}
+
+Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
+               mps_area_scan_t scan_area, void *closure)
+{
+  struct ThreadSuspendStruct *rec = thread->record;
+  Addr hot;
+  Res res;
+  AVERT(Thread, thread);
+  if (ThreadIsCurrent(thread))
+    return scanCurrent(ss, cold, scan_area, closure);
+  AVER(rec->stopped);
+  res = scan_area(ss, &rec->context, (Addr)&rec->context + sizeof(Word) *
+                  (sizeof rec->context / sizeof(Word)), closure);
+  if (res != MPS_RES_OK)
+    return res;
+  hot = AddrAlignDown(rec->sp - RED_ZONE_SIZE, sizeof(Word));
+  if (hot >= (Addr)cold)
+    return MPS_RES_OK;
+  return scan_area(ss, hot, cold, closure);
+}

@@ -1,0 +1,354 @@
+/* trace.c: a collection, with every other thread of the arena stopped
+ *
+ * Phases (DESIGN.md#trace):
+ *   1. stop the world, trap every allocation point (the flip);
+ *   2. condemn the chosen generations: their zones form the white set;
+ *   3. fix ambiguous references (thread stacks, ambiguous roots): they
+ *      nail what they hit, before anything moves;
+ *   4. fix exact roots, the finalization messages and every uncondemned
+ *      segment that may hold references, then scan grey segments until
+ *      there are none (copied objects are grey: Cheney order);
+ *   5. finalization: registered objects that are otherwise dead get a
+ *      message and are preserved; scan grey again;
+ *   6. weak references to dead objects are set to NULL;
+ *   7. reclaim: condemned segments are freed unless nailed, in which case
+ *      they are kept and promoted; restart the world.
+ */
+
+#include "mpm.h"
+
+Bool TraceCheck(Trace trace)
+{
+  return trace != NULL && trace->sig == TraceSig && trace->arena != NULL &&
+         trace->ss._zs == trace->arena->zone_shift &&
+         trace->rank < RankLIMIT;
+}
+
+void TraceGreySeg(Trace trace, Seg seg)
+{
+  AVER(!seg->grey);
+  seg->grey = 1;
+  seg->grey_next = trace->grey;
+  trace->grey = seg;
+}
+
+/* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
+ * integers, addresses outside the arena all return OK unchanged). */
+mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
+{
+  Trace trace = TraceOfSS(ss);
+  Arena arena = trace->arena;
+  Seg seg = SegOfAddr(arena, (Addr)*ref_io);
+  if (seg == NULL || !seg->condemned)
+    return MPS_RES_OK;
+  return seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
+}
+
+Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank)
+{
+  Rank old = trace->rank;
+  Res res = MPS_RES_OK;
+  mps_ss_t ss = &trace->ss;
+  trace->rank = rank;
+  MPS_SCAN_BEGIN(ss) {
+    res = MPS_FIX12(ss, ref_io);
+  } MPS_SCAN_END(ss);
+  trace->rank = old;
+  return res;
+}
+
+void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
+{
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Res res;
+  if (from >= to)
+    return;
+  trace->ss._ufs = 0;
+  res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
+  ASSERT_ALWAYS(res == MPS_RES_OK);
+  /* The summary of what the segment may refer to: the union of the zones
+   * of the references seen (DESIGN.md#barrier). */
+  if (from == seg->base)
+    seg->summary = trace->ss._ufs;
+  else
+    seg->summary |= trace->ss._ufs;
+  trace->bytes_scanned += AddrOffset(from, to);
+}
+
+static void traceGreyLoop(Trace trace)
+{
+  Seg seg;
+  trace->rank = RankEXACT;
+  while ((seg = trace->grey) != NULL) {
+    Addr limit;
+    trace->grey = seg->grey_next;
+    seg->grey = 0;
+    seg->grey_next = NULL;
+    limit = SegWalkLimit(seg);
+    if (seg->scanned < limit) {
+      Addr from = seg->scanned;
+      seg->scanned = limit;
+      TraceScanSeg(trace, seg, from, limit);
+    }
+  }
+}
+
+static void traceScanRoots(Trace trace, Rank rank)
+{
+  Ring node, next;
+  trace->rank = rank;
+  RING_FOR(node, &trace->arena->roots, next) {
+    Root root = RING_ELT(Root, arena_ring, node);
+    if (root->rank == rank) {
+      Res res = RootScan(trace, root);
+      ASSERT_ALWAYS(res == MPS_RES_OK);
+      trace->rank = rank;
+    }
+  }
+}
+
+/* Without a remembered set, every uncondemned segment that may hold
+ * references is a root (DESIGN.md#barrier). */
+static void traceScanUncondemned(Trace trace)
+{
+  Ring pnode, pnext;
+  trace->rank = RankEXACT;
+  RING_FOR(pnode, &trace->arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    AMC amc;
+    size_t g;
+    if (!pool->klass->automatic || pool->ranks == RankSetEMPTY)
+      continue;
+    amc = (AMC)(void *)pool;
+    for (g = 0; g < amc->gen_count; ++g) {
+      Ring snode, snext;
+      RING_FOR(snode, &amc->pgens[g].segs, snext) {
+        Seg seg = RING_ELT(Seg, pgen_ring, snode);
+        if (!seg->condemned && !seg->forwarding) {
+          Addr limit = SegWalkLimit(seg);
+          /* A segment whose summary misses the white set cannot refer to
+           * anything condemned, but its summary is only trustworthy once
+           * a write barrier keeps it so; until then scan everything. */
+          TraceScanSeg(trace, seg, seg->base, limit);
+        }
+      }
+    }
+  }
+}
+
+/* A finalization message keeps its object alive and current until it is
+ * discarded, whether it is still queued or already got. */
+static void traceScanMessages(Trace trace)
+{
+  Ring rings[2], node, next;
+  int i;
+  rings[0] = &trace->arena->messages;
+  rings[1] = &trace->arena->got_messages;
+  for (i = 0; i < 2; ++i)
+    RING_FOR(node, rings[i], next) {
+      Message message = RING_ELT(Message, queue_ring, node);
+      if (message->type == mps_message_type_finalization())
+        (void)TraceFix(trace, &message->the.final.ref, RankEXACT);
+    }
+}
+
+/* Which pool generations does this collection condemn? */
+static Bool traceCondemns(Pool pool, size_t g, Chain chain, int top,
+                          Bool full)
+{
+  if (full)
+    return TRUE;
+  return pool->chain == chain && (int)g <= top;
+}
+
+static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
+{
+  Arena arena = trace->arena;
+  Ring pnode, pnext;
+  size_t g;
+  RING_FOR(pnode, &arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    AMC amc;
+    if (!pool->klass->automatic)
+      continue;
+    amc = (AMC)(void *)pool;
+    for (g = 0; g < amc->gen_count; ++g) {
+      PoolGen pgen = &amc->pgens[g];
+      Ring snode, snext;
+      Bool condemn = traceCondemns(pool, g, chain, top, full);
+      RING_FOR(snode, &pgen->segs, snext) {
+        Seg seg = RING_ELT(Seg, pgen_ring, snode);
+        if (condemn)
+          pool->klass->condemn(pool, trace, seg);
+        else
+          trace->not_condemned += AddrOffset(seg->base, SegWalkLimit(seg));
+      }
+      if (condemn)
+        pgen->gen->new_size = 0;
+    }
+  }
+  if (full)
+    arena->top_gen.new_size = 0;
+  trace->ss._w = trace->white;
+}
+
+static void traceReclaim(Trace trace)
+{
+  Arena arena = trace->arena;
+  Ring pnode, pnext;
+  size_t g;
+  RING_FOR(pnode, &arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    AMC amc;
+    if (!pool->klass->automatic)
+      continue;
+    amc = (AMC)(void *)pool;
+    /* Oldest first, so that a segment promoted into a generation is not
+     * visited twice. */
+    for (g = amc->gen_count; g-- > 0;) {
+      Ring snode, snext;
+      RING_FOR(snode, &amc->pgens[g].segs, snext) {
+        Seg seg = RING_ELT(Seg, pgen_ring, snode);
+        if (seg->condemned)
+          pool->klass->reclaim(pool, trace, seg);
+      }
+    }
+    pool->klass->trace_end(pool, trace);
+  }
+}
+
+static void traceFlipBuffers(Arena arena)
+{
+  Ring pnode, pnext, bnode, bnext;
+  RING_FOR(pnode, &arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    if (!pool->klass->automatic)
+      continue;
+    RING_FOR(bnode, &pool->buffers, bnext) {
+      BufferFlip(RING_ELT(Buffer, pool_ring, bnode));
+    }
+  }
+}
+
+static void traceUpdateMortality(Arena arena, Trace trace)
+{
+  /* One survival figure for the whole collection, folded into every
+   * chain generation's moving average. */
+  Ring node, next;
+  double survival;
+  if (trace->condemned == 0)
+    return;
+  survival = (double)(trace->copied + trace->preserved) /
+             (double)trace->condemned;
+  if (survival > 1.0)
+    survival = 1.0;
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
+    Gen gen = &chain->gens[0];
+    gen->mortality = 0.5 * gen->mortality + 0.5 * (1.0 - survival);
+  }
+}
+
+Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
+                 const char *why)
+{
+  struct TraceStruct ts;
+  Trace trace = &ts;
+  Message start = NULL, end = NULL;
+  double t0, t1;
+
+  AVERT(Arena, arena);
+  AVER(!arena->busy);
+  if (arena->postmortem)
+    return MPS_RES_FAIL;
+  /* Messages are allocated before the world stops: a stopped thread may
+   * hold malloc's lock (DESIGN.md#stopped-world). */
+  if (MessageTypeEnabled(arena, mps_message_type_gc_start()))
+    (void)MessageCreate(&start, arena, mps_message_type_gc_start());
+  if (MessageTypeEnabled(arena, mps_message_type_gc()))
+    (void)MessageCreate(&end, arena, mps_message_type_gc());
+
+  t0 = ClockSeconds();
+  trace->ss._zs = arena->zone_shift;
+  trace->ss._w = 0;
+  trace->ss._ufs = 0;
+  trace->arena = arena;
+  trace->rank = RankAMBIG;
+  trace->white = ZoneSetEMPTY;
+  trace->grey = NULL;
+  trace->full = full;
+  trace->why = why;
+  trace->condemned = trace->preserved = trace->copied = 0;
+  trace->not_condemned = trace->objects_moved = 0;
+  trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
+  trace->sig = TraceSig;
+  arena->busy = TRUE;
+  arena->trace = trace;
+
+  LockClaimWorld();
+  ThreadRingSuspend(arena);
+
+  if (start != NULL) {
+    start->the.gc_start.why = why;
+    start->clock = mps_clock();
+    MessagePost(arena, start);
+  }
+
+  traceFlipBuffers(arena);
+  traceCondemn(trace, chain, top, full);
+
+  if (trace->white != ZoneSetEMPTY) {
+    /* Ambiguous references first: nothing may move before every pin is
+     * known (DESIGN.md#pinning). */
+    traceScanRoots(trace, RankAMBIG);
+    traceScanRoots(trace, RankEXACT);
+    trace->rank = RankEXACT;
+    traceScanMessages(trace);
+    traceScanUncondemned(trace);
+    traceGreyLoop(trace);
+    (void)FinalScan(trace);
+    traceGreyLoop(trace);
+    traceScanRoots(trace, RankWEAK);
+    traceReclaim(trace);
+
+    arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
+    ++arena->epoch;
+    ArenaRecomputeZones(arena);
+  }
+  traceUpdateMortality(arena, trace);
+  ++arena->collections;
+
+  if (end != NULL) {
+    end->the.gc.live = trace->copied + trace->preserved;
+    end->the.gc.condemned = trace->condemned;
+    end->the.gc.not_condemned = trace->not_condemned;
+    end->clock = mps_clock();
+    MessagePost(arena, end);
+  }
+
+  ThreadRingResume(arena);
+  LockReleaseWorld();
+
+  t1 = ClockSeconds();
+  if (t1 > t0 && trace->condemned > 0) {
+    double rate = (double)(trace->condemned + trace->bytes_scanned) /
+                  (t1 - t0);
+    arena->scan_rate = 0.5 * arena->scan_rate + 0.5 * rate;
+  }
+  if (full) {
+    arena->top_size_after_full = arena->top_gen.size;
+    arena->allocated_since_full = 0;
+  }
+  arena->last_trace.condemned = trace->condemned;
+  arena->last_trace.live = trace->copied + trace->preserved;
+  arena->last_trace.copied = trace->copied;
+  arena->last_trace.objects_moved = trace->objects_moved;
+  arena->last_trace.segs_pinned = trace->segs_pinned;
+  arena->last_trace.seconds = t1 - t0;
+  trace->sig = SigInvalid;
+  arena->trace = NULL;
+  arena->busy = FALSE;
+  MessageFlushDeferred(arena);
+  return MPS_RES_OK;
+}
