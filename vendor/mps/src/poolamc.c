@@ -159,10 +159,6 @@ static void amcCondemn(Pool pool, Trace trace, Seg seg)
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
   trace->condemned += AddrOffset(seg->base, SegWalkLimit(seg));
   ++trace->segs_condemned;
-  /* The mutator may still be writing into the unallocated part of a
-   * buffer: such a segment is retained whole (DESIGN.md#buffers). */
-  if (seg->buffer != NULL)
-    amcNail(trace, seg);
 }
 
 /* Find room for a copy of `size` bytes in pgen's forwarding segment. */
@@ -274,10 +270,21 @@ static Bool amcIsAlive(Pool pool, Trace trace, Seg seg, Addr ref)
 }
 
 /* After the trace: retained segments lose their forwarding markers (they
- * become pads) and are promoted; the others are freed. */
+ * become pads) and are promoted; the others are freed, except that a
+ * segment with a mutator buffer attached must stay where it is: the
+ * mutator may still be writing a reserved block above the flip's init.
+ * Its objects below that point are dead or copied; one pad replaces them
+ * all (DESIGN.md#buffers). */
 static void amcReclaim(Pool pool, Trace trace, Seg seg)
 {
   Format format = pool->format;
+  if (!seg->nailed && seg->buffer != NULL) {
+    Addr limit = SegWalkLimit(seg);
+    if (limit > seg->base)
+      format->pad(seg->base, AddrOffset(seg->base, limit));
+    seg->condemned = 0;
+    return;
+  }
   if (seg->nailed) {
     Size header = format->header;
     Addr limit = SegWalkLimit(seg);

@@ -12,6 +12,7 @@
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mpm.h"
 
@@ -100,11 +101,20 @@ static void suspendHandler(int sig, siginfo_t *info, void *context)
   errno = saved_errno;
 }
 
+/* Was this signal sent by pthread_kill from this process? */
+static Bool signalIsOurs(const siginfo_t *info)
+{
+  return info != NULL && info->si_code == SI_TKILL && info->si_pid == getpid();
+}
+
 static void resumeHandler(int sig, siginfo_t *info, void *context)
 {
   int saved_errno = errno;
-  /* Our resume signal only has to interrupt sigsuspend. */
-  if (!__atomic_load_n(&threadSuspend.stopped, __ATOMIC_SEQ_CST))
+  /* Our resume signal only has to interrupt sigsuspend.  It may also
+   * arrive after the suspend handler saw `requested` cleared and left
+   * without waiting; then it is simply late, and ignored. */
+  if (!__atomic_load_n(&threadSuspend.stopped, __ATOMIC_SEQ_CST) &&
+      !signalIsOurs(info))
     chainSignal(sig, info, context, &oldResumeAction);
   errno = saved_errno;
 }

@@ -218,6 +218,7 @@ static void test_commit_after_flip(void)
   mps_addr_t p;
   size_t size = tf_pair_size(), ssize = tf_str_size(64);
   int tries = 0;
+  unsigned long sid;
   void *obj;
   mps_bool_t ok;
 
@@ -244,8 +245,9 @@ static void test_commit_after_flip(void)
   ++next_id;
 
   /* AMCZ: leaf objects are not trapped; the commit succeeds */
+  sid = next_id++;
   CHECK_RES(mps_reserve(&p, amcz_ap, ssize));
-  obj = tf_init_str(p, next_id, 64);
+  obj = tf_init_str(p, sid, 64);
   CHECK_RES(mps_arena_collect(arena));
   ok = mps_commit(amcz_ap, p, ssize);
   check_bool(ok, "mps_commit (AMCZ)");
@@ -256,11 +258,10 @@ static void test_commit_after_flip(void)
   churn(512 << 10);
   CHECK_RES(mps_arena_collect(arena));
   tf_check_obj(junk[1], "AMCZ object committed across a collection");
-  if (tf_id(junk[1]) != next_id)
-    die("AMCZ object committed across a collection has id %lu",
-        tf_id(junk[1]));
+  if (tf_id(junk[1]) != sid)
+    die("AMCZ object committed across a collection has id %lu, "
+        "expected %lu", tf_id(junk[1]), sid);
   tf_check_obj(junk[0], "AMC object from the retry loop");
-  ++next_id;
   mps_arena_release(arena);
 }
 

@@ -27,6 +27,11 @@
 #include <stdlib.h>
 
 enum { A, B, C, D, E, F, NREFS };
+static const char *ref_kind[NREFS] = {
+  "AMC, client pointer", "AMC, interior pointer", "AMC, header pointer",
+  "AMCZ, interior pointer", "AMC no-interior, client pointer",
+  "AMC no-interior, interior pointer"
+};
 
 #define NKEEP 64
 
@@ -109,7 +114,12 @@ static void check_objects(void *volatile *refs, const char *when)
       continue;
     /* the stack word itself is ambiguous and is never rewritten */
     (void)refs[k];
-    tf_check_obj(p, when);
+    {
+      char what[96];
+      snprintf(what, sizeof what, "%s: pinned object %c (%s)", when, 'A' + k,
+               ref_kind[k]);
+      tf_check_obj(p, what);
+    }
     if (tf_kind(p) != ex[k].kind || tf_id(p) != ex[k].id)
       die("%s: pinned object %c at %p: kind %d id %lu, expected kind %d id "
           "%lu", when, 'A' + k, p, tf_kind(p), tf_id(p), ex[k].kind,
