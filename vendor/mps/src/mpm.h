@@ -460,6 +460,7 @@ struct mps_thr_s {
   RingStruct arena_ring;
   pthread_t id;
   ThreadSuspend record;    /* the thread's own suspension record */
+  Addr stack_low, stack_high; /* the thread's stack mapping, if known */
   Bool suspended;
 };
 

@@ -164,6 +164,20 @@ Res ThreadRegister(Thread *thread_o, Arena arena)
   thread->arena = arena;
   thread->id = pthread_self();
   thread->record = &threadSuspend;
+  {
+    /* Where is this thread's stack?  Used to extend a cold end that lies
+     * inside it up to its top (DESIGN.md#threads). */
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      if (pthread_attr_getstack(&attr, &low, &size) == 0) {
+        thread->stack_low = low;
+        thread->stack_high = AddrAdd(low, size);
+      }
+      (void)pthread_attr_destroy(&attr);
+    }
+  }
   RingInit(&thread->arena_ring);
   RingAppend(&arena->threads, &thread->arena_ring);
   thread->sig = ThreadSig;
@@ -262,6 +276,12 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
   Addr hot;
   Res res;
   AVERT(Thread, thread);
+  /* A cold end is conventionally a local of main or of the thread's start
+   * function, but compilers (and sanitizers) lay out frames as they like:
+   * a local of the same frame may lie above it.  Scanning to the top of
+   * the stack mapping is more conservative and never wrong. */
+  if ((Addr)cold >= thread->stack_low && (Addr)cold < thread->stack_high)
+    cold = AddrAlignDown(thread->stack_high, sizeof(Word));
   if (ThreadIsCurrent(thread))
     return scanCurrent(ss, cold, scan_area, closure);
   AVER(rec->stopped);

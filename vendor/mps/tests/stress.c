@@ -185,7 +185,8 @@ static void mutate(void *volatile *pins, tf_node **spins, uintptr_t *pin_addr)
   }
 }
 
-static void run(unsigned long target)
+/* noinline: pins[] must live in a frame below main's cold marker */
+static __attribute__((noinline)) void run(unsigned long target)
 {
   /* Stack-only references: this array is scanned ambiguously as part of
    * the thread root, and nowhere else refers to what it holds. */
