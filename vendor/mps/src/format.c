@@ -75,7 +75,8 @@ Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[])
   format->isfwd = isfwdNone;
   format->pad = padMissing;
   format->klass = classNone;
-  format->scan_given = FALSE;
+  format->scan_given = format->skip_given = FALSE;
+  format->fwd_given = format->pad_given = FALSE;
   if (ArgPick(&arg, args, MPS_KEY_FMT_ALIGN))
     format->align = arg.val.align;
   if (ArgPick(&arg, args, MPS_KEY_FMT_HEADER_SIZE))
@@ -84,14 +85,20 @@ Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[])
     format->scan = arg.val.fmt_scan;
     format->scan_given = TRUE;
   }
-  if (ArgPick(&arg, args, MPS_KEY_FMT_SKIP) && arg.val.fmt_skip != NULL)
+  if (ArgPick(&arg, args, MPS_KEY_FMT_SKIP) && arg.val.fmt_skip != NULL) {
     format->skip = arg.val.fmt_skip;
-  if (ArgPick(&arg, args, MPS_KEY_FMT_FWD) && arg.val.fmt_fwd != NULL)
+    format->skip_given = TRUE;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_FMT_FWD) && arg.val.fmt_fwd != NULL) {
     format->fwd = arg.val.fmt_fwd;
+    format->fwd_given = TRUE;
+  }
   if (ArgPick(&arg, args, MPS_KEY_FMT_ISFWD) && arg.val.fmt_isfwd != NULL)
     format->isfwd = arg.val.fmt_isfwd;
-  if (ArgPick(&arg, args, MPS_KEY_FMT_PAD) && arg.val.fmt_pad != NULL)
+  if (ArgPick(&arg, args, MPS_KEY_FMT_PAD) && arg.val.fmt_pad != NULL) {
     format->pad = arg.val.fmt_pad;
+    format->pad_given = TRUE;
+  }
   if (ArgPick(&arg, args, MPS_KEY_FMT_CLASS) && arg.val.fmt_class != NULL)
     format->klass = arg.val.fmt_class;
   if (!IsPow2(format->align) || format->align > arena->grain ||

@@ -285,7 +285,7 @@ struct mps_fmt_s {
   mps_fmt_isfwd_t isfwd;
   mps_fmt_pad_t pad;
   mps_fmt_class_t klass;
-  Bool scan_given;
+  Bool scan_given, skip_given, fwd_given, pad_given;
   unsigned pools;
 };
 

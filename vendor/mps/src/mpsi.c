@@ -553,11 +553,10 @@ mps_res_t mps_fmt_create_auto_header(mps_fmt_t *fmt_o, mps_arena_t arena,
 mps_res_t mps_fmt_create_fixed(mps_fmt_t *fmt_o, mps_arena_t arena,
                                mps_fmt_fixed_s *s)
 {
-  /* Fixed-size objects have no skip method: no pool here supports them. */
-  (void)fmt_o;
-  (void)arena;
-  (void)s;
-  return MPS_RES_UNIMPL;
+  /* Fixed-size objects have no skip method, so no pool class here can use
+   * the format; creating it is still the keyword form without a skip. */
+  return fmtCreate(fmt_o, arena, s->align, s->scan, NULL, s->fwd, s->isfwd,
+                   s->pad, NULL, 0);
 }
 
 void mps_fmt_destroy(mps_fmt_t fmt)

@@ -37,7 +37,10 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   format = arg.val.format;
   if (!FormatCheck(format) || format->arena != arena)
     return MPS_RES_PARAM;
-  if (!leaf && !format->scan_given)
+  /* AMC needs scan, skip, fwd, isfwd and pad; AMCZ all but scan.  (isfwd
+   * has no default that could stand in for the client's.) */
+  if ((!leaf && !format->scan_given) || !format->skip_given ||
+      !format->fwd_given || !format->pad_given)
     return MPS_RES_PARAM;
   if (ArgPick(&arg, args, MPS_KEY_CHAIN) && arg.val.chain != NULL)
     chain = arg.val.chain;
