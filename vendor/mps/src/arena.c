@@ -545,7 +545,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
 
 /* Policy: when to collect.  DESIGN.md#policy ---------------------------- */
 
-#define TOP_GEN_MIN_GROWTH ((Size)64 << 20)
+#define TOP_GEN_MIN_GROWTH ((Size)16 << 20)
 
 Res ArenaCollect(Arena arena, const char *why)
 {
