@@ -68,10 +68,11 @@ ZoneSet ZoneSetOfRange(Arena arena, Addr base, Addr limit)
 
 /* Chunks -------------------------------------------------------------- */
 
-static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size)
+static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
 {
   Chunk chunk;
-  Addr base;
+  Addr base, exec_base = NULL;
+  int fd = -1;
   Size pages, seg_bytes, bit_bytes, table_bytes;
   Res res;
   unsigned i;
@@ -80,7 +81,10 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size)
   if (arena->chunk_count == ARENA_MAX_CHUNKS)
     return MPS_RES_RESOURCE;
   size = SizeAlignUp(size, arena->grain);
-  res = VMReserve(&base, size, arena->grain);
+  if (exec)
+    res = VMReserveCode(&base, &exec_base, &fd, size, arena->grain);
+  else
+    res = VMReserve(&base, size, arena->grain);
   if (res != MPS_RES_OK)
     return res;
   pages = size >> arena->grain_shift;
@@ -91,7 +95,10 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size)
                             VMPageSize());
   tables = ControlAllocRaw(table_bytes);
   if (tables == NULL) {
-    VMUnreserve(base, size);
+    if (exec)
+      VMUnreserveCode(base, exec_base, fd, size);
+    else
+      VMUnreserve(base, size);
     return MPS_RES_MEMORY;
   }
   /* The mapping is zero filled: no segment, nothing allocated or
@@ -109,7 +116,12 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size)
   chunk->map_size = size;
   chunk->table_bytes = table_bytes;
   chunk->tables = tables;
+  chunk->exec = exec;
+  chunk->exec_base = exec_base;
+  chunk->fd = fd;
   chunk->sig = ChunkSig;
+  if (exec)
+    arena->code_chunk = chunk;
 
   /* Keep the chunk array sorted by address. */
   for (i = arena->chunk_count; i > 0 && arena->chunks[i - 1]->base > base;
@@ -142,7 +154,15 @@ static void chunkDestroy(Chunk chunk)
   if (arena->contracted != NULL)
     arena->contracted(arena, chunk->base, chunk->map_size);
   chunk->sig = SigInvalid;
-  VMUnreserve(chunk->map_base, chunk->map_size);
+  if (arena->last_chunk == chunk)
+    arena->last_chunk = NULL;
+  if (chunk->exec) {
+    arena->code_chunk = NULL;
+    VMUnreserveCode(chunk->map_base, chunk->exec_base, chunk->fd,
+                    chunk->map_size);
+  } else {
+    VMUnreserve(chunk->map_base, chunk->map_size);
+  }
   ControlFreeRaw(chunk->tables, chunk->table_bytes);
 }
 
@@ -242,6 +262,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   arena->extended = extended;
   arena->contracted = contracted;
   arena->scan_rate = 200e6;
+  arena->code_reserve = (Size)512 << 20;
   RingInit(&arena->global_ring);
   RingInit(&arena->pools);
   RingInit(&arena->roots);
@@ -253,7 +274,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   GenInit(&arena->top_gen, NULL, 0, SIZE_MAX, 0.5);
   arena->sig = ArenaSig;
 
-  res = chunkCreate(&chunk, arena, size);
+  res = chunkCreate(&chunk, arena, size, FALSE);
   if (res != MPS_RES_OK)
     goto failChunk;
   {
@@ -323,6 +344,30 @@ void ArenaLeave(Arena arena)
 
 /* Spare memory and the commit limit ----------------------------------- */
 
+static Res chunkCommit(Chunk chunk, Size start, Size end)
+{
+  Arena arena = chunk->arena;
+  Size offset = start << arena->grain_shift;
+  Size size = (end - start) << arena->grain_shift;
+  if (chunk->exec)
+    return VMCommitCode(AddrAdd(chunk->base, offset),
+                        AddrAdd(chunk->exec_base, offset), size);
+  return VMCommit(AddrAdd(chunk->base, offset), size);
+}
+
+static void chunkDecommit(Chunk chunk, Size start, Size end)
+{
+  Arena arena = chunk->arena;
+  Size offset = start << arena->grain_shift;
+  Size size = (end - start) << arena->grain_shift;
+  if (chunk->exec)
+    VMDecommitCode(AddrAdd(chunk->base, offset),
+                   AddrAdd(chunk->exec_base, offset), chunk->fd, offset,
+                   size);
+  else
+    VMDecommit(AddrAdd(chunk->base, offset), size);
+}
+
 /* Decommit spare pages (committed, not allocated) until at most `target`
  * bytes of spare remain. */
 void ArenaPurgeSpare(Arena arena, Size target)
@@ -350,8 +395,7 @@ void ArenaPurgeSpare(Arena arena, Size target)
         if (end - start > want)
           end = start + want;
       }
-      VMDecommit(AddrAdd(chunk->base, start << arena->grain_shift),
-                 (end - start) << arena->grain_shift);
+      chunkDecommit(chunk, start, end);
       BTClearRange(chunk->commit_table, start, end);
       arena->committed -= (end - start) << arena->grain_shift;
       arena->spare_committed -= (end - start) << arena->grain_shift;
@@ -424,13 +468,14 @@ static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set)
 }
 
 static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
-                         ZoneSet set)
+                         ZoneSet set, Bool exec)
 {
   unsigned c;
   if (set == ZoneSetEMPTY)
     return FALSE;
   for (c = 0; c < arena->chunk_count; ++c)
-    if (chunkFindRun(i_o, arena->chunks[c], n, set)) {
+    if (arena->chunks[c]->exec == exec &&
+        chunkFindRun(i_o, arena->chunks[c], n, set)) {
       *chunk_o = arena->chunks[c];
       return TRUE;
     }
@@ -451,21 +496,25 @@ static ZoneSet arenaZonesInUse(Arena arena)
 }
 
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg)
+                    Seg seg, Bool exec)
 {
   Size n = size >> arena->grain_shift, i, uncommitted, k;
   Chunk chunk;
   Addr base;
 
   AVER(SizeIsAligned(size, arena->grain) && size > 0);
-  if (!arenaFindRun(&chunk, &i, arena, n, pref) &&
-      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena)) &&
-      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV)) {
-    Size want = arena->chunk_size;
+  if (!arenaFindRun(&chunk, &i, arena, n, pref, exec) &&
+      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec) &&
+      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec)) {
+    Size want = exec ? arena->code_reserve : arena->chunk_size;
     Res res;
+    /* All code lives in one chunk, so that every call between code
+     * objects stays within reach of a 32-bit displacement. */
+    if (exec && arena->code_chunk != NULL)
+      return MPS_RES_RESOURCE;
     if (want < size + arena->grain)
       want = size + arena->grain;
-    res = chunkCreate(&chunk, arena, want);
+    res = chunkCreate(&chunk, arena, want, exec);
     if (res != MPS_RES_OK)
       return res;
     if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV))
@@ -498,8 +547,7 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
       if (start == i + n)
         break;
       end = BTFindSet(chunk->commit_table, start, i + n);
-      res = VMCommit(AddrAdd(chunk->base, start << arena->grain_shift),
-                     (end - start) << arena->grain_shift);
+      res = chunkCommit(chunk, start, end);
       if (res != MPS_RES_OK)
         return res;
       BTSetRange(chunk->commit_table, start, end);
@@ -534,7 +582,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
     Size give = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;
     if (give > n)
       give = n;
-    VMDecommit(base, give << arena->grain_shift);
+    chunkDecommit(chunk, i, i + give);
     BTClearRange(chunk->commit_table, i, i + give);
     arena->committed -= give << arena->grain_shift;
     arena->spare_committed -= give << arena->grain_shift;

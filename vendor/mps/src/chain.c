@@ -157,10 +157,9 @@ void ArenaRecomputeZones(Arena arena)
   }
   RING_FOR(cnode, &arena->pools, cnext) {
     Pool pool = RING_ELT(Pool, arena_ring, cnode);
-    if (pool->klass == &AMCPoolClass || pool->klass == &AMCZPoolClass) {
-      AMC amc = (AMC)(void *)pool;
-      for (g = 0; g < amc->gen_count; ++g) {
-        PoolGen pgen = &amc->pgens[g];
+    if (pool->klass->automatic) {
+      for (g = 0; g < pool->gen_count; ++g) {
+        PoolGen pgen = &pool->pgens[g];
         Ring snode, snext;
         RING_FOR(snode, &pgen->segs, snext) {
           Seg seg = RING_ELT(Seg, pgen_ring, snode);

@@ -144,6 +144,14 @@ Res VMReserve(Addr *base_o, Size size, Size align);
 void VMUnreserve(Addr base, Size size);
 Res VMCommit(Addr base, Size size);
 void VMDecommit(Addr base, Size size);
+/* Code memory: one memfd, a read-write and a read-execute view. */
+Res VMReserveCode(Addr *rw_o, Addr *rx_o, int *fd_o, Size size, Size align);
+void VMUnreserveCode(Addr rw, Addr rx, int fd, Size size);
+Res VMCommitCode(Addr rw, Addr rx, Size size);
+void VMDecommitCode(Addr rw, Addr rx, int fd, Size offset, Size size);
+void CodeFlush(Addr rx, Size size);      /* instruction cache, code.c */
+/* Flush the execute view of [rw, rw + size) of the arena's code. */
+void CodeFlushWritten(Arena arena, Addr rw, Size size);
 Size VMPageSize(void);
 
 /* ---------------------------------------------------------------------
@@ -170,6 +178,12 @@ struct ChunkStruct {
   Size map_size;
   Size table_bytes;        /* size of the control mapping for the tables */
   void *tables;
+  /* A code chunk (DESIGN.md#code) is a memfd mapped twice: the chunk's
+   * own addresses are the read-write view, exec_base the read-execute
+   * view of the same pages. */
+  Bool exec;
+  Addr exec_base;
+  int fd;
 };
 
 Bool ChunkCheck(Chunk chunk);
@@ -197,6 +211,7 @@ struct SegStruct {
   unsigned large : 1;      /* holds one large object: retained, not copied */
   unsigned forwarding : 1; /* the current trace copies into it */
   Addr scanned;            /* [base, scanned) already scanned this trace */
+  Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
   Seg grey_next;
   Seg free_next;           /* descriptor free list */
 };
@@ -345,6 +360,11 @@ struct mps_pool_s {
   RankSet ranks;           /* ranks of references its objects hold */
   Size total_size;         /* bytes of segments it owns */
   unsigned serial;
+  Bool exec;               /* its segments hold executable code */
+  /* Automatic pools: one pool generation per chain generation, plus the
+   * arena's top generation last. */
+  size_t gen_count;
+  struct PoolGenStruct *pgens;
 };
 
 Bool PoolCheck(Pool pool);
@@ -358,6 +378,7 @@ Res PoolWalkObjects(Pool pool, Seg seg,
 
 extern const struct mps_pool_class_s AMCPoolClass;
 extern const struct mps_pool_class_s AMCZPoolClass;
+extern const struct mps_pool_class_s AMCXPoolClass;
 
 /* AMC's pool structure, visible for the trace's statistics. */
 typedef struct AMCStruct {
@@ -365,8 +386,6 @@ typedef struct AMCStruct {
   Bool interior;
   Size extend_by;
   Size large_size;
-  size_t gen_count;        /* chain generations + 1 (the top) */
-  struct PoolGenStruct *pgens;
 } AMCStruct, *AMC;
 
 /* ---------------------------------------------------------------------
@@ -541,6 +560,10 @@ struct TraceStruct {
   Size segs_pinned;
   Size segs_condemned;
   Size bytes_scanned;
+  /* Control memory that lives as long as the trace (nailboards): mapped
+   * blocks, never malloc (DESIGN.md#stopped-world). */
+  struct TraceBlockStruct *blocks;
+  Size block_used;
 };
 
 Bool TraceCheck(Trace trace);
@@ -550,6 +573,8 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank);
 void TraceGreySeg(Trace trace, Seg seg);
 void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to);
+/* Zeroed memory until the end of the trace, or NULL. */
+void *TraceControlAlloc(Trace trace, Size size);
 #define TraceOfSS(ss) ((Trace)(void *)(ss))
 
 /* ---------------------------------------------------------------------
@@ -570,6 +595,8 @@ struct mps_arena_s {
   Chunk chunks[ARENA_MAX_CHUNKS];   /* sorted by base */
   unsigned chunk_count;
   Chunk last_chunk;                 /* lookup cache */
+  Chunk code_chunk;                 /* the one code chunk, or NULL */
+  Size code_reserve;                /* its size when it is made */
   Size chunk_size;                  /* size of the next reservation */
   Size reserved;
   Size committed;
@@ -625,7 +652,7 @@ void ArenaLeave(Arena arena);
 Chunk ArenaChunkOfAddr(Arena arena, Addr addr);
 /* Page allocation for segments. */
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg);
+                    Seg seg, Bool exec);
 void ArenaFreePages(Arena arena, Addr base, Size size);
 Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);

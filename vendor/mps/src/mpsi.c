@@ -362,14 +362,12 @@ static void arenaWalkSegs(Arena arena, Pool only,
   Ring pnode, pnext;
   RING_FOR(pnode, &arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    AMC amc;
     size_t g;
     if ((only != NULL && pool != only) || !pool->klass->automatic)
       continue;
-    amc = (AMC)(void *)pool;
-    for (g = 0; g < amc->gen_count; ++g) {
+    for (g = 0; g < pool->gen_count; ++g) {
       Ring snode, snext;
-      RING_FOR(snode, &amc->pgens[g].segs, snext) {
+      RING_FOR(snode, &pool->pgens[g].segs, snext) {
         f(RING_ELT(Seg, pgen_ring, snode), closure);
       }
     }
@@ -590,7 +588,8 @@ mps_res_t mps_pool_create_v(mps_pool_t *pool_o, mps_arena_t arena,
   /* AMC and AMCZ take (format, chain) positionally. */
   mps_res_t res;
   if ((PoolClass)pool_class != &AMCPoolClass &&
-      (PoolClass)pool_class != &AMCZPoolClass)
+      (PoolClass)pool_class != &AMCZPoolClass &&
+      (PoolClass)pool_class != &AMCXPoolClass)
     return MPS_RES_UNIMPL;
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, va_arg(varargs, mps_fmt_t));

@@ -17,6 +17,7 @@
 #include "mpm.h"
 #include "args.h"
 #include "mpscamc.h"
+#include "mpsx.h"
 
 #define AMC_DEFAULT_EXTEND_BY ((Size)8192)
 #define AMC_DEFAULT_LARGE_SIZE ((Size)32768)
@@ -57,16 +58,16 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   if (ArgPick(&arg, args, MPS_KEY_LARGE_SIZE) && arg.val.size > 0)
     amc->large_size = arg.val.size;
 
-  amc->gen_count = chain->gen_count + 1;
-  amc->pgens = calloc(amc->gen_count, sizeof *amc->pgens);
-  if (amc->pgens == NULL)
+  pool->gen_count = chain->gen_count + 1;
+  pool->pgens = calloc(pool->gen_count, sizeof *pool->pgens);
+  if (pool->pgens == NULL)
     return MPS_RES_MEMORY;
-  for (i = 0; i < amc->gen_count; ++i) {
+  for (i = 0; i < pool->gen_count; ++i) {
     Gen gen = i < chain->gen_count ? &chain->gens[i] : &arena->top_gen;
-    PoolGenInit(&amc->pgens[i], pool, gen);
+    PoolGenInit(&pool->pgens[i], pool, gen);
   }
-  for (i = 0; i + 1 < amc->gen_count; ++i)
-    amc->pgens[i].next = &amc->pgens[i + 1];
+  for (i = 0; i + 1 < pool->gen_count; ++i)
+    pool->pgens[i].next = &pool->pgens[i + 1];
 
   pool->format = format;
   pool->chain = chain;
@@ -87,17 +88,35 @@ static Res amczInit(Pool pool, mps_arg_s args[])
   return amcInitCommon(pool, args, TRUE);
 }
 
+/* AMCX: AMC in code memory (DESIGN.md#code). */
+static Res amcxInit(Pool pool, mps_arg_s args[])
+{
+  Arena arena = pool->arena;
+  mps_arg_s arg;
+  Res res;
+  if (ArgPick(&arg, args, MPSX_KEY_CODE_RESERVE)) {
+    Size reserve = SizeAlignUp(arg.val.size, arena->grain);
+    if (reserve == 0 || reserve > ((Size)2 << 30))
+      return MPS_RES_PARAM;
+    if (arena->code_chunk == NULL)
+      arena->code_reserve = reserve;
+  }
+  res = amcInitCommon(pool, args, FALSE);
+  if (res == MPS_RES_OK)
+    pool->exec = TRUE;
+  return res;
+}
+
 static void amcFinish(Pool pool)
 {
-  AMC amc = PoolAMC(pool);
   size_t i;
-  for (i = 0; i < amc->gen_count; ++i) {
-    PoolGen pgen = &amc->pgens[i];
+  for (i = 0; i < pool->gen_count; ++i) {
+    PoolGen pgen = &pool->pgens[i];
     while (!RingIsSingle(&pgen->segs))
       SegFree(RING_ELT(Seg, pgen_ring, pgen->segs.next));
     PoolGenFinish(pgen);
   }
-  free(amc->pgens);
+  free(pool->pgens);
   --pool->format->pools;
   --pool->chain->pools;
 }
@@ -109,7 +128,7 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
 {
   AMC amc = PoolAMC(pool);
   Arena arena = pool->arena;
-  PoolGen pgen = &amc->pgens[0];
+  PoolGen pgen = &pool->pgens[0];
   Bool large = size >= amc->large_size;
   Size seg_size = SizeAlignUp(size, arena->grain);
   Seg seg;
@@ -145,13 +164,51 @@ static void amcBufferEmpty(Pool pool, Buffer buffer)
 
 /* Tracing ------------------------------------------------------------- */
 
+/* Retain the whole segment in place: every object in it survives and is
+ * scanned (large objects, emergencies). */
 static void amcNail(Trace trace, Seg seg)
 {
   if (!seg->nailed) {
     seg->nailed = 1;
-    if (seg->ranks != RankSetEMPTY)
+    seg->scanned = seg->base; /* scan all of it, even if partly done */
+    if (seg->ranks != RankSetEMPTY && !seg->grey)
       TraceGreySeg(trace, seg);
   }
+}
+
+#define NAIL_SHIFT 3 /* one nailboard bit per 8 bytes */
+
+static Size nailIndex(Seg seg, Addr block)
+{
+  return AddrOffset(seg->base, block) >> NAIL_SHIFT;
+}
+
+static Bool amcIsNailed(Seg seg, Addr block)
+{
+  Size i = nailIndex(seg, block);
+  return seg->nailboard != NULL &&
+         ((seg->nailboard[i / WORD_BITS] >> (i % WORD_BITS)) & 1);
+}
+
+/* Pin one object (DESIGN.md#pinning): set its nailboard bit.  Without
+ * memory for a board, retain the whole segment instead. */
+static void amcPinObject(Trace trace, Seg seg, Addr block)
+{
+  Size i;
+  if (seg->nailboard == NULL) {
+    Size bits = SegSize(seg) >> NAIL_SHIFT;
+    seg->nailboard = TraceControlAlloc(trace, (bits + 7) / 8);
+    if (seg->nailboard == NULL) {
+      amcNail(trace, seg);
+      return;
+    }
+    ++trace->segs_pinned;
+  }
+  i = nailIndex(seg, block);
+  seg->nailboard[i / WORD_BITS] |= (Word)1 << (i % WORD_BITS);
+  seg->pinned = 1;
+  if (seg->ranks != RankSetEMPTY && !seg->grey)
+    TraceGreySeg(trace, seg);
 }
 
 static void amcCondemn(Pool pool, Trace trace, Seg seg)
@@ -191,21 +248,24 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
   return MPS_RES_OK;
 }
 
-/* Is `ref` the client pointer of an object in the segment? */
-static Bool amcIsObject(Seg seg, Addr ref)
+/* The base of the object that an ambiguous reference designates: the one
+ * whose client pointer it is, or with interior pointers the one whose
+ * block [base, next base) contains it.  NULL if none. */
+static Addr amcObjectOf(Seg seg, Addr ref, Bool interior)
 {
   Format format = seg->pool->format;
   Size header = format->header;
   Addr limit = SegWalkLimit(seg);
   Addr p = AddrAdd(seg->base, header);
   while (p - header < limit) {
-    if (p == ref)
-      return TRUE;
+    Addr next = format->skip(p);
+    if (p == ref || (interior && ref >= p - header && ref < next - header))
+      return p - header;
     if (p > ref)
-      return FALSE;
-    p = format->skip(p);
+      return NULL;
+    p = next;
   }
-  return FALSE;
+  return NULL;
 }
 
 static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
@@ -218,17 +278,13 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
 
   if (trace->rank == RankAMBIG) {
     /* DESIGN.md#pinning: an ambiguous reference to an object (or, with
-     * interior pointers, anywhere inside one, header included) retains
-     * and pins its whole segment. */
-    if (ref >= SegWalkLimit(seg))
-      return MPS_RES_OK; /* unallocated tail: harmless */
-    if (amc->interior || amcIsObject(seg, ref)) {
-      if (!seg->pinned) {
-        seg->pinned = 1;
-        ++trace->segs_pinned;
-      }
-      amcNail(trace, seg);
-    }
+     * interior pointers, anywhere inside one, header included) pins that
+     * object where it is. */
+    if (ref >= SegWalkLimit(seg) || seg->nailed)
+      return MPS_RES_OK; /* unallocated tail, or all retained anyway */
+    base = amcObjectOf(seg, ref, amc->interior);
+    if (base != NULL && format->isfwd(base + format->header) == NULL)
+      amcPinObject(trace, seg, base);
     return MPS_RES_OK;
   }
 
@@ -237,7 +293,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
     *ref_io = moved;
     return MPS_RES_OK;
   }
-  if (seg->nailed)
+  if (seg->nailed || amcIsNailed(seg, ref - format->header))
     return MPS_RES_OK; /* retained in place */
   if (trace->rank == RankWEAK) {
     *ref_io = NULL; /* the target is dead: splat */
@@ -257,6 +313,8 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
     return MPS_RES_OK;
   }
   memcpy(base, ref - format->header, size);
+  if (pool->exec)
+    CodeFlushWritten(pool->arena, base, size);
   moved = AddrAdd(base, format->header);
   format->fwd(ref, moved);
   trace->copied += size;
@@ -269,7 +327,32 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
 static Bool amcIsAlive(Pool pool, Trace trace, Seg seg, Addr ref)
 {
   (void)trace;
-  return seg->nailed || pool->format->isfwd(ref) != NULL;
+  return seg->nailed || amcIsNailed(seg, ref - pool->format->header) ||
+         pool->format->isfwd(ref) != NULL;
+}
+
+/* Replace every object of [base, limit) that is not pinned (copied away,
+ * or dead) by pads, one per run.  Returns the bytes kept. */
+static Size amcPadUnpinned(Seg seg, Addr limit)
+{
+  Format format = seg->pool->format;
+  Size header = format->header, kept = 0;
+  Addr p = AddrAdd(seg->base, header), run = NULL;
+  while (p - header < limit) {
+    Addr next = format->skip(p);
+    if (amcIsNailed(seg, p - header)) {
+      if (run != NULL)
+        format->pad(run, AddrOffset(run, p - header));
+      run = NULL;
+      kept += AddrOffset(p, next);
+    } else if (run == NULL) {
+      run = p - header;
+    }
+    p = next;
+  }
+  if (run != NULL)
+    format->pad(run, AddrOffset(run, p - header));
+  return kept;
 }
 
 /* After the trace: retained segments lose their forwarding markers (they
@@ -281,11 +364,19 @@ static Bool amcIsAlive(Pool pool, Trace trace, Seg seg, Addr ref)
 static void amcReclaim(Pool pool, Trace trace, Seg seg)
 {
   Format format = pool->format;
-  if (!seg->nailed && seg->buffer != NULL) {
-    Addr limit = SegWalkLimit(seg);
-    if (limit > seg->base)
-      format->pad(seg->base, AddrOffset(seg->base, limit));
+  if (!seg->nailed && (seg->buffer != NULL || seg->nailboard != NULL)) {
+    /* Keep the pinned objects, pad the rest.  A buffered segment stays in
+     * its generation: its owner is still allocating into it. */
+    Size kept = amcPadUnpinned(seg, SegWalkLimit(seg));
+    trace->preserved += kept;
     seg->condemned = 0;
+    seg->pinned = 0;
+    seg->nailboard = NULL;
+    if (seg->buffer == NULL) {
+      if (seg->pgen->next != seg->pgen)
+        seg->pgen->next->gen->new_size += SegSize(seg);
+      SegSetPoolGen(seg, seg->pgen->next);
+    }
     return;
   }
   if (seg->nailed) {
@@ -302,6 +393,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     seg->condemned = 0;
     seg->nailed = 0;
     seg->pinned = 0;
+    seg->nailboard = NULL;
     if (seg->pgen->next != seg->pgen)
       seg->pgen->next->gen->new_size += SegSize(seg);
     SegSetPoolGen(seg, seg->pgen->next);
@@ -313,11 +405,10 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
 
 static void amcTraceEnd(Pool pool, Trace trace)
 {
-  AMC amc = PoolAMC(pool);
   size_t i;
   (void)trace;
-  for (i = 0; i < amc->gen_count; ++i) {
-    PoolGen pgen = &amc->pgens[i];
+  for (i = 0; i < pool->gen_count; ++i) {
+    PoolGen pgen = &pool->pgens[i];
     Ring node, next;
     pgen->fwd_seg = NULL;
     RING_FOR(node, &pgen->segs, next) {
@@ -340,6 +431,17 @@ const struct mps_pool_class_s AMCZPoolClass = {
     TRUE,            amczInit,       amcFinish,         amcBufferFill,
     amcBufferEmpty,  amcFix,         amcIsAlive,        amcCondemn,
     amcReclaim,      amcTraceEnd,    NULL,              NULL};
+
+const struct mps_pool_class_s AMCXPoolClass = {
+    PoolClassSig,    "AMCX",         sizeof(AMCStruct), TRUE,
+    TRUE,            amcxInit,       amcFinish,         amcBufferFill,
+    amcBufferEmpty,  amcFix,         amcIsAlive,        amcCondemn,
+    amcReclaim,      amcTraceEnd,    NULL,              NULL};
+
+mps_pool_class_t mpsx_class_amcx(void)
+{
+  return (mps_pool_class_t)&AMCXPoolClass;
+}
 
 mps_pool_class_t mps_class_amc(void)
 {

@@ -86,7 +86,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   res = segDescriptor(&seg, arena);
   if (res != MPS_RES_OK)
     return res;
-  res = ArenaAllocPages(&base, arena, size, pref, seg);
+  res = ArenaAllocPages(&base, arena, size, pref, seg, pool->exec);
   if (res != MPS_RES_OK) {
     seg->free_next = arena->free_segs;
     arena->free_segs = seg;
@@ -108,6 +108,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->large = 0;
   seg->forwarding = 0;
   seg->scanned = base;
+  seg->nailboard = NULL;
   seg->grey_next = NULL;
   seg->free_next = NULL;
   seg->sig = SegSig;

@@ -24,6 +24,45 @@ Bool TraceCheck(Trace trace)
          trace->rank < RankLIMIT;
 }
 
+#define TRACE_BLOCK_SIZE ((Size)1 << 20)
+
+typedef struct TraceBlockStruct {
+  struct TraceBlockStruct *next;
+  Size size;
+} TraceBlockStruct;
+
+void *TraceControlAlloc(Trace trace, Size size)
+{
+  TraceBlockStruct *block = trace->blocks;
+  void *p;
+  size = SizeAlignUp(size, sizeof(Word));
+  if (block == NULL || trace->block_used + size > block->size) {
+    Size block_size = TRACE_BLOCK_SIZE;
+    if (block_size < size + sizeof(TraceBlockStruct))
+      block_size = SizeAlignUp(size + sizeof(TraceBlockStruct),
+                               VMPageSize());
+    block = ControlAllocRaw(block_size);
+    if (block == NULL)
+      return NULL;
+    block->next = trace->blocks;
+    block->size = block_size;
+    trace->blocks = block;
+    trace->block_used = SizeAlignUp(sizeof(TraceBlockStruct), sizeof(Word));
+  }
+  p = (char *)block + trace->block_used;
+  trace->block_used += size;
+  return p;
+}
+
+static void traceFreeControl(Trace trace)
+{
+  while (trace->blocks != NULL) {
+    TraceBlockStruct *block = trace->blocks;
+    trace->blocks = block->next;
+    ControlFreeRaw(block, block->size);
+  }
+}
+
 void TraceGreySeg(Trace trace, Seg seg)
 {
   AVER(!seg->grey);
@@ -74,6 +113,31 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   else
     seg->summary |= trace->ss._ufs;
   trace->bytes_scanned += AddrOffset(from, to);
+  /* Scanning code relinks it (DESIGN.md#code). */
+  if (seg->pool->exec)
+    CodeFlushWritten(trace->arena, from, AddrOffset(from, to));
+}
+
+/* Scan each run of consecutive nailed objects of the segment. */
+static void traceScanNailed(Trace trace, Seg seg, Addr limit)
+{
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Addr p = AddrAdd(seg->base, header), run = NULL;
+  while (p - header < limit) {
+    Addr next = format->skip(p);
+    Size bit = AddrOffset(seg->base, p - header) >> 3;
+    Bool nailed = (seg->nailboard[bit / WORD_BITS] >> (bit % WORD_BITS)) & 1;
+    if (nailed && run == NULL)
+      run = p - header;
+    else if (!nailed && run != NULL) {
+      TraceScanSeg(trace, seg, run, p - header);
+      run = NULL;
+    }
+    p = next;
+  }
+  if (run != NULL)
+    TraceScanSeg(trace, seg, run, p - header);
 }
 
 static void traceGreyLoop(Trace trace)
@@ -86,7 +150,14 @@ static void traceGreyLoop(Trace trace)
     seg->grey = 0;
     seg->grey_next = NULL;
     limit = SegWalkLimit(seg);
-    if (seg->scanned < limit) {
+    if (seg->nailboard != NULL && !seg->nailed) {
+      /* Only the pinned objects of the segment are alive in place
+       * (DESIGN.md#pinning); the others are copied if reached. */
+      if (seg->scanned < limit) {
+        seg->scanned = limit;
+        traceScanNailed(trace, seg, limit);
+      }
+    } else if (seg->scanned < limit) {
       Addr from = seg->scanned;
       seg->scanned = limit;
       TraceScanSeg(trace, seg, from, limit);
@@ -116,14 +187,12 @@ static void traceScanUncondemned(Trace trace)
   trace->rank = RankEXACT;
   RING_FOR(pnode, &trace->arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    AMC amc;
     size_t g;
     if (!pool->klass->automatic || pool->ranks == RankSetEMPTY)
       continue;
-    amc = (AMC)(void *)pool;
-    for (g = 0; g < amc->gen_count; ++g) {
+    for (g = 0; g < pool->gen_count; ++g) {
       Ring snode, snext;
-      RING_FOR(snode, &amc->pgens[g].segs, snext) {
+      RING_FOR(snode, &pool->pgens[g].segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (!seg->condemned && !seg->forwarding) {
           Addr limit = SegWalkLimit(seg);
@@ -169,12 +238,10 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
   size_t g;
   RING_FOR(pnode, &arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    AMC amc;
     if (!pool->klass->automatic)
       continue;
-    amc = (AMC)(void *)pool;
-    for (g = 0; g < amc->gen_count; ++g) {
-      PoolGen pgen = &amc->pgens[g];
+    for (g = 0; g < pool->gen_count; ++g) {
+      PoolGen pgen = &pool->pgens[g];
       Ring snode, snext;
       Bool condemn = traceCondemns(pool, g, chain, top, full);
       RING_FOR(snode, &pgen->segs, snext) {
@@ -200,15 +267,13 @@ static void traceReclaim(Trace trace)
   size_t g;
   RING_FOR(pnode, &arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    AMC amc;
     if (!pool->klass->automatic)
       continue;
-    amc = (AMC)(void *)pool;
     /* Oldest first, so that a segment promoted into a generation is not
      * visited twice. */
-    for (g = amc->gen_count; g-- > 0;) {
+    for (g = pool->gen_count; g-- > 0;) {
       Ring snode, snext;
-      RING_FOR(snode, &amc->pgens[g].segs, snext) {
+      RING_FOR(snode, &pool->pgens[g].segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (seg->condemned)
           pool->klass->reclaim(pool, trace, seg);
@@ -282,6 +347,8 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   trace->condemned = trace->preserved = trace->copied = 0;
   trace->not_condemned = trace->objects_moved = 0;
   trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
+  trace->blocks = NULL;
+  trace->block_used = 0;
   trace->sig = TraceSig;
   arena->busy = TRUE;
   arena->trace = trace;
@@ -346,6 +413,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   arena->last_trace.objects_moved = trace->objects_moved;
   arena->last_trace.segs_pinned = trace->segs_pinned;
   arena->last_trace.seconds = t1 - t0;
+  traceFreeControl(trace);
   trace->sig = SigInvalid;
   arena->trace = NULL;
   arena->busy = FALSE;

@@ -8,6 +8,7 @@
 
 #define _GNU_SOURCE
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "mpm.h"
@@ -57,4 +58,80 @@ void VMDecommit(Addr base, Size size)
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
                  -1, 0);
   ASSERT_ALWAYS(p == base);
+}
+
+/* Code memory (DESIGN.md#code) -------------------------------------------
+ *
+ * One memfd backs two views: read-write for the loader and the collector,
+ * read-execute for running.  No page is ever writable and executable in
+ * the same view, and installing or moving code never changes the
+ * protection of pages other code is running in.
+ */
+
+static Res mapFixedShared(Addr at, Size size, int fd, Size offset)
+{
+  void *p = mmap(at, size, PROT_NONE, MAP_SHARED | MAP_FIXED, fd,
+                 (off_t)offset);
+  return p == at ? MPS_RES_OK : MPS_RES_RESOURCE;
+}
+
+Res VMReserveCode(Addr *rw_o, Addr *rx_o, int *fd_o, Size size, Size align)
+{
+  Addr rw, rx;
+  Res res;
+  int fd = memfd_create("mps-code", MFD_CLOEXEC);
+  if (fd < 0)
+    return MPS_RES_RESOURCE;
+  if (ftruncate(fd, (off_t)size) != 0)
+    goto fail;
+  /* Reserve aligned address ranges, then map the file over them. */
+  res = VMReserve(&rw, size, align);
+  if (res != MPS_RES_OK)
+    goto fail;
+  res = VMReserve(&rx, size, align);
+  if (res != MPS_RES_OK) {
+    VMUnreserve(rw, size);
+    goto fail;
+  }
+  if (mapFixedShared(rw, size, fd, 0) != MPS_RES_OK ||
+      mapFixedShared(rx, size, fd, 0) != MPS_RES_OK) {
+    VMUnreserve(rw, size);
+    VMUnreserve(rx, size);
+    goto fail;
+  }
+  *rw_o = rw;
+  *rx_o = rx;
+  *fd_o = fd;
+  return MPS_RES_OK;
+fail:
+  (void)close(fd);
+  return MPS_RES_RESOURCE;
+}
+
+void VMUnreserveCode(Addr rw, Addr rx, int fd, Size size)
+{
+  VMUnreserve(rw, size);
+  VMUnreserve(rx, size);
+  (void)close(fd);
+}
+
+Res VMCommitCode(Addr rw, Addr rx, Size size)
+{
+  if (mprotect(rw, size, PROT_READ | PROT_WRITE) != 0)
+    return MPS_RES_MEMORY;
+  if (mprotect(rx, size, PROT_READ | PROT_EXEC) != 0) {
+    (void)mprotect(rw, size, PROT_NONE);
+    return MPS_RES_MEMORY;
+  }
+  return MPS_RES_OK;
+}
+
+void VMDecommitCode(Addr rw, Addr rx, int fd, Size offset, Size size)
+{
+  ASSERT_ALWAYS(mprotect(rx, size, PROT_NONE) == 0);
+  ASSERT_ALWAYS(mprotect(rw, size, PROT_NONE) == 0);
+  /* Give the pages back: the file keeps its size, the range reads as
+   * zeros if committed again. */
+  ASSERT_ALWAYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          (off_t)offset, (off_t)size) == 0);
 }

@@ -1,0 +1,687 @@
+//! The relocation sidecar: the sites of a code object that must be
+//! re-encoded when the object or one of its targets moves.
+//!
+//! Only sites that depend on an address outside the object, or on the
+//! object's own address, are listed; PC-relative sites inside the object are
+//! resolved once when the object is laid out and need no entry.
+//!
+//! # Encoding
+//!
+//! Entries are sorted by offset and stored as a byte stream, one record per
+//! entry:
+//!
+//! ```text
+//! tag     1 byte   bits 0-3: kind (RelocKind::code)
+//!                  bits 4-5: target class (0 Code, 1 Heap, 2 Runtime, 3 SelfRelative)
+//!                  bit 6:    an addend follows (else the kind's usual addend)
+//!                  bit 7:    reserved, 0
+//! gap     varint   offset - end of the previous site (the previous offset plus
+//!                  its width; 0 for the first entry)
+//! addend  varint   zigzag-encoded, only when bit 6 is set
+//! target  varint   index into the target table of the class, or for
+//!                  SelfRelative the offset within the object
+//! ```
+//!
+//! Varints are unsigned LEB128. Coding the gap from the end of the previous
+//! site makes overlapping sites unrepresentable. A typical entry (a call to a
+//! runtime function, a load of a heap reference through the GOT) takes three
+//! bytes: tag, a one-byte gap, a one-byte index. ELF spends 24 bytes on the
+//! same relocation (`Elf64_Rela`).
+//!
+//! The target table itself (one record per distinct target, see
+//! [`crate::layout::TargetRecord`]) is stored once per object and counted
+//! separately.
+//!
+//! Decoding validates everything (known kind, reserved bit clear, varints
+//! well formed and in range, no truncation) and never panics.
+
+use std::fmt;
+
+use crate::reloc::RelocKind;
+
+/// What a sidecar site refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// Another code object: index into the object's code targets (each a
+    /// reference to the target object plus the offset of the symbol in it).
+    Code(u32),
+    /// A heap object, a reference embedded in code (like HotSpot's oop
+    /// relocations): index into the object's heap targets.
+    Heap(u32),
+    /// A fixed runtime address (a runtime function): index into the object's
+    /// runtime targets.
+    Runtime(u32),
+    /// This object itself: the offset within it of the code or read-only
+    /// data referred to (absolute references to its own code and rodata).
+    SelfRelative(u32),
+}
+
+/// The class of a [`Target`], without its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum TargetClass {
+    /// [`Target::Code`].
+    Code = 0,
+    /// [`Target::Heap`].
+    Heap = 1,
+    /// [`Target::Runtime`].
+    Runtime = 2,
+    /// [`Target::SelfRelative`].
+    SelfRelative = 3,
+}
+
+impl Target {
+    /// The class of the target.
+    pub fn class(self) -> TargetClass {
+        match self {
+            Target::Code(_) => TargetClass::Code,
+            Target::Heap(_) => TargetClass::Heap,
+            Target::Runtime(_) => TargetClass::Runtime,
+            Target::SelfRelative(_) => TargetClass::SelfRelative,
+        }
+    }
+
+    /// The index (or, for `SelfRelative`, the offset).
+    pub fn index(self) -> u32 {
+        match self {
+            Target::Code(i) | Target::Heap(i) | Target::Runtime(i) | Target::SelfRelative(i) => i,
+        }
+    }
+
+    /// Builds a target from its class and index.
+    pub fn new(class: TargetClass, index: u32) -> Target {
+        match class {
+            TargetClass::Code => Target::Code(index),
+            TargetClass::Heap => Target::Heap(index),
+            TargetClass::Runtime => Target::Runtime(index),
+            TargetClass::SelfRelative => Target::SelfRelative(index),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Target::Code(i) => write!(f, "code target #{i}"),
+            Target::Heap(i) => write!(f, "heap target #{i}"),
+            Target::Runtime(i) => write!(f, "runtime target #{i}"),
+            Target::SelfRelative(o) => write!(f, "self+{o:#x}"),
+        }
+    }
+}
+
+/// One site of the sidecar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// Offset of the site's field from the start of the code object.
+    pub offset: u32,
+    /// How the field is computed.
+    pub kind: RelocKind,
+    /// The relocation's addend.
+    pub addend: i64,
+    /// What the field refers to.
+    pub target: Target,
+}
+
+impl Entry {
+    /// Offset just past the site's field.
+    pub fn end(&self) -> u64 {
+        u64::from(self.offset) + self.kind.width() as u64
+    }
+}
+
+/// Why a list of entries could not be encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// Two sites share bytes.
+    Overlap {
+        /// The earlier site.
+        first: u32,
+        /// The later site, which starts before the earlier one ends.
+        second: u32,
+    },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::Overlap { first, second } => write!(
+                f,
+                "relocation sites at offsets {first:#x} and {second:#x} overlap"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why a sidecar byte stream could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The stream ends inside a record.
+    Truncated {
+        /// Offset in the stream of the record.
+        at: usize,
+    },
+    /// The tag names no known relocation kind.
+    UnknownKind {
+        /// Offset in the stream of the record.
+        at: usize,
+        /// The kind code found.
+        code: u8,
+    },
+    /// The reserved bit of the tag is set.
+    ReservedBit {
+        /// Offset in the stream of the record.
+        at: usize,
+    },
+    /// A varint is longer than ten bytes or exceeds its field's range.
+    BadVarint {
+        /// Offset in the stream of the record.
+        at: usize,
+    },
+    /// The site's offset does not fit in 32 bits.
+    OffsetOverflow {
+        /// Offset in the stream of the record.
+        at: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DecodeError::Truncated { at } => {
+                write!(f, "sidecar truncated in the record at byte {at}")
+            }
+            DecodeError::UnknownKind { at, code } => write!(
+                f,
+                "sidecar record at byte {at} has unknown relocation kind {code}"
+            ),
+            DecodeError::ReservedBit { at } => {
+                write!(f, "sidecar record at byte {at} has its reserved bit set")
+            }
+            DecodeError::BadVarint { at } => write!(
+                f,
+                "sidecar record at byte {at} has a malformed or out-of-range varint"
+            ),
+            DecodeError::OffsetOverflow { at } => write!(
+                f,
+                "sidecar record at byte {at} has a site offset beyond 4 GiB"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const KIND_MASK: u8 = 0x0f;
+const CLASS_SHIFT: u8 = 4;
+const ADDEND_FLAG: u8 = 0x40;
+const RESERVED: u8 = 0x80;
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// Number of bytes [`Sidecar::encode`] uses for `value` as a varint.
+pub fn varint_len(value: u64) -> usize {
+    let bits = 64 - value.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// An encoded sidecar: the byte stream and the number of entries in it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Sidecar {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Sidecar {
+    /// Encodes `entries` (in any order; they are sorted by offset). Sites
+    /// that share bytes are an error.
+    pub fn encode(entries: &[Entry]) -> Result<Sidecar, EncodeError> {
+        let mut sorted = entries.to_vec();
+        sorted.sort_by_key(|e| e.offset);
+        let mut bytes = Vec::with_capacity(sorted.len() * 3);
+        let mut prev: Option<&Entry> = None;
+        for entry in &sorted {
+            let end_of_prev = prev.map_or(0, Entry::end);
+            let gap = u64::from(entry.offset)
+                .checked_sub(end_of_prev)
+                .ok_or(EncodeError::Overlap {
+                    first: prev.map_or(0, |p| p.offset),
+                    second: entry.offset,
+                })?;
+            let has_addend = entry.addend != entry.kind.usual_addend();
+            let class = entry.target.class() as u8;
+            let mut tag = entry.kind.code() | (class << CLASS_SHIFT);
+            if has_addend {
+                tag |= ADDEND_FLAG;
+            }
+            bytes.push(tag);
+            put_varint(&mut bytes, gap);
+            if has_addend {
+                put_varint(&mut bytes, zigzag(entry.addend));
+            }
+            put_varint(&mut bytes, u64::from(entry.target.index()));
+            prev = Some(entry);
+        }
+        Ok(Sidecar {
+            bytes,
+            count: sorted.len(),
+        })
+    }
+
+    /// Takes an encoded byte stream, validating it by decoding it once.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Sidecar, DecodeError> {
+        let count = count(&bytes)?;
+        Ok(Sidecar { bytes, count })
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Decodes the entries in offset order.
+    pub fn iter(&self) -> Decoder<'_> {
+        decode(&self.bytes)
+    }
+
+    /// Size figures for this sidecar.
+    pub fn stats(&self) -> SidecarStats {
+        SidecarStats::new(self.count, self.bytes.len())
+    }
+}
+
+/// Size of a sidecar.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct SidecarStats {
+    /// Number of relocation entries.
+    pub relocs: usize,
+    /// Number of bytes of the encoded stream (the target table is not
+    /// included).
+    pub bytes: usize,
+    /// `bytes / relocs`, 0 when there are none.
+    pub bytes_per_reloc: f64,
+}
+
+impl SidecarStats {
+    /// Figures for `relocs` entries in `bytes` bytes.
+    pub fn new(relocs: usize, bytes: usize) -> SidecarStats {
+        let bytes_per_reloc = if relocs == 0 {
+            0.0
+        } else {
+            bytes as f64 / relocs as f64
+        };
+        SidecarStats {
+            relocs,
+            bytes,
+            bytes_per_reloc,
+        }
+    }
+
+    /// The figures of two sidecars together.
+    pub fn combine(self, other: SidecarStats) -> SidecarStats {
+        SidecarStats::new(self.relocs + other.relocs, self.bytes + other.bytes)
+    }
+}
+
+impl fmt::Display for SidecarStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} relocations in {} bytes ({:.2} bytes/relocation)",
+            self.relocs, self.bytes, self.bytes_per_reloc
+        )
+    }
+}
+
+/// Decodes a sidecar byte stream, yielding entries in offset order. After
+/// the first error the iterator ends.
+pub fn decode(bytes: &[u8]) -> Decoder<'_> {
+    Decoder {
+        bytes,
+        pos: 0,
+        end_of_prev: 0,
+        failed: false,
+    }
+}
+
+/// Decodes a whole stream into a vector.
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<Entry>, DecodeError> {
+    decode(bytes).collect()
+}
+
+/// Counts the entries of a stream, validating it.
+pub fn count(bytes: &[u8]) -> Result<usize, DecodeError> {
+    let mut n = 0;
+    for entry in decode(bytes) {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Iterator over the entries of a sidecar stream; see [`decode`].
+#[derive(Clone, Debug)]
+pub struct Decoder<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    end_of_prev: u64,
+    failed: bool,
+}
+
+impl Decoder<'_> {
+    fn varint(&mut self, at: usize) -> Result<u64, DecodeError> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let byte = *self
+                .bytes
+                .get(self.pos)
+                .ok_or(DecodeError::Truncated { at })?;
+            self.pos += 1;
+            let payload = u64::from(byte & 0x7f);
+            // The tenth byte may only carry the top bit of a u64.
+            if i == 9 && payload > 1 {
+                return Err(DecodeError::BadVarint { at });
+            }
+            value |= payload << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint { at })
+    }
+
+    fn record(&mut self) -> Result<Entry, DecodeError> {
+        let at = self.pos;
+        let tag = self.bytes[at];
+        self.pos += 1;
+        if tag & RESERVED != 0 {
+            return Err(DecodeError::ReservedBit { at });
+        }
+        let code = tag & KIND_MASK;
+        let kind = RelocKind::from_code(code).ok_or(DecodeError::UnknownKind { at, code })?;
+        let class = match (tag >> CLASS_SHIFT) & 3 {
+            0 => TargetClass::Code,
+            1 => TargetClass::Heap,
+            2 => TargetClass::Runtime,
+            _ => TargetClass::SelfRelative,
+        };
+        let gap = self.varint(at)?;
+        let offset = self
+            .end_of_prev
+            .checked_add(gap)
+            .and_then(|o| u32::try_from(o).ok())
+            .ok_or(DecodeError::OffsetOverflow { at })?;
+        let addend = if tag & ADDEND_FLAG != 0 {
+            unzigzag(self.varint(at)?)
+        } else {
+            kind.usual_addend()
+        };
+        let index = u32::try_from(self.varint(at)?).map_err(|_| DecodeError::BadVarint { at })?;
+        let entry = Entry {
+            offset,
+            kind,
+            addend,
+            target: Target::new(class, index),
+        };
+        self.end_of_prev = entry.end();
+        Ok(entry)
+    }
+}
+
+impl Iterator for Decoder<'_> {
+    type Item = Result<Entry, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.bytes.len() {
+            return None;
+        }
+        let result = self.record();
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small xorshift generator: tests print their seed and accept it back
+    /// through `CODEPOOL_TEST_SEED`, so every failure reproduces.
+    pub(crate) struct Rng(u64);
+
+    impl Rng {
+        pub(crate) fn from_env(test: &str) -> Rng {
+            let seed = std::env::var("CODEPOOL_TEST_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_nanos() as u64)
+                });
+            println!("{test}: CODEPOOL_TEST_SEED={seed}");
+            Rng(seed | 1)
+        }
+
+        pub(crate) fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    fn random_entries(rng: &mut Rng, n: usize) -> Vec<Entry> {
+        let mut entries = Vec::with_capacity(n);
+        let mut offset: u64 = rng.below(64);
+        for _ in 0..n {
+            let kind = RelocKind::ALL[rng.below(9) as usize];
+            let addend = match rng.below(4) {
+                0 => rng.next() as i64,
+                1 => rng.below(64) as i64 - 32,
+                _ => kind.usual_addend(),
+            };
+            let index = match rng.below(3) {
+                0 => rng.next() as u32,
+                _ => rng.below(200) as u32,
+            };
+            let class = match rng.below(4) {
+                0 => TargetClass::Code,
+                1 => TargetClass::Heap,
+                2 => TargetClass::Runtime,
+                _ => TargetClass::SelfRelative,
+            };
+            let Ok(off32) = u32::try_from(offset) else {
+                break;
+            };
+            entries.push(Entry {
+                offset: off32,
+                kind,
+                addend,
+                target: Target::new(class, index),
+            });
+            let gap = match rng.below(8) {
+                0 => rng.below(1 << 20),
+                _ => rng.below(40),
+            };
+            offset += kind.width() as u64 + gap;
+        }
+        entries
+    }
+
+    #[test]
+    fn round_trip_random() {
+        let mut rng = Rng::from_env("round_trip_random");
+        for _ in 0..500 {
+            let n = rng.below(300) as usize;
+            let mut entries = random_entries(&mut rng, n);
+            // Encode in a shuffled order: the encoder sorts.
+            for i in (1..entries.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                entries.swap(i, j);
+            }
+            let sidecar = Sidecar::encode(&entries).unwrap();
+            let decoded = decode_all(sidecar.as_bytes()).unwrap();
+            entries.sort_by_key(|e| e.offset);
+            assert_eq!(decoded, entries);
+            assert_eq!(sidecar.len(), entries.len());
+            let again = Sidecar::from_bytes(sidecar.as_bytes().to_vec()).unwrap();
+            assert_eq!(again, sidecar);
+        }
+    }
+
+    #[test]
+    fn typical_entries_are_small() {
+        // A call to a runtime function every 20 bytes, a heap load through
+        // the GOT every 40: three bytes each.
+        let mut entries = Vec::new();
+        for i in 0..100u32 {
+            entries.push(Entry {
+                offset: 16 + i * 40,
+                kind: RelocKind::Plt32,
+                addend: -4,
+                target: Target::Runtime(i % 7),
+            });
+            entries.push(Entry {
+                offset: 36 + i * 40,
+                kind: RelocKind::RexGotPcRelX,
+                addend: -4,
+                target: Target::Heap(i % 50),
+            });
+        }
+        let stats = Sidecar::encode(&entries).unwrap().stats();
+        assert_eq!(stats.relocs, 200);
+        assert_eq!(stats.bytes, 600);
+        assert!((stats.bytes_per_reloc - 3.0).abs() < 1e-9);
+        assert!(stats.to_string().contains("3.00 bytes/relocation"));
+    }
+
+    #[test]
+    fn overlap_is_an_error() {
+        let entries = [
+            Entry {
+                offset: 10,
+                kind: RelocKind::Abs64,
+                addend: 0,
+                target: Target::SelfRelative(0),
+            },
+            Entry {
+                offset: 17,
+                kind: RelocKind::Pc32,
+                addend: -4,
+                target: Target::Code(0),
+            },
+        ];
+        assert_eq!(
+            Sidecar::encode(&entries),
+            Err(EncodeError::Overlap {
+                first: 10,
+                second: 17
+            })
+        );
+        // Adjacent is fine.
+        let adjacent = [entries[0], Entry { offset: 18, ..entries[1] }];
+        assert_eq!(Sidecar::encode(&adjacent).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+            let mut d = decode(&out);
+            assert_eq!(d.varint(0), Ok(v));
+        }
+        for v in [0i64, 1, -1, -4, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-4), 7);
+    }
+
+    #[test]
+    fn malformed_streams_are_errors() {
+        assert_eq!(decode_all(&[]), Ok(vec![]));
+        assert_eq!(decode_all(&[0x80]), Err(DecodeError::ReservedBit { at: 0 }));
+        assert_eq!(
+            decode_all(&[0x0f, 0, 0]),
+            Err(DecodeError::UnknownKind { at: 0, code: 15 })
+        );
+        assert_eq!(decode_all(&[0x00]), Err(DecodeError::Truncated { at: 0 }));
+        assert_eq!(decode_all(&[0x00, 0x80]), Err(DecodeError::Truncated { at: 0 }));
+        // An eleven-byte varint.
+        let mut long = vec![0x00];
+        long.extend([0xff; 10]);
+        long.push(0);
+        assert_eq!(decode_all(&long), Err(DecodeError::BadVarint { at: 0 }));
+        // A target index beyond u32.
+        let mut big = vec![0x00, 0x00];
+        put_varint(&mut big, 1 << 32);
+        assert_eq!(decode_all(&big), Err(DecodeError::BadVarint { at: 0 }));
+        // An offset beyond u32.
+        let mut far = vec![0x00];
+        put_varint(&mut far, 1 << 32);
+        far.push(0);
+        assert_eq!(decode_all(&far), Err(DecodeError::OffsetOverflow { at: 0 }));
+        // Error messages name the position.
+        assert!(DecodeError::Truncated { at: 7 }.to_string().contains("byte 7"));
+        // The iterator stops after an error.
+        let mut d = decode(&[0x80, 0x00, 0x00, 0x00]);
+        assert!(d.next().unwrap().is_err());
+        assert!(d.next().is_none());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = Rng::from_env("random_bytes_never_panic");
+        for _ in 0..2000 {
+            let n = rng.below(64) as usize;
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            let _ = decode_all(&bytes);
+        }
+        // Every prefix of a valid stream decodes or fails cleanly.
+        let entries = random_entries(&mut rng, 50);
+        let sidecar = Sidecar::encode(&entries).unwrap();
+        for len in 0..sidecar.as_bytes().len() {
+            let _ = decode_all(&sidecar.as_bytes()[..len]);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/* mpsx.h: extensions beyond the MPS interface
+ *
+ * Everything here has the prefix mpsx_ / MPSX_ so that nothing clashes
+ * with an MPS name.  A program using these links only against this
+ * project's collector.
+ *
+ * 1. The executable pool class AMCX: AMC (automatic, mostly-copying,
+ *    generational, formatted) whose memory holds machine code.  Its pages
+ *    are mapped twice from one memfd: the pool's addresses (what the
+ *    collector, the format methods and exact references use) are a
+ *    read-write view; the same pages also appear, at a fixed distance, in
+ *    a read-execute view where the code runs.  No page is ever writable
+ *    and executable in the same view.  All code of an arena lives in one
+ *    reservation (MPSX_KEY_CODE_RESERVE bytes, at most 2 GiB) so that any
+ *    code object can call any other with a 32-bit displacement.
+ * 2. An ambiguous area scanner for thread roots of threads that run such
+ *    code: every word, at any alignment, that points into the execute view
+ *    is translated to the write view and fixed ambiguously, so a return
+ *    address pins the code object it returns into.
+ * 3. Statistics of the last collection.
+ */
+
+#ifndef MPSX_H
+#define MPSX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Executable AMC.  Keys as AMC, plus MPSX_KEY_CODE_RESERVE (size_t, default
+ * 512 MiB, at most 2 GiB): address space for the arena's code, reserved
+ * by the first executable pool of the arena. */
+extern mps_pool_class_t mpsx_class_amcx(void);
+
+extern const struct mps_key_s _mpsx_key_CODE_RESERVE;
+#define MPSX_KEY_CODE_RESERVE (&_mpsx_key_CODE_RESERVE)
+#define MPSX_KEY_CODE_RESERVE_FIELD size
+
+/* Distance from the write view to the execute view of the arena's code:
+ * exec = write + delta.  0 if the arena has no code memory yet.  Constant
+ * for the life of the arena once code memory exists. */
+extern intptr_t mpsx_code_delta(mps_arena_t arena);
+
+/* The write view and execute view of the arena's code memory. */
+extern mps_bool_t mpsx_code_range(mps_arena_t arena, void **write_base_o,
+                                  void **exec_base_o, size_t *size_o);
+
+/* Area scanner for thread roots (mps_root_create_thread_scanned, rank
+ * ambiguous; closure unused): every word is an ambiguous reference;
+ * words pointing into the execute view, at any alignment, are translated
+ * to the write view first. */
+extern mps_res_t mpsx_scan_area_code(mps_ss_t ss, void *base, void *limit,
+                                     void *closure);
+
+/* Make the instruction cache agree with the data written to the execute
+ * view's pages [exec, exec + size).  A no-op on x86-64; required on
+ * architectures without a coherent instruction cache.  The collector
+ * calls it after it copies or scans (and so relinks) code. */
+extern void mpsx_flush_icache(void *exec, size_t size);
+
+/* What the last collection of the arena did. */
+typedef struct mpsx_trace_stats_s {
+  size_t condemned;      /* bytes condemned */
+  size_t live;           /* bytes of the condemned set that survived */
+  size_t copied;         /* bytes copied */
+  size_t objects_moved;  /* objects copied */
+  size_t segs_pinned;    /* segments nailed by ambiguous references */
+  double seconds;        /* duration of the collection */
+} mpsx_trace_stats_s;
+
+extern void mpsx_arena_last_trace(mps_arena_t arena,
+                                  mpsx_trace_stats_s *stats_o);
+
+/* Collections (moving or not) since the arena was created. */
+extern size_t mpsx_arena_traces(mps_arena_t arena);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPSX_H */

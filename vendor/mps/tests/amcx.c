@@ -1,0 +1,302 @@
+/* amcx.c -- the executable pool (mpsx.h): code that moves and still runs
+ *
+ * Code objects in an AMCX pool, as a JIT would make them:
+ *
+ *   word 0   tag: CODE, FWD (forwarding marker), PAD1 / PAD (padding)
+ *   word 1   size of the object in bytes (also kept by markers and pads)
+ *   word 2   exact reference to the code object this one calls, or NULL
+ *            (in a marker: the new address)
+ *   word 3.. x86-64 machine code, entry at offset 24
+ *
+ * A leaf returns a constant (mov eax, imm32; ret).  A caller calls its
+ * target with a rel32 call, then adds 1: so the k-th object of a chain
+ * returns 7 + k.  The scan method fixes word 2 and re-encodes the rel32
+ * displacement from the current execute addresses of both objects: that
+ * is the relinking.  The test builds chains, moves them by collecting
+ * with garbage in between, and calls every object through its execute
+ * view after every collection.  One object calls back into the runtime,
+ * which collects while the object's frame is live: its return address
+ * must pin it (mpsx_scan_area_code on the thread root).  Finally, no
+ * mapping of the process is writable and executable at once.
+ */
+
+#include "testlib.h"
+
+#include "mps.h"
+#include "mpsavm.h"
+#include "mpscamc.h"
+#include "mpsx.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CODE = 0x11, FWD = 0x22, PAD1 = 0x33, PAD = 0x44 };
+#define ENTRY 24
+#define NCHAIN 64
+#define LEAF_VALUE 7
+
+static mps_arena_t arena;
+static mps_ap_t ap;
+static void *table[NCHAIN + 2]; /* exact root */
+static void *first[NCHAIN];     /* first addresses: not a root */
+
+typedef int (*code_fn)(void);
+
+static mps_res_t code_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
+{
+  intptr_t delta = mpsx_code_delta(arena);
+  MPS_SCAN_BEGIN(ss) {
+    char *p = base;
+    while (p < (char *)limit) {
+      mps_word_t *w = (mps_word_t *)p;
+      if (w[0] == CODE) {
+        mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)&w[2]);
+        if (res != MPS_RES_OK)
+          return res;
+        if (w[2] != 0) {
+          /* Relink: call rel32 at ENTRY, displacement from the end of the
+           * call instruction, in the execute view. */
+          intptr_t site = (intptr_t)p + delta + ENTRY + 5;
+          intptr_t target = (intptr_t)w[2] + delta + ENTRY;
+          int32_t rel = (int32_t)(target - site);
+          memcpy(p + ENTRY + 1, &rel, sizeof rel);
+        }
+        p += w[1];
+      } else if (w[0] == PAD1) {
+        p += 8;
+      } else if (w[0] == FWD || w[0] == PAD) {
+        p += w[1];
+      } else {
+        die("code_scan: bad tag %#lx at %p", (unsigned long)w[0], (void *)p);
+      }
+    }
+  } MPS_SCAN_END(ss);
+  return MPS_RES_OK;
+}
+
+static mps_addr_t code_skip(mps_addr_t addr)
+{
+  mps_word_t *w = addr;
+  return (char *)addr + (w[0] == PAD1 ? 8 : w[1]);
+}
+
+static void code_fwd(mps_addr_t old, mps_addr_t new_)
+{
+  mps_word_t *w = old;
+  w[0] = FWD;
+  w[2] = (mps_word_t)new_;
+}
+
+static mps_addr_t code_isfwd(mps_addr_t addr)
+{
+  mps_word_t *w = addr;
+  return w[0] == FWD ? (mps_addr_t)w[2] : NULL;
+}
+
+static void code_pad(mps_addr_t addr, size_t size)
+{
+  mps_word_t *w = addr;
+  if (size == 8) {
+    w[0] = PAD1;
+  } else {
+    w[0] = PAD;
+    w[1] = size;
+  }
+}
+
+/* Make a code object of `size` bytes whose code is `code`. */
+static void *make_code(const unsigned char *code, size_t len, void *target)
+{
+  size_t size = (ENTRY + len + 7) & ~(size_t)7;
+  mps_addr_t p;
+  do {
+    mps_word_t *w;
+    CHECK_RES(mps_reserve(&p, ap, size));
+    w = p;
+    w[0] = CODE;
+    w[1] = size;
+    w[2] = (mps_word_t)target;
+    memcpy((char *)p + ENTRY, code, len);
+  } while (!mps_commit(ap, p, size));
+  return p;
+}
+
+static void *make_leaf(int value)
+{
+  unsigned char code[6] = {0xB8, 0, 0, 0, 0, 0xC3}; /* mov eax, imm; ret */
+  memcpy(code + 1, &value, 4);
+  return make_code(code, sizeof code, NULL);
+}
+
+/* call rel32 (patched by the scan method); add eax, 1; ret.  The object
+ * is not runnable until it has been scanned once (relinked). */
+static void *make_caller(void *target)
+{
+  static const unsigned char code[] = {0xE8, 0, 0, 0, 0, 0x83, 0xC0, 0x01,
+                                       0xC3};
+  return make_code(code, sizeof code, target);
+}
+
+static int call(void *obj)
+{
+  code_fn fn;
+  void *exec = (char *)obj + mpsx_code_delta(arena) + ENTRY;
+  memcpy(&fn, &exec, sizeof fn);
+  return fn();
+}
+
+static unsigned long runtime_collections;
+
+/* Called from JIT code: collects while the caller's frame is live. */
+static int runtime_collect(void)
+{
+  CHECK_RES(mps_arena_collect(arena));
+  mps_arena_release(arena);
+  ++runtime_collections;
+  return 5;
+}
+
+/* sub rsp, 8; mov rax, imm64; call rax; add rsp, 8; add eax, 100; ret */
+static void *make_runtime_caller(void)
+{
+  unsigned char code[] = {0x48, 0x83, 0xEC, 0x08, 0x48, 0xB8, 0, 0, 0, 0,
+                          0,    0,    0,    0,    0xFF, 0xD0, 0x48, 0x83,
+                          0xC4, 0x08, 0x83, 0xC0, 0x64, 0xC3};
+  int (*fn)(void) = runtime_collect;
+  uint64_t addr;
+  memcpy(&addr, &fn, sizeof addr);
+  memcpy(code + 6, &addr, sizeof addr);
+  return make_code(code, sizeof code, NULL);
+}
+
+static void garbage(size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; ++i)
+    (void)make_leaf((int)i);
+}
+
+static void check_chain(const char *when)
+{
+  size_t k;
+  for (k = 0; k < NCHAIN; ++k) {
+    int got = call(table[k]);
+    if (got != LEAF_VALUE + (int)k)
+      die("%s: code object %zu at %p returned %d, expected %d", when, k,
+          table[k], got, LEAF_VALUE + (int)k);
+  }
+}
+
+static void check_no_wx(void)
+{
+  FILE *maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  if (maps == NULL)
+    return;
+  while (fgets(line, sizeof line, maps) != NULL) {
+    char perms[5] = {0};
+    if (sscanf(line, "%*x-%*x %4s", perms) == 1 && perms[1] == 'w' &&
+        perms[2] == 'x')
+      die("writable and executable mapping: %s", line);
+  }
+  fclose(maps);
+}
+
+int main(void)
+{
+  mps_fmt_t fmt;
+  mps_pool_t pool;
+  mps_thr_t thr;
+  mps_root_t table_root, stack_root;
+  void *marker = &marker;
+  size_t k, moved = 0;
+  int round, rounds;
+  void *pinned;
+  int got;
+
+  test_init("amcx");
+  rounds = (int)test_scale(40);
+  CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, code_scan);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_SKIP, code_skip);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_FWD, code_fwd);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_ISFWD, code_isfwd);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_PAD, code_pad);
+    CHECK_RES(mps_fmt_create_k(&fmt, arena, args));
+  } MPS_ARGS_END(args);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
+    MPS_ARGS_ADD(args, MPSX_KEY_CODE_RESERVE, (size_t)64 << 20);
+    CHECK_RES(mps_pool_create_k(&pool, arena, mpsx_class_amcx(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_ap_create_k(&ap, pool, mps_args_none));
+  CHECK_RES(mps_root_create_table(&table_root, arena, mps_rank_exact(), 0,
+                                  table, NCHAIN + 2));
+  CHECK_RES(mps_thread_reg(&thr, arena));
+  CHECK_RES(mps_root_create_thread_scanned(&stack_root, arena,
+                                           mps_rank_ambig(), 0, thr,
+                                           mpsx_scan_area_code, NULL,
+                                           marker));
+
+  /* A chain: table[k] calls table[k-1]; table[0] is the leaf. */
+  mps_arena_park(arena);
+  table[0] = make_leaf(LEAF_VALUE);
+  for (k = 1; k < NCHAIN; ++k) {
+    garbage(rnd_below(20));
+    table[k] = make_caller(table[k - 1]);
+  }
+  /* Relink everything once (the scan does it), then run. */
+  CHECK_RES(mps_arena_collect(arena));
+  check_chain("after the first collection");
+  memcpy(first, table, sizeof first);
+  check_no_wx();
+
+  for (round = 0; round < rounds; ++round) {
+    mps_arena_release(arena);
+    garbage(200 + rnd_below(2000));
+    CHECK_RES(mps_arena_collect(arena));
+    check_chain("after a collection");
+  }
+  for (k = 0; k < NCHAIN; ++k)
+    if (table[k] != first[k])
+      ++moved;
+  printf("amcx: %d collections, %zu of %d code objects moved and still "
+         "run\n",
+         rounds + 1, moved, NCHAIN);
+  if (moved == 0)
+    die("no code object moved: the test is vacuous");
+
+  /* Running code is pinned by its return address. */
+  mps_arena_release(arena);
+  table[NCHAIN] = make_runtime_caller();
+  CHECK_RES(mps_arena_collect(arena)); /* settle it */
+  pinned = table[NCHAIN];
+  got = call(table[NCHAIN]);
+  if (got != 105)
+    die("runtime caller returned %d, expected 105", got);
+  if (runtime_collections != 1)
+    die("the runtime function ran %lu times", runtime_collections);
+  if (table[NCHAIN] != pinned)
+    die("code object moved (%p -> %p) while it was running", pinned,
+        table[NCHAIN]);
+  /* Not running any more: it may move again. */
+  mps_arena_release(arena);
+  garbage(1000);
+  CHECK_RES(mps_arena_collect(arena));
+  check_chain("at the end");
+  check_no_wx();
+
+  mps_arena_park(arena);
+  mps_root_destroy(stack_root);
+  mps_thread_dereg(thr);
+  mps_root_destroy(table_root);
+  mps_ap_destroy(ap);
+  mps_pool_destroy(pool);
+  mps_fmt_destroy(fmt);
+  mps_arena_destroy(arena);
+  printf("amcx: OK\n");
+  return 0;
+}
