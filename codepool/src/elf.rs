@@ -1338,8 +1338,6 @@ pub(crate) mod tests {
             TestSymbol::func("f", 1, 0, 18),   // 4
             TestSymbol::undef("ext"),          // 5
         ];
-        // Locals must come first: move g/f after the section symbols (they
-        // are global; the builder computes sh_info from the last local).
         b
     }
 
@@ -1377,9 +1375,8 @@ pub(crate) mod tests {
     #[test]
     fn unsupported_relocation_is_named() {
         let mut b = sample();
-        b.sections[3].relocs[2] = (0x1c - 16, elf::R_X86_64_TPOFF32, 2, 0);
         b.sections[0].data.resize(0x20, 0x90);
-        b.sections[3].relocs[2].0 = 0x1c;
+        b.sections[3].relocs[2] = (0x1c, elf::R_X86_64_TPOFF32, 2, 0);
         assert_eq!(err(&b), "unsupported relocation R_X86_64_TPOFF32 at .text+0x1c");
         b.sections[3].relocs[2].1 = 200;
         assert_eq!(err(&b), "unsupported relocation type 200 at .text+0x1c");
