@@ -458,7 +458,10 @@ enum Disposition {
     Skip,
 }
 
-fn section_disposition(name: &str, header: &elf::SectionHeader64<LittleEndian>) -> Result<Disposition, LoadError> {
+fn section_disposition(
+    name: &str,
+    header: &elf::SectionHeader64<LittleEndian>,
+) -> Result<Disposition, LoadError> {
     let e = LittleEndian;
     let sh_type = header.sh_type(e);
     let flags = header.sh_flags(e);
@@ -568,7 +571,11 @@ pub fn load(data: &[u8]) -> Result<LoadedObject, LoadError> {
     let mut loaded = Vec::new();
     let mut size: u64 = 0;
     let mut max_align: u64 = 1;
-    for pass in [SectionKind::Text, SectionKind::ReadOnly, SectionKind::ZeroFill] {
+    for pass in [
+        SectionKind::Text,
+        SectionKind::ReadOnly,
+        SectionKind::ZeroFill,
+    ] {
         for (index, section) in sections.enumerate() {
             if dispositions[index.0] != Disposition::Load(pass) {
                 continue;
@@ -620,13 +627,15 @@ pub fn load(data: &[u8]) -> Result<LoadedObject, LoadError> {
 
     // Everything is validated: build the image.
     let mut image = vec![0u8; size as usize];
-    let mut text_end = 0usize;
+    // Padding after code is int3, as assemblers do.
+    let mut text_end = None;
     for section in &loader.loaded {
         let start = section.offset as usize;
+        if let Some(end) = text_end.take() {
+            image[end..start].fill(0xcc);
+        }
         if section.kind == SectionKind::Text {
-            // Pad between functions with int3, as assemblers do.
-            image[text_end..start].fill(0xcc);
-            text_end = start + section.size as usize;
+            text_end = Some(start + section.size as usize);
         }
     }
     for (index, header) in loader.sections.enumerate() {
@@ -663,7 +672,8 @@ fn check_file_ranges(
     let mut ranges: Vec<(u64, u64, String)> = Vec::with_capacity(sections.len() + 2);
     ranges.push((0, std::mem::size_of::<Elf>() as u64, "<ELF header>".into()));
     if !sections.is_empty() {
-        let table_size = (sections.len() * std::mem::size_of::<elf::SectionHeader64<LittleEndian>>()) as u64;
+        let table_size =
+            (sections.len() * std::mem::size_of::<elf::SectionHeader64<LittleEndian>>()) as u64;
         ranges.push((header.e_shoff(e), table_size, "<section headers>".into()));
     }
     for (index, section) in sections.enumerate() {
@@ -724,14 +734,18 @@ fn find_symbol_table<'a>(
 }
 
 impl Loader<'_> {
-    fn symbol_name(&self, sym: &elf::Sym64<LittleEndian>, index: usize) -> Result<String, LoadError> {
-        let bytes = self
-            .symbols
-            .symbol_name(LittleEndian, sym)
-            .map_err(|e| LoadError::BadSymbol {
-                index,
-                reason: e.to_string(),
-            })?;
+    fn symbol_name(
+        &self,
+        sym: &elf::Sym64<LittleEndian>,
+        index: usize,
+    ) -> Result<String, LoadError> {
+        let bytes =
+            self.symbols
+                .symbol_name(LittleEndian, sym)
+                .map_err(|e| LoadError::BadSymbol {
+                    index,
+                    reason: e.to_string(),
+                })?;
         String::from_utf8(bytes.to_vec()).map_err(|_| LoadError::BadSymbol {
             index,
             reason: "name is not valid UTF-8".into(),
@@ -858,7 +872,9 @@ impl Loader<'_> {
             if sh_type == elf::SHT_REL {
                 return Err(bad("REL relocations (without addends) are not supported"));
             }
-            if rel_section.sh_link(e) as usize != self.symbols.section().0 || self.symbols.is_empty() {
+            if rel_section.sh_link(e) as usize != self.symbols.section().0
+                || self.symbols.is_empty()
+            {
                 return Err(bad("it is not linked to the symbol table"));
             }
             let target = &self.loaded[loaded_index as usize];
@@ -903,7 +919,10 @@ impl Loader<'_> {
                     reason,
                 };
                 if sym_index == 0 {
-                    return Err(unsupported("no symbol".into(), "relocation without a symbol"));
+                    return Err(unsupported(
+                        "no symbol".into(),
+                        "relocation without a symbol",
+                    ));
                 }
                 if sym_index as usize >= self.symbols.len() {
                     return Err(LoadError::BadSymbolIndex {
@@ -915,9 +934,7 @@ impl Loader<'_> {
                 let target = match self.place(sym_index as usize)? {
                     Place::Loaded(at) => RelocTarget::Local(at),
                     Place::Undefined => {
-                        let sym = self
-                            .symbols
-                            .symbol(SymbolIndex(sym_index as usize))?;
+                        let sym = self.symbols.symbol(SymbolIndex(sym_index as usize))?;
                         let name = self.symbol_name(sym, sym_index as usize)?;
                         if name.is_empty() {
                             return Err(unsupported(
@@ -939,9 +956,7 @@ impl Loader<'_> {
                         ))
                     }
                     Place::Unsupported(reason) => {
-                        let sym = self
-                            .symbols
-                            .symbol(SymbolIndex(sym_index as usize))?;
+                        let sym = self.symbols.symbol(SymbolIndex(sym_index as usize))?;
                         let name = self
                             .symbol_name(sym, sym_index as usize)
                             .unwrap_or_else(|_| format!("symbol #{sym_index}"));
@@ -962,7 +977,9 @@ impl Loader<'_> {
             let these = &mut relocations[first..];
             these.sort_by_key(|r| r.offset);
             for pair in these.windows(2) {
-                if u64::from(pair[0].offset) + pair[0].kind.width() as u64 > u64::from(pair[1].offset) {
+                if u64::from(pair[0].offset) + pair[0].kind.width() as u64
+                    > u64::from(pair[1].offset)
+                {
                     return Err(LoadError::OverlappingRelocations {
                         section: section_name.clone(),
                         first: u64::from(pair[0].section_offset),
@@ -1050,7 +1067,11 @@ pub(crate) mod tests {
 
         /// Relocations (offset, r_type, symbol index, addend) for section
         /// `info` (1-based).
-        pub(crate) fn rela(name: &str, info: u32, relocs: Vec<(u64, u32, u32, i64)>) -> TestSection {
+        pub(crate) fn rela(
+            name: &str,
+            info: u32,
+            relocs: Vec<(u64, u32, u32, i64)>,
+        ) -> TestSection {
             TestSection {
                 name: name.into(),
                 sh_type: elf::SHT_RELA,
@@ -1140,12 +1161,11 @@ pub(crate) mod tests {
             }
             let mut shstrtab = vec![0u8];
             let mut sec_names = vec![];
-            for name in self
-                .sections
-                .iter()
-                .map(|s| s.name.as_str())
-                .chain([".symtab", ".strtab", ".shstrtab"])
-            {
+            for name in self.sections.iter().map(|s| s.name.as_str()).chain([
+                ".symtab",
+                ".strtab",
+                ".shstrtab",
+            ]) {
                 sec_names.push(shstrtab.len() as u32);
                 shstrtab.extend_from_slice(name.as_bytes());
                 shstrtab.push(0);
@@ -1188,7 +1208,7 @@ pub(crate) mod tests {
                 }
                 contents.push(data);
             }
-            let mut place = |out: &mut Vec<u8>, bytes: &[u8]| {
+            let place = |out: &mut Vec<u8>, bytes: &[u8]| {
                 while out.len() % 8 != 0 {
                     out.push(0);
                 }
@@ -1203,16 +1223,16 @@ pub(crate) mod tests {
                 out.push(0);
             }
             let shoff = out.len() as u64;
-            let mut header = |out: &mut Vec<u8>,
-                              name: u32,
-                              ty: u32,
-                              flags: u64,
-                              off: u64,
-                              size: u64,
-                              link: u32,
-                              info: u32,
-                              align: u64,
-                              entsize: u64| {
+            let header = |out: &mut Vec<u8>,
+                          name: u32,
+                          ty: u32,
+                          flags: u64,
+                          off: u64,
+                          size: u64,
+                          link: u32,
+                          info: u32,
+                          align: u64,
+                          entsize: u64| {
                 push_u32(out, name);
                 push_u32(out, ty);
                 push_u64(out, flags);
@@ -1310,7 +1330,9 @@ pub(crate) mod tests {
     /// .data.rel.ro holds a pointer to f (R_X86_64_64).
     pub(crate) fn sample() -> ElfBuilder {
         // f: call g; call ext; lea rax,[rip+rodata]; ret ; g: ret
-        let mut text = vec![0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3];
+        let mut text = vec![
+            0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3,
+        ];
         text.push(0xc3);
         let mut b = ElfBuilder::new();
         b.sections = vec![
@@ -1326,17 +1348,17 @@ pub(crate) mod tests {
                 vec![
                     (1, elf::R_X86_64_PLT32, 3, -4),
                     (6, elf::R_X86_64_PLT32, 5, -4),
-                    (13, elf::R_X86_64_PC32, 2, 4 - 4),
+                    (13, elf::R_X86_64_PC32, 2, 0),
                 ],
             ),
             TestSection::rela(".rela.data.rel.ro", 3, vec![(0, elf::R_X86_64_64, 4, 0)]),
         ];
         b.symbols = vec![
-            TestSymbol::section(1),            // 1: .text
-            TestSymbol::section(2),            // 2: .rodata
-            TestSymbol::func("g", 1, 18, 1),   // 3
-            TestSymbol::func("f", 1, 0, 18),   // 4
-            TestSymbol::undef("ext"),          // 5
+            TestSymbol::section(1),          // 1: .text
+            TestSymbol::section(2),          // 2: .rodata
+            TestSymbol::func("g", 1, 18, 1), // 3
+            TestSymbol::func("f", 1, 0, 18), // 4
+            TestSymbol::undef("ext"),        // 5
         ];
         b
     }
@@ -1347,7 +1369,10 @@ pub(crate) mod tests {
         let names: Vec<_> = obj.sections().iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, [".text", ".rodata", ".data.rel.ro"]);
         let text = &obj.sections()[0];
-        assert_eq!((text.offset, text.size, text.kind), (0, 19, SectionKind::Text));
+        assert_eq!(
+            (text.offset, text.size, text.kind),
+            (0, 19, SectionKind::Text)
+        );
         let rodata = &obj.sections()[1];
         assert_eq!(rodata.offset, 24);
         assert_eq!(&obj.image()[24..32], &[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -1361,10 +1386,19 @@ pub(crate) mod tests {
         assert_eq!(obj.externals(), ["ext"]);
         let r = obj.relocations();
         assert_eq!(r.len(), 4);
-        assert_eq!((r[0].offset, r[0].kind, r[0].target), (1, RelocKind::Plt32, RelocTarget::Local(18)));
+        assert_eq!(
+            (r[0].offset, r[0].kind, r[0].target),
+            (1, RelocKind::Plt32, RelocTarget::Local(18))
+        );
         assert_eq!((r[1].offset, r[1].target), (6, RelocTarget::External(0)));
-        assert_eq!((r[2].offset, r[2].kind, r[2].target), (13, RelocKind::Pc32, RelocTarget::Local(24)));
-        assert_eq!((r[3].offset, r[3].kind, r[3].target), (32, RelocKind::Abs64, RelocTarget::Local(0)));
+        assert_eq!(
+            (r[2].offset, r[2].kind, r[2].target),
+            (13, RelocKind::Pc32, RelocTarget::Local(24))
+        );
+        assert_eq!(
+            (r[3].offset, r[3].kind, r[3].target),
+            (32, RelocKind::Abs64, RelocTarget::Local(0))
+        );
         assert_eq!(obj.section_name(r[3].section), ".data.rel.ro");
     }
 
@@ -1377,7 +1411,10 @@ pub(crate) mod tests {
         let mut b = sample();
         b.sections[0].data.resize(0x20, 0x90);
         b.sections[3].relocs[2] = (0x1c, elf::R_X86_64_TPOFF32, 2, 0);
-        assert_eq!(err(&b), "unsupported relocation R_X86_64_TPOFF32 at .text+0x1c");
+        assert_eq!(
+            err(&b),
+            "unsupported relocation R_X86_64_TPOFF32 at .text+0x1c"
+        );
         b.sections[3].relocs[2].1 = 200;
         assert_eq!(err(&b), "unsupported relocation type 200 at .text+0x1c");
     }
@@ -1386,7 +1423,11 @@ pub(crate) mod tests {
     fn relocation_checks() {
         let mut b = sample();
         b.sections[3].relocs[0].0 = 16; // field 16..20 in a 19-byte section
-        assert!(err(&b).contains("extends past the end of the section"), "{}", err(&b));
+        assert!(
+            err(&b).contains("extends past the end of the section"),
+            "{}",
+            err(&b)
+        );
         let mut b = sample();
         b.sections[3].relocs[0].0 = u64::MAX - 1;
         assert!(err(&b).contains("extends past the end"));
@@ -1417,11 +1458,19 @@ pub(crate) mod tests {
         });
         b.symbols.push(TestSymbol::section(6));
         b.sections[3].relocs[2].2 = 6;
-        assert!(err(&b).contains("section .comment: that section is not loaded"), "{}", err(&b));
+        assert!(
+            err(&b).contains("section .comment: that section is not loaded"),
+            "{}",
+            err(&b)
+        );
         // Absolute and common symbols.
         let mut b = sample();
         b.symbols[4].shndx = elf::SHN_ABS;
-        assert!(err(&b).contains("refers to ext: absolute symbol"), "{}", err(&b));
+        assert!(
+            err(&b).contains("refers to ext: absolute symbol"),
+            "{}",
+            err(&b)
+        );
         let mut b = sample();
         b.symbols[4].shndx = elf::SHN_COMMON;
         assert!(err(&b).contains("common symbol"));
@@ -1434,13 +1483,21 @@ pub(crate) mod tests {
     fn symbol_checks() {
         let mut b = sample();
         b.symbols[2].value = 100;
-        assert!(err(&b).contains("lies outside section .text"), "{}", err(&b));
+        assert!(
+            err(&b).contains("lies outside section .text"),
+            "{}",
+            err(&b)
+        );
         let mut b = sample();
         b.symbols[2].size = u64::MAX;
         assert!(err(&b).contains("lies outside section .text"));
         let mut b = sample();
         b.symbols[2].shndx = 200;
-        assert!(err(&b).contains("section index 200 does not exist"), "{}", err(&b));
+        assert!(
+            err(&b).contains("section index 200 does not exist"),
+            "{}",
+            err(&b)
+        );
         let mut b = sample();
         b.symbols[2].name = "f".into();
         assert_eq!(err(&b), "symbol f is defined twice");
@@ -1505,12 +1562,21 @@ pub(crate) mod tests {
         assert_eq!((z.kind, z.size), (SectionKind::ZeroFill, 32));
         assert_eq!(obj.image().len(), z.offset as usize + 32);
         // Relocations against a zero-fill section are refused.
-        b.sections.push(TestSection::rela(".rela.robss", 6, vec![(0, elf::R_X86_64_64, 1, 0)]));
+        b.sections.push(TestSection::rela(
+            ".rela.robss",
+            6,
+            vec![(0, elf::R_X86_64_64, 1, 0)],
+        ));
         assert!(err(&b).contains("without contents"));
         // An .eh_frame with relocations is skipped entirely.
         let mut b = sample();
-        b.sections.push(TestSection::rodata(".eh_frame", vec![0; 16]));
-        b.sections.push(TestSection::rela(".rela.eh_frame", 6, vec![(0, elf::R_X86_64_PC32, 1, 0)]));
+        b.sections
+            .push(TestSection::rodata(".eh_frame", vec![0; 16]));
+        b.sections.push(TestSection::rela(
+            ".rela.eh_frame",
+            6,
+            vec![(0, elf::R_X86_64_PC32, 1, 0)],
+        ));
         let obj = load(&b.build()).unwrap();
         assert_eq!(obj.sections().len(), 3);
         assert_eq!(obj.relocations().len(), 4);
@@ -1544,7 +1610,10 @@ pub(crate) mod tests {
         let rodata_hdr = shoff + 2 * 64;
         let mut bad = good.clone();
         bad[rodata_hdr + 32..rodata_hdr + 40].copy_from_slice(&(1u64 << 40).to_le_bytes());
-        assert!(load(&bad).unwrap_err().to_string().contains("extends past the end of the"));
+        assert!(load(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("extends past the end of the"));
         let mut bad = good.clone();
         bad[rodata_hdr + 24..rodata_hdr + 32].copy_from_slice(&offsets[0].to_le_bytes());
         assert_eq!(

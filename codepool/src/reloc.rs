@@ -321,9 +321,7 @@ pub fn compute(kind: RelocKind, site: u64, target: u64, addend: i64) -> Result<u
                 Err(overflow)
             }
         }
-        RelocKind::Abs32 => u32::try_from(value)
-            .map(u64::from)
-            .map_err(|_| overflow),
+        RelocKind::Abs32 => u32::try_from(value).map(u64::from).map_err(|_| overflow),
         RelocKind::Abs32S
         | RelocKind::Pc32
         | RelocKind::Plt32
@@ -365,16 +363,8 @@ pub fn apply(
     check_bounds(kind, offset, code.len())?;
     let value = compute(kind, site, target, addend)?;
     let width = kind.width();
-    // The bounds check above guarantees the range exists; `get_mut` keeps the
-    // function panic-free even if that reasoning were wrong.
-    let field = code
-        .get_mut(offset..offset + width)
-        .ok_or(RelocError::OutOfBounds {
-            kind,
-            offset,
-            len: code.len(),
-        })?;
-    field.copy_from_slice(&value.to_le_bytes()[..width]);
+    // In bounds: checked above.
+    code[offset..offset + width].copy_from_slice(&value.to_le_bytes()[..width]);
     Ok(())
 }
 
@@ -489,7 +479,10 @@ mod tests {
         let mut code = [0u8; 8];
         // call at 0x1000 (field at 0x1001) to 0x2000: disp = 0x2000 - 4 - 0x1001.
         apply(&mut code, 1, RelocKind::Plt32, 0x1001, 0x2000, -4).unwrap();
-        assert_eq!(read_field(&code, 1, RelocKind::Plt32).unwrap(), 0x2000 - 4 - 0x1001);
+        assert_eq!(
+            read_field(&code, 1, RelocKind::Plt32).unwrap(),
+            0x2000 - 4 - 0x1001
+        );
         // Exactly i32::MAX and i32::MIN fit; one more does not.
         let site = 0x1_0000_0000u64;
         let max_target = site + i32::MAX as u64 + 4;

@@ -18,12 +18,17 @@
 //! gap     varint   offset - end of the previous site (the previous offset plus
 //!                  its width; 0 for the first entry)
 //! addend  varint   zigzag-encoded, only when bit 6 is set
-//! target  varint   index into the target table of the class, or for
-//!                  SelfRelative the offset within the object
+//! target  varint   index into the target table of the class; for
+//!                  SelfRelative, the offset within the object as a zigzag
+//!                  difference from the previous SelfRelative entry's (0
+//!                  before the first)
 //! ```
 //!
 //! Varints are unsigned LEB128. Coding the gap from the end of the previous
-//! site makes overlapping sites unrepresentable. A typical entry (a call to a
+//! site makes overlapping sites unrepresentable. Coding self-relative
+//! offsets as differences keeps tables of absolute pointers into the object
+//! (vtables, `.data.rel.ro` function tables, local GOT slots) at one or two
+//! bytes per target. A typical entry (a call to a
 //! runtime function, a load of a heap reference through the GOT) takes three
 //! bytes: tag, a one-byte gap, a one-byte index. ELF spends 24 bytes on the
 //! same relocation (`Elf64_Rela`).
@@ -262,14 +267,16 @@ impl Sidecar {
         sorted.sort_by_key(|e| e.offset);
         let mut bytes = Vec::with_capacity(sorted.len() * 3);
         let mut prev: Option<&Entry> = None;
+        let mut prev_self: i64 = 0;
         for entry in &sorted {
             let end_of_prev = prev.map_or(0, Entry::end);
-            let gap = u64::from(entry.offset)
-                .checked_sub(end_of_prev)
-                .ok_or(EncodeError::Overlap {
-                    first: prev.map_or(0, |p| p.offset),
-                    second: entry.offset,
-                })?;
+            let gap =
+                u64::from(entry.offset)
+                    .checked_sub(end_of_prev)
+                    .ok_or(EncodeError::Overlap {
+                        first: prev.map_or(0, |p| p.offset),
+                        second: entry.offset,
+                    })?;
             let has_addend = entry.addend != entry.kind.usual_addend();
             let class = entry.target.class() as u8;
             let mut tag = entry.kind.code() | (class << CLASS_SHIFT);
@@ -281,7 +288,13 @@ impl Sidecar {
             if has_addend {
                 put_varint(&mut bytes, zigzag(entry.addend));
             }
-            put_varint(&mut bytes, u64::from(entry.target.index()));
+            match entry.target {
+                Target::SelfRelative(offset) => {
+                    put_varint(&mut bytes, zigzag(i64::from(offset) - prev_self));
+                    prev_self = i64::from(offset);
+                }
+                target => put_varint(&mut bytes, u64::from(target.index())),
+            }
             prev = Some(entry);
         }
         Ok(Sidecar {
@@ -372,6 +385,7 @@ pub fn decode(bytes: &[u8]) -> Decoder<'_> {
         bytes,
         pos: 0,
         end_of_prev: 0,
+        prev_self: 0,
         failed: false,
     }
 }
@@ -397,6 +411,7 @@ pub struct Decoder<'a> {
     bytes: &'a [u8],
     pos: usize,
     end_of_prev: u64,
+    prev_self: u32,
     failed: bool,
 }
 
@@ -448,7 +463,15 @@ impl Decoder<'_> {
         } else {
             kind.usual_addend()
         };
-        let index = u32::try_from(self.varint(at)?).map_err(|_| DecodeError::BadVarint { at })?;
+        let value = self.varint(at)?;
+        let index = if class == TargetClass::SelfRelative {
+            let offset = i64::from(self.prev_self) + unzigzag(value);
+            let offset = u32::try_from(offset).map_err(|_| DecodeError::BadVarint { at })?;
+            self.prev_self = offset;
+            offset
+        } else {
+            u32::try_from(value).map_err(|_| DecodeError::BadVarint { at })?
+        };
         let entry = Entry {
             offset,
             kind,
@@ -595,6 +618,42 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn self_relative_tables_are_small() {
+        // A vtable of 100 pointers to functions 120 bytes apart, far into
+        // the object.
+        let entries: Vec<Entry> = (0..100u32)
+            .map(|i| Entry {
+                offset: 30_000 + 8 * i,
+                kind: RelocKind::Abs64,
+                addend: 0,
+                target: Target::SelfRelative(1_000 + 120 * i),
+            })
+            .collect();
+        let sidecar = Sidecar::encode(&entries).unwrap();
+        // First: tag, gap (30000: 3 bytes), target (zigzag 1000: 2 bytes).
+        // Others: tag, gap 0, zigzag(120) = 240: 2 bytes.
+        assert_eq!(sidecar.as_bytes().len(), (1 + 3 + 2) + 99 * (1 + 1 + 2));
+        assert_eq!(decode_all(sidecar.as_bytes()).unwrap(), entries);
+        // Going backwards is fine too.
+        let back = [
+            Entry {
+                target: Target::SelfRelative(500),
+                ..entries[0]
+            },
+            Entry {
+                target: Target::SelfRelative(0),
+                ..entries[1]
+            },
+        ];
+        let sidecar = Sidecar::encode(&back).unwrap();
+        assert_eq!(decode_all(sidecar.as_bytes()).unwrap(), back);
+        // A difference that leaves the u32 range is an error.
+        let mut bad = vec![0x30, 0x00];
+        put_varint(&mut bad, zigzag(-1));
+        assert_eq!(decode_all(&bad), Err(DecodeError::BadVarint { at: 0 }));
+    }
+
+    #[test]
     fn overlap_is_an_error() {
         let entries = [
             Entry {
@@ -618,7 +677,13 @@ pub(crate) mod tests {
             })
         );
         // Adjacent is fine.
-        let adjacent = [entries[0], Entry { offset: 18, ..entries[1] }];
+        let adjacent = [
+            entries[0],
+            Entry {
+                offset: 18,
+                ..entries[1]
+            },
+        ];
         assert_eq!(Sidecar::encode(&adjacent).unwrap().len(), 2);
     }
 
@@ -646,7 +711,10 @@ pub(crate) mod tests {
             Err(DecodeError::UnknownKind { at: 0, code: 15 })
         );
         assert_eq!(decode_all(&[0x00]), Err(DecodeError::Truncated { at: 0 }));
-        assert_eq!(decode_all(&[0x00, 0x80]), Err(DecodeError::Truncated { at: 0 }));
+        assert_eq!(
+            decode_all(&[0x00, 0x80]),
+            Err(DecodeError::Truncated { at: 0 })
+        );
         // An eleven-byte varint.
         let mut long = vec![0x00];
         long.extend([0xff; 10]);
@@ -662,7 +730,9 @@ pub(crate) mod tests {
         far.push(0);
         assert_eq!(decode_all(&far), Err(DecodeError::OffsetOverflow { at: 0 }));
         // Error messages name the position.
-        assert!(DecodeError::Truncated { at: 7 }.to_string().contains("byte 7"));
+        assert!(DecodeError::Truncated { at: 7 }
+            .to_string()
+            .contains("byte 7"));
         // The iterator stops after an error.
         let mut d = decode(&[0x80, 0x00, 0x00, 0x00]);
         assert!(d.next().unwrap().is_err());

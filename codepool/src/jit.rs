@@ -1,0 +1,146 @@
+//! The JIT front end: compiles an LLVM module (through inkwell) to an ELF
+//! relocatable object in memory and loads it with [`crate::elf`].
+//!
+//! Code is generated for x86-64 ELF, position-independent (`PIC` relocation
+//! model), small code model, optimised at `-O2` (the `default<O2>` pass
+//! pipeline, then code generation at the default level). Position-independent
+//! code reaches external symbols through the GOT and calls them through
+//! `PLT32` relocations, which is exactly what a movable code object wants:
+//! every external reference is a relocation [`mod@crate::layout`] can re-encode.
+//!
+//! Functions that should not need unwind tables can be marked `nounwind`;
+//! the `.eh_frame` LLVM emits anyway is skipped by the loader.
+
+use std::fmt;
+use std::sync::Once;
+
+use inkwell::module::Module;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{
+    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple,
+};
+use inkwell::OptimizationLevel;
+
+use crate::elf::{self, LoadError, LoadedObject};
+
+/// The target triple code is generated for.
+pub const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+/// Why a module could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JitError {
+    /// The module does not verify.
+    InvalidModule(String),
+    /// LLVM could not set up the x86-64 target.
+    Target(String),
+    /// The optimisation pipeline failed.
+    Passes(String),
+    /// Code generation failed.
+    Codegen(String),
+    /// The object LLVM produced could not be loaded.
+    Load(LoadError),
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JitError::InvalidModule(m) => write!(f, "invalid LLVM module: {m}"),
+            JitError::Target(m) => write!(f, "cannot create the x86-64 target machine: {m}"),
+            JitError::Passes(m) => write!(f, "LLVM optimisation failed: {m}"),
+            JitError::Codegen(m) => write!(f, "LLVM code generation failed: {m}"),
+            JitError::Load(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for JitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JitError::Load(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<LoadError> for JitError {
+    fn from(e: LoadError) -> JitError {
+        JitError::Load(e)
+    }
+}
+
+fn target_machine(level: OptimizationLevel) -> Result<TargetMachine, JitError> {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| Target::initialize_x86(&InitializationConfig::default()));
+    let triple = TargetTriple::create(TRIPLE);
+    let target = Target::from_triple(&triple).map_err(|e| JitError::Target(e.to_string()))?;
+    target
+        .create_target_machine(
+            &triple,
+            "x86-64",
+            "",
+            level,
+            RelocMode::PIC,
+            CodeModel::Small,
+        )
+        .ok_or_else(|| JitError::Target("LLVM returned no target machine".into()))
+}
+
+/// Compiles `module` to the bytes of an ELF relocatable object. The module
+/// itself is left untouched (a verified copy is optimised and compiled).
+pub fn compile_to_elf(module: &Module<'_>) -> Result<Vec<u8>, JitError> {
+    // `Module::clone` panics on a module that does not verify: check first.
+    module
+        .verify()
+        .map_err(|e| JitError::InvalidModule(e.to_string()))?;
+    let machine = target_machine(OptimizationLevel::Default)?;
+    let copy = module.clone();
+    copy.set_triple(&machine.get_triple());
+    copy.set_data_layout(&machine.get_target_data().get_data_layout());
+    copy.run_passes("default<O2>", &machine, PassBuilderOptions::create())
+        .map_err(|e| JitError::Passes(e.to_string()))?;
+    let buffer = machine
+        .write_to_memory_buffer(&copy, FileType::Object)
+        .map_err(|e| JitError::Codegen(e.to_string()))?;
+    Ok(buffer.as_slice().to_vec())
+}
+
+/// Compiles `module` and loads the resulting object.
+pub fn compile(module: &Module<'_>) -> Result<LoadedObject, JitError> {
+    let bytes = compile_to_elf(module)?;
+    Ok(elf::load(&bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inkwell::context::Context;
+
+    #[test]
+    fn compiles_a_function() {
+        let context = Context::create();
+        let module = context.create_module("t");
+        let i64t = context.i64_type();
+        let f = module.add_function("double_it", i64t.fn_type(&[i64t.into()], false), None);
+        let builder = context.create_builder();
+        builder.position_at_end(context.append_basic_block(f, "entry"));
+        let x = f.get_nth_param(0).unwrap().into_int_value();
+        let y = builder.build_int_add(x, x, "y").unwrap();
+        builder.build_return(Some(&y)).unwrap();
+        let obj = compile(&module).unwrap();
+        assert_eq!(obj.functions().count(), 1);
+        assert_eq!(obj.symbol("double_it"), Some(0));
+        assert!(obj.externals().is_empty());
+    }
+
+    #[test]
+    fn invalid_module_is_an_error() {
+        let context = Context::create();
+        let module = context.create_module("bad");
+        let i64t = context.i64_type();
+        let f = module.add_function("f", i64t.fn_type(&[], false), None);
+        // A block without a terminator.
+        context.append_basic_block(f, "entry");
+        assert!(matches!(compile(&module), Err(JitError::InvalidModule(_))));
+    }
+}

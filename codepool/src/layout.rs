@@ -1,0 +1,1712 @@
+//! The code object image and relinking.
+//!
+//! A code object is one block of memory:
+//!
+//! ```text
+//! offset 0        Header (96 bytes, #[repr(C)])
+//! entry_offset    entry-point table: u32 offset of each exported function
+//! code_offset     machine code (.text), then the read-only data it needs
+//!                 (aligned to the object's alignment, at least 16)
+//! got_offset      GOT slots, 8 bytes each (8-aligned)
+//! stub_offset     stubs for far calls, 16 bytes each (16-aligned)
+//! target_offset   target table: one TargetRecord (24 bytes) per distinct
+//!                 target, Code records, then Heap, then Runtime (8-aligned)
+//! sidecar_offset  the relocation sidecar (see crate::sidecar)
+//! total_size      (a multiple of 16)
+//! ```
+//!
+//! [`layout`] builds this image from a [`LoadedObject`]: every relocation
+//! that is PC-relative inside the object is applied once and forgotten;
+//! every other one becomes a sidecar entry. [`relink`] re-encodes every
+//! sidecar site (and every GOT slot and stub) from the object's current
+//! address and its targets' current addresses. It is what the collector's
+//! scan method calls after fixing the references in the target table, and
+//! after the object has moved.
+//!
+//! # Far targets
+//!
+//! A call (`R_X86_64_PLT32`) to a target outside the object gets a stub:
+//!
+//! ```text
+//! stub+0   8-byte target address        (naturally aligned: a relink never
+//!                                         leaves a torn address)
+//! stub+8   ff 25 f2 ff ff ff            jmp [rip-14]   (the address above)
+//! stub+14  cc cc                        int3 padding
+//! ```
+//!
+//! [`relink`] makes the call direct when the target is within ±2 GiB of the
+//! site and sends it through the stub otherwise; it does so again on every
+//! relink, so a call switches back to direct when objects move closer.
+//!
+//! A GOT-relative reference (`R_X86_64_GOTPCREL*`, the way position-
+//! independent code loads the address of an external symbol) gets a GOT
+//! slot holding the target's address. The relaxable kinds
+//! (`GOTPCRELX`, `REX_GOTPCRELX`) are switched to the direct form
+//! (`lea`, `addr32 call`) when the target is in reach and back to the GOT
+//! form when it is not (see [`crate::reloc`]). GOT-relative references to
+//! symbols inside the object are relaxed once by [`layout`] when possible,
+//! and otherwise get a GOT slot with a [`Target::SelfRelative`] entry.
+//!
+//! Other kinds must reach their target directly; a 32-bit field that cannot
+//! is a [`RelinkError`].
+//!
+//! # The target table and the collector
+//!
+//! Each [`TargetRecord`] holds `base` and `offset`; the target's address is
+//! `base + offset`. For Code and Heap records `base` is a reference to the
+//! start of a collected object (the target code object, or the heap
+//! object), so a scan method fixes `base` in place (the words listed by
+//! [`reference_offsets`]) and then calls [`relink_from_table`]. Runtime
+//! records hold a fixed address in `base`. When the executable pool maps its
+//! memory twice, references (and so Code `base`s) are write-view addresses
+//! and code runs in the execute view: [`relink_from_table`] takes the
+//! distance between the two.
+//!
+//! # Instruction caches
+//!
+//! x86-64 keeps instruction caches coherent with data writes; code modified
+//! while no thread runs it (the world is stopped during a collection, and a
+//! new object has not been published yet) needs no flush. Publishing and
+//! protection changes are not this module's business.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::mem::{align_of, size_of};
+
+use static_assertions::{const_assert, const_assert_eq};
+
+use crate::elf::{LoadedObject, RelocTarget, SectionKind};
+use crate::reloc::{self, GotForm, RelocError, RelocKind};
+use crate::sidecar::{
+    self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
+};
+
+/// `Header::magic`: `"CPOB"` in little-endian byte order.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPOB");
+/// `Header::version` of this layout.
+pub const VERSION: u32 = 1;
+/// Size of the header.
+pub const HEADER_SIZE: usize = size_of::<Header>();
+/// Size of one GOT slot.
+pub const GOT_SLOT_SIZE: usize = 8;
+/// Size of one stub (address slot, jump, padding).
+pub const STUB_SIZE: usize = 16;
+/// Offset of the jump instruction (the stub's entry point) within a stub.
+pub const STUB_ENTRY: usize = 8;
+/// Size of one target record.
+pub const TARGET_RECORD_SIZE: usize = size_of::<TargetRecord>();
+/// Smallest alignment of a code object (code sections want 16).
+pub const MIN_ALIGN: u32 = 16;
+
+/// `jmp [rip-14]` (reads the address slot at the start of the stub), then
+/// two `int3`.
+const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
+
+/// The header at offset 0 of every code object. All offsets are from the
+/// start of the object. Native-endian: images never leave the process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: u32,
+    /// [`VERSION`].
+    pub version: u32,
+    /// The address the sites were last relinked for (0: never).
+    pub linked_at: u64,
+    /// Size of the whole object in bytes (a multiple of 16).
+    pub total_size: u32,
+    /// Alignment the object's address must have (a power of two, at least
+    /// [`MIN_ALIGN`]).
+    pub align: u32,
+    /// Offset of the entry-point table (`u32` per exported function).
+    pub entry_offset: u32,
+    /// Number of entry points.
+    pub entry_count: u32,
+    /// Offset of the machine code.
+    pub code_offset: u32,
+    /// Size of the machine code and its read-only data.
+    pub code_size: u32,
+    /// Offset of the GOT.
+    pub got_offset: u32,
+    /// Number of GOT slots.
+    pub got_count: u32,
+    /// Offset of the stubs.
+    pub stub_offset: u32,
+    /// Number of stubs.
+    pub stub_count: u32,
+    /// Offset of the target table.
+    pub target_offset: u32,
+    /// Size of the target table in bytes.
+    pub target_len: u32,
+    /// Number of Code records (first in the table).
+    pub code_targets: u32,
+    /// Number of Heap records (after the Code records).
+    pub heap_targets: u32,
+    /// Number of Runtime records (last).
+    pub runtime_targets: u32,
+    /// Offset of the sidecar.
+    pub sidecar_offset: u32,
+    /// Size of the sidecar in bytes.
+    pub sidecar_len: u32,
+    /// Number of sidecar entries.
+    pub sidecar_count: u32,
+    /// Zero.
+    pub reserved: [u32; 2],
+}
+
+const_assert_eq!(size_of::<Header>(), 96);
+const_assert_eq!(HEADER_SIZE % 16, 0);
+const_assert_eq!(std::mem::offset_of!(Header, linked_at), 8);
+const_assert_eq!(std::mem::offset_of!(Header, total_size), 16);
+
+/// One entry of the target table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetRecord {
+    /// Code: the start of the target code object; Heap: the start of the heap
+    /// object (both references the collector fixes); Runtime: the address.
+    pub base: u64,
+    /// Added to `base` to give the target's address: the symbol's offset in
+    /// the target code object, an offset into the heap object, 0 for
+    /// Runtime.
+    pub offset: u32,
+    /// Offset of this target's stub in the object, 0 when it has none.
+    pub stub: u32,
+    /// Offset of this target's GOT slot in the object, 0 when it has none.
+    pub got: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+const_assert_eq!(size_of::<TargetRecord>(), 24);
+const_assert!(align_of::<TargetRecord>() <= 8);
+const_assert_eq!(std::mem::offset_of!(TargetRecord, base), 0);
+
+impl TargetRecord {
+    /// The target's current address, `base + offset`.
+    pub fn address(&self) -> u64 {
+        self.base.wrapping_add(u64::from(self.offset))
+    }
+
+    fn read(bytes: &[u8]) -> Option<TargetRecord> {
+        let word = |at: usize, n: usize| bytes.get(at..at + n);
+        Some(TargetRecord {
+            base: u64::from_ne_bytes(word(0, 8)?.try_into().ok()?),
+            offset: u32::from_ne_bytes(word(8, 4)?.try_into().ok()?),
+            stub: u32::from_ne_bytes(word(12, 4)?.try_into().ok()?),
+            got: u32::from_ne_bytes(word(16, 4)?.try_into().ok()?),
+            reserved: u32::from_ne_bytes(word(20, 4)?.try_into().ok()?),
+        })
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&self.base.to_ne_bytes());
+        out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
+        out[12..16].copy_from_slice(&self.stub.to_ne_bytes());
+        out[16..20].copy_from_slice(&self.got.to_ne_bytes());
+        out[20..24].copy_from_slice(&self.reserved.to_ne_bytes());
+    }
+}
+
+/// How the caller binds an undefined symbol of the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// A symbol of another code object: the object's current start and the
+    /// symbol's offset in it.
+    Code {
+        /// Start of the target code object.
+        object: u64,
+        /// Offset of the symbol in it.
+        offset: u32,
+    },
+    /// A heap object referenced from code: its current start, and an offset
+    /// into it (usually 0).
+    Heap {
+        /// Start of the heap object.
+        object: u64,
+        /// Offset into it.
+        offset: u32,
+    },
+    /// A fixed runtime address (a runtime function, a static).
+    Runtime {
+        /// The address.
+        address: u64,
+    },
+}
+
+/// Why an image could not be laid out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayoutError {
+    /// The binder did not know an undefined symbol.
+    Unresolved {
+        /// The symbol's name.
+        name: String,
+    },
+    /// The image would exceed 4 GiB.
+    TooLarge,
+    /// A relocation inside the object could not be applied.
+    Reloc {
+        /// Where (section+offset).
+        at: String,
+        /// Why.
+        error: RelocError,
+    },
+    /// The sidecar could not be encoded.
+    Sidecar(EncodeError),
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::Unresolved { name } => write!(f, "undefined symbol {name}"),
+            LayoutError::TooLarge => write!(f, "code object would exceed 4 GiB"),
+            LayoutError::Reloc { at, error } => write!(f, "relocation at {at}: {error}"),
+            LayoutError::Sidecar(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// Why a relinking (or a look-up in an image) failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelinkError {
+    /// The header is invalid or inconsistent with the image.
+    BadHeader(&'static str),
+    /// The object's address does not have the alignment the header asks for.
+    Misaligned {
+        /// The address.
+        address: u64,
+        /// The required alignment.
+        align: u32,
+    },
+    /// The sidecar is malformed.
+    Sidecar(DecodeError),
+    /// A sidecar site lies outside the code and GOT.
+    SiteOutOfRange {
+        /// The site's offset.
+        offset: u32,
+    },
+    /// A target index (or self-relative offset) is out of range, or a target
+    /// record is malformed.
+    BadTarget {
+        /// The target.
+        target: Target,
+    },
+    /// A GOT-relative site whose target has no GOT slot.
+    NoGotSlot {
+        /// The site's offset.
+        offset: u32,
+    },
+    /// A site could not be encoded (a target out of reach).
+    Reloc {
+        /// The site's offset.
+        offset: u32,
+        /// The target.
+        target: Target,
+        /// Why.
+        error: RelocError,
+    },
+}
+
+impl fmt::Display for RelinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelinkError::BadHeader(what) => write!(f, "invalid code object header: {what}"),
+            RelinkError::Misaligned { address, align } => write!(
+                f,
+                "code object address {address:#x} is not {align}-byte aligned"
+            ),
+            RelinkError::Sidecar(e) => write!(f, "{e}"),
+            RelinkError::SiteOutOfRange { offset } => write!(
+                f,
+                "relocation site at offset {offset:#x} lies outside the code"
+            ),
+            RelinkError::BadTarget { target } => write!(f, "invalid target {target}"),
+            RelinkError::NoGotSlot { offset } => write!(
+                f,
+                "GOT-relative site at offset {offset:#x} refers to a target without a GOT slot"
+            ),
+            RelinkError::Reloc {
+                offset,
+                target,
+                error,
+            } => write!(f, "site at offset {offset:#x} ({target}): {error}"),
+        }
+    }
+}
+
+impl std::error::Error for RelinkError {}
+
+impl From<DecodeError> for RelinkError {
+    fn from(e: DecodeError) -> RelinkError {
+        RelinkError::Sidecar(e)
+    }
+}
+
+fn align_up(value: u64, align: u64) -> u64 {
+    (value + align - 1) & !(align - 1)
+}
+
+impl Header {
+    /// Reads the header at the start of `image` and checks it against the
+    /// image's length (see [`Header::check`]).
+    pub fn read(image: &[u8]) -> Result<Header, RelinkError> {
+        if image.len() < HEADER_SIZE {
+            return Err(RelinkError::BadHeader("image shorter than a header"));
+        }
+        // SAFETY: `image` holds at least HEADER_SIZE == size_of::<Header>()
+        // readable bytes (checked above); `read_unaligned` has no alignment
+        // requirement; `Header` is `repr(C)` and made only of integers, so
+        // every bit pattern is a valid `Header`.
+        let header = unsafe { std::ptr::read_unaligned(image.as_ptr().cast::<Header>()) };
+        header.check(image.len())?;
+        Ok(header)
+    }
+
+    fn write(&self, image: &mut [u8]) {
+        assert!(image.len() >= HEADER_SIZE, "image shorter than a header");
+        // SAFETY: `image` has at least size_of::<Header>() writable bytes
+        // (asserted above) and `write_unaligned` has no alignment
+        // requirement. Writing plain integers through the pointer cannot
+        // break any invariant of the byte slice.
+        unsafe { std::ptr::write_unaligned(image.as_mut_ptr().cast::<Header>(), *self) }
+    }
+
+    /// Number of target records.
+    pub fn target_count(&self) -> u64 {
+        u64::from(self.code_targets)
+            + u64::from(self.heap_targets)
+            + u64::from(self.runtime_targets)
+    }
+
+    /// End of the GOT: sites lie in `code_offset..got_end()`.
+    pub fn got_end(&self) -> u64 {
+        u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
+    }
+
+    /// Checks the header's own consistency and that the object fits in
+    /// `len` bytes: magic and version, alignment, every region in order,
+    /// aligned and within `total_size`.
+    pub fn check(&self, len: usize) -> Result<(), RelinkError> {
+        let bad = |what| Err(RelinkError::BadHeader(what));
+        if self.magic != MAGIC {
+            return bad("bad magic");
+        }
+        if self.version != VERSION {
+            return bad("unknown version");
+        }
+        if !self.align.is_power_of_two()
+            || self.align < MIN_ALIGN
+            || u64::from(self.align) > crate::elf::MAX_ALIGN
+        {
+            return bad("bad alignment");
+        }
+        let total = u64::from(self.total_size);
+        if total > len as u64 {
+            return bad("object larger than the image");
+        }
+        let regions = [
+            (
+                u64::from(self.entry_offset),
+                u64::from(self.entry_count) * 4,
+                4,
+            ),
+            (
+                u64::from(self.code_offset),
+                u64::from(self.code_size),
+                u64::from(self.align),
+            ),
+            (
+                u64::from(self.got_offset),
+                u64::from(self.got_count) * GOT_SLOT_SIZE as u64,
+                8,
+            ),
+            (
+                u64::from(self.stub_offset),
+                u64::from(self.stub_count) * STUB_SIZE as u64,
+                16,
+            ),
+            (u64::from(self.target_offset), u64::from(self.target_len), 8),
+            (
+                u64::from(self.sidecar_offset),
+                u64::from(self.sidecar_len),
+                1,
+            ),
+        ];
+        let mut end = HEADER_SIZE as u64;
+        for (offset, size, align) in regions {
+            if offset < end {
+                return bad("regions out of order or overlapping");
+            }
+            if offset % align != 0 {
+                return bad("misaligned region");
+            }
+            end = offset + size;
+        }
+        if end > total {
+            return bad("regions extend past the end of the object");
+        }
+        if u64::from(self.target_len) != self.target_count() * TARGET_RECORD_SIZE as u64 {
+            return bad("target table length does not match the record counts");
+        }
+        Ok(())
+    }
+
+    fn record_offset(&self, target: Target) -> Option<usize> {
+        let (first, count) = match target.class() {
+            TargetClass::Code => (0, self.code_targets),
+            TargetClass::Heap => (self.code_targets, self.heap_targets),
+            TargetClass::Runtime => (self.code_targets + self.heap_targets, self.runtime_targets),
+            TargetClass::SelfRelative => return None,
+        };
+        if target.index() >= count {
+            return None;
+        }
+        Some((first + target.index()) as usize * TARGET_RECORD_SIZE)
+    }
+}
+
+/// An exported function of a laid-out object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPoint {
+    /// The symbol's name.
+    pub name: String,
+    /// Offset from the start of the object.
+    pub offset: u32,
+}
+
+/// A distinct target of a laid-out object, with the symbol it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetName {
+    /// The undefined symbol's name.
+    pub name: String,
+    /// Its target.
+    pub target: Target,
+}
+
+/// Size figures of a laid-out object.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayoutStats {
+    /// Relocations in the ELF object (for the loaded sections).
+    pub elf_relocations: usize,
+    /// Of those, the ones resolved for good by [`layout`] (PC-relative
+    /// inside the object, including relaxed GOT references).
+    pub resolved: usize,
+    /// The sidecar (entries for the remaining relocations and for local GOT
+    /// slots).
+    pub sidecar: SidecarStats,
+    /// Number of target records.
+    pub targets: usize,
+    /// Size of the target table in bytes.
+    pub target_table_bytes: usize,
+    /// Number of GOT slots.
+    pub got_slots: usize,
+    /// Number of stubs.
+    pub stubs: usize,
+    /// Size of the machine code and read-only data.
+    pub code_bytes: usize,
+    /// Size of the whole object.
+    pub total_bytes: usize,
+}
+
+/// A code object image, ready to be copied into the executable pool and
+/// relinked for its address.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeImage {
+    bytes: Vec<u8>,
+    header: Header,
+    entries: Vec<EntryPoint>,
+    targets: Vec<TargetName>,
+    stats: LayoutStats,
+}
+
+impl CodeImage {
+    /// The image. Sites outside the object are not linked yet: [`relink`]
+    /// the copy at its final address before running it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Takes the bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Size of the object (the length of [`CodeImage::bytes`]).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: an object has at least a header.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Alignment the object's address must have.
+    pub fn align(&self) -> u32 {
+        self.header.align
+    }
+
+    /// The exported functions, in entry-table order.
+    pub fn entries(&self) -> &[EntryPoint] {
+        &self.entries
+    }
+
+    /// Offset of the exported function `name` from the object's start.
+    pub fn entry(&self, name: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.offset)
+    }
+
+    /// The distinct targets and the symbols they came from.
+    pub fn targets(&self) -> &[TargetName] {
+        &self.targets
+    }
+
+    /// The target bound to symbol `name`.
+    pub fn target(&self, name: &str) -> Option<Target> {
+        self.targets
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.target)
+    }
+
+    /// Size figures.
+    pub fn stats(&self) -> &LayoutStats {
+        &self.stats
+    }
+}
+
+/// Builds a code object image from a loaded ELF object. `bind` tells, for
+/// each undefined symbol the object refers to, what it is; `None` is an
+/// error. Targets are not linked yet: call [`relink`] (or
+/// [`relink_from_table`]) on the copy at its final address.
+pub fn layout(
+    obj: &LoadedObject,
+    mut bind: impl FnMut(&str) -> Option<Binding>,
+) -> Result<CodeImage, LayoutError> {
+    let too_large = |_| LayoutError::TooLarge;
+
+    // Bind the externals, class by class.
+    let mut class_records: [Vec<(usize, TargetRecord)>; 3] = Default::default();
+    let mut external_targets = Vec::with_capacity(obj.externals().len());
+    for (i, name) in obj.externals().iter().enumerate() {
+        let binding = bind(name).ok_or_else(|| LayoutError::Unresolved { name: name.clone() })?;
+        let (class, record) = match binding {
+            Binding::Code { object, offset } => (
+                TargetClass::Code,
+                TargetRecord {
+                    base: object,
+                    offset,
+                    ..Default::default()
+                },
+            ),
+            Binding::Heap { object, offset } => (
+                TargetClass::Heap,
+                TargetRecord {
+                    base: object,
+                    offset,
+                    ..Default::default()
+                },
+            ),
+            Binding::Runtime { address } => (
+                TargetClass::Runtime,
+                TargetRecord {
+                    base: address,
+                    ..Default::default()
+                },
+            ),
+        };
+        let list = &mut class_records[class as usize];
+        let index = u32::try_from(list.len()).map_err(too_large)?;
+        list.push((i, record));
+        external_targets.push(Target::new(class, index));
+    }
+    let mut needs_stub = vec![false; obj.externals().len()];
+    let mut needs_got = vec![false; obj.externals().len()];
+
+    let align = obj.align().max(MIN_ALIGN);
+    let functions: Vec<_> = obj.functions().collect();
+    let entry_offset = HEADER_SIZE as u64;
+    let code_offset = align_up(entry_offset + 4 * functions.len() as u64, u64::from(align));
+    let code_size = obj.image().len() as u64;
+    let got_offset = align_up(code_offset + code_size, 8);
+    if got_offset > u64::from(u32::MAX) {
+        return Err(LayoutError::TooLarge);
+    }
+
+    let mut code = obj.image().to_vec();
+    let mut entries = Vec::new();
+    let mut local_got: HashMap<u32, u32> = HashMap::new();
+    let mut local_got_targets: Vec<u32> = Vec::new();
+    let mut resolved = 0;
+    let code_end = code_offset + code_size;
+    let in_code = |o: i128| o >= i128::from(code_offset) && o <= i128::from(code_end);
+    for r in obj.relocations() {
+        let at = || format!("{}+{:#x}", obj.section_name(r.section), r.section_offset);
+        // Instructions are only looked at in code, and never before the
+        // start of the site's section: elsewhere a relaxable GOT
+        // relocation is treated as a plain one.
+        let in_text = obj
+            .sections()
+            .get(r.section as usize)
+            .is_some_and(|s| s.kind == SectionKind::Text);
+        let may_relax = r.kind.is_relaxable() && in_text && r.section_offset >= 2;
+        let site = code_offset + u64::from(r.offset);
+        let site32 = site as u32; // < got_offset <= u32::MAX
+        match r.target {
+            RelocTarget::Local(t) => {
+                let s = code_offset + u64::from(t);
+                let apply = |code: &mut [u8], target: u64| {
+                    reloc::apply(code, r.offset as usize, r.kind, site, target, r.addend)
+                        .map_err(|error| LayoutError::Reloc { at: at(), error })
+                };
+                match r.kind {
+                    RelocKind::Pc32 | RelocKind::Plt32 | RelocKind::Pc64 => {
+                        apply(&mut code, s)?;
+                        resolved += 1;
+                    }
+                    RelocKind::Abs64 | RelocKind::Abs32 | RelocKind::Abs32S => {
+                        // Fold the addend into the target when the sum stays
+                        // inside the code (a section symbol plus an offset).
+                        let sum = i128::from(s) + i128::from(r.addend);
+                        let (target, addend) = if in_code(sum) {
+                            (sum as u32, 0)
+                        } else {
+                            (s as u32, r.addend)
+                        };
+                        entries.push(Entry {
+                            offset: site32,
+                            kind: r.kind,
+                            addend,
+                            target: Target::SelfRelative(target),
+                        });
+                    }
+                    RelocKind::GotPcRel | RelocKind::GotPcRelX | RelocKind::RexGotPcRelX => {
+                        let relaxable = may_relax
+                            && matches!(
+                                reloc::got_form(&code, r.offset as usize),
+                                GotForm::MovLoad | GotForm::CallIndirect
+                            );
+                        if relaxable {
+                            reloc::set_got_form(&mut code, r.offset as usize, true);
+                            apply(&mut code, s)?;
+                        } else {
+                            let next = local_got_targets.len() as u32;
+                            let slot = *local_got.entry(s as u32).or_insert_with(|| {
+                                local_got_targets.push(s as u32);
+                                next
+                            });
+                            let slot_addr = got_offset + u64::from(slot) * GOT_SLOT_SIZE as u64;
+                            apply(&mut code, slot_addr)?;
+                        }
+                        resolved += 1;
+                    }
+                }
+            }
+            RelocTarget::External(e) => {
+                let e = e as usize;
+                let target = external_targets[e];
+                if r.kind == RelocKind::Plt32 {
+                    needs_stub[e] = true;
+                }
+                if r.kind.uses_got() {
+                    needs_got[e] = true;
+                }
+                let kind = if r.kind.is_relaxable() && !may_relax {
+                    RelocKind::GotPcRel
+                } else {
+                    r.kind
+                };
+                entries.push(Entry {
+                    offset: site32,
+                    kind,
+                    addend: r.addend,
+                    target,
+                });
+            }
+        }
+    }
+
+    // GOT: local slots first, then one per external that needs one.
+    let mut got_count = local_got_targets.len() as u64;
+    for (slot, &t) in local_got_targets.iter().enumerate() {
+        entries.push(Entry {
+            offset: (got_offset + slot as u64 * GOT_SLOT_SIZE as u64) as u32,
+            kind: RelocKind::Abs64,
+            addend: 0,
+            target: Target::SelfRelative(t),
+        });
+    }
+    let ext_got_base = got_count;
+    got_count += needs_got.iter().filter(|&&n| n).count() as u64;
+    let stub_offset = align_up(
+        got_offset + got_count * GOT_SLOT_SIZE as u64,
+        STUB_SIZE as u64,
+    );
+    let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
+    let target_offset = align_up(stub_offset + stub_count * STUB_SIZE as u64, 8);
+    let target_count: usize = class_records.iter().map(Vec::len).sum();
+    let target_len = (target_count * TARGET_RECORD_SIZE) as u64;
+    let sidecar_offset = target_offset + target_len;
+
+    // Assign GOT slots and stubs to the records, in external order.
+    let mut next_got = ext_got_base;
+    let mut next_stub = 0u64;
+    let mut slot_of = vec![(0u32, 0u32); obj.externals().len()];
+    for e in 0..obj.externals().len() {
+        if needs_got[e] {
+            slot_of[e].1 = (got_offset + next_got * GOT_SLOT_SIZE as u64) as u32;
+            next_got += 1;
+        }
+        if needs_stub[e] {
+            slot_of[e].0 = (stub_offset + next_stub * STUB_SIZE as u64) as u32;
+            next_stub += 1;
+        }
+    }
+
+    let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
+    let total = align_up(sidecar_offset + sidecar.as_bytes().len() as u64, 16);
+    let total32 = u32::try_from(total).map_err(too_large)?;
+
+    let header = Header {
+        magic: MAGIC,
+        version: VERSION,
+        linked_at: 0,
+        total_size: total32,
+        align,
+        entry_offset: entry_offset as u32,
+        entry_count: functions.len() as u32,
+        code_offset: code_offset as u32,
+        code_size: code_size as u32,
+        got_offset: got_offset as u32,
+        got_count: got_count as u32,
+        stub_offset: stub_offset as u32,
+        stub_count: stub_count as u32,
+        target_offset: target_offset as u32,
+        target_len: target_len as u32,
+        code_targets: class_records[0].len() as u32,
+        heap_targets: class_records[1].len() as u32,
+        runtime_targets: class_records[2].len() as u32,
+        sidecar_offset: sidecar_offset as u32,
+        sidecar_len: sidecar.as_bytes().len() as u32,
+        sidecar_count: sidecar.len() as u32,
+        reserved: [0; 2],
+    };
+
+    let mut bytes = vec![0u8; total as usize];
+    header.write(&mut bytes);
+    let mut entry_points = Vec::with_capacity(functions.len());
+    for (i, f) in functions.iter().enumerate() {
+        let offset = (code_offset + u64::from(f.offset)) as u32;
+        let at = entry_offset as usize + 4 * i;
+        bytes[at..at + 4].copy_from_slice(&offset.to_ne_bytes());
+        entry_points.push(EntryPoint {
+            name: f.name.clone(),
+            offset,
+        });
+    }
+    // Padding before the code, and around the stubs, is int3.
+    bytes[(entry_offset as usize + 4 * functions.len())..code_offset as usize].fill(0xcc);
+    bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
+    bytes[stub_offset as usize..target_offset as usize].fill(0xcc);
+    for s in 0..stub_count as usize {
+        let at = stub_offset as usize + s * STUB_SIZE;
+        bytes[at..at + 8].fill(0);
+        bytes[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
+    }
+    let mut targets = Vec::with_capacity(target_count);
+    let mut record_index = 0;
+    for (class, list) in class_records.iter().enumerate() {
+        for (i, &(e, mut record)) in list.iter().enumerate() {
+            (record.stub, record.got) = slot_of[e];
+            let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
+            record.write(&mut bytes[at..at + TARGET_RECORD_SIZE]);
+            record_index += 1;
+            let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
+            targets.push(TargetName {
+                name: obj.externals()[e].clone(),
+                target: Target::new(class, i as u32),
+            });
+        }
+    }
+    bytes[sidecar_offset as usize..sidecar_offset as usize + sidecar.as_bytes().len()]
+        .copy_from_slice(sidecar.as_bytes());
+
+    let stats = LayoutStats {
+        elf_relocations: obj.relocations().len(),
+        resolved,
+        sidecar: sidecar.stats(),
+        targets: target_count,
+        target_table_bytes: target_len as usize,
+        got_slots: got_count as usize,
+        stubs: stub_count as usize,
+        code_bytes: code_size as usize,
+        total_bytes: total as usize,
+    };
+    debug_assert_eq!(Header::read(&bytes), Ok(header));
+    Ok(CodeImage {
+        bytes,
+        header,
+        entries: entry_points,
+        targets,
+        stats,
+    })
+}
+
+/// What a relinking did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelinkStats {
+    /// Sidecar sites re-encoded.
+    pub sites: usize,
+    /// Sites that reach their target directly.
+    pub direct: usize,
+    /// Calls sent through a stub (target out of reach).
+    pub via_stub: usize,
+    /// GOT-relative sites left going through their GOT slot.
+    pub via_got: usize,
+    /// GOT-relative sites relaxed to the direct form.
+    pub relaxed: usize,
+    /// Stub address slots written.
+    pub stub_slots: usize,
+    /// GOT slots of targets written.
+    pub got_slots: usize,
+}
+
+/// Re-encodes every site of the code object in `image` for the object at
+/// address `self_addr`, with `resolve` giving the current address of each
+/// Code, Heap and Runtime target (self-relative targets are computed from
+/// `self_addr`). The target table in the image is not consulted for
+/// addresses, only for its GOT slots and stubs.
+///
+/// `image` is the object's bytes, seen through a writable mapping; `self_addr`
+/// is the address at which it executes (they differ when the pool maps its
+/// memory twice, read+write and read+execute).
+///
+/// Everything is checked before anything is written: on error the image is
+/// unchanged. `resolve` is called twice per site (once to check, once to
+/// write) and must give the same answers both times. No memory is allocated,
+/// so this can run while the world is stopped.
+pub fn relink(
+    image: &mut [u8],
+    self_addr: u64,
+    resolve: impl Fn(&Target) -> u64,
+) -> Result<RelinkStats, RelinkError> {
+    relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))
+}
+
+/// Like [`relink`], taking every target's address from the image's own
+/// target table. This is what a collector's scan method calls after fixing
+/// the references of the table (see [`reference_offsets`]).
+///
+/// `code_delta` is the distance from the address at which code objects are
+/// written (the address the collector knows them by, which Code records
+/// hold in `base`) to the address at which they execute: an executable pool
+/// that maps its memory twice (read+write, read+execute) has
+/// `exec = write + code_delta`; 0 when code runs where it is written. So a
+/// Code target is at `base + code_delta + offset`, a Heap or Runtime target
+/// at `base + offset`. `self_addr` is, as for [`relink`], the object's
+/// execute address.
+pub fn relink_from_table(
+    image: &mut [u8],
+    self_addr: u64,
+    code_delta: i64,
+) -> Result<RelinkStats, RelinkError> {
+    relink_with(image, self_addr, |header, table, t| {
+        let at = header
+            .record_offset(t)
+            .ok_or(RelinkError::BadTarget { target: t })?;
+        let record =
+            TargetRecord::read(&table[at..]).ok_or(RelinkError::BadTarget { target: t })?;
+        Ok(match t {
+            Target::Code(_) => record.address().wrapping_add_signed(code_delta),
+            _ => record.address(),
+        })
+    })
+}
+
+fn relink_with(
+    image: &mut [u8],
+    self_addr: u64,
+    resolve: impl Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+) -> Result<RelinkStats, RelinkError> {
+    let mut header = Header::read(image)?;
+    if self_addr % u64::from(header.align) != 0 {
+        return Err(RelinkError::Misaligned {
+            address: self_addr,
+            align: header.align,
+        });
+    }
+    if self_addr
+        .checked_add(u64::from(header.total_size))
+        .is_none()
+    {
+        return Err(RelinkError::BadHeader(
+            "object would wrap around the address space",
+        ));
+    }
+    let (body, tail) = image.split_at_mut(header.target_offset as usize);
+    let table = &tail[..header.target_len as usize];
+    let sidecar_start = (header.sidecar_offset - header.target_offset) as usize;
+    let sidecar = &tail[sidecar_start..sidecar_start + header.sidecar_len as usize];
+    let pass = Pass {
+        header: &header,
+        table,
+        sidecar,
+        self_addr,
+        resolve: &resolve,
+    };
+    pass.run(body, false)?;
+    let stats = pass.run(body, true)?;
+    header.linked_at = self_addr;
+    header.write(body);
+    Ok(stats)
+}
+
+struct Pass<'a, R> {
+    header: &'a Header,
+    table: &'a [u8],
+    sidecar: &'a [u8],
+    self_addr: u64,
+    resolve: &'a R,
+}
+
+impl<R> Pass<'_, R>
+where
+    R: Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+{
+    fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
+        self.header
+            .record_offset(target)
+            .and_then(|at| TargetRecord::read(&self.table[at..]))
+            .ok_or(RelinkError::BadTarget { target })
+    }
+
+    fn address(&self, target: Target) -> Result<u64, RelinkError> {
+        match target {
+            Target::SelfRelative(offset) => {
+                if offset > self.header.total_size {
+                    return Err(RelinkError::BadTarget { target });
+                }
+                Ok(self.self_addr + u64::from(offset))
+            }
+            _ => (self.resolve)(self.header, self.table, target),
+        }
+    }
+
+    /// Checks (`write == false`) or performs (`write == true`) the relinking.
+    fn run(&self, body: &mut [u8], write: bool) -> Result<RelinkStats, RelinkError> {
+        let h = self.header;
+        let mut stats = RelinkStats::default();
+
+        // The address slots of stubs and GOT entries of the targets.
+        let classes = [
+            (TargetClass::Code, h.code_targets),
+            (TargetClass::Heap, h.heap_targets),
+            (TargetClass::Runtime, h.runtime_targets),
+        ];
+        for (class, count) in classes {
+            for index in 0..count {
+                let target = Target::new(class, index);
+                let record = self.record(target)?;
+                if record.stub == 0 && record.got == 0 {
+                    continue;
+                }
+                let address = self.address(target)?;
+                let bad = RelinkError::BadTarget { target };
+                if record.stub != 0 {
+                    let stub = u64::from(record.stub);
+                    let first = u64::from(h.stub_offset);
+                    if stub < first
+                        || (stub - first) % STUB_SIZE as u64 != 0
+                        || stub >= first + u64::from(h.stub_count) * STUB_SIZE as u64
+                    {
+                        return Err(bad);
+                    }
+                    if write {
+                        let at = stub as usize;
+                        reloc::write_u64(body, at, address);
+                        body[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
+                    }
+                    stats.stub_slots += 1;
+                }
+                if record.got != 0 {
+                    let got = u64::from(record.got);
+                    let first = u64::from(h.got_offset);
+                    if got < first
+                        || (got - first) % GOT_SLOT_SIZE as u64 != 0
+                        || got >= h.got_end()
+                    {
+                        return Err(bad);
+                    }
+                    if write {
+                        reloc::write_u64(body, got as usize, address);
+                    }
+                    stats.got_slots += 1;
+                }
+            }
+        }
+
+        // The sites.
+        let code_start = h.code_offset as usize;
+        let site_end = h.got_end();
+        for entry in sidecar::decode(self.sidecar) {
+            let entry = entry?;
+            stats.sites += 1;
+            let offset = entry.offset;
+            let target = entry.target;
+            if (offset as usize) < code_start || entry.end() > site_end {
+                return Err(RelinkError::SiteOutOfRange { offset });
+            }
+            let site = self.self_addr + u64::from(offset);
+            let s = self.address(target)?;
+            let kind = entry.kind;
+            let addend = entry.addend;
+            let fail = |error| RelinkError::Reloc {
+                offset,
+                target,
+                error,
+            };
+            let put = |body: &mut [u8], to: u64| -> Result<(), RelinkError> {
+                if write {
+                    reloc::apply(body, offset as usize, kind, site, to, addend).map_err(fail)
+                } else {
+                    reloc::compute(kind, site, to, addend)
+                        .map(|_| ())
+                        .map_err(fail)
+                }
+            };
+            match kind {
+                RelocKind::Plt32 => {
+                    if reloc::fits(kind, site, s, addend) {
+                        put(body, s)?;
+                        stats.direct += 1;
+                    } else {
+                        let stub = match target {
+                            Target::SelfRelative(_) => 0,
+                            _ => self.record(target)?.stub,
+                        };
+                        if stub == 0 || addend != kind.usual_addend() {
+                            // No way round: a stub only forwards to the
+                            // target itself, without an offset.
+                            return Err(fail(RelocError::Overflow {
+                                kind,
+                                site,
+                                target: s,
+                                addend,
+                            }));
+                        }
+                        let entry_addr = self.self_addr + u64::from(stub) + STUB_ENTRY as u64;
+                        put(body, entry_addr)?;
+                        stats.via_stub += 1;
+                    }
+                }
+                RelocKind::GotPcRel | RelocKind::GotPcRelX | RelocKind::RexGotPcRelX => {
+                    let got = match target {
+                        Target::SelfRelative(_) => 0,
+                        _ => self.record(target)?.got,
+                    };
+                    if got == 0 {
+                        return Err(RelinkError::NoGotSlot { offset });
+                    }
+                    let got_addr = self.self_addr + u64::from(got);
+                    // Instruction bytes are looked for inside the code only.
+                    let rel = offset as usize - code_start;
+                    let form = if kind.is_relaxable() {
+                        reloc::got_form(&body[code_start..], rel)
+                    } else {
+                        GotForm::Other
+                    };
+                    if form != GotForm::Other && reloc::fits(kind, site, s, addend) {
+                        if write {
+                            reloc::set_got_form(&mut body[code_start..], rel, true);
+                        }
+                        put(body, s)?;
+                        stats.relaxed += 1;
+                    } else {
+                        if write && form != GotForm::Other {
+                            reloc::set_got_form(&mut body[code_start..], rel, false);
+                        }
+                        put(body, got_addr)?;
+                        stats.via_got += 1;
+                    }
+                }
+                _ => {
+                    put(body, s)?;
+                    stats.direct += 1;
+                }
+            }
+        }
+        if stats.sites != h.sidecar_count as usize {
+            return Err(RelinkError::BadHeader("sidecar entry count does not match"));
+        }
+        Ok(stats)
+    }
+}
+
+/// Reads and checks the header of a code object image.
+pub fn header(image: &[u8]) -> Result<Header, RelinkError> {
+    Header::read(image)
+}
+
+/// The record of `target` in the image's target table.
+pub fn target_record(image: &[u8], target: Target) -> Result<TargetRecord, RelinkError> {
+    let header = Header::read(image)?;
+    header
+        .record_offset(target)
+        .and_then(|at| TargetRecord::read(&image[header.target_offset as usize + at..]))
+        .ok_or(RelinkError::BadTarget { target })
+}
+
+/// Sets the `base` of `target`'s record (the collector does the same
+/// through [`reference_offsets`]; this is for callers that rebind a
+/// target, and for tests).
+pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<(), RelinkError> {
+    let header = Header::read(image)?;
+    let at = header
+        .record_offset(target)
+        .ok_or(RelinkError::BadTarget { target })?;
+    let start = header.target_offset as usize + at;
+    let mut record =
+        TargetRecord::read(&image[start..]).ok_or(RelinkError::BadTarget { target })?;
+    record.base = base;
+    record.write(&mut image[start..start + TARGET_RECORD_SIZE]);
+    Ok(())
+}
+
+/// The byte offsets, within the object, of the `base` words of its Code and
+/// Heap records: the references a collector's scan method must fix (each is
+/// an 8-aligned word holding the address of the start of a collected
+/// object), before calling [`relink_from_table`].
+pub fn reference_offsets(
+    image: &[u8],
+) -> Result<impl Iterator<Item = (Target, usize)>, RelinkError> {
+    let header = Header::read(image)?;
+    let start = header.target_offset as usize;
+    let code = (0..header.code_targets).map(Target::Code);
+    let heap = (0..header.heap_targets).map(Target::Heap);
+    Ok(code.chain(heap).map(move |t| {
+        // In range: the header check tied target_len to the counts.
+        let at = header.record_offset(t).unwrap_or(0);
+        (t, start + at)
+    }))
+}
+
+/// The encoded sidecar of a code object image (decode it with
+/// [`sidecar::decode`]).
+pub fn sidecar_bytes(image: &[u8]) -> Result<&[u8], RelinkError> {
+    let header = Header::read(image)?;
+    let start = header.sidecar_offset as usize;
+    Ok(&image[start..start + header.sidecar_len as usize])
+}
+
+/// The offset of entry point `index` (the `index`-th exported function).
+pub fn entry_point(image: &[u8], index: u32) -> Result<u32, RelinkError> {
+    let header = Header::read(image)?;
+    if index >= header.entry_count {
+        return Err(RelinkError::BadHeader("entry point index out of range"));
+    }
+    let at = header.entry_offset as usize + 4 * index as usize;
+    let offset = u32::from_ne_bytes(
+        image[at..at + 4]
+            .try_into()
+            .map_err(|_| RelinkError::BadHeader("entry point table"))?,
+    );
+    if offset < header.code_offset
+        || u64::from(offset) >= u64::from(header.code_offset) + u64::from(header.code_size)
+    {
+        return Err(RelinkError::BadHeader("entry point outside the code"));
+    }
+    Ok(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::tests::{sample, ElfBuilder, TestSection, TestSymbol};
+    use crate::elf::{load, SectionKind};
+    use crate::sidecar::tests::Rng;
+    use object::elf as e;
+
+    const EXT: u64 = 0x7f12_3456_7000;
+
+    fn sample_image() -> CodeImage {
+        let obj = load(&sample().build()).unwrap();
+        layout(&obj, |name| {
+            (name == "ext").then_some(Binding::Runtime { address: EXT })
+        })
+        .unwrap()
+    }
+
+    fn field(bytes: &[u8], offset: u32, kind: RelocKind) -> i64 {
+        reloc::read_field(bytes, offset as usize, kind).unwrap()
+    }
+
+    #[test]
+    fn sample_layout() {
+        let image = sample_image();
+        let h = *image.header();
+        assert_eq!(h.magic, MAGIC);
+        assert_eq!(h.entry_offset as usize, HEADER_SIZE);
+        assert_eq!(h.entry_count, 2);
+        assert_eq!(h.code_offset, 112);
+        assert_eq!(h.code_size, 40);
+        assert_eq!((h.got_count, h.stub_count), (0, 1));
+        assert_eq!(
+            (h.code_targets, h.heap_targets, h.runtime_targets),
+            (0, 0, 1)
+        );
+        assert_eq!(h.total_size as usize, image.len());
+        assert_eq!(image.len() % 16, 0);
+        assert_eq!(image.entry("f"), Some(112));
+        assert_eq!(image.entry("g"), Some(130));
+        assert_eq!(entry_point(image.bytes(), 0), Ok(130));
+        assert_eq!(entry_point(image.bytes(), 1), Ok(112));
+        assert!(entry_point(image.bytes(), 2).is_err());
+        assert_eq!(image.target("ext"), Some(Target::Runtime(0)));
+        let stats = image.stats();
+        assert_eq!((stats.elf_relocations, stats.resolved), (4, 2));
+        assert_eq!(stats.sidecar.relocs, 2);
+        assert_eq!(stats.target_table_bytes, 24);
+        // The internal call f -> g is resolved for good.
+        assert_eq!(field(image.bytes(), 113, RelocKind::Pc32), 130 - 117);
+        // The lea of .rodata (at code+24) too.
+        assert_eq!(field(image.bytes(), 125, RelocKind::Pc32), 112 + 24 - 125);
+        let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
+        assert_eq!(
+            entries,
+            [
+                Entry {
+                    offset: 118,
+                    kind: RelocKind::Plt32,
+                    addend: -4,
+                    target: Target::Runtime(0)
+                },
+                Entry {
+                    offset: 144,
+                    kind: RelocKind::Abs64,
+                    addend: 0,
+                    target: Target::SelfRelative(112)
+                },
+            ]
+        );
+        let record = target_record(image.bytes(), Target::Runtime(0)).unwrap();
+        assert_eq!(
+            record,
+            TargetRecord {
+                base: EXT,
+                offset: 0,
+                stub: h.stub_offset,
+                got: 0,
+                reserved: 0
+            }
+        );
+        assert_eq!(reference_offsets(image.bytes()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn relink_direct_then_stub_then_direct() {
+        let image = sample_image();
+        let h = *image.header();
+        let mut bytes = image.bytes().to_vec();
+        let resolve = |t: &Target| {
+            assert_eq!(*t, Target::Runtime(0));
+            EXT
+        };
+        // Near: direct.
+        let near = EXT + 0x1000_0000;
+        let stats = relink(&mut bytes, near, resolve).unwrap();
+        assert_eq!(
+            stats,
+            RelinkStats {
+                sites: 2,
+                direct: 2,
+                stub_slots: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            field(&bytes, 118, RelocKind::Plt32),
+            EXT as i64 - (near as i64 + 122)
+        );
+        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, near + 112);
+        assert_eq!(header(&bytes).unwrap().linked_at, near);
+        let stub = h.stub_offset as usize;
+        assert_eq!(field(&bytes, h.stub_offset, RelocKind::Abs64) as u64, EXT);
+        assert_eq!(bytes[stub + 8..stub + 16], STUB_CODE);
+        // Far: through the stub.
+        let far = 0x1000_0000;
+        let stats = relink(&mut bytes, far, resolve).unwrap();
+        assert_eq!((stats.direct, stats.via_stub), (1, 1));
+        let stub_entry = far + u64::from(h.stub_offset) + 8;
+        assert_eq!(
+            field(&bytes, 118, RelocKind::Plt32),
+            stub_entry as i64 - (far as i64 + 122)
+        );
+        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, far + 112);
+        // The internal sites never change.
+        assert_eq!(field(&bytes, 113, RelocKind::Pc32), 130 - 117);
+        // Back near: direct again; the same as relinking a fresh copy.
+        relink(&mut bytes, near, resolve).unwrap();
+        let mut fresh = image.bytes().to_vec();
+        relink(&mut fresh, near, resolve).unwrap();
+        assert_eq!(bytes, fresh);
+    }
+
+    #[test]
+    fn relink_checks_before_writing() {
+        let image = sample_image();
+        let mut bytes = image.bytes().to_vec();
+        assert_eq!(
+            relink(&mut bytes, 0x1008, |_| EXT),
+            Err(RelinkError::Misaligned {
+                address: 0x1008,
+                align: 16
+            })
+        );
+        assert_eq!(bytes, image.bytes());
+        assert!(relink(&mut bytes, u64::MAX - 15, |_| EXT).is_err());
+        // A stub reaches anything, but the Abs64 can't fail either; make a
+        // PC32 to an external data symbol out of reach instead.
+        let mut b = sample();
+        b.sections[3].relocs[1].1 = e::R_X86_64_PC32;
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |_| {
+            Some(Binding::Heap {
+                object: EXT,
+                offset: 0,
+            })
+        })
+        .unwrap();
+        assert_eq!(image.header().stub_count, 0);
+        let mut bytes = image.bytes().to_vec();
+        let err = relink_from_table(&mut bytes, 0x1000, 0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RelinkError::Reloc {
+                    offset: 118,
+                    target: Target::Heap(0),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("out of reach"), "{err}");
+        assert_eq!(bytes, image.bytes());
+    }
+
+    #[test]
+    fn unresolved_symbol() {
+        let obj = load(&sample().build()).unwrap();
+        assert_eq!(
+            layout(&obj, |_| None).unwrap_err().to_string(),
+            "undefined symbol ext"
+        );
+    }
+
+    /// mov rax,[rip+heap@GOTPCREL] (REX_GOTPCRELX); call [rip+code@GOTPCREL]
+    /// (GOTPCRELX); mov rax,[rip+g@GOTPCREL] (GOTPCREL, local);
+    /// mov rax,[rip+g@GOTPCREL] (REX_GOTPCRELX, local); jmp [rip+rt@GOTPCREL]
+    /// (GOTPCRELX, not relaxable); ret; g: ret
+    fn got_object() -> Vec<u8> {
+        let mut text = vec![];
+        text.extend([0x48, 0x8b, 0x05, 0, 0, 0, 0]); // 0..7, field 3
+        text.extend([0xff, 0x15, 0, 0, 0, 0]); // 7..13, field 9
+        text.extend([0x48, 0x8b, 0x05, 0, 0, 0, 0]); // 13..20, field 16
+        text.extend([0x48, 0x8b, 0x05, 0, 0, 0, 0]); // 20..27, field 23
+        text.extend([0xff, 0x25, 0, 0, 0, 0]); // 27..33, field 29
+        text.extend([0xc3, 0xc3]); // 33, g at 34
+        let mut b = ElfBuilder::new();
+        b.sections = vec![
+            TestSection::text(".text", text),
+            TestSection::rela(
+                ".rela.text",
+                1,
+                vec![
+                    (3, e::R_X86_64_REX_GOTPCRELX, 3, -4),
+                    (9, e::R_X86_64_GOTPCRELX, 4, -4),
+                    (16, e::R_X86_64_GOTPCREL, 2, -4),
+                    (23, e::R_X86_64_REX_GOTPCRELX, 2, -4),
+                    (29, e::R_X86_64_GOTPCRELX, 5, -4),
+                ],
+            ),
+        ];
+        b.symbols = vec![
+            TestSymbol::section(1),
+            TestSymbol::func("g", 1, 34, 1), // 2
+            TestSymbol::undef("heap"),       // 3
+            TestSymbol::undef("code"),       // 4
+            TestSymbol::undef("rt"),         // 5
+            TestSymbol::func("f", 1, 0, 34), // 6
+        ];
+        b.build()
+    }
+
+    const HEAP: u64 = 0x7f00_0000_0000;
+    const CODE: u64 = 0x7f00_0100_0000;
+    const RT: u64 = 0x5555_0000_0000;
+
+    fn got_image() -> CodeImage {
+        let obj = load(&got_object()).unwrap();
+        layout(&obj, |name| match name {
+            "heap" => Some(Binding::Heap {
+                object: HEAP,
+                offset: 16,
+            }),
+            "code" => Some(Binding::Code {
+                object: CODE,
+                offset: 0x40,
+            }),
+            "rt" => Some(Binding::Runtime { address: RT }),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn got_sites() {
+        let image = got_image();
+        let h = *image.header();
+        let c = h.code_offset;
+        // Local: the GOTPCREL got a slot, the REX_GOTPCRELX was relaxed.
+        assert_eq!(image.stats().resolved, 2);
+        assert_eq!(image.bytes()[(c + 21) as usize], 0x8d);
+        assert_eq!(field(image.bytes(), c + 23, RelocKind::Pc32), 34 - 27);
+        assert_eq!(image.bytes()[(c + 14) as usize], 0x8b);
+        assert_eq!(
+            field(image.bytes(), c + 16, RelocKind::Pc32),
+            i64::from(h.got_offset) - i64::from(c + 20)
+        );
+        assert_eq!((h.got_count, h.stub_count), (4, 0));
+        assert_eq!(
+            (h.code_targets, h.heap_targets, h.runtime_targets),
+            (1, 1, 1)
+        );
+        let refs: Vec<_> = reference_offsets(image.bytes()).unwrap().collect();
+        assert_eq!(
+            refs,
+            [
+                (Target::Code(0), h.target_offset as usize),
+                (
+                    Target::Heap(0),
+                    h.target_offset as usize + TARGET_RECORD_SIZE
+                ),
+            ]
+        );
+
+        // Near everything: relaxed where possible.
+        let mut bytes = image.bytes().to_vec();
+        let near = HEAP + 0x10_0000;
+        let stats = relink_from_table(&mut bytes, near, 0).unwrap();
+        assert_eq!(stats.relaxed, 2, "{stats:?}");
+        assert_eq!(stats.via_got, 1, "{stats:?}"); // the jmp
+        assert_eq!(stats.direct, 1, "{stats:?}"); // the local GOT slot
+        assert_eq!(stats.got_slots, 3);
+        let site = |o: u32| near + u64::from(c + o) + 4;
+        assert_eq!(bytes[(c + 1) as usize], 0x8d);
+        assert_eq!(
+            field(&bytes, c + 3, RelocKind::Pc32),
+            (HEAP + 16) as i64 - site(3) as i64
+        );
+        assert_eq!(bytes[(c + 7) as usize..(c + 9) as usize], [0x67, 0xe8]);
+        assert_eq!(
+            field(&bytes, c + 9, RelocKind::Pc32),
+            (CODE + 0x40) as i64 - site(9) as i64
+        );
+        // The local GOT slot holds g's address.
+        assert_eq!(
+            field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
+            near + u64::from(c) + 34
+        );
+        // The jmp through the runtime target's GOT slot.
+        let rt_got = target_record(&bytes, Target::Runtime(0)).unwrap().got;
+        assert_eq!(field(&bytes, rt_got, RelocKind::Abs64) as u64, RT);
+        assert_eq!(
+            field(&bytes, c + 29, RelocKind::Pc32),
+            (near + u64::from(rt_got)) as i64 - site(29) as i64
+        );
+
+        // Far from everything: back to the GOT forms.
+        let far = 0x1000_0000;
+        let stats = relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!((stats.relaxed, stats.via_got), (0, 3), "{stats:?}");
+        assert_eq!(bytes[(c + 1) as usize], 0x8b);
+        assert_eq!(bytes[(c + 7) as usize..(c + 9) as usize], [0xff, 0x15]);
+        let heap_got = target_record(&bytes, Target::Heap(0)).unwrap().got;
+        assert_eq!(field(&bytes, heap_got, RelocKind::Abs64) as u64, HEAP + 16);
+        assert_eq!(
+            field(&bytes, c + 3, RelocKind::Pc32),
+            i64::from(heap_got) - i64::from(c + 7)
+        );
+
+        // The collector moves the heap object: fix the base, relink.
+        set_target_base(&mut bytes, Target::Heap(0), HEAP + 0x1000).unwrap();
+        relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!(
+            field(&bytes, heap_got, RelocKind::Abs64) as u64,
+            HEAP + 0x1010
+        );
+        // And back near: identical to a fresh image linked there.
+        relink_from_table(&mut bytes, near, 0).unwrap();
+        let mut fresh = image.bytes().to_vec();
+        set_target_base(&mut fresh, Target::Heap(0), HEAP + 0x1000).unwrap();
+        relink_from_table(&mut fresh, near, 0).unwrap();
+        assert_eq!(bytes, fresh);
+    }
+
+    #[test]
+    fn relink_with_resolver_ignores_table_addresses() {
+        let image = got_image();
+        let mut bytes = image.bytes().to_vec();
+        let stats = relink(&mut bytes, 0x1000_0000, |t| match t {
+            Target::Heap(0) => 0x1000_2000,
+            Target::Code(0) => 0x1000_3000,
+            Target::Runtime(0) => 0x1000_4000,
+            _ => panic!("unexpected {t}"),
+        })
+        .unwrap();
+        assert_eq!(stats.relaxed, 2);
+        let c = image.header().code_offset;
+        assert_eq!(
+            field(&bytes, c + 3, RelocKind::Pc32),
+            0x1000_2000 - (0x1000_0000 + i64::from(c) + 7)
+        );
+    }
+
+    #[test]
+    fn relaxable_kinds_outside_code_stay_plain() {
+        // A GOTPCRELX in .rodata whose preceding bytes look like a mov:
+        // never rewritten, since it is not an instruction.
+        let mut b = sample();
+        b.sections[1].data = vec![0x48, 0x8b, 0x05, 0, 0, 0, 0, 0];
+        b.sections.push(TestSection::rela(
+            ".rela.rodata",
+            2,
+            vec![(3, e::R_X86_64_REX_GOTPCRELX, 5, -4)],
+        ));
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |_| {
+            Some(Binding::Heap {
+                object: EXT,
+                offset: 0,
+            })
+        })
+        .unwrap();
+        let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
+        let rodata_site = entries.iter().find(|e| e.offset == 112 + 24 + 3).unwrap();
+        assert_eq!(rodata_site.kind, RelocKind::GotPcRel);
+        let mut bytes = image.bytes().to_vec();
+        relink_from_table(&mut bytes, EXT + 0x1000, 0).unwrap();
+        assert_eq!(bytes[112 + 24 + 1], 0x8b);
+    }
+
+    #[test]
+    fn code_targets_are_reached_in_the_execute_view() {
+        let image = got_image();
+        let c = image.header().code_offset;
+        let mut bytes = image.bytes().to_vec();
+        let delta = 0x2000_0000i64;
+        let at = CODE + 0x10_0000;
+        relink_from_table(&mut bytes, at, delta).unwrap();
+        let site = at + u64::from(c) + 9 + 4;
+        // The call through the GOT was relaxed to the execute address.
+        assert_eq!(bytes[(c + 7) as usize..(c + 9) as usize], [0x67, 0xe8]);
+        assert_eq!(
+            field(&bytes, c + 9, RelocKind::Pc32),
+            (CODE + 0x40 + delta as u64) as i64 - site as i64
+        );
+        // Heap targets are not shifted.
+        let heap_got = target_record(&bytes, Target::Heap(0)).unwrap().got;
+        assert_eq!(field(&bytes, heap_got, RelocKind::Abs64) as u64, HEAP + 16);
+    }
+
+    #[test]
+    fn self_relative_folds_addends() {
+        // R_X86_64_64 to .rodata+4 (section symbol plus addend).
+        let mut b = sample();
+        b.sections[4].relocs[0] = (0, e::R_X86_64_64, 2, 4);
+        let obj = load(&b.build()).unwrap();
+        assert_eq!(obj.sections()[1].kind, SectionKind::ReadOnly);
+        let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
+        let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
+        assert_eq!(entries[1].target, Target::SelfRelative(112 + 24 + 4));
+        assert_eq!(entries[1].addend, 0);
+        // An addend that leaves the object is kept as an addend.
+        b.sections[4].relocs[0] = (0, e::R_X86_64_64, 2, -1000);
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
+        let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
+        assert_eq!(
+            (entries[1].target, entries[1].addend),
+            (Target::SelfRelative(112 + 24), -1000)
+        );
+        let mut bytes = image.bytes().to_vec();
+        relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
+        assert_eq!(
+            field(&bytes, 144, RelocKind::Abs64),
+            0x10_0000 + 112 + 24 - 1000
+        );
+    }
+
+    #[test]
+    fn header_checks() {
+        let image = sample_image();
+        let good = image.bytes().to_vec();
+        assert!(header(&good[..HEADER_SIZE - 1]).is_err());
+        assert!(header(&good[..good.len() - 16]).is_err());
+        let mutate = |at: usize, value: u32| {
+            let mut bad = good.clone();
+            bad[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+            header(&bad).err()
+        };
+        assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
+        assert_eq!(
+            mutate(4, 2),
+            Some(RelinkError::BadHeader("unknown version"))
+        );
+        assert_eq!(mutate(20, 8), Some(RelinkError::BadHeader("bad alignment")));
+        assert_eq!(
+            mutate(32, 120),
+            Some(RelinkError::BadHeader("misaligned region"))
+        );
+        assert!(mutate(36, u32::MAX).is_some());
+        assert!(mutate(60, 1).is_some()); // target_len
+        assert!(mutate(64, 7).is_some()); // code_targets
+    }
+
+    #[test]
+    fn corrupted_images_never_panic() {
+        let mut rng = Rng::from_env("corrupted_images_never_panic");
+        for good in [sample_image(), got_image()] {
+            let good = good.into_bytes();
+            for _ in 0..5000 {
+                let mut bad = good.clone();
+                for _ in 0..1 + rng.below(3) {
+                    let i = rng.below(bad.len() as u64) as usize;
+                    bad[i] = rng.next() as u8;
+                }
+                let addr = [0x1000_0000u64, HEAP + 0x1000][rng.below(2) as usize];
+                let before = bad.clone();
+                match relink_from_table(&mut bad, addr, 0) {
+                    Ok(_) => {}
+                    // Checked before writing: an error leaves the image alone.
+                    Err(_) => assert_eq!(bad, before),
+                }
+                let _ = reference_offsets(&bad).map(|r| r.count());
+                let _ = entry_point(&bad, 0);
+                let _ = target_record(&bad, Target::Code(0));
+            }
+        }
+    }
+}
