@@ -114,7 +114,10 @@ mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
         mps_res_t res = MPS_FIX2(ss, &ref);
         if (res != MPS_RES_OK)
           return res;
-        *p = (mps_word_t)ref;
+        /* Write only what changed: an ambiguous root (a live stack) is
+         * never written. */
+        if ((mps_word_t)ref != word)
+          *p = (mps_word_t)ref;
       }
     }
   } MPS_SCAN_END(ss);
@@ -138,7 +141,8 @@ mps_res_t mps_scan_area_masked(mps_ss_t ss, void *base, void *limit,
         mps_res_t res = MPS_FIX2(ss, &ref);
         if (res != MPS_RES_OK)
           return res;
-        *p = (mps_word_t)ref | bits;
+        if ((mps_word_t)ref != untagged)
+          *p = (mps_word_t)ref | bits;
       }
     }
   } MPS_SCAN_END(ss);
@@ -164,8 +168,11 @@ static mps_res_t scanTagged(mps_ss_t ss, void *base, void *limit,
         mps_res_t res = MPS_FIX2(ss, &ref);
         if (res != MPS_RES_OK)
           return res;
-        /* A splatted weak reference reads as 0, without its tag. */
-        *p = ref == NULL ? 0 : ((mps_word_t)ref | bits);
+        /* Write only what changed (a tagged NULL stays as it was, a live
+         * stack is never written); a splatted weak reference reads as 0,
+         * without its tag. */
+        if ((mps_word_t)ref != untagged)
+          *p = ref == NULL ? 0 : ((mps_word_t)ref | bits);
       }
     }
   } MPS_SCAN_END(ss);

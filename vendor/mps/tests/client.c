@@ -505,7 +505,7 @@ static const struct { const char *exp, *want; } checks[] = {
  * the interpreter's) are below the cold end recorded in main. */
 static __attribute__((noinline)) void run_program(void)
 {
-  unsigned long iterations = test_scale(40), it, evaluations = 0;
+  unsigned long iterations = test_scale(150), it, evaluations = 0;
   mps_word_t collections0;
   size_t i;
 

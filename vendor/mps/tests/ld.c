@@ -217,7 +217,7 @@ static int table_get(void *key, unsigned long *val_o)
 
 static void test_table(void)
 {
-  unsigned long rounds = test_scale(40), k, misses = 0;
+  unsigned long rounds = test_scale(100), k, misses = 0;
   table_rehash();
   for (k = 0; k < rounds; ++k) {
     size_t i;

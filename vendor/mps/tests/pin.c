@@ -168,7 +168,7 @@ static __attribute__((noinline)) void churn(size_t bytes)
 static __attribute__((noinline)) void run(void)
 {
   void *volatile refs[NREFS];
-  unsigned long rounds = test_scale(60), i;
+  unsigned long rounds = test_scale(150), i;
   uintptr_t mover_first;
   unsigned long mover_moves = 0;
 

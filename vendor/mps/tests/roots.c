@@ -157,7 +157,9 @@ static void layout(int kind, int *is_ref, word *tag, word *orig)
       tag[i] = (word)(i & MASK);
       break;
     case TAGGED_AND_INTS:                /* p|1, and integers tagged 2..7 or 0 */
-      if (i % 2 == 0) {
+      if (i == 1) {
+        words[i] = 1;                    /* a tagged NULL: must stay 1 */
+      } else if (i % 2 == 0) {
         is_ref[i] = 1;
         tag[i] = 1;
       } else {
@@ -392,6 +394,7 @@ static void test_weak(void)
  * frame, in the form the root recognises. */
 static __attribute__((noinline)) void test_thread(int tagged)
 {
+  volatile word one = 1;      /* an integer that looks like a tagged NULL */
   volatile word held[4];
   unsigned long ids[4];
   word addr[4];
@@ -426,6 +429,9 @@ static __attribute__((noinline)) void test_thread(int tagged)
       die("%s: held word changed", what);
     check_obj_id(p, ids[i], what, i);
   }
+  if (one != 1)
+    die("%s: the stack word 1 (tag 1, i.e. a tagged NULL) was rewritten to "
+        "%lu by the ambiguous thread scan", what, (unsigned long)one);
   printf("roots: %-28s ok, objects kept in place\n", what);
   mps_arena_park(arena);
   mps_root_destroy(root);

@@ -5,6 +5,7 @@
 # ENV (a string of VAR=value words, may be empty), output to
 # DIR/tests/TEST.log.  Prints one line per test (result, variety/test, time,
 # seed); at the first failure prints the tail of the log and exits 1.
+# A test running longer than TEST_TIMEOUT seconds (default 300) fails.
 
 env_words=$1
 shift
@@ -28,8 +29,11 @@ for arg in "$@"; do
   variety=$(basename "$dir")
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
-  env $env_words "$bin" >"$log" 2>&1
+  timeout "${TEST_TIMEOUT:-300}" env $env_words "$bin" >"$log" 2>&1
   rc=$?
+  if [ $rc -eq 124 ]; then
+    echo "(killed after ${TEST_TIMEOUT:-300}s: hung?)" >>"$log"
+  fi
   t1=$(date +%s.%N)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   seed=$(sed -n 's/.*seed=\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)

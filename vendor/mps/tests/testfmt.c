@@ -165,14 +165,23 @@ static unsigned char str_byte(unsigned long id, size_t i)
 #define ALLOC_LOOP(ap, size, p, init)                           \
   do {                                                          \
     mps_addr_t p_;                                              \
+    unsigned long tries_ = 0;                                   \
     do {                                                        \
-      mps_res_t res_ = mps_reserve(&p_, (ap), (size));          \
+      mps_res_t res_;                                           \
+      if (++tries_ > MAX_COMMIT_TRIES)                          \
+        die("mps_commit failed %lu times in a row (livelock)",  \
+            MAX_COMMIT_TRIES);                                  \
+      res_ = mps_reserve(&p_, (ap), (size));                    \
       if (res_ != MPS_RES_OK)                                   \
         return res_;                                            \
       (p) = (word *)p_;                                         \
       init;                                                     \
     } while (!mps_commit((ap), p_, (size)));                    \
   } while (0)
+
+/* A commit fails only if a flip happened while the block was reserved;
+ * the refill that follows should not keep flipping. */
+#define MAX_COMMIT_TRIES 1000UL
 
 mps_res_t tf_try_make_pair(void **p_o, mps_ap_t ap, unsigned long id,
                            void *car, void *cdr)

@@ -269,7 +269,7 @@ int main(void)
   int i;
 
   test_init("threads");
-  target = test_scale(300);
+  target = test_scale(1000);
 
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
   tf_fmt_create(&fmt, arena, 0);
