@@ -212,6 +212,14 @@ struct SegStruct {
   unsigned forwarding : 1; /* the current trace copies into it */
   Addr scanned;            /* [base, scanned) already scanned this trace */
   Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
+  /* Mark-sweep segments (segms.c): one bit per alignment grain. */
+  Word *marks;             /* object marked live this trace */
+  Word *greys;             /* marked, not yet scanned */
+  Word *alloc_bits;        /* grain holds an object or a buffer */
+  Size ms_bits_bytes;      /* size of the mapping holding the three */
+  Size free_bytes;         /* grains not allocated */
+  unsigned weak_pending : 1; /* on the trace's weak list */
+  Seg weak_next;
   Seg grey_next;
   Seg free_next;           /* descriptor free list */
 };
@@ -222,6 +230,10 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
 void SegFree(Seg seg);
 Seg SegOfAddr(Arena arena, Addr addr);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
+/* Call f on the client pointer of every formatted object (pads and
+ * forwarding markers included), skipping an attached buffer's hole. */
+void SegWalkObjects(Seg seg, void (*f)(Addr client, Seg seg, void *closure),
+                    void *closure);
 Size SegSize(Seg seg);
 void SegSetPoolGen(Seg seg, PoolGen pgen);
 void SegFreeDescriptors(Arena arena);
@@ -328,6 +340,8 @@ typedef void (*PoolReclaimMethod)(Pool pool, Trace trace, Seg seg);
 typedef void (*PoolTraceEndMethod)(Pool pool, Trace trace);
 typedef Res (*PoolAllocMethod)(Addr *p_o, Pool pool, Size size);
 typedef void (*PoolFreeMethod)(Pool pool, Addr p, Size size);
+typedef void (*PoolScanMethod)(Pool pool, Trace trace, Seg seg);
+typedef Size (*PoolFreeSizeMethod)(Pool pool);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -346,6 +360,8 @@ struct mps_pool_class_s {
   PoolTraceEndMethod trace_end;
   PoolAllocMethod alloc;
   PoolFreeMethod free;
+  PoolScanMethod scan;            /* scan the grey part of a segment */
+  PoolFreeSizeMethod free_size;
 };
 
 struct mps_pool_s {
@@ -549,6 +565,7 @@ struct TraceStruct {
   Rank rank;               /* rank of the references being fixed */
   ZoneSet white;
   Seg grey;                /* grey list */
+  Seg weak;                /* grey weak segments, scanned last */
   Bool full;
   const char *why;
   /* statistics */
@@ -573,6 +590,9 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank);
 void TraceGreySeg(Trace trace, Seg seg);
 void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to);
+/* Scan every object of a segment (an uncondemned segment is a root). */
+void TraceScanSegWhole(Trace trace, Seg seg);
+Rank SegRank(Seg seg);
 /* Zeroed memory until the end of the trace, or NULL. */
 void *TraceControlAlloc(Trace trace, Size size);
 #define TraceOfSS(ss) ((Trace)(void *)(ss))

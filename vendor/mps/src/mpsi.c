@@ -342,20 +342,6 @@ mps_word_t mps_collections(mps_arena_t arena)
 
 /* Walking ---------------------------------------------------------------- */
 
-typedef void (*SegObjectVisitor)(Addr client, Seg seg, void *closure);
-
-static void segWalk(Seg seg, SegObjectVisitor visit, void *closure)
-{
-  Format format = seg->pool->format;
-  Addr limit = SegWalkLimit(seg);
-  Addr p = AddrAdd(seg->base, format->header);
-  while (p - format->header < limit) {
-    Addr next = format->skip(p);
-    visit(p, seg, closure);
-    p = next;
-  }
-}
-
 static void arenaWalkSegs(Arena arena, Pool only,
                           void (*f)(Seg seg, void *closure), void *closure)
 {
@@ -388,7 +374,7 @@ static void objectsWalkVisit(Addr client, Seg seg, void *closure)
 
 static void objectsWalkSeg(Seg seg, void *closure)
 {
-  segWalk(seg, objectsWalkVisit, closure);
+  SegWalkObjects(seg, objectsWalkVisit, closure);
 }
 
 void mps_arena_formatted_objects_walk(mps_arena_t arena,
@@ -419,7 +405,7 @@ static void amcApplyVisit(Addr client, Seg seg, void *closure)
 
 static void amcApplySeg(Seg seg, void *closure)
 {
-  segWalk(seg, amcApplyVisit, closure);
+  SegWalkObjects(seg, amcApplyVisit, closure);
 }
 
 void mps_amc_apply(mps_pool_t pool, mps_amc_apply_stepper_t f, void *p,
@@ -443,17 +429,23 @@ typedef struct {
   Res res;
 } PoolWalkStruct;
 
+static void poolWalkArea(PoolWalkStruct *w, Seg seg, Addr base, Addr limit)
+{
+  Size header = seg->pool->format->header;
+  if (w->res != MPS_RES_OK || limit <= base)
+    return;
+  w->trace.ss._ufs = 0;
+  w->res = w->scan_area(&w->trace.ss, AddrAdd(base, header),
+                        AddrAdd(limit, header), w->closure);
+}
+
+/* Disjoint areas covering every formatted object of the segment. */
 static void poolWalkSeg(Seg seg, void *closure)
 {
   PoolWalkStruct *w = closure;
-  Addr limit = SegWalkLimit(seg);
-  if (w->res != MPS_RES_OK || limit == seg->base)
-    return;
-  w->trace.ss._ufs = 0;
-  w->res = w->scan_area(&w->trace.ss, AddrAdd(seg->base, seg->pool->format
-                                                             ->header),
-                        AddrAdd(limit, seg->pool->format->header),
-                        w->closure);
+  poolWalkArea(w, seg, seg->base, SegWalkLimit(seg));
+  if (seg->buffer != NULL && seg->buffer->limit < seg->used)
+    poolWalkArea(w, seg, seg->buffer->limit, seg->used);
 }
 
 mps_res_t mps_pool_walk(mps_pool_t pool, mps_area_scan_t scan_area,
@@ -628,19 +620,13 @@ size_t mps_pool_total_size(mps_pool_t pool)
   return size;
 }
 
-static void freeSizeSeg(Seg seg, void *closure)
-{
-  Size *free_size = closure;
-  *free_size += AddrOffset(SegWalkLimit(seg), seg->limit);
-}
-
 size_t mps_pool_free_size(mps_pool_t pool)
 {
   Arena arena = pool->arena;
   Size size = 0;
   ArenaEnter(arena);
-  if (pool->klass->automatic)
-    arenaWalkSegs(arena, pool, freeSizeSeg, &size);
+  if (pool->klass->free_size != NULL)
+    size = pool->klass->free_size(pool);
   ArenaLeave(arena);
   return size;
 }

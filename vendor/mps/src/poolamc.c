@@ -420,23 +420,71 @@ static void amcTraceEnd(Pool pool, Trace trace)
   }
 }
 
+/* Scan a grey segment: the copies made into it since it was last scanned
+ * (Cheney order), all of it if it is nailed, or only its pinned objects
+ * if it has a nailboard. */
+static void amcScan(Pool pool, Trace trace, Seg seg)
+{
+  Addr limit = SegWalkLimit(seg);
+  (void)pool;
+  if (!seg->condemned && !seg->forwarding) {
+    TraceScanSegWhole(trace, seg);
+  } else if (seg->nailboard != NULL && !seg->nailed) {
+    if (seg->scanned < limit) {
+      Format format = pool->format;
+      Size header = format->header;
+      Addr p = AddrAdd(seg->base, header), run = NULL;
+      seg->scanned = limit;
+      while (p - header < limit) {
+        Addr next = format->skip(p);
+        if (amcIsNailed(seg, p - header)) {
+          if (run == NULL)
+            run = p - header;
+        } else if (run != NULL) {
+          TraceScanSeg(trace, seg, run, p - header);
+          run = NULL;
+        }
+        p = next;
+      }
+      if (run != NULL)
+        TraceScanSeg(trace, seg, run, p - header);
+    }
+  } else if (seg->scanned < limit) {
+    Addr from = seg->scanned;
+    seg->scanned = limit;
+    TraceScanSeg(trace, seg, from, limit);
+  }
+}
+
+static Size amcFreeSize(Pool pool)
+{
+  Size free_size = 0;
+  size_t g;
+  for (g = 0; g < pool->gen_count; ++g) {
+    Ring node, next;
+    RING_FOR(node, &pool->pgens[g].segs, next) {
+      Seg seg = RING_ELT(Seg, pgen_ring, node);
+      free_size += AddrOffset(SegWalkLimit(seg), seg->limit);
+    }
+  }
+  return free_size;
+}
+
+#define AMC_CLASS_METHODS                                                    \
+  .sig = PoolClassSig, .size = sizeof(AMCStruct), .automatic = TRUE,         \
+  .moving = TRUE, .finish = amcFinish, .buffer_fill = amcBufferFill,         \
+  .buffer_empty = amcBufferEmpty, .fix = amcFix, .is_alive = amcIsAlive,     \
+  .condemn = amcCondemn, .reclaim = amcReclaim, .trace_end = amcTraceEnd,    \
+  .scan = amcScan, .free_size = amcFreeSize
+
 const struct mps_pool_class_s AMCPoolClass = {
-    PoolClassSig,    "AMC",          sizeof(AMCStruct), TRUE,
-    TRUE,            amcInit,        amcFinish,         amcBufferFill,
-    amcBufferEmpty,  amcFix,         amcIsAlive,        amcCondemn,
-    amcReclaim,      amcTraceEnd,    NULL,              NULL};
+    AMC_CLASS_METHODS, .name = "AMC", .init = amcInit};
 
 const struct mps_pool_class_s AMCZPoolClass = {
-    PoolClassSig,    "AMCZ",         sizeof(AMCStruct), TRUE,
-    TRUE,            amczInit,       amcFinish,         amcBufferFill,
-    amcBufferEmpty,  amcFix,         amcIsAlive,        amcCondemn,
-    amcReclaim,      amcTraceEnd,    NULL,              NULL};
+    AMC_CLASS_METHODS, .name = "AMCZ", .init = amczInit};
 
 const struct mps_pool_class_s AMCXPoolClass = {
-    PoolClassSig,    "AMCX",         sizeof(AMCStruct), TRUE,
-    TRUE,            amcxInit,       amcFinish,         amcBufferFill,
-    amcBufferEmpty,  amcFix,         amcIsAlive,        amcCondemn,
-    amcReclaim,      amcTraceEnd,    NULL,              NULL};
+    AMC_CLASS_METHODS, .name = "AMCX", .init = amcxInit};
 
 mps_pool_class_t mpsx_class_amcx(void)
 {

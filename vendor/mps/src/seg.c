@@ -23,7 +23,10 @@ Bool SegCheck(Seg seg)
 {
   if (seg == NULL || seg->sig != SegSig)
     return FALSE;
-  if (!(seg->base < seg->limit) || seg->pool == NULL || seg->pgen == NULL)
+  if (!(seg->base < seg->limit) || seg->pool == NULL)
+    return FALSE;
+  /* Segments of automatic pools belong to a pool generation. */
+  if (seg->pool->klass->automatic && seg->pgen == NULL)
     return FALSE;
   if (!(seg->used >= seg->base && seg->used <= seg->limit))
     return FALSE;
@@ -109,11 +112,17 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->forwarding = 0;
   seg->scanned = base;
   seg->nailboard = NULL;
+  seg->marks = seg->greys = seg->alloc_bits = NULL;
+  seg->ms_bits_bytes = 0;
+  seg->free_bytes = 0;
+  seg->weak_pending = 0;
+  seg->weak_next = NULL;
   seg->grey_next = NULL;
   seg->free_next = NULL;
   seg->sig = SegSig;
   pool->total_size += size;
-  SegSetPoolGen(seg, pgen);
+  if (pgen != NULL)
+    SegSetPoolGen(seg, pgen);
   *seg_o = seg;
   return MPS_RES_OK;
 }
@@ -141,9 +150,13 @@ void SegFree(Seg seg)
   Size size = SegSize(seg);
   AVERT(Seg, seg);
   AVER(seg->buffer == NULL);
-  RingRemove(&seg->pgen_ring);
-  seg->pgen->size -= size;
-  seg->pgen->gen->size -= size;
+  if (seg->pgen != NULL) {
+    RingRemove(&seg->pgen_ring);
+    seg->pgen->size -= size;
+    seg->pgen->gen->size -= size;
+  }
+  if (seg->ms_bits_bytes != 0)
+    ControlFreeRaw(seg->marks, seg->ms_bits_bytes);
   pool->total_size -= size;
   ArenaFreePages(arena, seg->base, size);
   seg->sig = SigInvalid;
@@ -177,4 +190,27 @@ Addr SegWalkLimit(Seg seg)
     return (Addr)buffer->ap.init;
   }
   return seg->used;
+}
+
+void SegWalkObjects(Seg seg, void (*f)(Addr client, Seg seg, void *closure),
+                    void *closure)
+{
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Addr limit = SegWalkLimit(seg);
+  Addr p = AddrAdd(seg->base, header);
+  while (p - header < limit) {
+    Addr next = format->skip(p);
+    f(p, seg, closure);
+    p = next;
+  }
+  /* Objects may follow a buffer's hole (mark-sweep segments). */
+  if (seg->buffer != NULL && seg->buffer->limit < seg->used) {
+    p = AddrAdd(seg->buffer->limit, header);
+    while (p - header < seg->used) {
+      Addr next = format->skip(p);
+      f(p, seg, closure);
+      p = next;
+    }
+  }
 }

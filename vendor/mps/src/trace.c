@@ -96,16 +96,29 @@ Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank)
   return res;
 }
 
+/* The rank a segment's references are fixed at. */
+Rank SegRank(Seg seg)
+{
+  if (seg->ranks & RankSetSingle(RankAMBIG))
+    return RankAMBIG;
+  if (seg->ranks & RankSetSingle(RankWEAK))
+    return RankWEAK;
+  return RankEXACT;
+}
+
 void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
 {
   Format format = seg->pool->format;
   Size header = format->header;
+  Rank old = trace->rank;
   Res res;
   if (from >= to)
     return;
+  trace->rank = SegRank(seg);
   trace->ss._ufs = 0;
   res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
   ASSERT_ALWAYS(res == MPS_RES_OK);
+  trace->rank = old;
   /* The summary of what the segment may refer to: the union of the zones
    * of the references seen (DESIGN.md#barrier). */
   if (from == seg->base)
@@ -118,50 +131,31 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
     CodeFlushWritten(trace->arena, from, AddrOffset(from, to));
 }
 
-/* Scan each run of consecutive nailed objects of the segment. */
-static void traceScanNailed(Trace trace, Seg seg, Addr limit)
+void TraceScanSegWhole(Trace trace, Seg seg)
 {
-  Format format = seg->pool->format;
-  Size header = format->header;
-  Addr p = AddrAdd(seg->base, header), run = NULL;
-  while (p - header < limit) {
-    Addr next = format->skip(p);
-    Size bit = AddrOffset(seg->base, p - header) >> 3;
-    Bool nailed = (seg->nailboard[bit / WORD_BITS] >> (bit % WORD_BITS)) & 1;
-    if (nailed && run == NULL)
-      run = p - header;
-    else if (!nailed && run != NULL) {
-      TraceScanSeg(trace, seg, run, p - header);
-      run = NULL;
-    }
-    p = next;
-  }
-  if (run != NULL)
-    TraceScanSeg(trace, seg, run, p - header);
+  TraceScanSeg(trace, seg, seg->base, SegWalkLimit(seg));
+  if (seg->buffer != NULL && seg->buffer->limit < seg->used)
+    TraceScanSeg(trace, seg, seg->buffer->limit, seg->used);
 }
 
 static void traceGreyLoop(Trace trace)
 {
   Seg seg;
-  trace->rank = RankEXACT;
   while ((seg = trace->grey) != NULL) {
-    Addr limit;
     trace->grey = seg->grey_next;
-    seg->grey = 0;
     seg->grey_next = NULL;
-    limit = SegWalkLimit(seg);
-    if (seg->nailboard != NULL && !seg->nailed) {
-      /* Only the pinned objects of the segment are alive in place
-       * (DESIGN.md#pinning); the others are copied if reached. */
-      if (seg->scanned < limit) {
-        seg->scanned = limit;
-        traceScanNailed(trace, seg, limit);
+    seg->grey = 0;
+    if (SegRank(seg) == RankWEAK) {
+      /* Weak segments wait until everything strong is known
+       * (DESIGN.md#weak). */
+      if (!seg->weak_pending) {
+        seg->weak_pending = 1;
+        seg->weak_next = trace->weak;
+        trace->weak = seg;
       }
-    } else if (seg->scanned < limit) {
-      Addr from = seg->scanned;
-      seg->scanned = limit;
-      TraceScanSeg(trace, seg, from, limit);
+      continue;
     }
+    seg->pool->klass->scan(seg->pool, trace, seg);
   }
 }
 
@@ -179,31 +173,61 @@ static void traceScanRoots(Trace trace, Rank rank)
   }
 }
 
-/* Without a remembered set, every uncondemned segment that may hold
- * references is a root (DESIGN.md#barrier). */
-static void traceScanUncondemned(Trace trace)
+/* Apply f to every segment of every automatic pool that holds
+ * references of rank `rank`. */
+static void traceEachSeg(Trace trace, Rank rank,
+                         void (*f)(Trace trace, Seg seg))
 {
   Ring pnode, pnext;
-  trace->rank = RankEXACT;
   RING_FOR(pnode, &trace->arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
     size_t g;
-    if (!pool->klass->automatic || pool->ranks == RankSetEMPTY)
+    if (!pool->klass->automatic ||
+        (pool->ranks & RankSetSingle(rank)) == RankSetEMPTY)
       continue;
     for (g = 0; g < pool->gen_count; ++g) {
       Ring snode, snext;
       RING_FOR(snode, &pool->pgens[g].segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
-        if (!seg->condemned && !seg->forwarding) {
-          Addr limit = SegWalkLimit(seg);
-          /* A segment whose summary misses the white set cannot refer to
-           * anything condemned, but its summary is only trustworthy once
-           * a write barrier keeps it so; until then scan everything. */
-          TraceScanSeg(trace, seg, seg->base, limit);
-        }
+        if (SegRank(seg) == rank && !seg->forwarding)
+          f(trace, seg);
       }
     }
   }
+}
+
+/* Without a remembered set, every uncondemned segment that may hold
+ * references is a root (DESIGN.md#barrier).  A segment whose summary
+ * misses the white set cannot refer to anything condemned, but its
+ * summary is only trustworthy once a write barrier keeps it so; until
+ * then scan everything. */
+static void scanIfUncondemned(Trace trace, Seg seg)
+{
+  if (!seg->condemned)
+    TraceScanSegWhole(trace, seg);
+}
+
+/* Segments of ambiguous references are scanned whole before anything
+ * moves, condemned or not: an ambiguous word in any of them may pin. */
+static void scanAmbiguousSeg(Trace trace, Seg seg)
+{
+  TraceScanSegWhole(trace, seg);
+}
+
+/* The weak phase: weak roots, then weak segments.  Fixing a weak
+ * reference never preserves anything, so no grey work follows. */
+static void traceWeakPhase(Trace trace)
+{
+  Seg seg;
+  traceScanRoots(trace, RankWEAK);
+  while ((seg = trace->weak) != NULL) {
+    trace->weak = seg->weak_next;
+    seg->weak_next = NULL;
+    seg->weak_pending = 0;
+    seg->pool->klass->scan(seg->pool, trace, seg);
+  }
+  traceEachSeg(trace, RankWEAK, scanIfUncondemned);
+  AVER(trace->grey == NULL);
 }
 
 /* A finalization message keeps its object alive and current until it is
@@ -223,12 +247,12 @@ static void traceScanMessages(Trace trace)
 }
 
 /* Which pool generations does this collection condemn? */
-static Bool traceCondemns(Pool pool, size_t g, Chain chain, int top,
-                          Bool full)
+static Bool traceCondemns(PoolGen pgen, Chain chain, int top, Bool full)
 {
   if (full)
     return TRUE;
-  return pool->chain == chain && (int)g <= top;
+  return pgen->gen->chain == chain && chain != NULL &&
+         (int)pgen->gen->index <= top;
 }
 
 static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
@@ -243,7 +267,7 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
     for (g = 0; g < pool->gen_count; ++g) {
       PoolGen pgen = &pool->pgens[g];
       Ring snode, snext;
-      Bool condemn = traceCondemns(pool, g, chain, top, full);
+      Bool condemn = traceCondemns(pgen, chain, top, full);
       RING_FOR(snode, &pgen->segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn)
@@ -342,6 +366,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   trace->rank = RankAMBIG;
   trace->white = ZoneSetEMPTY;
   trace->grey = NULL;
+  trace->weak = NULL;
   trace->full = full;
   trace->why = why;
   trace->condemned = trace->preserved = trace->copied = 0;
@@ -369,14 +394,15 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
     /* Ambiguous references first: nothing may move before every pin is
      * known (DESIGN.md#pinning). */
     traceScanRoots(trace, RankAMBIG);
+    traceEachSeg(trace, RankAMBIG, scanAmbiguousSeg);
     traceScanRoots(trace, RankEXACT);
     trace->rank = RankEXACT;
     traceScanMessages(trace);
-    traceScanUncondemned(trace);
+    traceEachSeg(trace, RankEXACT, scanIfUncondemned);
     traceGreyLoop(trace);
     (void)FinalScan(trace);
     traceGreyLoop(trace);
-    traceScanRoots(trace, RankWEAK);
+    traceWeakPhase(trace);
     traceReclaim(trace);
 
     arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
