@@ -29,7 +29,8 @@ Bool BufferCheck(Buffer buffer)
     return FALSE;
   if (limit != NULL && limit != buffer->limit)
     return FALSE;
-  return buffer->seg->buffer == buffer;
+  /* Automatic pools attach one buffer per segment. */
+  return !buffer->pool->klass->automatic || buffer->seg->buffer == buffer;
 }
 
 Res BufferCreate(Buffer *buffer_o, Pool pool, mps_arg_s args[])
@@ -46,6 +47,14 @@ Res BufferCreate(Buffer *buffer_o, Pool pool, mps_arg_s args[])
   buffer->rank = RankEXACT;
   if (ArgPick(&arg, args, MPS_KEY_RANK))
     buffer->rank = arg.val.rank;
+  /* The rank must be one the pool's objects may hold (pools without
+   * references ignore it). */
+  if (pool->ranks != RankSetEMPTY &&
+      (buffer->rank >= RankLIMIT ||
+       (pool->ranks & RankSetSingle(buffer->rank)) == RankSetEMPTY)) {
+    free(buffer);
+    return MPS_RES_PARAM;
+  }
   if (ArgPick(&arg, args, MPS_KEY_AP_HASH_ARRAYS))
     buffer->hash_arrays = arg.val.b != 0;
   /* A new allocation point has all three fields zero: the first reserve

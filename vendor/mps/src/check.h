@@ -40,6 +40,9 @@ extern void AssertFail(const char *file, unsigned line, const char *cond)
 
 #define NOTREACHED AssertFail(__FILE__, __LINE__, "unreachable code reached")
 
+/* Check functions of file-local structures are used only by AVERT. */
+#define CHECK_FUNCTION __attribute__((unused))
+
 /* Signatures: every structure starts with one so that a check can tell a
  * live structure from garbage or a destroyed one. */
 #define SigInvalid ((Sig)0x51915BADUL)

@@ -230,10 +230,17 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
 void SegFree(Seg seg);
 Seg SegOfAddr(Arena arena, Addr addr);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
+/* Call f on every maximal area [base, limit) of consecutive formatted
+ * objects of the segment (never an attached buffer's hole, never free
+ * space of a mark-sweep segment). */
+void SegAreas(Seg seg, void (*f)(Seg seg, Addr base, Addr limit,
+                                 void *closure),
+              void *closure);
 /* Call f on the client pointer of every formatted object (pads and
- * forwarding markers included), skipping an attached buffer's hole. */
+ * forwarding markers included), in address order. */
 void SegWalkObjects(Seg seg, void (*f)(Addr client, Seg seg, void *closure),
                     void *closure);
+unsigned SegGrainShift(Seg seg);          /* mark-sweep bit granularity */
 Size SegSize(Seg seg);
 void SegSetPoolGen(Seg seg, PoolGen pgen);
 void SegFreeDescriptors(Arena arena);

@@ -439,13 +439,15 @@ static void poolWalkArea(PoolWalkStruct *w, Seg seg, Addr base, Addr limit)
                         AddrAdd(limit, header), w->closure);
 }
 
+static void poolWalkAreaOf(Seg seg, Addr base, Addr limit, void *closure)
+{
+  poolWalkArea(closure, seg, base, limit);
+}
+
 /* Disjoint areas covering every formatted object of the segment. */
 static void poolWalkSeg(Seg seg, void *closure)
 {
-  PoolWalkStruct *w = closure;
-  poolWalkArea(w, seg, seg->base, SegWalkLimit(seg));
-  if (seg->buffer != NULL && seg->buffer->limit < seg->used)
-    poolWalkArea(w, seg, seg->buffer->limit, seg->used);
+  SegAreas(seg, poolWalkAreaOf, closure);
 }
 
 mps_res_t mps_pool_walk(mps_pool_t pool, mps_area_scan_t scan_area,

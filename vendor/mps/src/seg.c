@@ -11,6 +11,7 @@
  */
 
 #include "mpm.h"
+#include "bt.h"
 
 #define SEG_BLOCK_SIZE ((Size)64 << 10)
 
@@ -155,8 +156,11 @@ void SegFree(Seg seg)
     seg->pgen->size -= size;
     seg->pgen->gen->size -= size;
   }
-  if (seg->ms_bits_bytes != 0)
+  if (seg->ms_bits_bytes != 0) {
     ControlFreeRaw(seg->marks, seg->ms_bits_bytes);
+    arena->committed -= seg->ms_bits_bytes;
+    arena->control_committed -= seg->ms_bits_bytes;
+  }
   pool->total_size -= size;
   ArenaFreePages(arena, seg->base, size);
   seg->sig = SigInvalid;
@@ -192,25 +196,73 @@ Addr SegWalkLimit(Seg seg)
   return seg->used;
 }
 
+unsigned SegGrainShift(Seg seg)
+{
+  return (unsigned)__builtin_ctzl(seg->pool->align);
+}
+
+void SegAreas(Seg seg, void (*f)(Seg seg, Addr base, Addr limit,
+                                 void *closure),
+              void *closure)
+{
+  Addr hole = SegWalkLimit(seg);
+  Addr hole_limit = seg->buffer != NULL ? seg->buffer->limit : hole;
+  if (seg->alloc_bits == NULL) {
+    /* Copying segments: objects from the base to the walk limit, and, if a
+     * buffer is attached, after its limit up to used. */
+    if (hole > seg->base)
+      f(seg, seg->base, hole, closure);
+    if (seg->buffer != NULL && hole_limit < seg->used)
+      f(seg, hole_limit, seg->used, closure);
+  } else {
+    /* Mark-sweep segments: the allocated runs, minus the buffer hole. */
+    unsigned shift = SegGrainShift(seg);
+    Size n = SegSize(seg) >> shift, i = 0;
+    Size hole_i = AddrOffset(seg->base, hole) >> shift;
+    Size hole_j = AddrOffset(seg->base, hole_limit) >> shift;
+    while (i < n) {
+      Size j;
+      i = BTFindSet(seg->alloc_bits, i, n);
+      if (i >= n)
+        break;
+      j = BTFindClear(seg->alloc_bits, i, n);
+      if (seg->buffer != NULL && i < hole_j && j > hole_i) {
+        if (i < hole_i)
+          f(seg, AddrAdd(seg->base, i << shift), hole, closure);
+        if (j > hole_j)
+          f(seg, hole_limit, AddrAdd(seg->base, j << shift), closure);
+      } else {
+        f(seg, AddrAdd(seg->base, i << shift), AddrAdd(seg->base, j << shift),
+          closure);
+      }
+      i = j;
+    }
+  }
+}
+
+typedef struct {
+  void (*f)(Addr client, Seg seg, void *closure);
+  void *closure;
+} WalkStruct;
+
+static void walkArea(Seg seg, Addr base, Addr limit, void *closure)
+{
+  WalkStruct *w = closure;
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Addr p = AddrAdd(base, header);
+  while (p - header < limit) {
+    Addr next = format->skip(p);
+    w->f(p, seg, w->closure);
+    p = next;
+  }
+}
+
 void SegWalkObjects(Seg seg, void (*f)(Addr client, Seg seg, void *closure),
                     void *closure)
 {
-  Format format = seg->pool->format;
-  Size header = format->header;
-  Addr limit = SegWalkLimit(seg);
-  Addr p = AddrAdd(seg->base, header);
-  while (p - header < limit) {
-    Addr next = format->skip(p);
-    f(p, seg, closure);
-    p = next;
-  }
-  /* Objects may follow a buffer's hole (mark-sweep segments). */
-  if (seg->buffer != NULL && seg->buffer->limit < seg->used) {
-    p = AddrAdd(seg->buffer->limit, header);
-    while (p - header < seg->used) {
-      Addr next = format->skip(p);
-      f(p, seg, closure);
-      p = next;
-    }
-  }
+  WalkStruct w;
+  w.f = f;
+  w.closure = closure;
+  SegAreas(seg, walkArea, &w);
 }

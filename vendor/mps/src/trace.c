@@ -131,11 +131,14 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
     CodeFlushWritten(trace->arena, from, AddrOffset(from, to));
 }
 
+static void scanArea(Seg seg, Addr base, Addr limit, void *closure)
+{
+  TraceScanSeg(closure, seg, base, limit);
+}
+
 void TraceScanSegWhole(Trace trace, Seg seg)
 {
-  TraceScanSeg(trace, seg, seg->base, SegWalkLimit(seg));
-  if (seg->buffer != NULL && seg->buffer->limit < seg->used)
-    TraceScanSeg(trace, seg, seg->buffer->limit, seg->used);
+  SegAreas(seg, scanArea, trace);
 }
 
 static void traceGreyLoop(Trace trace)

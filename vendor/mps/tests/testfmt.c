@@ -540,3 +540,51 @@ size_t tfm_verify_end(tf_model *m)
   m->count = j;
   return m->seen;
 }
+
+/* ---- additions for the Tier 2 pool tests ---- */
+
+void tf_fmt_create_methods(mps_fmt_t *fmt_o, mps_arena_t arena, size_t header,
+                           unsigned methods)
+{
+  if (header != 0 && header != WORD)
+    die("tf_fmt_create_methods: header size %zu not supported", header);
+  if (hdr_set && hdr != header)
+    die("tf_fmt_create_methods: header size changed within one process");
+  hdr = header;
+  hdr_set = 1;
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_ALIGN, TF_ALIGN);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_HEADER_SIZE, header);
+    if (methods & TF_M_SCAN)
+      MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, tf_scan);
+    if (methods & TF_M_SKIP)
+      MPS_ARGS_ADD(args, MPS_KEY_FMT_SKIP, tf_skip);
+    if (methods & TF_M_FWD)
+      MPS_ARGS_ADD(args, MPS_KEY_FMT_FWD, tf_fwd);
+    if (methods & TF_M_ISFWD)
+      MPS_ARGS_ADD(args, MPS_KEY_FMT_ISFWD, tf_isfwd);
+    if (methods & TF_M_PAD)
+      MPS_ARGS_ADD(args, MPS_KEY_FMT_PAD, tf_pad);
+    CHECK_RES(mps_fmt_create_k(fmt_o, arena, args));
+  } MPS_ARGS_END(args);
+}
+
+mps_addr_t tf_skip_method(mps_addr_t p)
+{
+  return tf_skip(p);
+}
+
+size_t tfm_check_homes(tf_model *m, const char *what)
+{
+  size_t i, n = 0;
+  for (i = 0; i < m->count; ++i) {
+    tf_node *s = m->nodes[i];
+    if (s->home == 0 || s->mark != m->epoch)
+      continue;
+    if ((uintptr_t)s->addr != s->home)
+      die("%s: object %lu (kind %d) in a non-moving pool moved from %p to %p",
+          what, s->id, s->kind, (void *)s->home, s->addr);
+    ++n;
+  }
+  return n;
+}

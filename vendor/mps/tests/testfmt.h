@@ -34,6 +34,7 @@
 #define TESTFMT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mps.h"
 
@@ -106,6 +107,8 @@ struct tf_node {
   tf_node **kids;           /* n entries for pairs and vectors */
   unsigned long mark;       /* walk epoch in which it was last seen */
   void *addr;               /* heap address in that walk */
+  uintptr_t home;           /* 0, or the address the object must keep
+                               (non-moving pools; see tfm_check_homes) */
 };
 
 typedef struct tf_model {
@@ -140,5 +143,26 @@ void tfm_verify_begin(tf_model *m);
 void tfm_verify_roots(tf_model *m, void **roots, tf_node **sroots,
                       size_t n, const char *what);
 size_t tfm_verify_end(tf_model *m);
+
+/* ---- additions for the Tier 2 pool tests (ams, awl, lo, walk, mixed) ---- */
+
+/* Which format methods tf_fmt_create_methods passes (the others are
+ * left out of the keyword list, so the format lacks them). */
+enum { TF_M_SCAN = 1, TF_M_SKIP = 2, TF_M_FWD = 4, TF_M_ISFWD = 8,
+       TF_M_PAD = 16, TF_M_ALL = 31 };
+
+/* Like tf_fmt_create, with only the chosen methods (e.g. TF_M_SCAN |
+ * TF_M_SKIP for AMS and AWL, TF_M_SKIP for LO).  Same header rule. */
+void tf_fmt_create_methods(mps_fmt_t *fmt_o, mps_arena_t arena, size_t header,
+                           unsigned methods);
+
+/* The format's skip method (client pointer in, next client pointer out),
+ * for tests that walk areas themselves. */
+mps_addr_t tf_skip_method(mps_addr_t p);
+
+/* After tfm_verify_end: die if a node with a non-zero home was seen in
+ * the last walk at another address.  Returns the number of homed nodes
+ * checked. */
+size_t tfm_check_homes(tf_model *m, const char *what);
 
 #endif /* TESTFMT_H */

@@ -1,0 +1,33 @@
+/* poolams.c: AMS, the automatic mark-and-sweep pool
+ *
+ * Non-moving, formatted; objects hold exact references, or ambiguous ones
+ * if allocated through an allocation point of rank ambiguous.  Ambiguous
+ * references to its objects count only at client pointers.  The work is
+ * in segms.c.  See DESIGN.md#mark-sweep.
+ */
+
+#include "mpm.h"
+#include "args.h"
+#include "segms.h"
+#include "mpscams.h"
+
+static Res amsInit(Pool pool, mps_arg_s args[])
+{
+  mps_arg_s arg;
+  Res res = MSInit(pool, args,
+                   RankSetSingle(RankAMBIG) | RankSetSingle(RankEXACT), TRUE);
+  if (res != MPS_RES_OK)
+    return res;
+  PoolMS(pool)->support_ambiguous = TRUE;
+  if (ArgPick(&arg, args, MPS_KEY_AMS_SUPPORT_AMBIGUOUS))
+    PoolMS(pool)->support_ambiguous = arg.val.b != 0;
+  return MPS_RES_OK;
+}
+
+const struct mps_pool_class_s AMSPoolClass = {
+    MS_CLASS_METHODS, .name = "AMS", .init = amsInit};
+
+mps_pool_class_t mps_class_ams(void)
+{
+  return (mps_pool_class_t)&AMSPoolClass;
+}

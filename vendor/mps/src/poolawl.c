@@ -1,0 +1,33 @@
+/* poolawl.c: AWL, the automatic weak linked pool
+ *
+ * Non-moving, formatted; each object holds exact or weak references, as
+ * the rank of its allocation point says.  Weak references to objects that
+ * die are set to NULL in the trace's weak phase (DESIGN.md#weak).  The
+ * dependent-object method is consulted before each object is scanned.
+ * The work is in segms.c.
+ */
+
+#include "mpm.h"
+#include "args.h"
+#include "segms.h"
+#include "mpscawl.h"
+
+static Res awlInit(Pool pool, mps_arg_s args[])
+{
+  mps_arg_s arg;
+  Res res = MSInit(pool, args,
+                   RankSetSingle(RankEXACT) | RankSetSingle(RankWEAK), TRUE);
+  if (res != MPS_RES_OK)
+    return res;
+  if (ArgPick(&arg, args, MPS_KEY_AWL_FIND_DEPENDENT))
+    PoolMS(pool)->find_dependent = arg.val.addr_method;
+  return MPS_RES_OK;
+}
+
+const struct mps_pool_class_s AWLPoolClass = {
+    MS_CLASS_METHODS, .name = "AWL", .init = awlInit};
+
+mps_pool_class_t mps_class_awl(void)
+{
+  return (mps_pool_class_t)&AWLPoolClass;
+}

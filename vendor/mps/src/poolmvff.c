@@ -1,0 +1,345 @@
+/* poolmvff.c: MVFF, manual variable-size first fit
+ *
+ * Free memory is a set of address ranges kept sorted by address in an
+ * array, coalesced with their neighbours when they lie in the same
+ * segment.  mps_alloc takes the lowest (MPS_KEY_MVFF_FIRST_FIT true) or
+ * highest suitable range and carves the block from its low end, or its
+ * high end with MPS_KEY_MVFF_SLOT_HIGH.  Allocation points are filled
+ * worst fit (the largest range).  Whole free segments beyond the spare
+ * fraction go back to the arena.  See DESIGN.md#mvff.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpm.h"
+#include "args.h"
+#include "mpscmvff.h"
+
+#define MVFF_DEFAULT_EXTEND_BY ((Size)64 << 10)
+#define MVFFSig ((Sig)0x5193FFFFUL)
+
+typedef struct RangeStruct {
+  Addr base, limit;
+} RangeStruct;
+
+typedef struct MVFFStruct {
+  struct mps_pool_s pool;
+  Sig sig;
+  Size extend_by;
+  Size mean_size;
+  Bool arena_high, slot_high, first_fit;
+  double spare;
+  RangeStruct *ranges;     /* free ranges, sorted, disjoint */
+  Size count, capacity;
+  Size free_size;          /* sum of the free ranges */
+  RingStruct segs;
+} MVFFStruct, *MVFF;
+
+#define PoolMVFF(pool) ((MVFF)(void *)(pool))
+
+CHECK_FUNCTION static Bool MVFFCheck(MVFF mvff)
+{
+  Size i;
+  if (mvff == NULL || mvff->sig != MVFFSig || mvff->count > mvff->capacity)
+    return FALSE;
+  for (i = 0; i < mvff->count; ++i)
+    if (mvff->ranges[i].base >= mvff->ranges[i].limit ||
+        (i > 0 && mvff->ranges[i - 1].limit > mvff->ranges[i].base))
+      return FALSE;
+  return TRUE;
+}
+
+static Res mvffInit(Pool pool, mps_arg_s args[])
+{
+  MVFF mvff = PoolMVFF(pool);
+  Arena arena = pool->arena;
+  mps_arg_s arg;
+  Size align = sizeof(Word);
+  mvff->extend_by = MVFF_DEFAULT_EXTEND_BY;
+  mvff->mean_size = 32;
+  mvff->arena_high = FALSE;
+  mvff->slot_high = FALSE;
+  mvff->first_fit = TRUE;
+  mvff->spare = 0.75;
+  if (ArgPick(&arg, args, MPS_KEY_EXTEND_BY) && arg.val.size > 0)
+    mvff->extend_by = arg.val.size;
+  if (ArgPick(&arg, args, MPS_KEY_MEAN_SIZE) && arg.val.size > 0)
+    mvff->mean_size = arg.val.size;
+  if (ArgPick(&arg, args, MPS_KEY_ALIGN))
+    align = arg.val.align;
+  if (!IsPow2(align) || align < sizeof(void *) || align > arena->grain)
+    return MPS_RES_PARAM;
+  if (ArgPick(&arg, args, MPS_KEY_SPARE)) {
+    if (!(arg.val.d >= 0.0 && arg.val.d <= 1.0))
+      return MPS_RES_PARAM;
+    mvff->spare = arg.val.d;
+  }
+  if (ArgPick(&arg, args, MPS_KEY_MVFF_ARENA_HIGH))
+    mvff->arena_high = arg.val.b != 0;
+  if (ArgPick(&arg, args, MPS_KEY_MVFF_SLOT_HIGH))
+    mvff->slot_high = arg.val.b != 0;
+  if (ArgPick(&arg, args, MPS_KEY_MVFF_FIRST_FIT))
+    mvff->first_fit = arg.val.b != 0;
+  pool->align = align;
+  mvff->extend_by = SizeAlignUp(mvff->extend_by, arena->grain);
+  mvff->ranges = NULL;
+  mvff->count = mvff->capacity = 0;
+  mvff->free_size = 0;
+  RingInit(&mvff->segs);
+  mvff->sig = MVFFSig;
+  return MPS_RES_OK;
+}
+
+static void mvffFinish(Pool pool)
+{
+  MVFF mvff = PoolMVFF(pool);
+  AVER(MVFFCheck(mvff));
+  while (!RingIsSingle(&mvff->segs))
+    SegFree(RING_ELT(Seg, pgen_ring, mvff->segs.next));
+  free(mvff->ranges);
+  mvff->sig = SigInvalid;
+}
+
+/* Free ranges ------------------------------------------------------------ */
+
+/* Index of the first range whose base is >= addr. */
+static Size rangeSearch(MVFF mvff, Addr addr)
+{
+  Size lo = 0, hi = mvff->count;
+  while (lo < hi) {
+    Size mid = (lo + hi) / 2;
+    if (mvff->ranges[mid].base < addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static Bool sameSeg(Pool pool, Addr a, Addr b)
+{
+  return SegOfAddr(pool->arena, a) == SegOfAddr(pool->arena, b);
+}
+
+static void rangeDelete(MVFF mvff, Size i)
+{
+  memmove(&mvff->ranges[i], &mvff->ranges[i + 1],
+          (mvff->count - i - 1) * sizeof *mvff->ranges);
+  --mvff->count;
+}
+
+/* Add [base, limit) to the free ranges, coalescing within a segment. */
+static Res rangeInsert(MVFF mvff, Addr base, Addr limit)
+{
+  Pool pool = &mvff->pool;
+  Size i = rangeSearch(mvff, base);
+  Bool join_prev = i > 0 && mvff->ranges[i - 1].limit == base &&
+                   sameSeg(pool, mvff->ranges[i - 1].base, base);
+  Bool join_next = i < mvff->count && mvff->ranges[i].base == limit &&
+                   sameSeg(pool, base, limit);
+  AVER(i == 0 || mvff->ranges[i - 1].limit <= base);
+  AVER(i == mvff->count || limit <= mvff->ranges[i].base);
+  mvff->free_size += AddrOffset(base, limit);
+  if (join_prev && join_next) {
+    mvff->ranges[i - 1].limit = mvff->ranges[i].limit;
+    rangeDelete(mvff, i);
+  } else if (join_prev) {
+    mvff->ranges[i - 1].limit = limit;
+  } else if (join_next) {
+    mvff->ranges[i].base = base;
+  } else {
+    if (mvff->count == mvff->capacity) {
+      Size capacity = mvff->capacity == 0 ? 16 : mvff->capacity * 2;
+      RangeStruct *r = realloc(mvff->ranges, capacity * sizeof *r);
+      if (r == NULL) {
+        mvff->free_size -= AddrOffset(base, limit);
+        return MPS_RES_MEMORY;
+      }
+      mvff->ranges = r;
+      mvff->capacity = capacity;
+    }
+    memmove(&mvff->ranges[i + 1], &mvff->ranges[i],
+            (mvff->count - i) * sizeof *mvff->ranges);
+    mvff->ranges[i].base = base;
+    mvff->ranges[i].limit = limit;
+    ++mvff->count;
+  }
+  return MPS_RES_OK;
+}
+
+/* Take [base, base + size) out of range i. */
+static void rangeTake(MVFF mvff, Size i, Addr base, Size size)
+{
+  RangeStruct *r = &mvff->ranges[i];
+  Addr limit = AddrAdd(base, size);
+  AVER(r->base <= base && limit <= r->limit);
+  mvff->free_size -= size;
+  if (r->base == base && r->limit == limit) {
+    rangeDelete(mvff, i);
+  } else if (r->base == base) {
+    r->base = limit;
+  } else if (r->limit == limit) {
+    r->limit = base;
+  } else {
+    /* Split: never needed by the callers here, who carve from an end. */
+    NOTREACHED;
+  }
+}
+
+static Res mvffExtend(MVFF mvff, Size size)
+{
+  Pool pool = &mvff->pool;
+  Size seg_size = SizeAlignUp(size, pool->arena->grain);
+  Seg seg;
+  Res res;
+  if (seg_size < size)
+    return MPS_RES_RESOURCE;
+  if (seg_size < mvff->extend_by)
+    seg_size = mvff->extend_by;
+  res = SegAlloc(&seg, pool->arena, pool, NULL, seg_size, ZoneSetEMPTY);
+  if (res != MPS_RES_OK)
+    return res;
+  RingAppend(&mvff->segs, &seg->pgen_ring);
+  seg->used = seg->limit;
+  res = rangeInsert(mvff, seg->base, seg->limit);
+  if (res != MPS_RES_OK)
+    SegFree(seg);
+  return res;
+}
+
+/* Return wholly free segments to the arena while the free memory exceeds
+ * the spare fraction of the pool. */
+static void mvffReturnSpare(MVFF mvff)
+{
+  Pool pool = &mvff->pool;
+  Size i = 0;
+  while (i < mvff->count &&
+         (double)mvff->free_size > mvff->spare * (double)pool->total_size) {
+    RangeStruct r = mvff->ranges[i];
+    Seg seg = SegOfAddr(pool->arena, r.base);
+    if (seg != NULL && seg->base == r.base && seg->limit == r.limit &&
+        seg->buffer == NULL) {
+      rangeTake(mvff, i, r.base, AddrOffset(r.base, r.limit));
+      RingRemove(&seg->pgen_ring);
+      SegFree(seg);
+    } else {
+      ++i;
+    }
+  }
+}
+
+/* Manual allocation ------------------------------------------------------ */
+
+static Bool mvffFind(Size *i_o, MVFF mvff, Size size)
+{
+  Size i;
+  if (mvff->first_fit) {
+    for (i = 0; i < mvff->count; ++i)
+      if (AddrOffset(mvff->ranges[i].base, mvff->ranges[i].limit) >= size) {
+        *i_o = i;
+        return TRUE;
+      }
+  } else {
+    for (i = mvff->count; i-- > 0;)
+      if (AddrOffset(mvff->ranges[i].base, mvff->ranges[i].limit) >= size) {
+        *i_o = i;
+        return TRUE;
+      }
+  }
+  return FALSE;
+}
+
+static Res mvffAlloc(Addr *p_o, Pool pool, Size size)
+{
+  MVFF mvff = PoolMVFF(pool);
+  Size i;
+  Addr p;
+  AVER(MVFFCheck(mvff));
+  if (!mvffFind(&i, mvff, size)) {
+    Res res = mvffExtend(mvff, size);
+    if (res != MPS_RES_OK)
+      return res;
+    if (!mvffFind(&i, mvff, size))
+      return MPS_RES_FAIL;
+  }
+  if (mvff->slot_high)
+    p = mvff->ranges[i].limit - size;
+  else
+    p = mvff->ranges[i].base;
+  rangeTake(mvff, i, p, size);
+  *p_o = p;
+  return MPS_RES_OK;
+}
+
+static void mvffFree(Pool pool, Addr p, Size size)
+{
+  MVFF mvff = PoolMVFF(pool);
+  Seg seg = SegOfAddr(pool->arena, p);
+  AVER(MVFFCheck(mvff));
+  AVER(seg != NULL && seg->pool == pool && AddrAdd(p, size) <= seg->limit);
+  (void)seg;
+  /* Without memory to record the range, the block is lost, not freed
+   * twice. */
+  if (rangeInsert(mvff, p, AddrAdd(p, size)) == MPS_RES_OK)
+    mvffReturnSpare(mvff);
+}
+
+/* Allocation points: the largest range (worst fit). */
+
+static Res mvffBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
+                          Buffer buffer, Size size)
+{
+  MVFF mvff = PoolMVFF(pool);
+  Size i, best = 0;
+  Bool found = FALSE;
+  RangeStruct r;
+  for (i = 0; i < mvff->count; ++i) {
+    Size s = AddrOffset(mvff->ranges[i].base, mvff->ranges[i].limit);
+    if (s >= size &&
+        (!found || s > AddrOffset(mvff->ranges[best].base,
+                                  mvff->ranges[best].limit))) {
+      best = i;
+      found = TRUE;
+    }
+  }
+  if (!found) {
+    Res res = mvffExtend(mvff, size);
+    if (res != MPS_RES_OK)
+      return res;
+    return mvffBufferFill(base_o, limit_o, pool, buffer, size);
+  }
+  r = mvff->ranges[best];
+  rangeTake(mvff, best, r.base, AddrOffset(r.base, r.limit));
+  /* Several buffers may share a segment: the segment does not point
+   * back to any of them. */
+  buffer->seg = SegOfAddr(pool->arena, r.base);
+  *base_o = r.base;
+  *limit_o = r.limit;
+  return MPS_RES_OK;
+}
+
+static void mvffBufferEmpty(Pool pool, Buffer buffer)
+{
+  MVFF mvff = PoolMVFF(pool);
+  Addr init = (Addr)buffer->ap.init;
+  if (init < buffer->limit)
+    (void)rangeInsert(mvff, init, buffer->limit);
+}
+
+static Size mvffFreeSize(Pool pool)
+{
+  return PoolMVFF(pool)->free_size;
+}
+
+const struct mps_pool_class_s MVFFPoolClass = {
+    .sig = PoolClassSig, .name = "MVFF", .size = sizeof(MVFFStruct),
+    .automatic = FALSE, .moving = FALSE, .init = mvffInit,
+    .finish = mvffFinish, .alloc = mvffAlloc, .free = mvffFree,
+    .buffer_fill = mvffBufferFill, .buffer_empty = mvffBufferEmpty,
+    .free_size = mvffFreeSize};
+
+mps_pool_class_t mps_class_mvff(void)
+{
+  return (mps_pool_class_t)&MVFFPoolClass;
+}
