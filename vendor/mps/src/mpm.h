@@ -588,6 +588,11 @@ struct TraceStruct {
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;
   Size block_used;
+  /* Walking roots instead of collecting (mps_arena_roots_walk). */
+  mps_roots_stepper_t root_stepper;
+  Root walk_root;
+  void *walk_p;
+  size_t walk_s;
 };
 
 Bool TraceCheck(Trace trace);
@@ -595,6 +600,7 @@ Bool TraceCheck(Trace trace);
 Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
                  const char *why);
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank);
+void TraceWalkRoots(Arena arena, mps_roots_stepper_t f, void *p, size_t s);
 void TraceGreySeg(Trace trace, Seg seg);
 void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to);
 /* Scan every object of a segment (an uncondemned segment is a root). */

@@ -478,12 +478,10 @@ mps_res_t mps_pool_walk(mps_pool_t pool, mps_area_scan_t scan_area,
 void mps_arena_roots_walk(mps_arena_t arena, mps_roots_stepper_t f, void *p,
                           size_t s)
 {
-  (void)arena;
-  (void)f;
-  (void)p;
-  (void)s;
-  AssertFail(__FILE__, __LINE__,
-             "mps_arena_roots_walk is not implemented (DESIGN.md#unimplemented)");
+  ArenaEnter(arena);
+  AVER(arena->clamped); /* parked only */
+  TraceWalkRoots(arena, f, p, s);
+  ArenaLeave(arena);
 }
 
 /* Formats ---------------------------------------------------------------- */

@@ -15,6 +15,8 @@
  *      they are kept and promoted; restart the world.
  */
 
+#include <string.h>
+
 #include "mpm.h"
 
 Bool TraceCheck(Trace trace)
@@ -78,8 +80,14 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
   Seg seg = SegOfAddr(arena, (Addr)*ref_io);
-  if (seg == NULL || !seg->condemned)
+  if (seg == NULL || !seg->condemned) {
+    /* Nothing is condemned while roots are walked. */
+    if (trace->root_stepper != NULL && seg != NULL &&
+        seg->pool->klass->automatic)
+      trace->root_stepper(ref_io, trace->walk_root, trace->walk_p,
+                          trace->walk_s);
     return MPS_RES_OK;
+  }
   return seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
 }
 
@@ -377,6 +385,8 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
   trace->blocks = NULL;
   trace->block_used = 0;
+  trace->root_stepper = NULL;
+  trace->walk_root = NULL;
   trace->sig = TraceSig;
   arena->busy = TRUE;
   arena->trace = trace;
@@ -448,4 +458,35 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   arena->busy = FALSE;
   MessageFlushDeferred(arena);
   return MPS_RES_OK;
+}
+
+/* Walk every root reference into an automatic pool: a trace that
+ * condemns nothing and whose fix reports instead of fixing.  Other
+ * threads are stopped so that their stacks can be read. */
+void TraceWalkRoots(Arena arena, mps_roots_stepper_t f, void *p, size_t s)
+{
+  struct TraceStruct ts;
+  Trace trace = &ts;
+  Ring node, next;
+  memset(trace, 0, sizeof *trace);
+  trace->ss._zs = arena->zone_shift;
+  trace->ss._w = ZoneSetUNIV; /* let every candidate reach _mps_fix2 */
+  trace->arena = arena;
+  trace->root_stepper = f;
+  trace->walk_p = p;
+  trace->walk_s = s;
+  trace->sig = TraceSig;
+  arena->busy = TRUE;
+  LockClaimWorld();
+  ThreadRingSuspend(arena);
+  RING_FOR(node, &arena->roots, next) {
+    Root root = RING_ELT(Root, arena_ring, node);
+    trace->rank = root->rank;
+    trace->walk_root = root;
+    (void)RootScan(trace, root);
+  }
+  ThreadRingResume(arena);
+  LockReleaseWorld();
+  arena->busy = FALSE;
+  trace->sig = SigInvalid;
 }
