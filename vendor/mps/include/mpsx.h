@@ -69,7 +69,10 @@ typedef struct mpsx_trace_stats_s {
   size_t live;           /* bytes of the condemned set that survived */
   size_t copied;         /* bytes copied */
   size_t objects_moved;  /* objects copied */
-  size_t segs_pinned;    /* segments nailed by ambiguous references */
+  size_t segs_pinned;    /* segments with objects pinned by ambiguous
+                            references */
+  size_t segs_skipped;   /* old segments skipped thanks to the barrier */
+  size_t bytes_scanned;  /* bytes of objects scanned */
   double seconds;        /* duration of the collection */
 } mpsx_trace_stats_s;
 

@@ -284,6 +284,9 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
     if (res != MPS_RES_OK)
       goto failChain;
   }
+  res = ProtInstallHandler();
+  if (res != MPS_RES_OK)
+    goto failProt;
   LockClaimGlobal();
   RingAppend(&ArenaGlobalRing, &arena->global_ring);
   LockReleaseGlobal();
@@ -291,6 +294,8 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   *arena_o = arena;
   return MPS_RES_OK;
 
+failProt:
+  ChainDestroy(arena->default_chain);
 failChain:
   chunkDestroy(chunk);
 failChunk:

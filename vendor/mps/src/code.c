@@ -112,6 +112,8 @@ void mpsx_arena_last_trace(mps_arena_t arena, mpsx_trace_stats_s *stats_o)
   stats_o->copied = arena->last_trace.copied;
   stats_o->objects_moved = arena->last_trace.objects_moved;
   stats_o->segs_pinned = arena->last_trace.segs_pinned;
+  stats_o->segs_skipped = arena->last_trace.segs_skipped;
+  stats_o->bytes_scanned = arena->last_trace.bytes_scanned;
   stats_o->seconds = arena->last_trace.seconds;
   ArenaLeave(arena);
 }

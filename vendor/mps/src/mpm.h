@@ -210,6 +210,7 @@ struct SegStruct {
   unsigned grey : 1;       /* on the trace's grey list */
   unsigned large : 1;      /* holds one large object: retained, not copied */
   unsigned forwarding : 1; /* the current trace copies into it */
+  unsigned prot : 1;       /* read-only: the write barrier is up */
   Addr scanned;            /* [base, scanned) already scanned this trace */
   Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
@@ -349,6 +350,8 @@ typedef Res (*PoolAllocMethod)(Addr *p_o, Pool pool, Size size);
 typedef void (*PoolFreeMethod)(Pool pool, Addr p, Size size);
 typedef void (*PoolScanMethod)(Pool pool, Trace trace, Seg seg);
 typedef Size (*PoolFreeSizeMethod)(Pool pool);
+typedef void (*PoolBeforeScanMethod)(Pool pool, Seg seg, Addr base,
+                                     Addr limit);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -369,6 +372,7 @@ struct mps_pool_class_s {
   PoolFreeMethod free;
   PoolScanMethod scan;            /* scan the grey part of a segment */
   PoolFreeSizeMethod free_size;
+  PoolBeforeScanMethod before_scan; /* AWL: lift barriers on dependents */
 };
 
 struct mps_pool_s {
@@ -517,6 +521,21 @@ Bool ThreadIsCurrent(Thread thread);
 Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
                mps_area_scan_t scan_area, void *closure);
 
+/* Fault handlers record the interrupted context, so that a thread stopped
+ * while it runs one on an alternate signal stack is scanned from its
+ * real stack (thread.c). */
+void ThreadEnterFaultHandler(void *context);
+void ThreadLeaveFaultHandler(void);
+
+/* ---------------------------------------------------------------------
+ * The write barrier (protect.c).  DESIGN.md#barrier
+ */
+
+void SegProtect(Seg seg);
+void SegUnprotect(Seg seg);
+void ArenaProtectOld(Arena arena);
+Res ProtInstallHandler(void);
+
 /* ---------------------------------------------------------------------
  * Messages (message.c)
  */
@@ -584,6 +603,7 @@ struct TraceStruct {
   Size segs_pinned;
   Size segs_condemned;
   Size bytes_scanned;
+  Size segs_skipped;       /* protected, summary misses the white set */
   /* Control memory that lives as long as the trace (nailboards): mapped
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;
@@ -663,6 +683,7 @@ struct mps_arena_s {
   Size collections;                 /* traces run, moving or not */
   struct {                          /* figures from the last trace */
     Size condemned, live, copied, objects_moved, segs_pinned;
+    Size segs_skipped, bytes_scanned;
     double seconds;
   } last_trace;
   /* Messages */

@@ -24,8 +24,33 @@ static Res awlInit(Pool pool, mps_arg_s args[])
   return MPS_RES_OK;
 }
 
+/* Before objects are scanned, their dependent objects must be accessible:
+ * the scan method may clear slots in them (DESIGN.md#weak). */
+static void awlBeforeScan(Pool pool, Seg seg, Addr base, Addr limit)
+{
+  MS ms = PoolMS(pool);
+  Format format = pool->format;
+  Addr p = AddrAdd(base, format->header);
+  (void)seg;
+  if (ms->find_dependent == NULL)
+    return;
+  while (p - format->header < limit) {
+    Addr next = format->skip(p);
+    Addr dep = ms->find_dependent(p);
+    if (dep != NULL) {
+      Seg dep_seg = SegOfAddr(pool->arena, dep);
+      if (dep_seg != NULL && dep_seg->prot) {
+        SegUnprotect(dep_seg);
+        dep_seg->summary = ZoneSetUNIV;
+      }
+    }
+    p = next;
+  }
+}
+
 const struct mps_pool_class_s AWLPoolClass = {
-    MS_CLASS_METHODS, .name = "AWL", .init = awlInit};
+    MS_CLASS_METHODS, .name = "AWL", .init = awlInit,
+    .before_scan = awlBeforeScan};
 
 mps_pool_class_t mps_class_awl(void)
 {

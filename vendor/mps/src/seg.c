@@ -111,6 +111,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->grey = 0;
   seg->large = 0;
   seg->forwarding = 0;
+  seg->prot = 0;
   seg->scanned = base;
   seg->nailboard = NULL;
   seg->marks = seg->greys = seg->alloc_bits = NULL;
@@ -151,6 +152,7 @@ void SegFree(Seg seg)
   Size size = SegSize(seg);
   AVERT(Seg, seg);
   AVER(seg->buffer == NULL);
+  SegUnprotect(seg); /* its pages may be reused */
   if (seg->pgen != NULL) {
     RingRemove(&seg->pgen_ring);
     seg->pgen->size -= size;

@@ -156,6 +156,9 @@ Res MSBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
       return res;
     i = 0;
   }
+  /* The mutator will write into it: no barrier on a buffered segment. */
+  SegUnprotect(seg);
+  seg->summary = ZoneSetUNIV;
   /* The buffer takes the whole free run that starts at i. */
   n = msGrains(seg);
   j = BTFindSet(seg->alloc_bits, i, n);
@@ -287,13 +290,7 @@ static void scanGreyObject(Addr client, Seg seg, void *closure)
   Addr base = client - format->header;
   Size i = msIndex(seg, base);
   if (BTGet(seg->greys, i)) {
-    MS ms = PoolMS(seg->pool);
     BTClear(seg->greys, i);
-    /* AWL: the dependent object must be accessible while X is scanned;
-     * without barriers it always is, so the client's method is only
-     * consulted for its contract. */
-    if (ms->find_dependent != NULL)
-      (void)ms->find_dependent(client);
     TraceScanSeg(s->trace, seg, base, format->skip(client) - format->header);
     ++s->scanned;
   }

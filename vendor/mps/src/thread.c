@@ -28,6 +28,12 @@ struct ThreadSuspendStruct {
   volatile sig_atomic_t stopped;   /* it is waiting in the handler */
   mcontext_t context;              /* registers at the interruption */
   Addr sp;
+  /* While the thread runs the barrier's fault handler, the context of the
+   * fault: that handler may run on an alternate signal stack. */
+  ucontext_t *volatile fault_context;
+  mcontext_t outer;                /* registers at the fault */
+  Bool has_outer;
+  Addr stack_low, stack_high;      /* the thread's own stack */
 };
 
 static _Thread_local struct ThreadSuspendStruct threadSuspend;
@@ -70,6 +76,27 @@ static void chainSignal(int sig, siginfo_t *info, void *context,
   }
 }
 
+static Addr contextSP(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+  return (Addr)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  return (Addr)uc->uc_mcontext.sp;
+#else
+#error "thread.c: unsupported architecture"
+#endif
+}
+
+void ThreadEnterFaultHandler(void *context)
+{
+  threadSuspend.fault_context = context;
+}
+
+void ThreadLeaveFaultHandler(void)
+{
+  threadSuspend.fault_context = NULL;
+}
+
 static void suspendHandler(int sig, siginfo_t *info, void *context)
 {
   struct ThreadSuspendStruct *rec = &threadSuspend;
@@ -83,13 +110,16 @@ static void suspendHandler(int sig, siginfo_t *info, void *context)
     return;
   }
   rec->context = uc->uc_mcontext;
-#if defined(__x86_64__)
-  rec->sp = (Addr)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-  rec->sp = (Addr)uc->uc_mcontext.sp;
-#else
-#error "thread.c: unsupported architecture"
-#endif
+  rec->sp = contextSP(uc);
+  rec->has_outer = FALSE;
+  /* Stopped inside the barrier's fault handler on an alternate stack: the
+   * thread's own stack starts at the fault's stack pointer. */
+  if (rec->fault_context != NULL && rec->stack_high != NULL &&
+      !(rec->sp >= rec->stack_low && rec->sp < rec->stack_high)) {
+    rec->outer = rec->fault_context->uc_mcontext;
+    rec->has_outer = TRUE;
+    rec->sp = contextSP(rec->fault_context);
+  }
   sigfillset(&wait_mask);
   sigdelset(&wait_mask, SIG_RESUME);
   __atomic_store_n(&rec->stopped, 1, __ATOMIC_SEQ_CST);
@@ -174,6 +204,8 @@ Res ThreadRegister(Thread *thread_o, Arena arena)
       if (pthread_attr_getstack(&attr, &low, &size) == 0) {
         thread->stack_low = low;
         thread->stack_high = AddrAdd(low, size);
+        threadSuspend.stack_low = low;
+        threadSuspend.stack_high = AddrAdd(low, size);
       }
       (void)pthread_attr_destroy(&attr);
     }
@@ -289,6 +321,12 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
                   (sizeof rec->context / sizeof(Word)), closure);
   if (res != MPS_RES_OK)
     return res;
+  if (rec->has_outer) {
+    res = scan_area(ss, &rec->outer, (Addr)&rec->outer + sizeof(Word) *
+                    (sizeof rec->outer / sizeof(Word)), closure);
+    if (res != MPS_RES_OK)
+      return res;
+  }
   hot = AddrAlignDown(rec->sp - RED_ZONE_SIZE, sizeof(Word));
   if (hot >= (Addr)cold)
     return MPS_RES_OK;

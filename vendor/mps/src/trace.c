@@ -122,6 +122,10 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   Res res;
   if (from >= to)
     return;
+  /* Fixing writes references: lift the barrier (DESIGN.md#barrier). */
+  SegUnprotect(seg);
+  if (seg->pool->klass->before_scan != NULL)
+    seg->pool->klass->before_scan(seg->pool, seg, from, to);
   trace->rank = SegRank(seg);
   trace->ss._ufs = 0;
   res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
@@ -214,8 +218,15 @@ static void traceEachSeg(Trace trace, Rank rank,
  * then scan everything. */
 static void scanIfUncondemned(Trace trace, Seg seg)
 {
-  if (!seg->condemned)
-    TraceScanSegWhole(trace, seg);
+  /* A protected segment whose summary misses the white set refers to
+   * nothing condemned: the barrier makes skipping it sound. */
+  if (seg->condemned)
+    return;
+  if (seg->prot && (seg->summary & trace->white) == 0) {
+    ++trace->segs_skipped;
+    return;
+  }
+  TraceScanSegWhole(trace, seg);
 }
 
 /* Segments of ambiguous references are scanned whole before anything
@@ -281,8 +292,10 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
       Bool condemn = traceCondemns(pgen, chain, top, full);
       RING_FOR(snode, &pgen->segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
-        if (condemn)
+        if (condemn) {
+          SegUnprotect(seg);
           pool->klass->condemn(pool, trace, seg);
+        }
         else
           trace->not_condemned += AddrOffset(seg->base, SegWalkLimit(seg));
       }
@@ -383,6 +396,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   trace->condemned = trace->preserved = trace->copied = 0;
   trace->not_condemned = trace->objects_moved = 0;
   trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
+  trace->segs_skipped = 0;
   trace->blocks = NULL;
   trace->block_used = 0;
   trace->root_stepper = NULL;
@@ -421,6 +435,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
     arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
     ++arena->epoch;
     ArenaRecomputeZones(arena);
+    ArenaProtectOld(arena);
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
@@ -451,6 +466,8 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   arena->last_trace.copied = trace->copied;
   arena->last_trace.objects_moved = trace->objects_moved;
   arena->last_trace.segs_pinned = trace->segs_pinned;
+  arena->last_trace.segs_skipped = trace->segs_skipped;
+  arena->last_trace.bytes_scanned = trace->bytes_scanned;
   arena->last_trace.seconds = t1 - t0;
   traceFreeControl(trace);
   trace->sig = SigInvalid;

@@ -161,7 +161,6 @@ static table tables[NTABLES];
 static void *roots[2 * NTABLES];     /* exact: the AWL objects */
 static void **strong;                /* exact area root: NTABLES * NENT */
 static void **wvals;                 /* weak area root on the values */
-static void *tmp[2];                 /* exact: objects being built */
 static unsigned long next_id = 1;
 static unsigned long key_moves;
 
@@ -369,7 +368,7 @@ int main(void)
   mps_fmt_t tf_fmt, awl_fmt;
   mps_chain_t chain;
   mps_thr_t thr;
-  mps_root_t root_objs, root_strong, root_weak, root_tmp;
+  mps_root_t root_objs, root_strong, root_weak;
   mps_gen_param_s gens[] = { { 200, 0.85 }, { 400, 0.45 } };
   size_t t;
 
@@ -420,8 +419,6 @@ int main(void)
     die("out of memory");
   CHECK_RES(mps_root_create_table(&root_objs, arena, mps_rank_exact(), 0,
                                    roots, 2 * NTABLES));
-  CHECK_RES(mps_root_create_table(&root_tmp, arena, mps_rank_exact(), 0,
-                                   tmp, 2));
   CHECK_RES(mps_root_create_area(&root_strong, arena, mps_rank_exact(), 0,
                                  strong, strong + NTABLES * NENT,
                                  mps_scan_area, NULL));
@@ -448,7 +445,6 @@ int main(void)
   mps_thread_dereg(thr);
   mps_root_destroy(root_weak);
   mps_root_destroy(root_strong);
-  mps_root_destroy(root_tmp);
   mps_root_destroy(root_objs);
   mps_ap_destroy(exact_ap);
   mps_ap_destroy(weak_ap);
