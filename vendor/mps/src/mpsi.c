@@ -434,6 +434,9 @@ static void poolWalkArea(PoolWalkStruct *w, Seg seg, Addr base, Addr limit)
   Size header = seg->pool->format->header;
   if (w->res != MPS_RES_OK || limit <= base)
     return;
+  /* The callback may store references back (DESIGN.md#barrier). */
+  SegUnprotect(seg);
+  seg->summary = ZoneSetUNIV;
   w->trace.ss._ufs = 0;
   w->res = w->scan_area(&w->trace.ss, AddrAdd(base, header),
                         AddrAdd(limit, header), w->closure);

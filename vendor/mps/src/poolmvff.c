@@ -221,7 +221,6 @@ static void mvffReturnSpare(MVFF mvff)
     if (seg != NULL && seg->base == r.base && seg->limit == r.limit &&
         seg->buffer == NULL) {
       rangeTake(mvff, i, r.base, AddrOffset(r.base, r.limit));
-      RingRemove(&seg->pgen_ring);
       SegFree(seg);
     } else {
       ++i;

@@ -108,16 +108,13 @@ mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
   (void)closure;
   MPS_SCAN_BEGIN(ss) {
     for (p = base; p < (mps_word_t *)limit; ++p) {
-      mps_word_t word = *p;
-      if (MPS_FIX1(ss, word)) {
-        mps_addr_t ref = (mps_addr_t)word;
-        mps_res_t res = MPS_FIX2(ss, &ref);
+      if (MPS_FIX1(ss, *p)) {
+        /* Fixed in place: the fix writes only what changed (never an
+         * ambiguous reference, so never a live stack), and root walkers
+         * see the reference's real location. */
+        mps_res_t res = MPS_FIX2(ss, (mps_addr_t *)(void *)p);
         if (res != MPS_RES_OK)
           return res;
-        /* Write only what changed: an ambiguous root (a live stack) is
-         * never written. */
-        if ((mps_word_t)ref != word)
-          *p = (mps_word_t)ref;
       }
     }
   } MPS_SCAN_END(ss);

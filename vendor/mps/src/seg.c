@@ -133,8 +133,10 @@ void SegSetPoolGen(Seg seg, PoolGen pgen)
 {
   Size size = SegSize(seg);
   Arena arena = seg->pool->arena;
+  /* Manual pools keep their segments on a ring of their own through the
+   * same node. */
+  RingRemove(&seg->pgen_ring);
   if (seg->pgen != NULL) {
-    RingRemove(&seg->pgen_ring);
     seg->pgen->size -= size;
     seg->pgen->gen->size -= size;
   }
@@ -153,8 +155,10 @@ void SegFree(Seg seg)
   AVERT(Seg, seg);
   AVER(seg->buffer == NULL);
   SegUnprotect(seg); /* its pages may be reused */
+  /* Manual pools keep their segments on a ring of their own through the
+   * same node. */
+  RingRemove(&seg->pgen_ring);
   if (seg->pgen != NULL) {
-    RingRemove(&seg->pgen_ring);
     seg->pgen->size -= size;
     seg->pgen->gen->size -= size;
   }

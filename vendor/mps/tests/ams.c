@@ -7,8 +7,9 @@
  * and the tests below are sensitive.  The C code never holds a heap
  * pointer across an MPS call in those phases (it re-reads root slots).
  *
- *  1. random graph over AMS, AMC and AMCZ, shadow-model verified after
- *     every collection; every AMS object must keep its address;
+ *  1. random graph over AMS (two pools: MPS_KEY_GEN 0, and GEN 1 whose
+ *     segments get the write barrier), AMC and AMCZ, shadow-model
+ *     verified after every collection; AMS objects keep their address;
  *  2. AMS -> AMC references are updated when the AMC objects move, and
  *     AMC -> AMS references keep the AMS objects alive (and in place);
  *  3. an ambiguous-rank allocation point (MPS_KEY_RANK = ambig): words
@@ -39,8 +40,8 @@
 static mps_arena_t arena;
 static mps_fmt_t amc_fmt, ams_fmt;
 static mps_chain_t chain;
-static mps_pool_t amc, amcz, ams;
-static mps_ap_t amc_ap, amcz_ap, ams_ap;
+static mps_pool_t amc, amcz, ams, ams1;   /* ams1: MPS_KEY_GEN 1 */
+static mps_ap_t amc_ap, amcz_ap, ams_ap, ams1_ap;
 
 static void *roots[NROOTS];          /* exact table root */
 static tf_node *sroots[NROOTS];
@@ -59,13 +60,15 @@ static int in_pool(void *p, mps_pool_t pool)
 static void *new_obj(tf_node **s_o)
 {
   size_t r = rnd_below(100);
+  mps_ap_t ap = rnd_chance(1, 2) ? ams_ap : ams1_ap;
   void *p;
   if (r < 30) {
-    p = tfm_alloc(&model, ams_ap, TF_PAIR, 2, s_o);
+    p = tfm_alloc(&model, ap, TF_PAIR, 2, s_o);
   } else if (r < 45) {
-    p = tfm_alloc(&model, ams_ap, TF_VEC, rnd_below(20), s_o);
+    size_t n = rnd_chance(1, 100) ? 1000 + rnd_below(4000) : rnd_below(20);
+    p = tfm_alloc(&model, ap, TF_VEC, n, s_o);
   } else if (r < 50) {
-    p = tfm_alloc(&model, ams_ap, TF_STR, 8 * (1 + rnd_below(16)), s_o);
+    p = tfm_alloc(&model, ap, TF_STR, 8 * (1 + rnd_below(16)), s_o);
   } else if (r < 70) {
     return tfm_alloc(&model, amc_ap, TF_PAIR, 2, s_o);
   } else if (r < 80) {
@@ -140,7 +143,7 @@ static size_t verify(const char *when)
 
 static void phase_random(void)
 {
-  unsigned long target = test_scale(150), steps = 0, next_collect;
+  unsigned long target = test_scale(400), steps = 0, next_collect;
   unsigned long fwd0 = tf_fwd_count, verifies = 0;
   mps_word_t start = mps_collections(arena), seen = start;
   size_t homes_max = 0, i;
@@ -410,7 +413,7 @@ static void phase_churn(void)
   target = 100 * live_bytes;
   bound = 4 * live_bytes + ((size_t)3 << 20);
   while (garbage < target) {
-    size_t n = rnd_below(40);
+    size_t n = rnd_chance(1, 500) ? 2000 + rnd_below(6000) : rnd_below(40);
     void *g = tf_make_vec(ams_ap, next_id++, n);
     garbage += tf_vec_size(n);
     if (n > 0 && rnd_chance(1, 8))     /* give the garbage a reference */
@@ -579,12 +582,19 @@ int main(void)
     MPS_ARGS_ADD(args, MPS_KEY_GEN, 0);
     CHECK_RES(mps_pool_create_k(&ams, arena, mps_class_ams(), args));
   } MPS_ARGS_END(args);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, ams_fmt);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);
+    CHECK_RES(mps_pool_create_k(&ams1, arena, mps_class_ams(), args));
+  } MPS_ARGS_END(args);
   CHECK_RES(mps_ap_create_k(&amc_ap, amc, mps_args_none));
   CHECK_RES(mps_ap_create_k(&amcz_ap, amcz, mps_args_none));
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_RANK, mps_rank_exact());
     CHECK_RES(mps_ap_create_k(&ams_ap, ams, args));
   } MPS_ARGS_END(args);
+  CHECK_RES(mps_ap_create_k(&ams1_ap, ams1, mps_args_none));
   CHECK_RES(mps_root_create_table(&table_root, arena, mps_rank_exact(), 0,
                                    roots, NROOTS));
   CHECK_RES(mps_thread_reg(&thr, arena));
@@ -600,9 +610,11 @@ int main(void)
   mps_arena_park(arena);
   mps_thread_dereg(thr);
   mps_root_destroy(table_root);
+  mps_ap_destroy(ams1_ap);
   mps_ap_destroy(ams_ap);
   mps_ap_destroy(amcz_ap);
   mps_ap_destroy(amc_ap);
+  mps_pool_destroy(ams1);
   mps_pool_destroy(ams);
   mps_pool_destroy(amcz);
   mps_pool_destroy(amc);

@@ -25,6 +25,8 @@
  *    at the next collection: a weak root on them goes NULL);
  *  - a key referenced from its own value (exact, in vals) survives;
  *  - AWL objects never move;
+ *  - tables live in two AWL pools, MPS_KEY_GEN 0 and 1 (the latter gets
+ *    the write barrier between collections);
  *  - with automatic collections while entries are added and strong
  *    references dropped: at every collection, for every entry, key and
  *    value are both present and correct, or both NULL.
@@ -55,11 +57,12 @@ enum { K_KEYS = 1, K_VALS = 2 };
 #define TAG_NWORDS(t) ((size_t)((t) >> 8))
 
 #define NTABLES 4
-#define NENT 400
+#define NENT 5000                     /* longest table */
+static const size_t table_len[NTABLES] = { 400, 5000, 17, 1000 };
 
 static mps_arena_t arena;
-static mps_pool_t amc, amcz, awl;
-static mps_ap_t amc_ap, amcz_ap, weak_ap, exact_ap;
+static mps_pool_t amc, amcz, awl[2];   /* MPS_KEY_GEN 0 and 1 */
+static mps_ap_t amc_ap, amcz_ap;
 
 /* scan method statistics and error report (no library calls inside) */
 static unsigned long splats, dep_clears, scan_calls, finddep_calls;
@@ -150,6 +153,7 @@ enum { E_EMPTY, E_STRONG, E_WEAK, E_SELF, E_DEAD };
 
 typedef struct table {
   word *keys, *vals;                 /* AWL objects (also in roots[]) */
+  size_t n;                          /* entries */
   uintptr_t keys_addr, vals_addr;
   int state[NENT];
   unsigned long key_id[NENT], val_id[NENT];
@@ -213,11 +217,11 @@ static size_t check_tables(int full, const char *when)
       die("%s: keys object of table %zu moved", when, t);
     if ((uintptr_t)tb->vals != tb->vals_addr || roots[2 * t + 1] != tb->vals)
       die("%s: vals object of table %zu moved", when, t);
-    check_awl_obj(tb->keys, K_KEYS, NENT, when);
-    check_awl_obj(tb->vals, K_VALS, NENT, when);
+    check_awl_obj(tb->keys, K_KEYS, tb->n, when);
+    check_awl_obj(tb->vals, K_VALS, tb->n, when);
     if (tb->keys[1] != ((word)tb->vals | 1))
       die("%s: keys object's dependent word changed", when);
-    for (i = 0; i < NENT; ++i) {
+    for (i = 0; i < tb->n; ++i) {
       void *k = (void *)tb->keys[HDR + i], *v = (void *)tb->vals[HDR + i];
       int st = tb->state[i];
       if (st == E_EMPTY || st == E_DEAD) {
@@ -283,7 +287,7 @@ static void phase_basic(void)
 
   mps_arena_park(arena);
   for (t = 0; t < NTABLES; ++t)
-    for (i = 0; i < NENT; ++i) {
+    for (i = 0; i < tables[t].n; ++i) {
       int st = random_state();
       set_entry(t, i, st);
       if (st == E_WEAK)
@@ -303,21 +307,21 @@ static void phase_basic(void)
   (void)check_tables(1, "basic, second collection");
   if (key_moves == 0)
     die("basic: no strongly held key ever moved (AMC should copy them)");
-  printf("awl: basic: %zu of %d keys weakly held died, their values were "
+  printf("awl: basic: %zu keys weakly held died, their values were "
          "cleared and died; %lu key moves seen in the weak slots\n", nweak,
-         NTABLES * NENT, key_moves);
+         key_moves);
   mps_arena_release(arena);
 }
 
 static void phase_churn(void)
 {
-  unsigned long target = test_scale(60), steps = 0, checks = 0, full = 0;
+  unsigned long target = test_scale(200), steps = 0, checks = 0, full = 0;
   size_t died = 0;
   mps_word_t start = mps_collections(arena), seen = start;
 
   while (mps_collections(arena) - start < target) {
     size_t r = rnd_below(100);
-    size_t t = rnd_below(NTABLES), i = rnd_below(NENT);
+    size_t t = rnd_below(NTABLES), i = rnd_below(tables[t].n);
     int did_full = 0;
     if (r < 10) {                     /* new entry */
       mps_arena_park(arena);
@@ -331,7 +335,7 @@ static void phase_churn(void)
     } else if (r < 99) {              /* garbage: drives collections */
       (void)tf_make_pair(amc_ap, next_id++, NULL, NULL);
       (void)tf_make_str(amcz_ap, next_id++, 8 * (1 + rnd_below(30)));
-    } else if (rnd_chance(1, 20)) {
+    } else if (rnd_chance(1, 100)) {
       CHECK_RES(mps_arena_collect(arena));
       did_full = 1;
       ++full;
@@ -369,6 +373,7 @@ int main(void)
   mps_chain_t chain;
   mps_thr_t thr;
   mps_root_t root_objs, root_strong, root_weak;
+  mps_ap_t weak_ap[2], exact_ap[2];
   mps_gen_param_s gens[] = { { 200, 0.85 }, { 400, 0.45 } };
   size_t t;
 
@@ -395,23 +400,25 @@ int main(void)
     MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
     CHECK_RES(mps_pool_create_k(&amcz, arena, mps_class_amcz(), args));
   } MPS_ARGS_END(args);
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, awl_fmt);
-    MPS_ARGS_ADD(args, MPS_KEY_AWL_FIND_DEPENDENT, awl_find_dependent);
-    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
-    MPS_ARGS_ADD(args, MPS_KEY_GEN, 0);
-    CHECK_RES(mps_pool_create_k(&awl, arena, mps_class_awl(), args));
-  } MPS_ARGS_END(args);
+  for (t = 0; t < 2; ++t) {
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_FORMAT, awl_fmt);
+      MPS_ARGS_ADD(args, MPS_KEY_AWL_FIND_DEPENDENT, awl_find_dependent);
+      MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+      MPS_ARGS_ADD(args, MPS_KEY_GEN, (unsigned)t);
+      CHECK_RES(mps_pool_create_k(&awl[t], arena, mps_class_awl(), args));
+    } MPS_ARGS_END(args);
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_RANK, mps_rank_weak());
+      CHECK_RES(mps_ap_create_k(&weak_ap[t], awl[t], args));
+    } MPS_ARGS_END(args);
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_RANK, mps_rank_exact());
+      CHECK_RES(mps_ap_create_k(&exact_ap[t], awl[t], args));
+    } MPS_ARGS_END(args);
+  }
   CHECK_RES(mps_ap_create_k(&amc_ap, amc, mps_args_none));
   CHECK_RES(mps_ap_create_k(&amcz_ap, amcz, mps_args_none));
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_RANK, mps_rank_weak());
-    CHECK_RES(mps_ap_create_k(&weak_ap, awl, args));
-  } MPS_ARGS_END(args);
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_RANK, mps_rank_exact());
-    CHECK_RES(mps_ap_create_k(&exact_ap, awl, args));
-  } MPS_ARGS_END(args);
 
   strong = calloc(NTABLES * NENT, sizeof *strong);
   wvals = calloc(NTABLES * NENT, sizeof *wvals);
@@ -429,13 +436,23 @@ int main(void)
 
   for (t = 0; t < NTABLES; ++t) {
     table *tb = &tables[t];
-    word *vals = awl_make(exact_ap, K_VALS, NENT, next_id++, NULL);
+    word *vals = awl_make(exact_ap[t % 2], K_VALS, table_len[t], next_id++,
+                          NULL);
     roots[2 * t + 1] = vals;
-    roots[2 * t] = awl_make(weak_ap, K_KEYS, NENT, next_id++, vals);
+    roots[2 * t] = awl_make(weak_ap[t % 2], K_KEYS, table_len[t], next_id++,
+                            vals);
+    tb->n = table_len[t];
     tb->vals = roots[2 * t + 1];
     tb->keys = roots[2 * t];
     tb->keys_addr = (uintptr_t)tb->keys;
     tb->vals_addr = (uintptr_t)tb->vals;
+  }
+
+  /* Detach the AWL buffers, so that the tables' segments may get the
+   * write barrier (in generation 1). */
+  for (t = 0; t < 2; ++t) {
+    mps_ap_destroy(exact_ap[t]);
+    mps_ap_destroy(weak_ap[t]);
   }
 
   phase_basic();
@@ -446,11 +463,10 @@ int main(void)
   mps_root_destroy(root_weak);
   mps_root_destroy(root_strong);
   mps_root_destroy(root_objs);
-  mps_ap_destroy(exact_ap);
-  mps_ap_destroy(weak_ap);
   mps_ap_destroy(amcz_ap);
   mps_ap_destroy(amc_ap);
-  mps_pool_destroy(awl);
+  mps_pool_destroy(awl[1]);
+  mps_pool_destroy(awl[0]);
   mps_pool_destroy(amcz);
   mps_pool_destroy(amc);
   mps_chain_destroy(chain);

@@ -126,7 +126,7 @@ static size_t verify(const char *when)
 
 static void phase_random(void)
 {
-  unsigned long target = test_scale(120), steps = 0, next_collect;
+  unsigned long target = test_scale(300), steps = 0, next_collect;
   mps_word_t start = mps_collections(arena), seen = start;
   size_t homes_max = 0, i;
 
