@@ -107,14 +107,19 @@ mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
   mps_word_t *p;
   (void)closure;
   MPS_SCAN_BEGIN(ss) {
+    Bool walking = TraceOfSS(ss)->root_stepper != NULL;
     for (p = base; p < (mps_word_t *)limit; ++p) {
-      if (MPS_FIX1(ss, *p)) {
-        /* Fixed in place: the fix writes only what changed (never an
-         * ambiguous reference, so never a live stack), and root walkers
-         * see the reference's real location. */
-        mps_res_t res = MPS_FIX2(ss, (mps_addr_t *)(void *)p);
+      mps_word_t word = *p;
+      if (MPS_FIX1(ss, word)) {
+        /* Fix a copy (the area may be a stack, with sanitizer red zones
+         * between its words) and write back only what changed, so a live
+         * stack is never written.  Root walkers get the real location. */
+        mps_addr_t ref = (mps_addr_t)word;
+        mps_res_t res = MPS_FIX2(ss, walking ? (mps_addr_t *)(void *)p : &ref);
         if (res != MPS_RES_OK)
           return res;
+        if (!walking && (mps_word_t)ref != word)
+          *p = (mps_word_t)ref;
       }
     }
   } MPS_SCAN_END(ss);
