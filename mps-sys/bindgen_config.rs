@@ -12,22 +12,50 @@
 // instead), and no platform-identification macros or `va_list` functions,
 // whose translation differs between x86-64 and AArch64.
 
-/// The public headers the bindings cover, in the order they are included.
-const MPS_BINDGEN_HEADERS: &[&str] = &["mps.h", "mpsavm.h", "mpsacl.h", "mpscamc.h", "mpslib.h", "mpstd.h"];
+/// The public headers the bindings cover, in the order they are included:
+/// always these...
+const MPS_BINDGEN_HEADERS: &[&str] = &[
+    "mps.h",
+    "mpsavm.h",
+    "mpsacl.h",
+    "mpscamc.h",
+    "mpslib.h",
+    "mpstd.h",
+];
+
+/// ...and these when the header directory has them: the other pool
+/// classes, and this project's extensions (prefix `mpsx_`, absent from an
+/// installed Ravenbrook MPS).
+const MPS_BINDGEN_OPTIONAL_HEADERS: &[&str] = &[
+    "mpscams.h",
+    "mpscawl.h",
+    "mpsclo.h",
+    "mpscmfs.h",
+    "mpscmvff.h",
+    "mpscmvt.h",
+    "mpscsnc.h",
+    "mpsx.h",
+];
 
 /// A bindgen builder for the headers in `include_dir`, with every option
 /// that shapes the output.
 fn mps_bindgen_builder(include_dir: &std::path::Path) -> bindgen::Builder {
     let wrapper: String = MPS_BINDGEN_HEADERS
         .iter()
+        .chain(
+            MPS_BINDGEN_OPTIONAL_HEADERS
+                .iter()
+                .filter(|h| include_dir.join(h).is_file()),
+        )
         .map(|h| format!("#include \"{h}\"\n"))
         .collect();
     bindgen::Builder::default()
         .header_contents("mps_sys_wrapper.h", &wrapper)
         .clang_arg(format!("-I{}", include_dir.display()))
-        // Only the interface's names: mps_*, MPS_*, _mps_* (types, functions,
-        // variables, constants). Everything they use (size_t, ...) comes along.
-        .allowlist_item("(mps|MPS|_mps)_.*")
+        // Only the interface's names: mps_*, MPS_*, _mps_* and the
+        // extensions' mpsx_*, MPSX_*, _mpsx_* (types, functions, variables,
+        // constants). Everything they use (size_t, ...) comes along.
+        .allowlist_item("_?(mps|MPS|mpsx|MPSX)_.*")
         // Platform identification (mpstd.h) differs between platforms and
         // compilers; the word facts that do not are kept.
         .blocklist_item("MPS_(OS|ARCH|BUILD)_.*")

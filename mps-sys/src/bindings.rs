@@ -110,6 +110,9 @@ pub type mps_lib_assert_fail_t = ::core::option::Option<
     ),
 >;
 pub type mps_lib_FILE = mps_lib_stream_s;
+pub type mps_awl_find_dependent_t = ::core::option::Option<
+    unsafe extern "C" fn(addr: mps_addr_t) -> mps_addr_t,
+>;
 #[repr(C)]
 #[derive(Debug)]
 pub struct mps_arena_s {
@@ -290,6 +293,18 @@ pub struct _mps_sac_s {
 #[derive(Debug)]
 pub struct mps_lib_stream_s {
     _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mpsx_trace_stats_s {
+    pub condemned: usize,
+    pub live: usize,
+    pub copied: usize,
+    pub objects_moved: usize,
+    pub segs_pinned: usize,
+    pub segs_skipped: usize,
+    pub bytes_scanned: usize,
+    pub seconds: f64,
 }
 pub const MPS_SAC_CLASS_LIMIT: u32 = 8;
 pub const MPS_ARGS_MAX: u32 = 32;
@@ -825,4 +840,27 @@ extern "C" {
         n: usize,
     ) -> *mut ::core::ffi::c_void;
     pub fn mps_lib_telemetry_control() -> ::core::ffi::c_ulong;
+    pub fn mps_class_ams() -> mps_pool_class_t;
+    pub fn mps_class_awl() -> mps_pool_class_t;
+    pub fn mps_class_lo() -> mps_pool_class_t;
+    pub fn mps_class_mfs() -> mps_pool_class_t;
+    pub fn mps_class_mvff() -> mps_pool_class_t;
+    pub fn mpsx_class_amcx() -> mps_pool_class_t;
+    pub static _mpsx_key_CODE_RESERVE: mps_key_s;
+    pub fn mpsx_code_delta(arena: mps_arena_t) -> isize;
+    pub fn mpsx_code_range(
+        arena: mps_arena_t,
+        write_base_o: *mut *mut ::core::ffi::c_void,
+        exec_base_o: *mut *mut ::core::ffi::c_void,
+        size_o: *mut usize,
+    ) -> mps_bool_t;
+    pub fn mpsx_scan_area_code(
+        ss: mps_ss_t,
+        base: *mut ::core::ffi::c_void,
+        limit: *mut ::core::ffi::c_void,
+        closure: *mut ::core::ffi::c_void,
+    ) -> mps_res_t;
+    pub fn mpsx_flush_icache(exec: *mut ::core::ffi::c_void, size: usize);
+    pub fn mpsx_arena_last_trace(arena: mps_arena_t, stats_o: *mut mpsx_trace_stats_s);
+    pub fn mpsx_arena_traces(arena: mps_arena_t) -> usize;
 }

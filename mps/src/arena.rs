@@ -1,0 +1,338 @@
+//! The arena: the whole memory manager, owner of formats, chains and pools.
+
+use core::any::TypeId;
+use core::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use mps_sys::*;
+
+use crate::error::{check, Error};
+use crate::format::{Fmt, Format};
+use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolOptions};
+use crate::raw::{RawArena, RawChain, RawFmt, RawPool};
+
+/// An arena (`mps_arena_t`, VM class): the memory manager instance.
+///
+/// Formats, chains and pools are created through the arena and owned by
+/// it: the methods return `Copy` handles that borrow the arena
+/// ([`Fmt<'a, F>`](Fmt), [`Chain<'a>`](Chain), [`Pool<'a, ..>`](Pool)), and
+/// the arena destroys them, in the order the MPS requires, when it is
+/// dropped. Everything else that needs the arena ([`Ap`](crate::Ap),
+/// [`Root`](crate::Root), [`Ld`](crate::Ld), threads through
+/// [`with_thread`](Self::with_thread), messages) borrows it, so the arena
+/// cannot be dropped while any of them is alive.
+///
+/// An `Arena` is `Send` and `Sync`: share it between threads by reference
+/// (for example with [`std::thread::scope`]) and let each thread enter it
+/// with [`with_thread`](Self::with_thread).
+pub struct Arena {
+    /// Objects the arena owns, destroyed in `Drop` before `raw`.
+    registry: Mutex<Registry>,
+    /// Declared last: dropped after everything else.
+    raw: RawArena,
+}
+
+/// What an arena owns besides itself, in creation order.
+#[derive(Default)]
+struct Registry {
+    pools: Vec<RawPool>,
+    formats: Vec<(RawFmt, TypeId)>,
+    chains: Vec<RawChain>,
+}
+
+impl Arena {
+    /// A VM arena with the default settings (256 MiB initial reservation,
+    /// no commit limit).
+    pub fn new() -> Result<Arena, Error> {
+        Arena::builder().build()
+    }
+
+    /// A builder for an arena with non-default settings.
+    pub fn builder() -> ArenaBuilder {
+        ArenaBuilder::default()
+    }
+
+    /// The raw MPS handle, for calls this crate does not wrap. It stays
+    /// valid as long as `self`.
+    #[inline]
+    pub fn as_raw(&self) -> mps_arena_t {
+        self.raw.as_ptr()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers the format `F` with the arena (`mps_fmt_create_k`). Each
+    /// call creates a new MPS format; pools may share one.
+    pub fn format<F: Format>(&self) -> Result<Fmt<'_, F>, Error> {
+        let (fmt, owned) = Fmt::<F>::create(self)?;
+        self.registry().formats.push((owned, TypeId::of::<F>()));
+        Ok(fmt)
+    }
+
+    /// Whether `fmt` (an MPS format of this arena) was created for `F`.
+    pub(crate) fn format_is<F: Format>(&self, fmt: mps_fmt_t) -> bool {
+        let registry = self.registry();
+        registry
+            .formats
+            .iter()
+            .any(|(raw, id)| raw.as_ptr() == fmt && *id == TypeId::of::<F>())
+    }
+
+    /// A generation chain (`mps_chain_create`): one [`GenParam`] per
+    /// generation, youngest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Param`] if `gens` is empty; otherwise the MPS's result.
+    pub fn chain(&self, gens: &[GenParam]) -> Result<Chain<'_>, Error> {
+        if gens.is_empty() {
+            return Err(Error::Param);
+        }
+        let (chain, owned) = Chain::create(self, gens)?;
+        self.registry().chains.push(owned);
+        Ok(chain)
+    }
+
+    /// An AMC pool (automatic mostly-copying) of format `F`: objects that
+    /// hold references, moved by the collector unless pinned.
+    pub fn amc<'a, F: Format>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<crate::Amc<'a, F>, Error> {
+        self.pool(fmt, options)
+    }
+
+    /// An AMCZ pool (AMC for leaf objects, never scanned) of format `F`:
+    /// for objects that hold no references ([`Leaf`](crate::Leaf)).
+    pub fn amcz<'a, F: Format>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<crate::Amcz<'a, F>, Error> {
+        self.pool(fmt, options)
+    }
+
+    fn pool<'a, F: Format, C: PoolClass>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<Pool<'a, F, C>, Error> {
+        let same_arena = core::ptr::eq(fmt.arena(), self)
+            && options
+                .chain
+                .map_or(true, |c| core::ptr::eq(c.arena(), self));
+        if !same_arena {
+            return Err(Error::Param);
+        }
+        let (pool, owned) = Pool::create(self, fmt, options)?;
+        self.registry().pools.push(owned);
+        Ok(pool)
+    }
+
+    /// Runs a full collection of every automatic pool (`mps_arena_collect`)
+    /// and leaves the arena **parked**: call [`release`](Self::release) to
+    /// let collections start on their own again.
+    pub fn collect(&self) -> Result<(), Error> {
+        // SAFETY: the arena is live (owned by `self`).
+        check(unsafe { mps_arena_collect(self.as_raw()) })
+    }
+
+    /// Requests a full collection and returns quickly
+    /// (`mps_arena_start_collect`); the arena stays unclamped.
+    pub fn start_collect(&self) -> Result<(), Error> {
+        // SAFETY: the arena is live.
+        check(unsafe { mps_arena_start_collect(self.as_raw()) })
+    }
+
+    /// Spends up to `interval` seconds on collector work
+    /// (`mps_arena_step`); may start a collection expected to take at most
+    /// `interval × multiplier`. Returns whether there was work to do.
+    pub fn step(&self, interval: f64, multiplier: f64) -> bool {
+        assert!(
+            interval >= 0.0 && multiplier >= 0.0,
+            "negative step interval or multiplier"
+        );
+        // SAFETY: the arena is live; the arguments are non-negative.
+        unsafe { mps_arena_step(self.as_raw(), interval, multiplier) != 0 }
+    }
+
+    /// Clamps the arena (`mps_arena_clamp`): no new collection starts and
+    /// no object moves until [`release`](Self::release).
+    pub fn clamp(&self) {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_clamp(self.as_raw()) }
+    }
+
+    /// Parks the arena (`mps_arena_park`): finishes any collection, then
+    /// behaves as clamped.
+    pub fn park(&self) {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_park(self.as_raw()) }
+    }
+
+    /// Releases a clamped or parked arena (`mps_arena_release`):
+    /// collections start on their own again.
+    pub fn release(&self) {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_release(self.as_raw()) }
+    }
+
+    /// Number of collections that could move objects since the arena was
+    /// created (`mps_collections`).
+    pub fn collections(&self) -> usize {
+        // SAFETY: the arena is live.
+        unsafe { mps_collections(self.as_raw()) as usize }
+    }
+
+    /// Bytes of memory committed (`mps_arena_committed`), overheads and
+    /// spare memory included.
+    pub fn committed(&self) -> usize {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_committed(self.as_raw()) }
+    }
+
+    /// Bytes of address space reserved (`mps_arena_reserved`).
+    pub fn reserved(&self) -> usize {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_reserved(self.as_raw()) }
+    }
+
+    /// Committed bytes not in use (`mps_arena_spare_committed`).
+    pub fn spare_committed(&self) -> usize {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_spare_committed(self.as_raw()) }
+    }
+
+    /// The commit limit in bytes (`mps_arena_commit_limit`).
+    pub fn commit_limit(&self) -> usize {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_commit_limit(self.as_raw()) }
+    }
+
+    /// Changes the commit limit (`mps_arena_commit_limit_set`); fails if
+    /// more than `limit` is committed and cannot be released.
+    pub fn set_commit_limit(&self, limit: usize) -> Result<(), Error> {
+        // SAFETY: the arena is live.
+        check(unsafe { mps_arena_commit_limit_set(self.as_raw(), limit) })
+    }
+
+    /// The pause-time target in seconds (`mps_arena_pause_time`).
+    pub fn pause_time(&self) -> f64 {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_pause_time(self.as_raw()) }
+    }
+
+    /// Changes the pause-time target (`mps_arena_pause_time_set`).
+    pub fn set_pause_time(&self, seconds: f64) {
+        assert!(seconds >= 0.0, "negative pause time");
+        // SAFETY: the arena is live; the time is non-negative.
+        unsafe { mps_arena_pause_time_set(self.as_raw(), seconds) }
+    }
+
+    /// Is `addr` inside memory this arena manages (`mps_arena_has_addr`)?
+    pub fn has_addr(&self, addr: usize) -> bool {
+        // SAFETY: the arena is live; the address is only compared.
+        unsafe { mps_arena_has_addr(self.as_raw(), addr as mps_addr_t) != 0 }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // Nothing borrows the arena any more: no thread is registered
+        // through `with_thread`, every `Ap`, `Root` and message is gone.
+        // The MPS order: park, destroy pools, then formats and chains (only
+        // when parked), then the arena itself (field `raw`, dropped after
+        // this function).
+        self.park();
+        let registry = self
+            .registry
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        while let Some(pool) = registry.pools.pop() {
+            drop(pool);
+        }
+        registry.formats.clear();
+        registry.chains.clear();
+    }
+}
+
+impl fmt::Debug for Arena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arena")
+            .field("raw", &self.as_raw())
+            .field("committed", &self.committed())
+            .field("collections", &self.collections())
+            .finish()
+    }
+}
+
+/// Settings for a new [`Arena`]; every one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ArenaBuilder {
+    arena_size: Option<usize>,
+    commit_limit: Option<usize>,
+    grain_size: Option<usize>,
+    pause_time: Option<f64>,
+    spare: Option<f64>,
+}
+
+impl ArenaBuilder {
+    /// Initial address-space reservation in bytes (`MPS_KEY_ARENA_SIZE`);
+    /// the arena reserves more when it needs it.
+    pub fn arena_size(mut self, bytes: usize) -> Self {
+        self.arena_size = Some(bytes);
+        self
+    }
+
+    /// Maximum committed memory in bytes (`MPS_KEY_COMMIT_LIMIT`).
+    pub fn commit_limit(mut self, bytes: usize) -> Self {
+        self.commit_limit = Some(bytes);
+        self
+    }
+
+    /// The arena's grain (`MPS_KEY_ARENA_GRAIN_SIZE`): a power of two, at
+    /// least the page size.
+    pub fn grain_size(mut self, bytes: usize) -> Self {
+        self.grain_size = Some(bytes);
+        self
+    }
+
+    /// Pause-time target in seconds (`MPS_KEY_PAUSE_TIME`).
+    pub fn pause_time(mut self, seconds: f64) -> Self {
+        self.pause_time = Some(seconds);
+        self
+    }
+
+    /// Fraction of committed memory kept as spare (`MPS_KEY_SPARE`).
+    pub fn spare(mut self, fraction: f64) -> Self {
+        self.spare = Some(fraction);
+        self
+    }
+
+    /// Creates the arena (`mps_arena_create_k`).
+    pub fn build(self) -> Result<Arena, Error> {
+        let mut args = ArgList::new();
+        if let Some(size) = self.arena_size {
+            args.add(MPS_KEY_ARENA_SIZE, size);
+        }
+        if let Some(limit) = self.commit_limit {
+            args.add(MPS_KEY_COMMIT_LIMIT, limit);
+        }
+        if let Some(grain) = self.grain_size {
+            args.add(MPS_KEY_ARENA_GRAIN_SIZE, grain);
+        }
+        if let Some(pause) = self.pause_time {
+            args.add(MPS_KEY_PAUSE_TIME, pause);
+        }
+        if let Some(spare) = self.spare {
+            args.add(MPS_KEY_SPARE, spare);
+        }
+        Ok(Arena {
+            registry: Mutex::new(Registry::default()),
+            raw: RawArena::create_vm(&mut args)?,
+        })
+    }
+}

@@ -1,0 +1,335 @@
+//! A small object format shared by the integration tests: pairs, integers,
+//! vectors and strings, each with an id for checking identity.
+//!
+//! Every object starts with a header word `(size_in_words << 8) | kind`, so
+//! `skip` is the same for objects, pads and forwarding markers.
+#![allow(dead_code)]
+
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mps::{Ap, Error, Format, Handle, Leaf, Object, PoolClass, Ref, ScanState, Scope};
+
+pub const PAIR: usize = 1;
+pub const INT: usize = 2;
+pub const VECTOR: usize = 3;
+pub const STR: usize = 4;
+pub const FWD: usize = 5;
+pub const PAD: usize = 6;
+
+const WORD: usize = std::mem::size_of::<usize>();
+
+fn header(kind: usize, words: usize) -> usize {
+    (words << 8) | kind
+}
+
+/// Reads the header word of the object at `p`.
+///
+/// # Safety
+///
+/// `p` is an object, pad or forwarding marker of this format.
+unsafe fn header_at(p: NonNull<u8>) -> usize {
+    // SAFETY: every object, pad and marker starts with a header word.
+    unsafe { p.cast::<usize>().as_ptr().read() }
+}
+
+fn kind(h: usize) -> usize {
+    h & 0xff
+}
+
+fn words(h: usize) -> usize {
+    h >> 8
+}
+
+/// The format.
+pub enum Lisp {}
+
+// SAFETY: skip sizes every object, pad and marker by its header; scan fixes
+// every Ref of pairs and vectors; forward writes a marker of the same size
+// (every object has at least two words); pad writes a header of the size.
+unsafe impl Format for Lisp {
+    unsafe fn scan(
+        ss: &mut ScanState<'_>,
+        base: NonNull<u8>,
+        limit: NonNull<u8>,
+    ) -> Result<(), Error> {
+        let mut p = base;
+        while p < limit {
+            // SAFETY: `[base, limit)` is a run of objects, pads and markers.
+            let h = unsafe { header_at(p) };
+            match kind(h) {
+                // SAFETY: `p` is a pair of this format.
+                PAIR => unsafe {
+                    let pair = p.cast::<Pair>().as_ref();
+                    ss.fix_ref(&pair.car)?;
+                    ss.fix_ref(&pair.cdr)?;
+                },
+                // SAFETY: `p` is a vector of this format.
+                VECTOR => unsafe {
+                    let v = Vector::from_addr(p).as_ref();
+                    ss.fix_refs(&v.elems)?;
+                },
+                _ => {}
+            }
+            // SAFETY: the next object starts `words(h)` words on.
+            p = unsafe { p.add(words(h) * WORD) };
+        }
+        Ok(())
+    }
+
+    unsafe fn skip(addr: NonNull<u8>) -> NonNull<u8> {
+        // SAFETY: `addr` is an object, pad or marker; its block ends there.
+        unsafe { addr.add(words(header_at(addr)) * WORD) }
+    }
+
+    unsafe fn forward(old: NonNull<u8>, new: NonNull<u8>) {
+        // SAFETY: the object at `old` has at least two words and was copied.
+        unsafe {
+            let w = words(header_at(old));
+            let p = old.cast::<usize>().as_ptr();
+            p.write(header(FWD, w));
+            p.add(1).write(new.as_ptr() as usize);
+        }
+    }
+
+    unsafe fn is_forwarded(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+        // SAFETY: `addr` is an object, pad or marker; a marker has two words.
+        unsafe {
+            if kind(header_at(addr)) == FWD {
+                NonNull::new(addr.cast::<usize>().as_ptr().add(1).read() as *mut u8)
+            } else {
+                None
+            }
+        }
+    }
+
+    unsafe fn pad(base: NonNull<u8>, size: usize) {
+        // SAFETY: the collector owns `[base, base + size)`, size >= 8.
+        unsafe {
+            base.cast::<usize>()
+                .as_ptr()
+                .write(header(PAD, size / WORD))
+        }
+    }
+}
+
+/// A pair: an id and two references.
+#[repr(C)]
+pub struct Pair {
+    header: usize,
+    pub id: u64,
+    pub car: Ref,
+    pub cdr: Ref,
+}
+
+impl Pair {
+    pub fn new(id: u64) -> Pair {
+        Pair {
+            header: header(PAIR, 4),
+            id,
+            car: Ref::null(),
+            cdr: Ref::null(),
+        }
+    }
+}
+
+// SAFETY: the header says PAIR only for pairs; `new` makes a well-formed
+// pair of 4 words = alloc_size; both references are scanned.
+unsafe impl Object for Pair {
+    type Format = Lisp;
+    unsafe fn is_instance(addr: NonNull<u8>) -> bool {
+        // SAFETY: every object has a header.
+        kind(unsafe { header_at(addr) }) == PAIR
+    }
+    unsafe fn from_addr(addr: NonNull<u8>) -> NonNull<Self> {
+        addr.cast()
+    }
+}
+
+/// An integer (a leaf): an id and a mutable value.
+#[repr(C)]
+pub struct Int {
+    header: usize,
+    pub id: u64,
+    pub value: AtomicU64,
+}
+
+impl Int {
+    pub fn new(id: u64, value: u64) -> Int {
+        Int {
+            header: header(INT, 3),
+            id,
+            value: AtomicU64::new(value),
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+// SAFETY: as for Pair; an Int holds no references.
+unsafe impl Object for Int {
+    type Format = Lisp;
+    unsafe fn is_instance(addr: NonNull<u8>) -> bool {
+        // SAFETY: every object has a header.
+        kind(unsafe { header_at(addr) }) == INT
+    }
+    unsafe fn from_addr(addr: NonNull<u8>) -> NonNull<Self> {
+        addr.cast()
+    }
+}
+
+// SAFETY: an Int contains no Ref.
+unsafe impl Leaf for Int {}
+
+/// A vector of references (unsized): header, id, length, elements.
+#[repr(C)]
+pub struct Vector {
+    header: usize,
+    pub id: u64,
+    len: usize,
+    pub elems: [Ref],
+}
+
+// SAFETY: VECTOR objects are built by `new_vector` with `len` elements;
+// the metadata comes from the length word; the elements are scanned.
+unsafe impl Object for Vector {
+    type Format = Lisp;
+    unsafe fn is_instance(addr: NonNull<u8>) -> bool {
+        // SAFETY: every object has a header.
+        kind(unsafe { header_at(addr) }) == VECTOR
+    }
+    unsafe fn from_addr(addr: NonNull<u8>) -> NonNull<Self> {
+        // SAFETY: a vector's third word is its length.
+        let len = unsafe { addr.cast::<usize>().as_ptr().add(2).read() };
+        let fat = ptr::slice_from_raw_parts_mut(addr.as_ptr(), len) as *mut Vector;
+        NonNull::new(fat).expect("non-null")
+    }
+}
+
+/// A string (an unsized leaf): header, id, length, bytes.
+#[repr(C)]
+pub struct Str {
+    header: usize,
+    pub id: u64,
+    len: usize,
+    pub bytes: [u8],
+}
+
+// SAFETY: STR objects are built by `new_str`; metadata from the length.
+unsafe impl Object for Str {
+    type Format = Lisp;
+    unsafe fn is_instance(addr: NonNull<u8>) -> bool {
+        // SAFETY: every object has a header.
+        kind(unsafe { header_at(addr) }) == STR
+    }
+    unsafe fn from_addr(addr: NonNull<u8>) -> NonNull<Self> {
+        // SAFETY: a string's third word is its length.
+        let len = unsafe { addr.cast::<usize>().as_ptr().add(2).read() };
+        let fat = ptr::slice_from_raw_parts_mut(addr.as_ptr(), len) as *mut Str;
+        NonNull::new(fat).expect("non-null")
+    }
+}
+
+// SAFETY: a string contains no Ref.
+unsafe impl Leaf for Str {}
+
+/// Allocates a vector of `len` null references.
+pub fn new_vector<'s, C: PoolClass + mps::Holds<Vector>>(
+    s: &mut Scope<'s>,
+    ap: &mut Ap<'_, Lisp, C>,
+    id: u64,
+    len: usize,
+) -> Result<Handle<'s, Lisp>, Error> {
+    let w = 3 + len;
+    // SAFETY: the block is `w` words (a multiple of 8, > 0); init writes the
+    // header, id, length and null elements: a well-formed vector.
+    unsafe {
+        s.alloc_raw(ap, w * WORD, |base| {
+            let p = base.cast::<usize>().as_ptr();
+            p.write(header(VECTOR, w));
+            p.add(1).write(id as usize);
+            p.add(2).write(len);
+            for i in 0..len {
+                p.add(3 + i).write(0);
+            }
+        })
+    }
+}
+
+/// Allocates a string.
+pub fn new_str<'s, C: PoolClass + mps::Holds<Str>>(
+    s: &mut Scope<'s>,
+    ap: &mut Ap<'_, Lisp, C>,
+    id: u64,
+    text: &str,
+) -> Result<Handle<'s, Lisp>, Error> {
+    let w = 3 + text.len().div_ceil(WORD);
+    // SAFETY: the block is `w` words; init writes the header, id, length and
+    // the bytes (zero-padded): a well-formed string without references.
+    unsafe {
+        s.alloc_raw(ap, w * WORD, |base| {
+            let p = base.cast::<usize>().as_ptr();
+            p.write(header(STR, w));
+            p.add(1).write(id as usize);
+            p.add(2).write(text.len());
+            ptr::write_bytes(p.add(3), 0, w - 3);
+            ptr::copy_nonoverlapping(text.as_ptr(), p.add(3).cast::<u8>(), text.len());
+        })
+    }
+}
+
+/// The id of any object of the format.
+pub fn id_of(h: Handle<'_, Lisp>) -> u64 {
+    if let Some(id) = h.try_with(|p: &Pair| p.id) {
+        id
+    } else if let Some(id) = h.try_with(|i: &Int| i.id) {
+        id
+    } else if let Some(id) = h.try_with(|v: &Vector| v.id) {
+        id
+    } else {
+        h.with(|s: &Str| s.id)
+    }
+}
+
+/// A tiny deterministic generator (xorshift64*), seeded from
+/// `MPS_TEST_SEED` if set; prints the seed so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(test: &str) -> Rng {
+        let seed = std::env::var("MPS_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+                    ^ u64::from(std::process::id())
+            });
+        println!("{test}: seed={seed} (reproduce with MPS_TEST_SEED={seed})");
+        Rng(seed.max(1))
+    }
+
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.next() % den < num
+    }
+}
