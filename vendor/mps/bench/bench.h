@@ -22,6 +22,8 @@ double now_wall(void);
 double now_cpu(void);
 /* Peak resident set size of this process so far, KiB (ru_maxrss). */
 long peak_rss_kib(void);
+/* Resident set size now, KiB (/proc/self/statm). */
+long cur_rss_kib(void);
 
 /* Child output: one "key=value" line on stdout. */
 void emit(const char *key, const char *fmt, ...)

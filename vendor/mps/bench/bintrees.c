@@ -11,8 +11,6 @@
  *                default arena and chain, thread stack as ambiguous root
  *   boehm        Boehm GC, GC_malloc(16), default settings
  *   boehm-incr   Boehm GC after GC_enable_incremental()
- *   boehm-1m     Boehm GC, default settings, GC_MARKERS=1 in the
- *                environment (set by the driver): one marker thread
  *   malloc       malloc(16) and an explicit free of every node of each
  *                tree once checked (the stand-in for Rust's Box<Node>)
  * The node has no header: in the AMC format a node's first word is its
@@ -166,7 +164,7 @@ int wl_bintrees(const char *variant)
   if (strcmp(variant, "amc") == 0) {
     v = V_AMC;
     bench_mps_open(&m, FMT_NODE);
-  } else if (strcmp(variant, "boehm") == 0 || strcmp(variant, "boehm-1m") == 0) {
+  } else if (strcmp(variant, "boehm") == 0) {
     v = V_BOEHM;
     GC_INIT();
   } else if (strcmp(variant, "boehm-incr") == 0) {
@@ -227,6 +225,7 @@ int wl_bintrees(const char *variant)
     emit("after_full_committed", "%zu", committed);
     emit("after_full_spare", "%zu", spare);
     emit("after_full_gclive", "%zu", live);
+    emit("after_full_rss_kib", "%ld", cur_rss_kib());
     bench_mps_close(&m);
   } else if (v == V_BOEHM) {
     emit("collections", "%lu", (unsigned long)GC_get_gc_no());
@@ -236,8 +235,7 @@ int wl_bintrees(const char *variant)
     if (count(longlived) != nll)
       return 3;
     emit("after_full_committed", "%zu", GC_get_heap_size());
-    emit("after_full_spare", "%zu", GC_get_free_bytes());
-    emit("after_full_gclive", "%zu", GC_get_heap_size() - GC_get_free_bytes());
+    emit("after_full_rss_kib", "%ld", cur_rss_kib());
   } else {
     free_tree(longlived);
   }

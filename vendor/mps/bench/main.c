@@ -5,7 +5,7 @@
  *                              key=value lines on stdout
  *
  * Environment: BENCH_SCALE (default 1) scales the work and the heap sizes;
- * BENCH_REPEAT (default 1) runs every variant that many times and keeps
+ * BENCH_REPEAT (default 3) runs every variant that many times and keeps
  * the run with the median wall time; BENCH_BT_DEPTH overrides the maximum
  * depth of the binary trees.
  */
@@ -57,6 +57,18 @@ long peak_rss_kib(void)
   return ru.ru_maxrss;
 }
 
+long cur_rss_kib(void)
+{
+  long size = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f != NULL) {
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 void emit(const char *key, const char *fmt, ...)
 {
   va_list ap;
@@ -96,7 +108,6 @@ static const variant_s variants[] = {
   {"bintrees", "amc", "AMC (this project)", NULL},
   {"bintrees", "boehm", "Boehm GC default", NULL},
   {"bintrees", "boehm-incr", "Boehm GC incremental", NULL},
-  {"bintrees", "boehm-1m", "Boehm GC, GC_MARKERS=1", "GC_MARKERS=1"},
   {"bintrees", "malloc", "malloc/free (Box stand-in)", NULL},
   {"alloc", "amc", "AMC reserve/commit", NULL},
   {"alloc", "boehm", "Boehm GC_malloc", NULL},
@@ -352,9 +363,10 @@ static void print_table(void)
     const run_s *r = &runs[i];
     int is_amc = strcmp(r->var, "amc") == 0;
     const char *wlname;
-    double l, c, sp;
+    double l, c;
     char fig[96];
-    if (strcmp(r->wl, "bintrees") == 0 && (is_amc || strcmp(r->var, "boehm") == 0))
+    if (strcmp(r->wl, "bintrees") == 0 &&
+        (is_amc || strcmp(r->var, "boehm") == 0))
       wlname = "binary trees";
     else if (strcmp(r->wl, "pause") == 0)
       wlname = "pause heap";
@@ -362,15 +374,18 @@ static void print_table(void)
       continue;
     l = getv(r, "live_bytes");
     c = getv(r, "after_full_committed");
-    sp = getv(r, "after_full_spare");
     snprintf(fig, sizeof fig, "%s: %s / live", wlname,
-             is_amc ? "arena committed" : "GC heap size");
+             is_amc ? "mps_arena_committed" : "GC_get_heap_size");
     row(r, fig, c, 'M', "live", l, NULL, -1);
-    snprintf(fig, sizeof fig, "%s: %s / live", wlname,
-             is_amc ? "committed − spare" : "heap − free");
-    row(r, fig, c - sp, 'M', "live", l, NULL, -1);
+    if (is_amc) {
+      snprintf(fig, sizeof fig, "%s: committed − spare / live", wlname);
+      row(r, fig, c - getv(r, "after_full_spare"), 'M', "live", l, NULL, -1);
+    }
+    snprintf(fig, sizeof fig, "%s: RSS / live", wlname);
+    row(r, fig, getv(r, "after_full_rss_kib") * 1024.0, 'M', "live", l,
+        NULL, -1);
     if (strcmp(r->wl, "pause") == 0) {
-      snprintf(fig, sizeof fig, "%s: peak RSS / live", wlname);
+      snprintf(fig, sizeof fig, "%s: peak RSS (whole run) / live", wlname);
       row(r, fig, getv(r, "peak_rss_kib") * 1024.0, 'M', "live", l, NULL, -1);
     }
   }
@@ -459,7 +474,7 @@ int main(int argc, char **argv)
   }
 
   e = getenv("BENCH_REPEAT");
-  repeat = e != NULL && atoi(e) > 0 ? atoi(e) : 1;
+  repeat = e != NULL && atoi(e) > 0 ? atoi(e) : 3;
   if (repeat > 15)
     repeat = 15;
   t0 = now_wall();

@@ -255,6 +255,7 @@ int wl_pause(const char *variant)
     emit("after_full_committed", "%zu", committed);
     emit("after_full_spare", "%zu", spare);
     emit("after_full_gclive", "%zu", live);
+    emit("after_full_rss_kib", "%ld", cur_rss_kib());
     mps_arena_park(m.arena);
     mps_root_destroy(troot);
     bench_mps_close(&m);
@@ -262,9 +263,7 @@ int wl_pause(const char *variant)
   } else {
     GC_gcollect();
     emit("after_full_committed", "%zu", GC_get_heap_size());
-    emit("after_full_spare", "%zu", GC_get_free_bytes());
-    emit("after_full_gclive", "%zu",
-         GC_get_heap_size() - GC_get_free_bytes());
+    emit("after_full_rss_kib", "%ld", cur_rss_kib());
   }
   return 0;
 }

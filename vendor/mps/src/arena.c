@@ -285,6 +285,8 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
       goto failChain;
   }
   res = ProtInstallHandler();
+  if (res == MPS_RES_OK)
+    res = ThreadInstallHandlers();
   if (res != MPS_RES_OK)
     goto failProt;
   LockClaimGlobal();

@@ -507,11 +507,14 @@ struct mps_thr_s {
   pthread_t id;
   ThreadSuspend record;    /* the thread's own suspension record */
   Addr stack_low, stack_high; /* the thread's stack mapping, if known */
+  Bool forked_away;        /* registered in the parent of a fork child */
   Bool suspended;
 };
 
 Bool ThreadCheck(Thread thread);
 Res ThreadRegister(Thread *thread_o, Arena arena);
+/* Signal handlers for stopping threads, and the fork protocol. */
+Res ThreadInstallHandlers(void);
 void ThreadDeregister(Thread thread);
 void ThreadRingSuspend(Arena arena);
 void ThreadRingResume(Arena arena);

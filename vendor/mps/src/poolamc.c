@@ -239,6 +239,7 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
     if (res != MPS_RES_OK)
       return res;
     seg->forwarding = 1;
+    seg->summary = ZoneSetEMPTY; /* grows as its copies are scanned */
     pgen->fwd_seg = seg;
   }
   *base_o = seg->used;

@@ -149,11 +149,63 @@ static void resumeHandler(int sig, siginfo_t *info, void *context)
   errno = saved_errno;
 }
 
-static Res installHandlers(void)
+/* fork: DESIGN.md#fork.  Before a fork, take every arena's lock, then the
+ * world lock, then the global lock, in the usual order, so that the child
+ * starts with every collector structure consistent; both sides release
+ * them.  In the child only the forking thread exists: every other thread
+ * registered in an arena is marked as gone, never signalled or scanned. */
+
+static void forkPrepare(void)
+{
+  Ring node, next;
+  RING_FOR(node, &ArenaGlobalRing, next) {
+    Arena arena = RING_ELT(Arena, global_ring, node);
+    LockClaim(&arena->lock);
+  }
+  LockClaimWorld();
+  LockClaimGlobal();
+}
+
+static void forkReleaseAll(void)
+{
+  Ring node, next;
+  LockReleaseGlobal();
+  LockReleaseWorld();
+  RING_FOR(node, &ArenaGlobalRing, next) {
+    Arena arena = RING_ELT(Arena, global_ring, node);
+    LockRelease(&arena->lock);
+  }
+}
+
+static void forkParent(void)
+{
+  forkReleaseAll();
+}
+
+static void forkChild(void)
+{
+  Ring node, next;
+  RING_FOR(node, &ArenaGlobalRing, next) {
+    Arena arena = RING_ELT(Arena, global_ring, node);
+    Ring tnode, tnext;
+    RING_FOR(tnode, &arena->threads, tnext) {
+      Thread thread = RING_ELT(Thread, arena_ring, tnode);
+      if (!ThreadIsCurrent(thread))
+        thread->forked_away = TRUE;
+    }
+  }
+  forkReleaseAll();
+}
+
+Res ThreadInstallHandlers(void)
 {
   struct sigaction sa;
   LockClaimGlobal();
   if (!handlersInstalled) {
+    if (pthread_atfork(forkPrepare, forkParent, forkChild) != 0) {
+      LockReleaseGlobal();
+      return MPS_RES_RESOURCE;
+    }
     if (sem_init(&ackSem, 0, 0) != 0) {
       LockReleaseGlobal();
       return MPS_RES_RESOURCE;
@@ -185,7 +237,7 @@ static Res installHandlers(void)
 Res ThreadRegister(Thread *thread_o, Arena arena)
 {
   Thread thread;
-  Res res = installHandlers();
+  Res res = ThreadInstallHandlers();
   if (res != MPS_RES_OK)
     return res;
   thread = calloc(1, sizeof *thread);
@@ -246,7 +298,8 @@ void ThreadRingSuspend(Arena arena)
   RING_FOR(node, &arena->threads, next) {
     Thread thread = RING_ELT(Thread, arena_ring, node);
     thread->suspended = FALSE;
-    if (ThreadIsCurrent(thread) || thread->record->requested)
+    if (ThreadIsCurrent(thread) || thread->record->requested ||
+        thread->forked_away)
       continue;
     __atomic_store_n(&thread->record->requested, 1, __ATOMIC_SEQ_CST);
     if (pthread_kill(thread->id, SIG_SUSPEND) != 0) {
@@ -316,6 +369,8 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
     cold = AddrAlignDown(thread->stack_high, sizeof(Word));
   if (ThreadIsCurrent(thread))
     return scanCurrent(ss, cold, scan_area, closure);
+  if (thread->forked_away)
+    return MPS_RES_OK; /* it does not exist in this process */
   AVER(rec->stopped);
   res = scan_area(ss, &rec->context, (Addr)&rec->context + sizeof(Word) *
                   (sizeof rec->context / sizeof(Word)), closure);

@@ -132,11 +132,10 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   ASSERT_ALWAYS(res == MPS_RES_OK);
   trace->rank = old;
   /* The summary of what the segment may refer to: the union of the zones
-   * of the references seen (DESIGN.md#barrier). */
-  if (from == seg->base)
-    seg->summary = trace->ss._ufs;
-  else
-    seg->summary |= trace->ss._ufs;
+   * of the references seen (DESIGN.md#barrier).  It only grows here; it
+   * is reset when a scan of everything alive in the segment begins: when
+   * the segment is condemned, made for copies, or scanned whole. */
+  seg->summary |= trace->ss._ufs;
   trace->bytes_scanned += AddrOffset(from, to);
   /* Scanning code relinks it (DESIGN.md#code). */
   if (seg->pool->exec)
@@ -150,6 +149,7 @@ static void scanArea(Seg seg, Addr base, Addr limit, void *closure)
 
 void TraceScanSegWhole(Trace trace, Seg seg)
 {
+  seg->summary = ZoneSetEMPTY;
   SegAreas(seg, scanArea, trace);
 }
 
@@ -294,6 +294,9 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn) {
           SegUnprotect(seg);
+          /* Whatever survives is scanned this trace: the summary is
+           * rebuilt from those scans. */
+          seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
         }
         else

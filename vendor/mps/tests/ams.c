@@ -20,7 +20,10 @@
  *  5. with a thread root: an AMS object referenced only from the stack
  *     survives and stays intact (MPS_KEY_AMS_SUPPORT_AMBIGUOUS default);
  *  6. a second AMS pool with MPS_KEY_GEN = 1 and SUPPORT_AMBIGUOUS
- *     false works.
+ *     false works;
+ *  7. a generation-1 AMS segment whose objects a collection scans out of
+ *     address order (the one at the segment base last) keeps, in its
+ *     barrier summary, the zones of every object's references.
  */
 
 #include "testlib.h"
@@ -551,6 +554,79 @@ static void phase_gen1(void)
   mps_arena_release(arena);
 }
 
+/* ---- 7. summary of a segment whose objects are scanned out of order ----
+ *
+ * In a fresh AMS pool in generation 1 (write barrier between
+ * collections), objects X0 (at the segment base) .. X9: the root refers
+ * to X9, Xi to X(i-1), and Xi (i > 0) to Ti, an object in the
+ * generation-0 AMS pool.  A full collection scans X9 first and X0 (which
+ * refers to no Ti) last.  The segment's summary must still cover every
+ * Ti, or the minor collections that follow skip the segment and free the
+ * Ti.  A weak root on the Ti tells whether they died. */
+
+#define NCHAIN 10
+
+static void *wtargets[NCHAIN];       /* weak table root */
+
+static void phase_summary(void)
+{
+  mps_pool_t src;
+  mps_ap_t src_ap;
+  mps_root_t wroot;
+  void *x[NCHAIN];
+  unsigned long tid[NCHAIN];
+  mps_word_t c;
+  size_t i;
+
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, ams_fmt);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);
+    CHECK_RES(mps_pool_create_k(&src, arena, mps_class_ams(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_ap_create_k(&src_ap, src, mps_args_none));
+  CHECK_RES(mps_root_create_table(&wroot, arena, mps_rank_weak(), 0,
+                                   wtargets, NCHAIN));
+  mps_arena_park(arena);
+  for (i = 0; i < NCHAIN; ++i)
+    x[i] = tf_make_pair(src_ap, next_id++, NULL, NULL);
+  for (i = 1; i < NCHAIN; ++i) {
+    tid[i] = next_id++;
+    wtargets[i] = tf_make_pair(ams_ap, tid[i], NULL, NULL);
+    tf_set_ref(x[i], 1, wtargets[i]);
+    tf_set_ref(x[i], 0, x[i - 1]);
+  }
+  roots[0] = x[NCHAIN - 1];
+  mps_ap_destroy(src_ap);              /* detach the buffer */
+  CHECK_RES(mps_arena_collect(arena));
+  mps_arena_release(arena);
+  c = mps_collections(arena);
+  while (mps_collections(arena) < c + 3)
+    (void)tf_make_pair(ams_ap, next_id++, NULL, NULL);
+  mps_arena_park(arena);
+  for (i = 1; i < NCHAIN; ++i) {
+    void *t = tf_ref(x[i], 1);
+    if (wtargets[i] == NULL)
+      die("summary: generation-0 AMS object %lu, referenced from the "
+          "generation-1 AMS object X%zu, died in a minor collection (the "
+          "segment's summary lost its zone when X0, at the segment base, "
+          "was scanned last?)", tid[i], i);
+    if (t != wtargets[i])
+      die("summary: X%zu refers to %p, the weak root to %p", i, t,
+          wtargets[i]);
+    tf_check_obj(t, "summary: target");
+    if (tf_id(t) != tid[i])
+      die("summary: target %zu has id %lu, expected %lu", i, tf_id(t),
+          tid[i]);
+  }
+  roots[0] = NULL;
+  mps_root_destroy(wroot);
+  mps_pool_destroy(src);
+  mps_arena_release(arena);
+  printf("ams: generation-1 segment scanned out of address order kept its "
+         "summary\n");
+}
+
 int main(void)
 {
   mps_thr_t thr;
@@ -606,6 +682,7 @@ int main(void)
   phase_churn();
   phase_stack(thr, marker);
   phase_gen1();
+  phase_summary();
 
   mps_arena_park(arena);
   mps_thread_dereg(thr);

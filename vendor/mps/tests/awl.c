@@ -27,6 +27,9 @@
  *  - AWL objects never move;
  *  - tables live in two AWL pools, MPS_KEY_GEN 0 and 1 (the latter gets
  *    the write barrier between collections);
+ *  - a generation-1 AWL segment whose objects a collection scans out of
+ *    address order (the one at the segment base last) keeps the zones of
+ *    every object's references in its barrier summary;
  *  - with automatic collections while entries are added and strong
  *    references dropped: at every collection, for every entry, key and
  *    value are both present and correct, or both NULL.
@@ -367,6 +370,81 @@ static void phase_churn(void)
     die("churn: no key died");
 }
 
+/* ---- summary of a segment whose objects are scanned out of order ----
+ *
+ * In a fresh AWL pool in generation 1 (write barrier between
+ * collections), exact objects X0 (at the segment base) .. X9: a root
+ * refers to X9, Xi to X(i-1), and Xi (i > 0) to Ti, an exact AWL object
+ * in the generation-0 pool.  A full collection scans X9 first and X0
+ * (which refers to no Ti) last.  The segment's summary must still cover
+ * every Ti, or the minor collections that follow skip the segment and
+ * free the Ti (seen through a weak root). */
+
+#define NCHAIN 10
+
+static void *wtargets[NCHAIN];
+static void *chain_root[1];
+
+static void phase_summary(mps_fmt_t fmt, mps_chain_t chain, mps_ap_t gen0_ap)
+{
+  mps_pool_t src;
+  mps_ap_t src_ap;
+  mps_root_t wroot, croot;
+  word *x[NCHAIN];
+  mps_word_t c;
+  size_t i;
+
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);
+    CHECK_RES(mps_pool_create_k(&src, arena, mps_class_awl(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_ap_create_k(&src_ap, src, mps_args_none));
+  CHECK_RES(mps_root_create_table(&wroot, arena, mps_rank_weak(), 0,
+                                   wtargets, NCHAIN));
+  CHECK_RES(mps_root_create_table(&croot, arena, mps_rank_exact(), 0,
+                                   chain_root, 1));
+  mps_arena_park(arena);
+  for (i = 0; i < NCHAIN; ++i)
+    x[i] = awl_make(src_ap, K_VALS, 2, next_id++, NULL);
+  for (i = 1; i < NCHAIN; ++i) {
+    wtargets[i] = awl_make(gen0_ap, K_VALS, 0, next_id++, NULL);
+    x[i][HDR + 1] = (word)wtargets[i];
+    x[i][HDR + 0] = (word)x[i - 1];
+  }
+  chain_root[0] = x[NCHAIN - 1];
+  mps_ap_destroy(src_ap);              /* detach the buffer */
+  CHECK_RES(mps_arena_collect(arena));
+  mps_arena_release(arena);
+  c = mps_collections(arena);
+  while (mps_collections(arena) < c + 3)
+    (void)tf_make_pair(amc_ap, next_id++, NULL, NULL);
+  mps_arena_park(arena);
+  if (scan_error != NULL)
+    die("summary: AWL scan method met a bad tag at %p", (void *)scan_error);
+  for (i = 1; i < NCHAIN; ++i) {
+    if (wtargets[i] == NULL)
+      die("summary: generation-0 AWL object referenced from the "
+          "generation-1 AWL object X%zu died in a minor collection (the "
+          "segment's summary lost its zone when X0, at the segment base, "
+          "was scanned last?)", i);
+    if ((void *)x[i][HDR + 1] != wtargets[i])
+      die("summary: X%zu refers to %p, the weak root to %p", i,
+          (void *)x[i][HDR + 1], wtargets[i]);
+    check_awl_obj(wtargets[i], K_VALS, 0, "summary: target");
+  }
+  chain_root[0] = NULL;
+  for (i = 0; i < NCHAIN; ++i)
+    wtargets[i] = NULL;
+  mps_root_destroy(croot);
+  mps_root_destroy(wroot);
+  mps_pool_destroy(src);
+  mps_arena_release(arena);
+  printf("awl: generation-1 segment scanned out of address order kept its "
+         "summary\n");
+}
+
 int main(void)
 {
   mps_fmt_t tf_fmt, awl_fmt;
@@ -447,6 +525,8 @@ int main(void)
     tb->keys_addr = (uintptr_t)tb->keys;
     tb->vals_addr = (uintptr_t)tb->vals;
   }
+
+  phase_summary(awl_fmt, chain, exact_ap[0]);
 
   /* Detach the AWL buffers, so that the tables' segments may get the
    * write barrier (in generation 1). */

@@ -2,9 +2,12 @@
  *
  * A random graph (test format, header size 8) spread over AMC, AMCZ,
  * AMS, AWL (exact) and LO, each pool with its own format object, plus an
- * MVFF pool with manual blocks.  No thread root, so after a full
- * collection the formatted objects in the heap are exactly the objects
- * reachable in the shadow model (plus pads).  With the arena parked:
+ * MVFF pool with manual blocks (AMS and AWL in generation 1 of the chain,
+ * so that their segments, like AMC's survivors, are write-protected
+ * between collections: walkers that fix references must cope).  No
+ * thread root, so after a full collection the formatted objects in the
+ * heap are exactly the objects reachable in the shadow model (plus
+ * pads).  With the arena parked:
  *
  *  1. mps_arena_formatted_objects_walk reports every reachable object
  *     exactly once, at its address, with its pool and format, and the
@@ -165,9 +168,14 @@ static size_t collect_and_index(size_t per_pool[NPOOLS],
     if (!mps_addr_pool(&q, arena, s->addr) || q != pools[k])
       die("mps_addr_pool: object %lu at %p is not reported in %s", s->id,
           s->addr, pool_name[k]);
-    if (!mps_addr_pool(&q, arena, (char *)s->addr + 8) || q != pools[k])
+    /* an interior address: inside the id word (the block ends there
+     * for an empty vector) */
+    if (!mps_addr_pool(&q, arena, (char *)s->addr + 4) || q != pools[k])
       die("mps_addr_pool: interior address of object %lu not in %s", s->id,
           pool_name[k]);
+    if (!mps_addr_pool(&q, arena, (char *)s->addr - 8) || q != pools[k])
+      die("mps_addr_pool: header (block base) of object %lu not in %s",
+          s->id, pool_name[k]);
     if (!mps_addr_fmt(&f, arena, s->addr) || f != fmts[k])
       die("mps_addr_fmt: object %lu in %s: wrong or no format", s->id,
           pool_name[k]);
@@ -677,6 +685,8 @@ int main(void)
     MPS_ARGS_BEGIN(args) {
       MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmts[k]);
       MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+      if (k == P_AMS || k == P_AWL)      /* barrier-protected between */
+        MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);  /* collections */
       CHECK_RES(mps_pool_create_k(&pools[k], arena, cls[k](), args));
     } MPS_ARGS_END(args);
     CHECK_RES(mps_ap_create_k(&aps[k], pools[k], mps_args_none));
