@@ -119,6 +119,7 @@ static const variant_s variants[] = {
 #define NVARIANTS (sizeof variants / sizeof variants[0])
 
 static run_s runs[NVARIANTS];
+static int bench_repeat;
 
 static void parse(run_s *r, char *buf)
 {
@@ -391,17 +392,35 @@ static void print_table(void)
   }
 }
 
+static char loadavg_before[64];
+
+static void read_loadavg(char *out, size_t n)
+{
+  FILE *f = fopen("/proc/loadavg", "r");
+  out[0] = '\0';
+  if (f != NULL) {
+    if (fgets(out, (int)n, f) == NULL)
+      out[0] = '\0';
+    fclose(f);
+  }
+  out[strcspn(out, "\n")] = '\0';
+}
+
 static void print_notes(void)
 {
+  char loadavg_after[64];
   const run_s *bt_amc = find("bintrees", "amc");
   const run_s *pa_amc = find("pause", "amc");
   const run_s *pa_gc = find("pause", "boehm");
   size_t i;
 
   printf("\nNotes (same run):\n");
-  printf("- BENCH_SCALE=%g. Every variant ran in its own process; peak RSS is "
-         "ru_maxrss read by the child at the end of the timed part.\n",
-         bench_scale());
+  read_loadavg(loadavg_after, sizeof loadavg_after);
+  printf("- BENCH_SCALE=%g, BENCH_REPEAT=%d (figures from the run with the "
+         "median wall time). Every variant ran in its own process; peak RSS "
+         "is ru_maxrss read by the child at the end of the timed part. "
+         "/proc/loadavg before: %s; after: %s.\n",
+         bench_scale(), bench_repeat, loadavg_before, loadavg_after);
   for (i = 0; i < NVARIANTS; ++i) {
     const run_s *r = &runs[i];
     if (!r->ok)
@@ -446,9 +465,10 @@ static int cmp_wall(const void *a, const void *b)
 int main(int argc, char **argv)
 {
   void *marker = &marker;
-  int repeat;
+  int repeat, k;
   const char *e;
   size_t i;
+  run_s *tries;
   double t0;
 
   bench_stack_cold = marker;
@@ -477,20 +497,30 @@ int main(int argc, char **argv)
   repeat = e != NULL && atoi(e) > 0 ? atoi(e) : 3;
   if (repeat > 15)
     repeat = 15;
+  bench_repeat = repeat;
+  read_loadavg(loadavg_before, sizeof loadavg_before);
   t0 = now_wall();
-  for (i = 0; i < NVARIANTS; ++i) {
-    run_s tries[15];
-    int k;
-    for (k = 0; k < repeat; ++k) {
-      run_one(&tries[k], &variants[i], "/proc/self/exe");
-      fprintf(stderr, "bench: %-8s %-12s %s wall %.3f s (process %.1f s)\n",
-              variants[i].wl, variants[i].var,
-              tries[k].ok ? "ok    " : "FAILED", getv(&tries[k], "wall"),
-              tries[k].elapsed);
+  /* Rounds: every variant once per round, so that a change in the
+   * machine's load during the suite affects all variants alike. */
+  tries = calloc((size_t)repeat * NVARIANTS, sizeof *tries);
+  if (tries == NULL)
+    return 2;
+  for (k = 0; k < repeat; ++k) {
+    for (i = 0; i < NVARIANTS; ++i) {
+      run_s *t = &tries[i * (size_t)repeat + (size_t)k];
+      run_one(t, &variants[i], "/proc/self/exe");
+      fprintf(stderr, "bench: round %d/%d %-8s %-12s %s wall %.3f s "
+              "(process %.1f s)\n", k + 1, repeat, variants[i].wl,
+              variants[i].var, t->ok ? "ok    " : "FAILED", getv(t, "wall"),
+              t->elapsed);
     }
-    qsort(tries, (size_t)repeat, sizeof tries[0], cmp_wall);
-    runs[i] = tries[repeat / 2];
   }
+  for (i = 0; i < NVARIANTS; ++i) {
+    run_s *t = &tries[i * (size_t)repeat];
+    qsort(t, (size_t)repeat, sizeof *t, cmp_wall);
+    runs[i] = t[repeat / 2];
+  }
+  free(tries);
   fprintf(stderr, "bench: suite took %.1f s\n", now_wall() - t0);
   print_table();
   print_notes();

@@ -1,11 +1,11 @@
 /* ams.c -- the AMS pool class (Automatic Mark and Sweep)
  *
  * Pools: AMS (format with scan and skip only, chain + MPS_KEY_GEN), AMC
- * and AMCZ (the full test format, header size 0).  No thread root in
- * phases 1-4: every reference the test relies on is in an exact table
+ * and AMCZ (the full test format, header size 0).  No thread root except
+ * in phase 5: every reference the test relies on is in an exact table
  * root or in the heap, so nothing is kept alive by stale stack words
- * and the tests below are sensitive.  The C code never holds a heap
- * pointer across an MPS call in those phases (it re-reads root slots).
+ * and the tests below are sensitive.  The C code never holds a pointer
+ * to a movable object across an MPS call (it re-reads root slots).
  *
  *  1. random graph over AMS (two pools: MPS_KEY_GEN 0, and GEN 1 whose
  *     segments get the write barrier), AMC and AMCZ, shadow-model
