@@ -431,6 +431,12 @@ Res ArenaSetCommitLimit(Arena arena, Size limit)
   return MPS_RES_OK;
 }
 
+void ArenaTrimSpare(Arena arena)
+{
+  if (arena->spare_committed > spareLimit(arena))
+    ArenaPurgeSpare(arena, spareLimit(arena));
+}
+
 void ArenaSetSpare(Arena arena, double spare)
 {
   arena->spare = spare;
@@ -440,12 +446,37 @@ void ArenaSetSpare(Arena arena, double spare)
 /* Page allocation ------------------------------------------------------ */
 
 /* Find n free pages in chunk whose zones all lie in set. */
-static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set)
+/* A run of n free pages in [base, limit) of the chunk; with `spare`,
+ * only pages that are still committed (reusing them costs no system call
+ * and no page fault, and keeps the resident set small). */
+static Bool chunkFindRunIn(Size *i_o, Chunk chunk, Size base, Size limit,
+                           Size n, Bool spare)
+{
+  Size i = base;
+  if (!spare)
+    return BTFindClearRun(i_o, chunk->alloc_table, base, limit, n);
+  while (i + n <= limit) {
+    Size uncommitted;
+    if (!BTFindClearRun(&i, chunk->alloc_table, i, limit, n))
+      return FALSE;
+    uncommitted = BTFindClear(chunk->commit_table, i, i + n);
+    if (uncommitted == i + n) {
+      *i_o = i;
+      return TRUE;
+    }
+    i = uncommitted + 1;
+  }
+  return FALSE;
+}
+
+/* Find n free pages in chunk whose zones all lie in set. */
+static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set,
+                         Bool spare)
 {
   Arena arena = chunk->arena;
   Size stripe_pages, i;
   if (set == ZoneSetUNIV)
-    return BTFindClearRun(i_o, chunk->alloc_table, 0, chunk->pages, n);
+    return chunkFindRunIn(i_o, chunk, 0, chunk->pages, n, spare);
   stripe_pages = (Size)1 << (arena->zone_shift - arena->grain_shift);
   i = 0;
   while (i < chunk->pages) {
@@ -466,7 +497,7 @@ static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set)
         if (j > chunk->pages)
           j = chunk->pages;
       }
-      if (BTFindClearRun(i_o, chunk->alloc_table, i, j, n))
+      if (chunkFindRunIn(i_o, chunk, i, j, n, spare))
         return TRUE;
     }
     i = j;
@@ -475,14 +506,14 @@ static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set)
 }
 
 static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
-                         ZoneSet set, Bool exec)
+                         ZoneSet set, Bool exec, Bool spare)
 {
   unsigned c;
-  if (set == ZoneSetEMPTY)
+  if (set == ZoneSetEMPTY || (spare && arena->spare_committed == 0))
     return FALSE;
   for (c = 0; c < arena->chunk_count; ++c)
     if (arena->chunks[c]->exec == exec &&
-        chunkFindRun(i_o, arena->chunks[c], n, set)) {
+        chunkFindRun(i_o, arena->chunks[c], n, set, spare)) {
       *chunk_o = arena->chunks[c];
       return TRUE;
     }
@@ -510,9 +541,17 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
   Addr base;
 
   AVER(SizeIsAligned(size, arena->grain) && size > 0);
-  if (!arenaFindRun(&chunk, &i, arena, n, pref, exec) &&
-      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec) &&
-      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec)) {
+  /* Placement (DESIGN.md#zones): the generation's zones, then zones no
+   * generation uses, then anywhere; at each step spare (still committed)
+   * pages first. */
+  if (!arenaFindRun(&chunk, &i, arena, n, pref, exec, TRUE) &&
+      !arenaFindRun(&chunk, &i, arena, n, pref, exec, FALSE) &&
+      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec,
+                    TRUE) &&
+      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec,
+                    FALSE) &&
+      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, TRUE) &&
+      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, FALSE)) {
     Size want = exec ? arena->code_reserve : arena->chunk_size;
     Res res;
     /* All code lives in one chunk, so that every call between code
@@ -524,7 +563,7 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
     res = chunkCreate(&chunk, arena, want, exec);
     if (res != MPS_RES_OK)
       return res;
-    if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV))
+    if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV, FALSE))
       return MPS_RES_RESOURCE;
   }
 
@@ -583,7 +622,9 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = NULL;
   arena->spare_committed += size;
-  if (arena->spare_committed > spareLimit(arena)) {
+  /* During a collection, spare pages are trimmed once at the end
+   * (ArenaTrimSpare), not segment by segment. */
+  if (!arena->busy && arena->spare_committed > spareLimit(arena)) {
     /* Return the pages just freed first, then older spare. */
     Size excess = arena->spare_committed - spareLimit(arena);
     Size give = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;

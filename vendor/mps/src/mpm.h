@@ -537,6 +537,7 @@ void ThreadLeaveFaultHandler(void);
 void SegProtect(Seg seg);
 void SegUnprotect(Seg seg);
 void ArenaProtectOld(Arena arena);
+void ArenaUnprotectCondemned(Arena arena);
 Res ProtInstallHandler(void);
 
 /* ---------------------------------------------------------------------
@@ -714,6 +715,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size);
 Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);
 void ArenaPurgeSpare(Arena arena, Size target);
+void ArenaTrimSpare(Arena arena);      /* back within the spare limit */
 /* Run collector work that policy says is due (unclamped arenas). */
 void ArenaPoll(Arena arena);
 Bool ArenaStep(Arena arena, double interval, double multiplier);

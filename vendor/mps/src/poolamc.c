@@ -19,7 +19,9 @@
 #include "mpscamc.h"
 #include "mpsx.h"
 
-#define AMC_DEFAULT_EXTEND_BY ((Size)8192)
+#define AMC_DEFAULT_EXTEND_BY ((Size)32 << 10)
+/* Copies go to bigger segments: fewer segments to manage and protect. */
+#define AMC_FORWARD_SEG_SIZE ((Size)128 << 10)
 #define AMC_DEFAULT_LARGE_SIZE ((Size)32768)
 
 #define PoolAMC(pool) ((AMC)(void *)(pool))
@@ -234,6 +236,8 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
     Res res;
     if (seg_size < amc->extend_by)
       seg_size = amc->extend_by;
+    if (seg_size < AMC_FORWARD_SEG_SIZE)
+      seg_size = SizeAlignUp(AMC_FORWARD_SEG_SIZE, arena->grain);
     res = SegAlloc(&seg, arena, pool, pgen, seg_size,
                    pref != ZoneSetEMPTY ? pref : pgen->gen->zones);
     if (res != MPS_RES_OK)
@@ -320,7 +324,10 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
   format->fwd(ref, moved);
   trace->copied += size;
   ++trace->objects_moved;
-  seg->pgen->next->gen->new_size += size;
+  /* Promotion counts toward the next generation's new size; survivors
+   * of the top generation stay in it and are not new. */
+  if (seg->pgen->next != seg->pgen)
+    seg->pgen->next->gen->new_size += size;
   *ref_io = moved;
   return MPS_RES_OK;
 }

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "mpm.h"
+#include "bt.h"
 
 static struct sigaction oldSegvAction;
 static Bool segvInstalled = FALSE;
@@ -44,30 +45,85 @@ void SegUnprotect(Seg seg)
   }
 }
 
+/* Change the protection of many segments with few system calls: walk the
+ * page tables in address order and apply one mprotect to each run of
+ * adjacent segments that need the same change.  `want` says whether a
+ * segment should end up protected. */
+static void protRun(Addr base, Addr limit, Bool protect)
+{
+  if (base < limit)
+    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit),
+                           protect ? PROT_READ : PROT_READ | PROT_WRITE) ==
+                  0);
+}
+
+static void arenaSetProtection(Arena arena, Bool (*want)(Seg seg))
+{
+  unsigned c;
+  for (c = 0; c < arena->chunk_count; ++c) {
+    Chunk chunk = arena->chunks[c];
+    Size i = 0;
+    Addr run_base = NULL, run_limit = NULL;
+    Bool run_protect = FALSE;
+    while (i < chunk->pages) {
+      Seg seg;
+      Bool protect;
+      i = BTFindSet(chunk->alloc_table, i, chunk->pages);
+      if (i >= chunk->pages)
+        break;
+      seg = chunk->page_seg[i];
+      i += SegSize(seg) >> arena->grain_shift;
+      protect = want(seg);
+      if (protect == (Bool)seg->prot)
+        continue;
+      if (run_base != NULL && run_limit == seg->base &&
+          run_protect == protect) {
+        run_limit = seg->limit;
+      } else {
+        if (run_base != NULL)
+          protRun(run_base, run_limit, run_protect);
+        run_base = seg->base;
+        run_limit = seg->limit;
+        run_protect = protect;
+      }
+      seg->prot = protect;
+    }
+    if (run_base != NULL)
+      protRun(run_base, run_limit, run_protect);
+  }
+}
+
 /* Protect the segments that a minor collection can hope to skip: those
  * with references, no buffer, outside the youngest generation of their
- * chain, with a summary narrower than everything. */
+ * chain, with a summary narrower than everything.  Protected ones stay
+ * protected. */
+static Bool wantProtectOld(Seg seg)
+{
+  Pool pool = seg->pool;
+  if (seg->prot)
+    return TRUE;
+  return pool->klass->automatic && pool->ranks != RankSetEMPTY &&
+         seg->pgen != NULL &&
+         !(seg->pgen->gen->chain != NULL && seg->pgen->gen->index == 0) &&
+         seg->buffer == NULL && !seg->condemned &&
+         seg->summary != ZoneSetUNIV && SegRank(seg) != RankAMBIG;
+}
+
 void ArenaProtectOld(Arena arena)
 {
-  Ring pnode, pnext;
-  RING_FOR(pnode, &arena->pools, pnext) {
-    Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    size_t g;
-    if (!pool->klass->automatic || pool->ranks == RankSetEMPTY)
-      continue;
-    for (g = 0; g < pool->gen_count; ++g) {
-      PoolGen pgen = &pool->pgens[g];
-      Ring snode, snext;
-      if (pgen->gen->chain != NULL && pgen->gen->index == 0)
-        continue;
-      RING_FOR(snode, &pgen->segs, snext) {
-        Seg seg = RING_ELT(Seg, pgen_ring, snode);
-        if (seg->buffer == NULL && !seg->condemned &&
-            seg->summary != ZoneSetUNIV && SegRank(seg) != RankAMBIG)
-          SegProtect(seg);
-      }
-    }
-  }
+  arenaSetProtection(arena, wantProtectOld);
+}
+
+/* The collector writes into condemned segments (forwarding markers,
+ * pads): lift the barrier on all of them at once. */
+static Bool wantUnprotectCondemned(Seg seg)
+{
+  return seg->prot && !seg->condemned;
+}
+
+void ArenaUnprotectCondemned(Arena arena)
+{
+  arenaSetProtection(arena, wantUnprotectCondemned);
 }
 
 static void chainSegv(int sig, siginfo_t *info, void *context)

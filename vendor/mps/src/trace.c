@@ -293,7 +293,6 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
       RING_FOR(snode, &pgen->segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn) {
-          SegUnprotect(seg);
           /* Whatever survives is scanned this trace: the summary is
            * rebuilt from those scans. */
           seg->summary = ZoneSetEMPTY;
@@ -309,6 +308,7 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
   if (full)
     arena->top_gen.new_size = 0;
   trace->ss._w = trace->white;
+  ArenaUnprotectCondemned(arena);
 }
 
 static void traceReclaim(Trace trace)
@@ -439,6 +439,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
     ++arena->epoch;
     ArenaRecomputeZones(arena);
     ArenaProtectOld(arena);
+    ArenaTrimSpare(arena);
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;

@@ -1,0 +1,568 @@
+/* soak.c -- the long run: every pool, the code pool, four mutator
+ * threads, collections all the time, verification throughout
+ *
+ * Four workers (as in threads.c) mutate their own sub-graphs, spread over
+ * AMC, AMS and AWL (pairs and vectors) and AMCZ, LO and AMC (strings and
+ * atoms), through their own allocation points, against shadow models, and
+ * share a few slots.  A fifth thread keeps chains of code objects in an
+ * executable pool (AMCX, as in amcx.c): it replaces some, calls all of
+ * them and checks their results, with its stack scanned by
+ * mpsx_scan_area_code so running code is pinned.  Collections come from
+ * allocation and from explicit requests.
+ *
+ *   make soak SOAK_SECONDS=1800
+ *
+ * runs it for half an hour (default 10 s) and prints collections, objects,
+ * verifications and code calls; any failure aborts with the seed.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include "testlib.h"
+#include "testfmt.h"
+
+#include "mps.h"
+#include "mpsavm.h"
+#include "mpscamc.h"
+#include "mpscams.h"
+#include "mpscawl.h"
+#include "mpsclo.h"
+#include "mpsx.h"
+
+#include <string.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NTHREADS 4
+#define NROOTS 300
+#define NSHARED 32
+
+static mps_arena_t arena;
+enum { P_AMC, P_AMCZ, P_AMS, P_AWL, P_LO, NPOOLS };
+static const char *pool_name[NPOOLS] = {"AMC", "AMCZ", "AMS", "AWL", "LO"};
+static mps_pool_t pools[NPOOLS];
+static double deadline;
+static atomic_int stop;
+static mps_word_t start_collections;
+
+/* Shared slots: a pair (string, NULL) made by some thread; its id and
+ * the string's id are recorded beside it. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *shared[NSHARED];
+static unsigned long shared_pair_id[NSHARED], shared_str_id[NSHARED];
+static size_t shared_str_bytes[NSHARED];
+
+static pthread_mutex_t verify_lock = PTHREAD_MUTEX_INITIALIZER;
+static int verifiers;
+static unsigned long n_explicit;
+
+static void verify_begin(void)
+{
+  pthread_mutex_lock(&verify_lock);
+  if (verifiers++ == 0)
+    mps_arena_park(arena);
+  pthread_mutex_unlock(&verify_lock);
+}
+
+static void verify_end(void)
+{
+  pthread_mutex_lock(&verify_lock);
+  if (--verifiers == 0)
+    mps_arena_release(arena);
+  pthread_mutex_unlock(&verify_lock);
+}
+
+static void explicit_collect(void)
+{
+  pthread_mutex_lock(&verify_lock);
+  if (verifiers == 0) {
+    CHECK_RES(mps_arena_collect(arena));
+    ++n_explicit;
+    mps_arena_release(arena);
+  }
+  pthread_mutex_unlock(&verify_lock);
+}
+
+typedef struct worker {
+  int index;
+  pthread_t pthread;
+  void *roots[NROOTS];
+  tf_node *sroots[NROOTS];
+  tf_model model;
+  mps_ap_t ap[NPOOLS];
+  unsigned long per_pool[NPOOLS];
+  unsigned long steps, verifications, allocated;
+  uint64_t rng;               /* per-thread generator (rnd() is global) */
+} worker;
+
+static worker workers[NTHREADS];
+
+static uint64_t wrnd(worker *w)
+{
+  uint64_t x = w->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  w->rng = x;
+  return x * 0x2545f4914f6cdd1dULL;
+}
+
+static size_t wbelow(worker *w, size_t n)
+{
+  return (size_t)(wrnd(w) % n);
+}
+
+static int is_node_with_refs(tf_node *s)
+{
+  return s != NULL && (s->kind == TF_PAIR || s->kind == TF_VEC) && s->n > 0;
+}
+
+static void worker_verify(worker *w, const char *when)
+{
+  size_t n;
+  verify_begin();
+  tfm_verify_begin(&w->model);
+  tfm_verify_roots(&w->model, w->roots, w->sroots, NROOTS, when);
+  n = tfm_verify_end(&w->model);
+  verify_end();
+  ++w->verifications;
+  (void)n;
+}
+
+static void shared_step(worker *w)
+{
+  size_t k = wbelow(w, NSHARED);
+  pthread_mutex_lock(&shared_lock);
+  if (wbelow(w, 3) == 0) {
+    /* replace: allocate while holding the mutex (other threads may be
+     * blocked on it while the collector stops them) */
+    size_t nbytes = 8 * (1 + wbelow(w, 40));
+    unsigned long sid = w->model.next_id++, pid = w->model.next_id++;
+    void *str = tf_make_str(w->ap[P_AMCZ], sid, nbytes);
+    shared[k] = tf_make_pair(w->ap[P_AMC], pid, str, NULL);
+    shared_pair_id[k] = pid;
+    shared_str_id[k] = sid;
+    shared_str_bytes[k] = nbytes;
+  } else if (shared[k] != NULL) {
+    void *p = shared[k];
+    void *str;
+    tf_check_obj(p, "shared slot");
+    if (tf_kind(p) != TF_PAIR || tf_id(p) != shared_pair_id[k])
+      die("shared slot %zu: kind %d id %lu, expected pair %lu", k, tf_kind(p),
+          tf_id(p), shared_pair_id[k]);
+    str = tf_ref(p, 0);
+    tf_check_obj(str, "shared string");
+    if (tf_kind(str) != TF_STR || tf_id(str) != shared_str_id[k]
+        || tf_str_bytes(str) != shared_str_bytes[k])
+      die("shared slot %zu: string wrong (id %lu, expected %lu)", k,
+          tf_id(str), shared_str_id[k]);
+    if (tf_ref(p, 1) != NULL)
+      die("shared slot %zu: cdr not NULL", k);
+  }
+  pthread_mutex_unlock(&shared_lock);
+}
+
+static void mutate(worker *w)
+{
+  size_t r = wbelow(w, 1000);
+  size_t a = wbelow(w, NROOTS), b = wbelow(w, NROOTS);
+  tf_model *m = &w->model;
+
+  if (r < 300) {
+    tf_node *s;
+    size_t k = wbelow(w, 100);
+    /* Nodes with references in AMC, AMS or AWL; leaves in AMCZ, LO or
+     * AMC. */
+    int node_pool = (int[]){P_AMC, P_AMC, P_AMS, P_AWL}[wbelow(w, 4)];
+    int leaf_pool = (int[]){P_AMCZ, P_AMCZ, P_LO, P_AMC}[wbelow(w, 4)];
+    if (k < 40) {
+      w->roots[a] = tfm_alloc(m, w->ap[node_pool], TF_PAIR, 2, &s);
+      ++w->per_pool[node_pool];
+    } else if (k < 60) {
+      w->roots[a] = tfm_alloc(m, w->ap[node_pool], TF_VEC,
+                              wbelow(w, 100) == 0 ? 500 + wbelow(w, 3000)
+                                                  : wbelow(w, 12), &s);
+      ++w->per_pool[node_pool];
+    } else if (k < 85) {
+      w->roots[a] = tfm_alloc(m, w->ap[leaf_pool], TF_STR,
+                              8 * (1 + wbelow(w, 24)), &s);
+      ++w->per_pool[leaf_pool];
+    } else {
+      w->roots[a] = tfm_alloc(m, w->ap[leaf_pool], TF_ATOM, 0, &s);
+      ++w->per_pool[leaf_pool];
+    }
+    w->sroots[a] = s;
+    ++w->allocated;
+  } else if (r < 420) {
+    tf_node *s = tfm_new(m, TF_PAIR, 2);
+    void *car = w->roots[a], *cdr = w->roots[b];
+    s->kids[0] = w->sroots[a];
+    s->kids[1] = w->sroots[b];
+    w->roots[a] = tf_make_pair(w->ap[P_AMC], s->id, car, cdr);
+    w->sroots[a] = s;
+    ++w->allocated;
+  } else if (r < 650) {
+    if (is_node_with_refs(w->sroots[a]))
+      tfm_link(w->roots[a], w->sroots[a], wbelow(w, w->sroots[a]->n),
+               w->roots[b], w->sroots[b]);
+  } else if (r < 720) {
+    if (is_node_with_refs(w->sroots[a]))
+      tfm_link(w->roots[a], w->sroots[a], wbelow(w, w->sroots[a]->n), NULL,
+               NULL);
+  } else if (r < 800) {
+    w->roots[a] = w->roots[b];
+    w->sroots[a] = w->sroots[b];
+  } else if (r < 990) {
+    if (is_node_with_refs(w->sroots[a])) {
+      size_t i = wbelow(w, w->sroots[a]->n);
+      w->roots[a] = tf_ref(w->roots[a], i);
+      w->sroots[a] = w->sroots[a]->kids[i];
+    }
+  } else {
+    shared_step(w);
+  }
+}
+
+/* The mutator loop; noinline so that everything it keeps on the stack
+ * is in frames below the cold end recorded in worker_main. */
+static __attribute__((noinline)) void worker_loop(worker *w)
+{
+  mps_word_t last_verified;
+  unsigned long next_collect;
+
+  last_verified = mps_collections(arena);
+  next_collect = 2000 + wbelow(w, 6000);
+
+  while (!atomic_load(&stop)) {
+    mutate(w);
+    ++w->steps;
+    if (w->index == 0) {
+      if (w->steps >= next_collect) {
+        explicit_collect();
+        next_collect = w->steps + 2000 + wbelow(w, 6000);
+      }
+      if (test_now() >= deadline)
+        atomic_store(&stop, 1);
+    }
+    if (w->steps % 1024 == 0 && mps_collections(arena) != last_verified) {
+      worker_verify(w, "periodic");
+      last_verified = mps_collections(arena);
+    }
+  }
+  worker_verify(w, "final");
+}
+
+static void *worker_main(void *arg)
+{
+  worker *w = arg;
+  void *marker = &marker;
+  mps_thr_t thr;
+  mps_root_t stack_root, table_root;
+
+  CHECK_RES(mps_thread_reg(&thr, arena));
+  CHECK_RES(mps_root_create_thread(&stack_root, arena, thr, marker));
+  CHECK_RES(mps_root_create_table(&table_root, arena, mps_rank_exact(), 0,
+                                  w->roots, NROOTS));
+  {
+    int k;
+    for (k = 0; k < NPOOLS; ++k)
+      CHECK_RES(mps_ap_create_k(&w->ap[k], pools[k], mps_args_none));
+    worker_loop(w);
+    for (k = 0; k < NPOOLS; ++k)
+      mps_ap_destroy(w->ap[k]);
+  }
+  mps_root_destroy(table_root);
+  mps_root_destroy(stack_root);
+  mps_thread_dereg(thr);
+  return NULL;
+}
+
+/* The code thread ---------------------------------------------------- */
+
+enum { CODE = 0x11, CFWD = 0x22, CPAD1 = 0x33, CPAD = 0x44 };
+#define ENTRY 24
+#define NCHAIN 48
+
+static mps_pool_t code_pool;
+static void *code_table[NCHAIN]; /* exact root */
+static unsigned long code_calls, code_installed;
+
+static mps_res_t code_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
+{
+  intptr_t delta = mpsx_code_delta(arena);
+  MPS_SCAN_BEGIN(ss) {
+    char *p = base;
+    while (p < (char *)limit) {
+      mps_word_t *w = (mps_word_t *)p;
+      if (w[0] == CODE) {
+        mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)&w[2]);
+        if (res != MPS_RES_OK)
+          return res;
+        if (w[2] != 0) {
+          intptr_t site = (intptr_t)p + delta + ENTRY + 5;
+          intptr_t target = (intptr_t)w[2] + delta + ENTRY;
+          int32_t rel = (int32_t)(target - site);
+          memcpy(p + ENTRY + 1, &rel, sizeof rel);
+        }
+        p += w[1];
+      } else if (w[0] == CPAD1) {
+        p += 8;
+      } else if (w[0] == CFWD || w[0] == CPAD) {
+        p += w[1];
+      } else {
+        die("code_scan: bad tag %#lx", (unsigned long)w[0]);
+      }
+    }
+  } MPS_SCAN_END(ss);
+  return MPS_RES_OK;
+}
+
+static mps_addr_t code_skip(mps_addr_t addr)
+{
+  mps_word_t *w = addr;
+  return (char *)addr + (w[0] == CPAD1 ? 8 : w[1]);
+}
+
+static void code_fwd(mps_addr_t old, mps_addr_t new_)
+{
+  mps_word_t *w = old;
+  w[0] = CFWD;
+  w[2] = (mps_word_t)new_;
+}
+
+static mps_addr_t code_isfwd(mps_addr_t addr)
+{
+  mps_word_t *w = addr;
+  return w[0] == CFWD ? (mps_addr_t)w[2] : NULL;
+}
+
+static void code_pad(mps_addr_t addr, size_t size)
+{
+  mps_word_t *w = addr;
+  if (size == 8) {
+    w[0] = CPAD1;
+  } else {
+    w[0] = CPAD;
+    w[1] = size;
+  }
+}
+
+static void *make_code(mps_ap_t ap, const unsigned char *code, size_t len,
+                       void *target)
+{
+  size_t size = (ENTRY + len + 7) & ~(size_t)7;
+  mps_addr_t p;
+  do {
+    mps_word_t *w;
+    CHECK_RES(mps_reserve(&p, ap, size));
+    w = p;
+    w[0] = CODE;
+    w[1] = size;
+    w[2] = (mps_word_t)target;
+    memcpy((char *)p + ENTRY, code, len);
+  } while (!mps_commit(ap, p, size));
+  ++code_installed;
+  return p;
+}
+
+/* Leaf k returns k; a caller calls the previous object and adds 1. */
+static void *make_leaf(mps_ap_t ap, int value)
+{
+  unsigned char code[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+  memcpy(code + 1, &value, 4);
+  return make_code(ap, code, sizeof code, NULL);
+}
+
+static void *make_caller(mps_ap_t ap, void *target)
+{
+  static const unsigned char code[] = {0xE8, 0, 0, 0, 0, 0x83, 0xC0, 0x01,
+                                       0xC3};
+  return make_code(ap, code, sizeof code, target);
+}
+
+static int call_code(void *obj)
+{
+  int (*fn)(void);
+  void *exec = (char *)obj + mpsx_code_delta(arena) + ENTRY;
+  memcpy(&fn, &exec, sizeof fn);
+  return fn();
+}
+
+/* Callers are runnable once scanned (relinked): check only after a
+ * collection has happened since they were made. */
+static __attribute__((noinline)) void code_loop(mps_ap_t ap)
+{
+  int expect[NCHAIN];
+  mps_word_t made_at = 0;
+  size_t k;
+  uint64_t rng = rnd() | 1;
+  code_table[0] = make_leaf(ap, 1000);
+  expect[0] = 1000;
+  for (k = 1; k < NCHAIN; ++k) {
+    code_table[k] = make_caller(ap, code_table[k - 1]);
+    expect[k] = expect[k - 1] + 1;
+  }
+  made_at = mps_collections(arena);
+  while (!atomic_load(&stop)) {
+    if (mps_collections(arena) > made_at) {
+      /* Park so that nothing moves between loading an address and the
+       * call (another thread may collect); the call itself also pins. */
+      verify_begin();
+      for (k = 0; k < NCHAIN; ++k) {
+        int got = call_code(code_table[k]);
+        if (got != expect[k])
+          die("code object %zu returned %d, expected %d", k, got, expect[k]);
+        ++code_calls;
+      }
+      verify_end();
+      /* Replace the tail of the chain from a random point; the old
+       * objects become garbage. */
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      k = (size_t)(rng % NCHAIN);
+      if (k == 0) {
+        int v = 1000 + (int)(rng % 1000);
+        code_table[0] = make_leaf(ap, v);
+        expect[0] = v;
+        k = 1;
+      }
+      for (; k < NCHAIN; ++k) {
+        code_table[k] = make_caller(ap, code_table[k - 1]);
+        expect[k] = expect[k - 1] + 1;
+      }
+      made_at = mps_collections(arena);
+    }
+    for (k = 0; k < 50; ++k)
+      (void)make_leaf(ap, (int)k); /* garbage */
+  }
+}
+
+static void *code_main(void *arg)
+{
+  void *marker = &marker;
+  mps_thr_t thr;
+  mps_root_t stack_root, table_root;
+  mps_ap_t ap;
+  (void)arg;
+  CHECK_RES(mps_thread_reg(&thr, arena));
+  CHECK_RES(mps_root_create_thread_scanned(&stack_root, arena,
+                                           mps_rank_ambig(), 0, thr,
+                                           mpsx_scan_area_code, NULL,
+                                           marker));
+  CHECK_RES(mps_root_create_table(&table_root, arena, mps_rank_exact(), 0,
+                                  code_table, NCHAIN));
+  CHECK_RES(mps_ap_create_k(&ap, code_pool, mps_args_none));
+  code_loop(ap);
+  mps_ap_destroy(ap);
+  mps_root_destroy(table_root);
+  mps_root_destroy(stack_root);
+  mps_thread_dereg(thr);
+  return NULL;
+}
+
+int main(void)
+{
+  mps_fmt_t fmt, code_fmt;
+  mps_chain_t chain;
+  mps_root_t shared_root;
+  mps_gen_param_s gens[] = { { 1024, 0.85 }, { 2048, 0.45 } };
+  pthread_t code_thread;
+  double t0, seconds = 10;
+  const char *env = getenv("SOAK_SECONDS");
+  unsigned long total_alloc = 0, total_verify = 0, per_pool[NPOOLS] = {0};
+  int i, k;
+
+  test_init("soak");
+  if (env != NULL && atof(env) > 0)
+    seconds = atof(env);
+
+  CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  tf_fmt_create(&fmt, arena, 0);
+  CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
+  for (k = 0; k < NPOOLS; ++k) {
+    mps_pool_class_t cls = k == P_AMC    ? mps_class_amc()
+                           : k == P_AMCZ ? mps_class_amcz()
+                           : k == P_AMS  ? mps_class_ams()
+                           : k == P_AWL  ? mps_class_awl()
+                                         : mps_class_lo();
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
+      MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+      if (k == P_AMS || k == P_AWL)
+        MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);
+      CHECK_RES(mps_pool_create_k(&pools[k], arena, cls, args));
+    } MPS_ARGS_END(args);
+  }
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, code_scan);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_SKIP, code_skip);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_FWD, code_fwd);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_ISFWD, code_isfwd);
+    MPS_ARGS_ADD(args, MPS_KEY_FMT_PAD, code_pad);
+    CHECK_RES(mps_fmt_create_k(&code_fmt, arena, args));
+  } MPS_ARGS_END(args);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, code_fmt);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    CHECK_RES(mps_pool_create_k(&code_pool, arena, mpsx_class_amcx(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_root_create_table(&shared_root, arena, mps_rank_exact(), 0,
+                                  shared, NSHARED));
+
+  start_collections = mps_collections(arena);
+  t0 = test_now();
+  deadline = t0 + seconds;
+  printf("soak: running for %.0f s\n", seconds);
+  fflush(stdout);
+  for (i = 0; i < NTHREADS; ++i) {
+    workers[i].index = i;
+    workers[i].rng = (rnd() | 1);
+    tfm_init(&workers[i].model, ((unsigned long)i + 1) << 40, 1);
+    if (pthread_create(&workers[i].pthread, NULL, worker_main, &workers[i]) != 0)
+      die("pthread_create failed");
+  }
+  if (pthread_create(&code_thread, NULL, code_main, NULL) != 0)
+    die("pthread_create failed");
+  for (i = 0; i < NTHREADS; ++i)
+    if (pthread_join(workers[i].pthread, NULL) != 0)
+      die("pthread_join failed");
+  if (pthread_join(code_thread, NULL) != 0)
+    die("pthread_join failed");
+
+  for (i = 0; i < NTHREADS; ++i) {
+    worker *w = &workers[i];
+    total_alloc += w->allocated;
+    total_verify += w->verifications;
+    for (k = 0; k < NPOOLS; ++k)
+      per_pool[k] += w->per_pool[k];
+    if (w->verifications < 2)
+      die("worker %d verified only %lu times", i, w->verifications);
+    tfm_finish(&w->model);
+  }
+  printf("soak: %.0f s, %lu collections (%lu explicit), %lu objects "
+         "allocated by the workers, %lu verifications, %lu code objects "
+         "installed, %lu code calls checked, 0 failures\n",
+         test_now() - t0,
+         (unsigned long)(mps_collections(arena) - start_collections),
+         n_explicit, total_alloc, total_verify, code_installed, code_calls);
+  for (k = 0; k < NPOOLS; ++k)
+    printf("soak:   %-4s %lu allocations\n", pool_name[k], per_pool[k]);
+  if (code_calls == 0)
+    die("no code was called");
+
+  mps_arena_park(arena);
+  mps_root_destroy(shared_root);
+  mps_pool_destroy(code_pool);
+  for (k = NPOOLS; k-- > 0;)
+    mps_pool_destroy(pools[k]);
+  mps_chain_destroy(chain);
+  mps_fmt_destroy(code_fmt);
+  mps_fmt_destroy(fmt);
+  mps_arena_destroy(arena);
+  printf("soak: OK\n");
+  return 0;
+}
