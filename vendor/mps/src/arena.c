@@ -445,28 +445,16 @@ void ArenaSetSpare(Arena arena, double spare)
 
 /* Page allocation ------------------------------------------------------ */
 
-/* Find n free pages in chunk whose zones all lie in set. */
 /* A run of n free pages in [base, limit) of the chunk; with `spare`,
  * only pages that are still committed (reusing them costs no system call
  * and no page fault, and keeps the resident set small). */
 static Bool chunkFindRunIn(Size *i_o, Chunk chunk, Size base, Size limit,
                            Size n, Bool spare)
 {
-  Size i = base;
-  if (!spare)
-    return BTFindClearRun(i_o, chunk->alloc_table, base, limit, n);
-  while (i + n <= limit) {
-    Size uncommitted;
-    if (!BTFindClearRun(&i, chunk->alloc_table, i, limit, n))
-      return FALSE;
-    uncommitted = BTFindClear(chunk->commit_table, i, i + n);
-    if (uncommitted == i + n) {
-      *i_o = i;
-      return TRUE;
-    }
-    i = uncommitted + 1;
-  }
-  return FALSE;
+  if (spare)
+    return BTFindSpareRun(i_o, chunk->alloc_table, chunk->commit_table, base,
+                          limit, n);
+  return BTFindClearRun(i_o, chunk->alloc_table, base, limit, n);
 }
 
 /* Find n free pages in chunk whose zones all lie in set. */
@@ -509,7 +497,8 @@ static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
                          ZoneSet set, Bool exec, Bool spare)
 {
   unsigned c;
-  if (set == ZoneSetEMPTY || (spare && arena->spare_committed == 0))
+  if (set == ZoneSetEMPTY ||
+      (spare && arena->spare_committed < (n << arena->grain_shift)))
     return FALSE;
   for (c = 0; c < arena->chunk_count; ++c)
     if (arena->chunks[c]->exec == exec &&
@@ -533,25 +522,57 @@ static ZoneSet arenaZonesInUse(Arena arena)
   return used;
 }
 
+/* The highest run of n free pages of the arena's chunks of kind exec. */
+static Bool arenaFindRunHigh(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
+                             Bool exec)
+{
+  unsigned c;
+  for (c = arena->chunk_count; c-- > 0;) {
+    Chunk chunk = arena->chunks[c];
+    Size i = 0, k, found = 0;
+    Bool any = FALSE;
+    if (chunk->exec != exec)
+      continue;
+    while (BTFindClearRun(&k, chunk->alloc_table, i, chunk->pages, n)) {
+      Size end = BTFindSet(chunk->alloc_table, k, chunk->pages);
+      found = end - n; /* the highest start in this free stretch */
+      any = TRUE;
+      i = end;
+    }
+    if (any) {
+      *chunk_o = chunk;
+      *i_o = found;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg, Bool exec)
+                    Seg seg, Bool exec, Bool high)
 {
   Size n = size >> arena->grain_shift, i, uncommitted, k;
   Chunk chunk;
   Addr base;
+  Bool found;
 
   AVER(SizeIsAligned(size, arena->grain) && size > 0);
   /* Placement (DESIGN.md#zones): the generation's zones, then zones no
    * generation uses, then anywhere; at each step spare (still committed)
-   * pages first. */
-  if (!arenaFindRun(&chunk, &i, arena, n, pref, exec, TRUE) &&
-      !arenaFindRun(&chunk, &i, arena, n, pref, exec, FALSE) &&
-      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec,
-                    TRUE) &&
-      !arenaFindRun(&chunk, &i, arena, n, ~arenaZonesInUse(arena), exec,
-                    FALSE) &&
-      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, TRUE) &&
-      !arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, FALSE)) {
+   * pages first.  Pools that ask for high addresses take the highest
+   * free run instead. */
+  if (high) {
+    found = arenaFindRunHigh(&chunk, &i, arena, n, exec);
+  } else {
+    ZoneSet unused = ~arenaZonesInUse(arena);
+    found = arenaFindRun(&chunk, &i, arena, n, pref, exec, TRUE) ||
+            arenaFindRun(&chunk, &i, arena, n, pref, exec, FALSE) ||
+            arenaFindRun(&chunk, &i, arena, n, unused, exec, TRUE) ||
+            arenaFindRun(&chunk, &i, arena, n, unused, exec, FALSE) ||
+            arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, TRUE) ||
+            arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, FALSE);
+  }
+  if (!found) {
     Size want = exec ? arena->code_reserve : arena->chunk_size;
     Res res;
     /* All code lives in one chunk, so that every call between code

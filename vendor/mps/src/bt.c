@@ -82,3 +82,45 @@ Bool BTFindClearRun(Size *i_o, const Word *t, Size base, Size limit, Size n)
   }
   return FALSE;
 }
+
+/* Runs of pages that are free in `alloc` and set in `commit` (spare
+ * pages): the same search over the derived bits commit & ~alloc, a word
+ * at a time. */
+static Size findDerived(const Word *alloc, const Word *commit, Size base,
+                        Size limit, Bool value)
+{
+  Size i = base;
+  while (i < limit) {
+    Size k = i / WORD_BITS;
+    unsigned shift = (unsigned)(i % WORD_BITS);
+    Word w = commit[k] & ~alloc[k];
+    if (!value)
+      w = ~w;
+    w >>= shift;
+    if (w != 0) {
+      Size found = i + (Size)__builtin_ctzl(w);
+      return found < limit ? found : limit;
+    }
+    i += WORD_BITS - shift;
+  }
+  return limit;
+}
+
+Bool BTFindSpareRun(Size *i_o, const Word *alloc, const Word *commit,
+                    Size base, Size limit, Size n)
+{
+  Size i = base;
+  while (i + n <= limit) {
+    Size end;
+    i = findDerived(alloc, commit, i, limit, TRUE);
+    if (i + n > limit)
+      return FALSE;
+    end = findDerived(alloc, commit, i, i + n, FALSE);
+    if (end == i + n) {
+      *i_o = i;
+      return TRUE;
+    }
+    i = end + 1;
+  }
+  return FALSE;
+}

@@ -33,5 +33,8 @@ Size BTFindClear(const Word *t, Size base, Size limit);
 Size BTCountSet(const Word *t, Size base, Size limit);
 /* First run of n clear bits inside [base, limit); TRUE if found. */
 Bool BTFindClearRun(Size *i_o, const Word *t, Size base, Size limit, Size n);
+/* First run of n indices clear in alloc and set in commit. */
+Bool BTFindSpareRun(Size *i_o, const Word *alloc, const Word *commit,
+                    Size base, Size limit, Size n);
 
 #endif /* MPS_BT_H */

@@ -388,6 +388,7 @@ struct mps_pool_s {
   Size total_size;         /* bytes of segments it owns */
   unsigned serial;
   Bool exec;               /* its segments hold executable code */
+  Bool arena_high;         /* take segments from high addresses */
   /* Automatic pools: one pool generation per chain generation, plus the
    * arena's top generation last. */
   size_t gen_count;
@@ -710,7 +711,7 @@ void ArenaLeave(Arena arena);
 Chunk ArenaChunkOfAddr(Arena arena, Addr addr);
 /* Page allocation for segments. */
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg, Bool exec);
+                    Seg seg, Bool exec, Bool high);
 void ArenaFreePages(Arena arena, Addr base, Size size);
 Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);

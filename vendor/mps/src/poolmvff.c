@@ -77,6 +77,7 @@ static Res mvffInit(Pool pool, mps_arg_s args[])
   }
   if (ArgPick(&arg, args, MPS_KEY_MVFF_ARENA_HIGH))
     mvff->arena_high = arg.val.b != 0;
+  pool->arena_high = mvff->arena_high;
   if (ArgPick(&arg, args, MPS_KEY_MVFF_SLOT_HIGH))
     mvff->slot_high = arg.val.b != 0;
   if (ArgPick(&arg, args, MPS_KEY_MVFF_FIRST_FIT))

@@ -90,7 +90,8 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   res = segDescriptor(&seg, arena);
   if (res != MPS_RES_OK)
     return res;
-  res = ArenaAllocPages(&base, arena, size, pref, seg, pool->exec);
+  res = ArenaAllocPages(&base, arena, size, pref, seg, pool->exec,
+                        pool->arena_high);
   if (res != MPS_RES_OK) {
     seg->free_next = arena->free_segs;
     arena->free_segs = seg;
