@@ -166,17 +166,14 @@ static void chunkDestroy(Chunk chunk)
   ControlFreeRaw(chunk->tables, chunk->table_bytes);
 }
 
-Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
+/* Binary search of the sorted chunk array; ArenaChunkOfAddr (mpm.h) tries
+ * the last chunk found first. */
+Chunk ArenaChunkSearch(Arena arena, Addr addr)
 {
-  Chunk chunk = arena->last_chunk;
-  unsigned lo, hi;
-  if (chunk != NULL && addr >= chunk->base && addr < chunk->limit)
-    return chunk;
-  lo = 0;
-  hi = arena->chunk_count;
+  unsigned lo = 0, hi = arena->chunk_count;
   while (lo < hi) {
     unsigned mid = (lo + hi) / 2;
-    chunk = arena->chunks[mid];
+    Chunk chunk = arena->chunks[mid];
     if (addr < chunk->base)
       hi = mid;
     else if (addr >= chunk->limit)
@@ -278,8 +275,8 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   if (res != MPS_RES_OK)
     goto failChunk;
   {
-    static const mps_gen_param_s defaults[2] = {{8192, 0.85},
-                                                {36864, 0.45}};
+    static const mps_gen_param_s defaults[2] = {{32768, 0.85},
+                                                {65536, 0.45}};
     res = ChainCreate(&arena->default_chain, arena, 2, defaults);
     if (res != MPS_RES_OK)
       goto failChain;

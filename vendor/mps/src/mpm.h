@@ -229,7 +229,6 @@ Bool SegCheck(Seg seg);
 Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
              ZoneSet pref);
 void SegFree(Seg seg);
-Seg SegOfAddr(Arena arena, Addr addr);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
 /* Call f on every maximal area [base, limit) of consecutive formatted
  * objects of the segment (never an attached buffer's hole, never free
@@ -708,7 +707,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[]);
 void ArenaDestroy(Arena arena);
 void ArenaEnter(Arena arena);
 void ArenaLeave(Arena arena);
-Chunk ArenaChunkOfAddr(Arena arena, Addr addr);
+Chunk ArenaChunkSearch(Arena arena, Addr addr); /* out of line */
 /* Page allocation for segments. */
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
                     Seg seg, Bool exec, Bool high);
@@ -727,5 +726,26 @@ ZoneSet ZoneSetOfRange(Arena arena, Addr base, Addr limit);
 /* ---------------------------------------------------------------------
  * Location dependency (ld.c) uses arena->epoch and arena->history.
  */
+
+/* ---------------------------------------------------------------------
+ * Address lookups: the fix path's first step, so inline.  The last chunk
+ * found is cached; the page table gives the segment.
+ */
+
+static inline Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
+{
+  Chunk chunk = arena->last_chunk;
+  if (chunk != NULL && addr >= chunk->base && addr < chunk->limit)
+    return chunk;
+  return ArenaChunkSearch(arena, addr);
+}
+
+static inline Seg SegOfAddr(Arena arena, Addr addr)
+{
+  Chunk chunk = ArenaChunkOfAddr(arena, addr);
+  if (chunk == NULL)
+    return NULL;
+  return chunk->page_seg[AddrOffset(chunk->base, addr) >> arena->grain_shift];
+}
 
 #endif /* MPS_MPM_H */

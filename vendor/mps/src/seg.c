@@ -175,14 +175,6 @@ void SegFree(Seg seg)
   arena->free_segs = seg;
 }
 
-Seg SegOfAddr(Arena arena, Addr addr)
-{
-  Chunk chunk = ArenaChunkOfAddr(arena, addr);
-  if (chunk == NULL)
-    return NULL;
-  return chunk->page_seg[AddrOffset(chunk->base, addr) >> arena->grain_shift];
-}
-
 Size SegSize(Seg seg)
 {
   return AddrOffset(seg->base, seg->limit);
