@@ -7,17 +7,18 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use mps_sys::*;
 
 use crate::error::{check, Error};
-use crate::format::{Fmt, Format};
-use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolOptions};
+use crate::format::{Fmt, FmtId, Format};
+use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolId, PoolOptions};
 use crate::raw::{RawArena, RawChain, RawFmt, RawPool};
 
 /// An arena (`mps_arena_t`, VM class): the memory manager instance.
 ///
 /// Formats, chains and pools are created through the arena and owned by
 /// it: the methods return `Copy` handles that borrow the arena
-/// ([`Fmt<'a, F>`](Fmt), [`Chain<'a>`](Chain), [`Pool<'a, ..>`](Pool)), and
-/// the arena destroys them, in the order the MPS requires, when it is
-/// dropped. Everything else that needs the arena ([`Ap`](crate::Ap),
+/// ([`Fmt<'a, F>`](Fmt), [`Chain<'a>`](Chain), [`Pool<'a, ..>`](Pool) for
+/// the automatic pools, [`ManualPool<'a, ..>`](crate::ManualPool) for the
+/// manual ones), and the arena destroys them, in the order the MPS
+/// requires, when it is dropped. Everything else that needs the arena ([`Ap`](crate::Ap),
 /// [`Root`](crate::Root), [`Ld`](crate::Ld), threads through
 /// [`with_thread`](Self::with_thread), messages) borrows it, so the arena
 /// cannot be dropped while any of them is alive.
@@ -28,6 +29,9 @@ use crate::raw::{RawArena, RawChain, RawFmt, RawPool};
 pub struct Arena {
     /// Objects the arena owns, destroyed in `Drop` before `raw`.
     registry: Mutex<Registry>,
+    /// The largest alignment a manual pool may ask for: the arena's grain
+    /// as far as this crate knows it (at least 4096, the smallest page).
+    pub(crate) max_align: usize,
     /// Declared last: dropped after everything else.
     raw: RawArena,
 }
@@ -35,7 +39,8 @@ pub struct Arena {
 /// What an arena owns besides itself, in creation order.
 #[derive(Default)]
 struct Registry {
-    pools: Vec<RawPool>,
+    /// Every pool, automatic or manual, with whether it may hold pads.
+    pools: Vec<(RawPool, bool)>,
     formats: Vec<(RawFmt, TypeId)>,
     chains: Vec<RawChain>,
 }
@@ -80,6 +85,37 @@ impl Arena {
             .any(|(raw, id)| raw.as_ptr() == fmt && *id == TypeId::of::<F>())
     }
 
+    /// Every MPS format of this arena created for `F`.
+    pub(crate) fn formats_of<F: Format>(&self) -> Vec<mps_fmt_t> {
+        let registry = self.registry();
+        registry
+            .formats
+            .iter()
+            .filter(|(_, id)| *id == TypeId::of::<F>())
+            .map(|(raw, _)| raw.as_ptr())
+            .collect()
+    }
+
+    /// Every pool of this arena known to hold no pads (created by this
+    /// crate, of a class that never pads). Walks ask the format about
+    /// every other pool's blocks, so a pool created through the raw
+    /// bindings is treated as one that may pad.
+    pub(crate) fn pools_without_pads(&self) -> Vec<mps_pool_t> {
+        let registry = self.registry();
+        registry
+            .pools
+            .iter()
+            .filter(|(_, may_pad)| !*may_pad)
+            .map(|(raw, _)| raw.as_ptr())
+            .collect()
+    }
+
+    /// Hands a new pool to the registry, which destroys it (after every
+    /// borrow of the arena has ended) when the arena is dropped.
+    pub(crate) fn adopt_pool(&self, pool: RawPool, may_pad: bool) {
+        self.registry().pools.push((pool, may_pad));
+    }
+
     /// A generation chain (`mps_chain_create`): one [`GenParam`] per
     /// generation, youngest first.
     ///
@@ -115,6 +151,42 @@ impl Arena {
         self.pool(fmt, options)
     }
 
+    /// An AMS pool (automatic mark-and-sweep) of format `F`: objects that
+    /// never move, holding exact references or (through
+    /// [`ambiguous_ap`](Pool::ambiguous_ap)) ambiguous ones. Takes
+    /// `options.gen`; not `options.interior`.
+    pub fn ams<'a, F: Format>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<crate::Ams<'a, F>, Error> {
+        self.pool(fmt, options)
+    }
+
+    /// An AWL pool (automatic weak linked) of format `F`: objects that
+    /// never move, holding exact references or (through
+    /// [`weak_ap`](Pool::weak_ap)) weak ones; `F::find_dependent` names
+    /// each object's dependent object. Takes `options.gen`; not
+    /// `options.interior`.
+    pub fn awl<'a, F: Format>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<crate::Awl<'a, F>, Error> {
+        self.pool(fmt, options)
+    }
+
+    /// An LO pool (leaf objects) of format `F`: objects without references
+    /// ([`Leaf`](crate::Leaf)) that never move and are never scanned or
+    /// protected. Takes `options.gen`; not `options.interior`.
+    pub fn lo<'a, F: Format>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+    ) -> Result<crate::Lo<'a, F>, Error> {
+        self.pool(fmt, options)
+    }
+
     fn pool<'a, F: Format, C: PoolClass>(
         &'a self,
         fmt: Fmt<'a, F>,
@@ -128,7 +200,7 @@ impl Arena {
             return Err(Error::Param);
         }
         let (pool, owned) = Pool::create(self, fmt, options)?;
-        self.registry().pools.push(owned);
+        self.adopt_pool(owned, <C as crate::pool::sealed::Sealed>::MAY_PAD);
         Ok(pool)
     }
 
@@ -206,6 +278,28 @@ impl Arena {
         unsafe { mps_arena_spare_committed(self.as_raw()) }
     }
 
+    /// The fraction of committed memory the arena keeps as spare rather
+    /// than returning it to the operating system (`mps_arena_spare`).
+    pub fn spare(&self) -> f64 {
+        // SAFETY: the arena is live.
+        unsafe { mps_arena_spare(self.as_raw()) }
+    }
+
+    /// Changes the spare fraction (`mps_arena_spare_set`); spare memory
+    /// beyond it goes back to the operating system at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Param`] unless `fraction` is in `0.0 ..= 1.0`.
+    pub fn set_spare(&self, fraction: f64) -> Result<(), Error> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::Param);
+        }
+        // SAFETY: the arena is live; the fraction is in range.
+        unsafe { mps_arena_spare_set(self.as_raw(), fraction) };
+        Ok(())
+    }
+
     /// The commit limit in bytes (`mps_arena_commit_limit`).
     pub fn commit_limit(&self) -> usize {
         // SAFETY: the arena is live.
@@ -237,6 +331,45 @@ impl Arena {
         // SAFETY: the arena is live; the address is only compared.
         unsafe { mps_arena_has_addr(self.as_raw(), addr as mps_addr_t) != 0 }
     }
+
+    /// The pool whose memory holds `addr` (`mps_addr_pool`), if any: never
+    /// `None` for an address inside a block of a pool of this arena
+    /// (automatic or manual), possibly `Some` for free space of a pool.
+    /// Compare the result with [`Pool::id`] or
+    /// [`ManualPool::id`](crate::ManualPool::id).
+    ///
+    /// The address is only looked up, never dereferenced, so any integer
+    /// may be passed; but memory changes hands when objects move or die,
+    /// so the answer is stable only while the arena is parked, or for the
+    /// address of an object that cannot move or die meanwhile (as
+    /// [`Handle::pool`](crate::Handle::pool) does).
+    pub fn addr_pool(&self, addr: usize) -> Option<PoolId> {
+        let mut pool: mps_pool_t = core::ptr::null_mut();
+        // SAFETY: the arena is live; `pool` is a valid out parameter,
+        // written only on success; the address is only looked up.
+        let found = unsafe { mps_addr_pool(&mut pool, self.as_raw(), addr as mps_addr_t) };
+        if found != 0 {
+            PoolId::from_raw(pool)
+        } else {
+            None
+        }
+    }
+
+    /// The format of the pool whose memory holds `addr`
+    /// (`mps_addr_fmt`), if any: `None` outside the arena and in manual
+    /// (unformatted) pools. Compare the result with [`Fmt::id`]. Stable as
+    /// described for [`addr_pool`](Self::addr_pool).
+    pub fn addr_fmt(&self, addr: usize) -> Option<FmtId> {
+        let mut fmt: mps_fmt_t = core::ptr::null_mut();
+        // SAFETY: the arena is live; `fmt` is a valid out parameter,
+        // written only on success; the address is only looked up.
+        let found = unsafe { mps_addr_fmt(&mut fmt, self.as_raw(), addr as mps_addr_t) };
+        if found != 0 {
+            FmtId::from_raw(fmt)
+        } else {
+            None
+        }
+    }
 }
 
 impl Drop for Arena {
@@ -251,7 +384,7 @@ impl Drop for Arena {
             .registry
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        while let Some(pool) = registry.pools.pop() {
+        while let Some((pool, _)) = registry.pools.pop() {
             drop(pool);
         }
         registry.formats.clear();
@@ -268,6 +401,10 @@ impl fmt::Debug for Arena {
             .finish()
     }
 }
+
+/// The smallest page size of the supported platforms: a lower bound for
+/// the arena's grain.
+const MIN_PAGE_SIZE: usize = 4096;
 
 /// Settings for a new [`Arena`]; every one is optional.
 #[derive(Debug, Clone, Default)]
@@ -306,7 +443,9 @@ impl ArenaBuilder {
         self
     }
 
-    /// Fraction of committed memory kept as spare (`MPS_KEY_SPARE`).
+    /// Fraction of committed memory kept as spare (`MPS_KEY_SPARE`), in
+    /// `0.0 ..= 1.0` ([`Error::Param`] from [`build`](Self::build)
+    /// otherwise).
     pub fn spare(mut self, fraction: f64) -> Self {
         self.spare = Some(fraction);
         self
@@ -328,10 +467,19 @@ impl ArenaBuilder {
             args.add(MPS_KEY_PAUSE_TIME, pause);
         }
         if let Some(spare) = self.spare {
+            if !(0.0..=1.0).contains(&spare) {
+                return Err(Error::Param);
+            }
             args.add(MPS_KEY_SPARE, spare);
         }
+        let max_align = self
+            .grain_size
+            .filter(|g| g.is_power_of_two())
+            .unwrap_or(0)
+            .max(MIN_PAGE_SIZE);
         Ok(Arena {
             registry: Mutex::new(Registry::default()),
+            max_align,
             raw: RawArena::create_vm(&mut args)?,
         })
     }

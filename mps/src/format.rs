@@ -54,6 +54,17 @@ use crate::object::Ref;
 ///   step over.
 /// - Every object is strictly longer than the header and a multiple of the
 ///   alignment.
+/// - [`is_pad`](Self::is_pad) and [`find_dependent`](Self::find_dependent),
+///   if overridden, keep the promises in their documentation.
+///
+/// Which methods a pool class calls: AMC all of them; AMCZ all but `scan`;
+/// AMS, AWL and LO never `forward`, `is_forwarded` or `pad` (they do not
+/// move objects and keep free space in bit tables), LO never `scan`; only
+/// AWL calls `find_dependent`; only the heap walks
+/// ([`Arena::walk_objects`](crate::Arena::walk_objects),
+/// [`Pool::walk`](crate::Pool::walk)) call `is_pad`. A format used only by
+/// the non-moving pools may implement the moving methods trivially, but
+/// must still implement them soundly.
 pub unsafe trait Format: 'static {
     /// Alignment of every object, a power of two, at least the word size
     /// (`MPS_KEY_FMT_ALIGN`).
@@ -107,6 +118,55 @@ pub unsafe trait Format: 'static {
     /// Called by the collector only, on memory it owns; `size` is a
     /// multiple of [`ALIGN`](Self::ALIGN).
     unsafe fn pad(base: NonNull<u8>, size: usize);
+
+    /// Is the block at client pointer `addr`, an object or a pad of this
+    /// format (never a forwarding marker), a pad? Heap walks
+    /// ([`Arena::walk_objects`](crate::Arena::walk_objects),
+    /// [`Pool::walk`](crate::Pool::walk)) ask it about every block of the
+    /// pools that may hold pads (AMC, AMCZ, and any pool created through
+    /// the raw bindings) and hand out only the blocks that are not: handles, and so [`Object::is_instance`], must never
+    /// see a pad. It must read no more of a pad than [`skip`](Self::skip)
+    /// does.
+    ///
+    /// The default answers `true`: every block counts as a pad, so walks
+    /// visit nothing in AMC and AMCZ pools until a format overrides it. The
+    /// mark-sweep pools (AMS, AWL, LO) hold no pads and are walked without
+    /// asking.
+    ///
+    /// # Safety
+    ///
+    /// Called only as described above: `addr` is an object or a pad of
+    /// this format that neither moves nor dies during the call.
+    ///
+    /// [`Object::is_instance`]: crate::Object::is_instance
+    unsafe fn is_pad(addr: NonNull<u8>) -> bool {
+        let _ = addr;
+        true
+    }
+
+    /// The dependent object of the object at client pointer `addr` in an
+    /// [`Awl`](crate::Awl) pool (`MPS_KEY_AWL_FIND_DEPENDENT`), or `None`
+    /// (the default). Before scanning the object the collector makes its
+    /// dependent accessible, so [`scan`](Self::scan) may write it:
+    /// typically a weak-key table's scan clears the value whose key it just
+    /// saw splatted ([`ScanState::fix_weak_ref`]).
+    ///
+    /// Like the other methods it runs inside the collector with the world
+    /// stopped (no locks, no allocation, no MPS calls); a panic aborts.
+    ///
+    /// # Safety
+    ///
+    /// Called by the collector only, with an object of this format in an
+    /// AWL pool. The implementor promises that a result is memory the
+    /// scan method may write while scanning `addr`: either
+    /// memory the MPS does not manage, or an object of a **non-moving**
+    /// pool (AMS, AWL, LO) of the same arena that is alive whenever `addr`
+    /// is scanned (for example because whatever keeps `addr` alive keeps
+    /// the dependent alive too, exactly).
+    unsafe fn find_dependent(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+        let _ = addr;
+        None
+    }
 }
 
 /// The scan state handed to [`Format::scan`]: `MPS_SCAN_BEGIN` already
@@ -136,6 +196,25 @@ impl ScanState<'_> {
             unsafe { r.store_raw(word) };
         }
         Ok(())
+    }
+
+    /// Fixes a reference field like [`fix_ref`](Self::fix_ref) and returns
+    /// whether the collector **splatted** it: it held an object before and
+    /// is null now, because it is a weak reference (an object of a weak
+    /// [`Awl`](crate::Awl) allocation point) whose target died. A scan
+    /// method clears whatever depended on the key here (for example the
+    /// value in the [dependent object](Format::find_dependent)).
+    ///
+    /// Null is tested before fixing, so a null field never counts as
+    /// splatted (the zone filter may pass null to the collector).
+    #[inline(always)]
+    pub fn fix_weak_ref(&mut self, r: &Ref) -> Result<bool, Error> {
+        let before = r.load_raw();
+        if before.is_null() {
+            return Ok(false);
+        }
+        self.fix_ref(r)?;
+        Ok(r.load_raw().is_null())
     }
 
     /// Fixes every reference of a slice (a vector's elements).
@@ -254,7 +333,43 @@ impl<'a, F: Format> Fmt<'a, F> {
     pub fn arena(&self) -> &'a Arena {
         self.arena
     }
+
+    /// The format's identity, as [`Arena::addr_fmt`] reports it.
+    #[inline]
+    pub fn id(&self) -> FmtId {
+        FmtId(self.raw)
+    }
 }
+
+/// The identity of a format of an arena: what [`Arena::addr_fmt`] reports,
+/// comparable with [`Fmt::id`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FmtId(NonNull<mps_fmt_s>);
+
+impl FmtId {
+    /// The raw MPS handle. Only an identity: the format may have been
+    /// destroyed (with its arena) since the id was taken.
+    #[inline]
+    pub fn as_raw(self) -> mps_fmt_t {
+        self.0.as_ptr()
+    }
+
+    /// The id of a raw format handle (`None` for null).
+    pub(crate) fn from_raw(raw: mps_fmt_t) -> Option<FmtId> {
+        NonNull::new(raw).map(FmtId)
+    }
+}
+
+impl fmt::Debug for FmtId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FmtId({:p})", self.0)
+    }
+}
+
+// SAFETY: an identity only; it is never dereferenced.
+unsafe impl Send for FmtId {}
+// SAFETY: as above.
+unsafe impl Sync for FmtId {}
 
 impl<F> Clone for Fmt<'_, F> {
     fn clone(&self) -> Self {
@@ -374,4 +489,16 @@ unsafe extern "C" fn is_forwarded_trampoline<F: Format>(p: mps_addr_t) -> mps_ad
 unsafe extern "C" fn pad_trampoline<F: Format>(base: mps_addr_t, size: usize) {
     // SAFETY: the collector owns `[base, base + size)` and wants a pad there.
     callback("Format::pad", || unsafe { F::pad(addr(base), size) })
+}
+
+/// `MPS_KEY_AWL_FIND_DEPENDENT` of an AWL pool of format `F`.
+pub(crate) unsafe extern "C" fn find_dependent_trampoline<F: Format>(p: mps_addr_t) -> mps_addr_t {
+    callback("Format::find_dependent", || {
+        // SAFETY: the collector passes an object of this format in an AWL
+        // pool.
+        match unsafe { F::find_dependent(addr(p)) } {
+            Some(dep) => dep.as_ptr().cast(),
+            None => ptr::null_mut(),
+        }
+    })
 }

@@ -130,15 +130,29 @@
 //! - [`Object`] and [`Leaf`]: the typed view of each kind of object, and
 //!   [`Ref`], the type of a reference field.
 //! - [`Chain`] ([`GenParam`]): the generations of automatic pools.
-//! - [`Pool`]: [`Amc`] (objects with references, moved by the collector
-//!   unless pinned) and [`Amcz`] (leaf objects, never scanned).
-//! - [`Ap`]: an allocation point, a per-thread bump allocator;
+//! - [`Pool`], the automatic pools ([`PoolOptions`]): [`Amc`] (objects
+//!   with references, moved by the collector unless pinned), [`Amcz`]
+//!   (leaf objects, never scanned), [`Ams`] (mark-and-sweep, never moved;
+//!   exact or, through [`Pool::ambiguous_ap`], ambiguous references),
+//!   [`Awl`] (never moved; exact or, through [`Pool::weak_ap`], weak
+//!   references, with [`Format::find_dependent`] for weak-key tables) and
+//!   [`Lo`] (leaf objects, never moved, scanned or protected).
+//! - [`ManualPool`]: the manual pools [`Mvff`] and [`Mfs`], whose
+//!   [`alloc`](ManualPool::alloc) returns a [`ManualBlock`] of plain
+//!   memory, freed when dropped.
+//! - [`Ap`]: an allocation point, a per-thread bump allocator
+//!   ([`ApOptions`]: the rank of its objects' references);
 //!   [`Ap::alloc`] runs the reserve / initialise / commit protocol.
 //! - [`Arena::with_thread`], [`Scope`], [`Handle`], [`Thread`]: a thread
 //!   registered with the arena, its stack root, and the handles through
 //!   which safe code holds objects.
 //! - [`Root`]: client-owned tables of references (exact, ambiguous or
-//!   weak), for objects that outlive a scope or are shared between threads.
+//!   weak), for objects that outlive a scope or are shared between threads;
+//!   [`WeakRef`], a single weak reference.
+//! - Walks and queries: [`Arena::walk_objects`] and [`Pool::walk`] (a
+//!   handle to every object), [`Arena::walk_roots`] ([`RootReference`]),
+//!   [`Arena::addr_pool`] ([`PoolId`]), [`Arena::addr_fmt`] ([`FmtId`]),
+//!   and each pool's `total_size` and `free_size`.
 //! - [`Message`]: what the collector reports back (collections started and
 //!   finished, objects to finalize), from [`Arena::messages`];
 //!   [`Handle::finalize`] registers an object for finalization.
@@ -158,10 +172,12 @@
 //! before the arena. Here:
 //!
 //! - The arena owns its formats, chains and pools: [`Arena::format`],
-//!   [`Arena::chain`], [`Arena::amc`] return `Copy` handles borrowing the
-//!   arena, and the arena destroys them (parked, pools first) when dropped.
-//!   A pool can therefore never be destroyed while anything may still refer
-//!   to its objects.
+//!   [`Arena::chain`], [`Arena::amc`] (and the other pool constructors)
+//!   return `Copy` handles borrowing the arena, and the arena destroys them
+//!   (parked, pools first) when dropped. A pool can therefore never be
+//!   destroyed while anything may still refer to its objects, and a
+//!   [`ManualBlock`] (which borrows the arena) is always freed, or leaked,
+//!   before its pool goes.
 //! - [`Ap`], [`Root`], [`Ld`] and messages borrow the arena (through a
 //!   pool, or directly), and [`Arena::with_thread`] registers the thread
 //!   for the duration of a closure; so dropping the arena before any of
@@ -222,8 +238,36 @@
 //!   [`Object::is_instance`] is only asked about objects of its format.
 //! - Objects are created only by [`Scope::alloc`] (the value is copied into
 //!   a freshly reserved block before the commit; its references can only be
-//!   null) and go into a handle at once. A leaf pool ([`Amcz`]) accepts
-//!   only [`Leaf`] types, which hold no references.
+//!   null) and go into a handle at once. The leaf pools ([`Amcz`], [`Lo`])
+//!   accept only [`Leaf`] types, which hold no references, so no reference
+//!   is ever stored where the collector would not see it.
+//! - Every pool class honours the thread root's ambiguous references: AMC
+//!   pins what they point to, and the mark-sweep pools (AMS, AWL, LO) keep
+//!   it alive and never move anything (AMS is always created with
+//!   `MPS_KEY_AMS_SUPPORT_AMBIGUOUS` true). An AMS object of an ambiguous
+//!   allocation point holds references that are never updated, but keep
+//!   their targets alive and pinned, so they stay correct.
+//! - Weak references (an AWL object of a weak allocation point, a weak
+//!   [`Root`], a [`WeakRef`]) are ordinary reference fields or slots that
+//!   the collector may set to null when their target dies. Every read goes
+//!   through [`Handle::get`] or [`Root::get`], which return `Option`, so a
+//!   cleared reference reads as `None`, and a live one becomes a strong
+//!   handle before it is used. Collections run to completion, so a weak
+//!   reference is never observed half-cleared.
+//! - Heap walks ([`Arena::walk_objects`], [`Pool::walk`]) never run client
+//!   code inside the MPS: this crate's stepper records the client pointers
+//!   of the objects (pads and forwarding markers excluded with
+//!   [`Format::is_pad`] and [`Format::is_forwarded`]) in a buffer that is
+//!   registered as an **ambiguous root** before the MPS walk starts. Only
+//!   then, outside the MPS, does the closure get a handle to each object;
+//!   the root keeps every recorded object alive and in place until the
+//!   walk returns, whatever the closure does. An object still in the heap
+//!   after a complete collection is well-formed and refers only to objects
+//!   still in the heap (uncondemned memory is scanned as a root), so
+//!   handing out unreachable ones is sound too.
+//! - Manual blocks ([`ManualBlock`]) are plain zeroed bytes, never
+//!   scanned; safe code can store an object's address in one only as a
+//!   number, which it cannot turn back into a reference.
 //! - The runtime's own promises are `unsafe` traits: [`Format`] (the
 //!   layout is right), [`Object`] (the typed view matches it), [`Leaf`]
 //!   (no references). Raw allocation ([`Ap::alloc`], [`Scope::alloc_raw`])
@@ -237,17 +281,16 @@
 //!
 //! # Not covered yet
 //!
-//! - Pool classes other than AMC and AMCZ (AMS, AWL and its weak objects,
-//!   LO, MVFF, MFS, the executable AMCX of `mpsx.h`): use [`sys`] with
-//!   [`Arena::as_raw`].
+//! - The executable pool AMCX of `mpsx.h` (see the `codepool` crate), MVFF
+//!   allocation points, and `MPS_KEY_AMS_SUPPORT_AMBIGUOUS` false (it would
+//!   break the soundness argument): use [`sys`] with [`Arena::as_raw`].
 //! - Typed allocation ([`Scope::alloc`]) needs a format without an in-band
 //!   header; with one, use [`Scope::alloc_raw`].
 //! - References are untagged pointers ([`Ref`]); a runtime with tagged
 //!   values fixes them with the raw [`ScanState::fix`].
 //! - Pools, formats and chains live until the arena is dropped.
-//! - Walking (formatted objects, roots, pools), allocation patterns,
-//!   segregated allocation caches, transforms and telemetry have no safe
-//!   wrapper.
+//! - Allocation patterns, segregated allocation caches, transforms and
+//!   telemetry have no safe wrapper.
 //!
 //! # Features
 //!
@@ -259,24 +302,31 @@ mod arena;
 mod error;
 mod format;
 mod ld;
+mod manual;
 mod message;
 mod object;
 mod pool;
 mod raw;
 mod root;
 mod thread;
+mod walk;
 
 pub use arena::{Arena, ArenaBuilder};
 pub use error::Error;
-pub use format::{Fmt, Format, ScanState};
+pub use format::{Fmt, FmtId, Format, ScanState};
 pub use ld::Ld;
+pub use manual::{
+    ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass, MvffOptions,
+};
 pub use message::{Finalization, Message, MessageType, Messages};
 pub use object::{alloc_size, Leaf, Object, Ref};
 pub use pool::{
-    Amc, AmcClass, Amcz, AmczClass, Ap, Chain, GenParam, Holds, Pool, PoolClass, PoolOptions,
+    Amc, AmcClass, Amcz, AmczClass, Ams, AmsClass, Ap, ApOptions, Awl, AwlClass, Chain, GenParam,
+    Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
 };
-pub use root::{Rank, Root};
+pub use root::{Rank, Root, RootId, WeakRef};
 pub use thread::{Handle, Scope, Thread};
+pub use walk::RootReference;
 
 /// The raw bindings this crate is built on.
 pub use mps_sys as sys;

@@ -28,7 +28,7 @@ pub enum Rank {
 }
 
 impl Rank {
-    fn mps_rank(self) -> mps_rank_t {
+    pub(crate) fn mps_rank(self) -> mps_rank_t {
         // SAFETY: pure queries of the MPS.
         unsafe {
             match self {
@@ -141,6 +141,12 @@ impl<'a, F: Format> Root<'a, F> {
         self.arena
     }
 
+    /// The root's identity, as [`Arena::walk_roots`] reports it.
+    pub fn id(&self) -> RootId {
+        RootId::from_raw(self.raw.as_ref().map_or(ptr::null_mut(), RawRoot::as_ptr))
+            .expect("a registered root")
+    }
+
     /// Stores the object of `value` (or null) in slot `i`.
     ///
     /// # Panics
@@ -249,3 +255,110 @@ impl<F> fmt::Debug for Root<'_, F> {
 unsafe impl<F> Send for Root<'_, F> {}
 // SAFETY: as above; shared access only performs atomic loads and stores.
 unsafe impl<F> Sync for Root<'_, F> {}
+
+/// The identity of a root of an arena: what [`Arena::walk_roots`] reports,
+/// comparable with [`Root::id`] and [`WeakRef::id`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RootId(NonNull<mps_root_s>);
+
+impl RootId {
+    /// The raw MPS handle. Only an identity: the root may have been
+    /// destroyed since the id was taken.
+    #[inline]
+    pub fn as_raw(self) -> mps_root_t {
+        self.0.as_ptr()
+    }
+
+    /// The id of a raw root handle (`None` for null).
+    pub(crate) fn from_raw(raw: mps_root_t) -> Option<RootId> {
+        NonNull::new(raw).map(RootId)
+    }
+}
+
+impl fmt::Debug for RootId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RootId({:p})", self.0)
+    }
+}
+
+// SAFETY: an identity only; it is never dereferenced.
+unsafe impl Send for RootId {}
+// SAFETY: as above.
+unsafe impl Sync for RootId {}
+
+/// A weak reference to one object of format `F`, held outside the heap: a
+/// one-slot weak [`Root`]. It does not keep its object alive; once the
+/// object has died (a collection found it unreachable otherwise), the
+/// reference is cleared and [`get`](Self::get) returns `None`. While the
+/// object lives, `get` returns it, current (the collector updates the
+/// reference when the object moves), in a new strong handle.
+///
+/// There is no way to read a cleared reference as anything but `None`,
+/// nor a live one without making it strong for the handle's scope.
+/// For many weak references, use a [`Root::weak`] table or the objects of
+/// a weak [`Awl`](crate::Awl) allocation point
+/// ([`weak_ap`](crate::Pool::weak_ap)), whose reference fields behave the
+/// same way through [`Handle::get`].
+pub struct WeakRef<'a, F> {
+    root: Root<'a, F>,
+}
+
+impl<'a, F: Format> WeakRef<'a, F> {
+    /// A cleared weak reference, registered with `arena`.
+    pub fn new(arena: &'a Arena) -> Result<Self, Error> {
+        Ok(WeakRef {
+            root: Root::weak(arena, 1)?,
+        })
+    }
+
+    /// A weak reference to `h`'s object.
+    ///
+    /// # Panics
+    ///
+    /// If `h` belongs to another arena.
+    pub fn to(arena: &'a Arena, h: Handle<'_, F>) -> Result<Self, Error> {
+        let weak = WeakRef::new(arena)?;
+        weak.set(Some(h));
+        Ok(weak)
+    }
+
+    /// Makes the reference refer to `value`'s object (or clears it).
+    ///
+    /// # Panics
+    ///
+    /// As [`Root::set`].
+    pub fn set(&self, value: Option<Handle<'_, F>>) {
+        self.root.set(0, value);
+    }
+
+    /// The object, in a new (strong) handle of `scope`, or `None` if the
+    /// reference is cleared: never set, cleared with [`set`](Self::set),
+    /// or its object died.
+    ///
+    /// # Panics
+    ///
+    /// If `scope` belongs to another arena.
+    pub fn get<'s>(&self, scope: &mut Scope<'s>) -> Option<Handle<'s, F>> {
+        self.root.get(0, scope)
+    }
+
+    /// Is the reference cleared?
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread is not registered with the arena.
+    pub fn is_cleared(&self) -> bool {
+        self.root.is_null(0)
+    }
+
+    /// The root's identity, as [`Arena::walk_roots`] reports it.
+    pub fn id(&self) -> RootId {
+        self.root.id()
+    }
+}
+
+impl<F> fmt::Debug for WeakRef<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakRef").finish_non_exhaustive()
+    }
+}

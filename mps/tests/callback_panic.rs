@@ -9,7 +9,7 @@ use std::process::Command;
 use std::ptr::NonNull;
 
 use common::Lisp;
-use mps::{Arena, Error, Format, PoolOptions, ScanState};
+use mps::{Ap, Arena, Error, Format, Handle, PoolClass, PoolOptions, ScanState, Scope};
 
 const CHILD: &str = "MPS_CALLBACK_PANIC_CHILD";
 
@@ -48,10 +48,16 @@ unsafe impl Format for Panicky {
         // SAFETY: forwarded unchanged.
         unsafe { Lisp::pad(base, size) }
     }
+    unsafe fn find_dependent(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+        assert!(!panics_in("find_dependent"), "find_dependent exploded");
+        // SAFETY: forwarded unchanged.
+        unsafe { Lisp::find_dependent(addr) }
+    }
 }
 
-/// The child: allocates pairs held by handles and collects, which scans
-/// (and skips) them.
+/// The child: allocates pairs held by handles, in AMC and AWL, and
+/// collects, which scans (and skips) them, and asks AWL objects for their
+/// dependents.
 #[test]
 fn child_collects_with_a_panicking_format() {
     if std::env::var_os(CHILD).is_none() {
@@ -60,29 +66,44 @@ fn child_collects_with_a_panicking_format() {
     let arena = Arena::new().unwrap();
     let fmt = arena.format::<Panicky>().unwrap();
     let amc = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    let awl = arena.awl(fmt, &PoolOptions::default()).unwrap();
     arena
         .with_thread(|s| {
-            let mut ap = amc.ap().unwrap();
+            let mut amc_ap = amc.ap().unwrap();
+            let mut awl_ap = awl.ap().unwrap();
             let mut handles = Vec::new();
             for i in 0..100usize {
-                // SAFETY: 32 bytes hold a well-formed `Lisp` pair (header,
-                // id, two null references).
-                let h = unsafe {
-                    s.alloc_raw(&mut ap, 32, |base| {
-                        let p = base.cast::<usize>().as_ptr();
-                        p.write((4 << 8) | common::PAIR);
-                        p.add(1).write(i);
-                        p.add(2).write(0);
-                        p.add(3).write(0);
-                    })
-                }
-                .unwrap();
+                let h = if i % 2 == 0 {
+                    pair(s, &mut amc_ap, i)
+                } else {
+                    pair(s, &mut awl_ap, i)
+                };
                 handles.push(h);
             }
             arena.collect().unwrap();
         })
         .unwrap();
     eprintln!("child: the collection finished without calling the panicking method");
+}
+
+/// Allocates a `Lisp` pair of the `Panicky` format.
+fn pair<'s, C: PoolClass>(
+    s: &mut Scope<'s>,
+    ap: &mut Ap<'_, Panicky, C>,
+    i: usize,
+) -> Handle<'s, Panicky> {
+    // SAFETY: 32 bytes hold a well-formed `Lisp` pair (header, id, two null
+    // references), in a pool that scans it (AMC or AWL).
+    unsafe {
+        s.alloc_raw(ap, 32, |base| {
+            let p = base.cast::<usize>().as_ptr();
+            p.write((4 << 8) | common::PAIR);
+            p.add(1).write(i);
+            p.add(2).write(0);
+            p.add(3).write(0);
+        })
+    }
+    .unwrap()
 }
 
 fn run_child(method: &str) {
@@ -128,4 +149,9 @@ fn panic_in_scan_aborts_and_names_the_callback() {
 #[test]
 fn panic_in_skip_aborts_and_names_the_callback() {
     run_child("skip");
+}
+
+#[test]
+fn panic_in_find_dependent_aborts_and_names_the_callback() {
+    run_child("find_dependent");
 }

@@ -1,12 +1,13 @@
 //! A small object format shared by the integration tests: pairs, integers,
-//! vectors and strings, each with an id for checking identity.
+//! vectors, strings and dependent vectors (for AWL weak tables), each with
+//! an id for checking identity.
 //!
 //! Every object starts with a header word `(size_in_words << 8) | kind`, so
 //! `skip` is the same for objects, pads and forwarding markers.
 #![allow(dead_code)]
 
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use mps::{Ap, Error, Format, Handle, Leaf, Object, PoolClass, Ref, ScanState, Scope};
 
@@ -16,6 +17,7 @@ pub const VECTOR: usize = 3;
 pub const STR: usize = 4;
 pub const FWD: usize = 5;
 pub const PAD: usize = 6;
+pub const DEPVEC: usize = 7;
 
 const WORD: usize = std::mem::size_of::<usize>();
 
@@ -69,6 +71,25 @@ unsafe impl Format for Lisp {
                     let v = Vector::from_addr(p).as_ref();
                     ss.fix_refs(&v.elems)?;
                 },
+                // SAFETY: `p` is a dependent vector; its dependent (if any)
+                // is a live vector in a non-moving pool, made accessible by
+                // the collector before this scan (find_dependent).
+                DEPVEC => unsafe {
+                    let v = DepVec::from_addr(p).as_ref();
+                    let dep = v.dependent.load(Ordering::Relaxed);
+                    for (i, elem) in v.elems.iter().enumerate() {
+                        if ss.fix_weak_ref(elem)? {
+                            v.splats.fetch_add(1, Ordering::Relaxed);
+                            if dep != 0 {
+                                let d = Vector::from_addr(NonNull::new_unchecked(dep as *mut u8))
+                                    .as_ref();
+                                if let Some(slot) = d.elems.get(i) {
+                                    slot.store_raw(ptr::null_mut());
+                                }
+                            }
+                        }
+                    }
+                },
                 _ => {}
             }
             // SAFETY: the next object starts `words(h)` words on.
@@ -109,6 +130,28 @@ unsafe impl Format for Lisp {
             base.cast::<usize>()
                 .as_ptr()
                 .write(header(PAD, size / WORD))
+        }
+    }
+
+    unsafe fn is_pad(addr: NonNull<u8>) -> bool {
+        // SAFETY: objects and pads start with a header word, as skip reads.
+        kind(unsafe { header_at(addr) }) == PAD
+    }
+
+    unsafe fn find_dependent(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+        // SAFETY: `addr` is an object; a dependent vector's fourth word is
+        // its dependent (0 for none), set only by `set_dependent`.
+        unsafe {
+            if kind(header_at(addr)) == DEPVEC {
+                NonNull::new(
+                    DepVec::from_addr(addr)
+                        .as_ref()
+                        .dependent
+                        .load(Ordering::Relaxed) as *mut u8,
+                )
+            } else {
+                None
+            }
         }
     }
 }
@@ -235,6 +278,74 @@ unsafe impl Object for Str {
 // SAFETY: a string contains no Ref.
 unsafe impl Leaf for Str {}
 
+/// A vector whose elements, when allocated from a weak AWL allocation
+/// point, are weak keys: when one is splatted, the scan counts it and
+/// clears the same element of the dependent vector (the values).
+/// Header, id, length, dependent address (not a reference), splat count,
+/// elements.
+#[repr(C)]
+pub struct DepVec {
+    header: usize,
+    pub id: u64,
+    len: usize,
+    dependent: AtomicUsize,
+    pub splats: AtomicUsize,
+    pub elems: [Ref],
+}
+
+// SAFETY: DEPVEC objects are built by `new_depvec`; metadata from the
+// length word; the elements are scanned (weakly or exactly, by rank).
+unsafe impl Object for DepVec {
+    type Format = Lisp;
+    unsafe fn is_instance(addr: NonNull<u8>) -> bool {
+        // SAFETY: every object has a header.
+        kind(unsafe { header_at(addr) }) == DEPVEC
+    }
+    unsafe fn from_addr(addr: NonNull<u8>) -> NonNull<Self> {
+        // SAFETY: a dependent vector's third word is its length.
+        let len = unsafe { addr.cast::<usize>().as_ptr().add(2).read() };
+        let fat = ptr::slice_from_raw_parts_mut(addr.as_ptr(), len) as *mut DepVec;
+        NonNull::new(fat).expect("non-null")
+    }
+}
+
+/// Allocates a dependent vector of `len` null references, no dependent.
+pub fn new_depvec<'s, C: PoolClass + mps::Holds<DepVec>>(
+    s: &mut Scope<'s>,
+    ap: &mut Ap<'_, Lisp, C>,
+    id: u64,
+    len: usize,
+) -> Result<Handle<'s, Lisp>, Error> {
+    let w = 5 + len;
+    // SAFETY: the block is `w` words; init writes the header, id, length,
+    // no dependent, no splats and null elements: a well-formed object.
+    unsafe {
+        s.alloc_raw(ap, w * WORD, |base| {
+            let p = base.cast::<usize>().as_ptr();
+            p.write(header(DEPVEC, w));
+            p.add(1).write(id as usize);
+            p.add(2).write(len);
+            for i in 3..w {
+                p.add(i).write(0);
+            }
+        })
+    }
+}
+
+/// Makes `values` (a vector) the dependent object of `keys` (a dependent
+/// vector).
+///
+/// # Safety
+///
+/// `values` lives in a non-moving pool (AMS, AWL) and stays alive as long
+/// as `keys` may be scanned (for example: both are held by the same root
+/// for as long as either is reachable).
+pub unsafe fn set_dependent(keys: Handle<'_, Lisp>, values: Handle<'_, Lisp>) {
+    assert!(values.is::<Vector>());
+    let addr = values.addr();
+    keys.with(|k: &DepVec| k.dependent.store(addr, Ordering::Relaxed));
+}
+
 /// Allocates a vector of `len` null references.
 pub fn new_vector<'s, C: PoolClass + mps::Holds<Vector>>(
     s: &mut Scope<'s>,
@@ -287,6 +398,8 @@ pub fn id_of(h: Handle<'_, Lisp>) -> u64 {
     } else if let Some(id) = h.try_with(|i: &Int| i.id) {
         id
     } else if let Some(id) = h.try_with(|v: &Vector| v.id) {
+        id
+    } else if let Some(id) = h.try_with(|v: &DepVec| v.id) {
         id
     } else {
         h.with(|s: &Str| s.id)
