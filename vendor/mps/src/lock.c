@@ -12,6 +12,10 @@
 
 #define LockSig ((Sig)0x51910CC5UL)
 
+/* Thread ids are stored in a word (glibc: pthread_t is unsigned long). */
+_Static_assert(sizeof(pthread_t) == sizeof(unsigned long),
+               "pthread_t must fit the owner word");
+
 static pthread_mutex_t globalMutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t worldMutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -24,6 +28,7 @@ void LockInit(Lock lock)
 {
   int err = pthread_mutex_init(&lock->mutex, NULL);
   ASSERT_ALWAYS(err == 0);
+  lock->owner = 0;
   lock->held = FALSE;
   lock->sig = LockSig;
 }
@@ -48,7 +53,8 @@ void LockClaim(Lock lock)
                "method, scanner or stepper may not call the MPS)");
   err = pthread_mutex_lock(&lock->mutex);
   ASSERT_ALWAYS(err == 0);
-  lock->owner = pthread_self();
+  __atomic_store_n(&lock->owner, (unsigned long)pthread_self(),
+                   __ATOMIC_RELAXED);
   lock->held = TRUE;
 }
 
@@ -58,13 +64,15 @@ void LockRelease(Lock lock)
   AVERT(Lock, lock);
   AVER(LockIsHeldByMe(lock));
   lock->held = FALSE;
+  __atomic_store_n(&lock->owner, 0UL, __ATOMIC_RELAXED);
   err = pthread_mutex_unlock(&lock->mutex);
   ASSERT_ALWAYS(err == 0);
 }
 
 Bool LockIsHeldByMe(Lock lock)
 {
-  return lock->held && pthread_equal(lock->owner, pthread_self());
+  return __atomic_load_n(&lock->owner, __ATOMIC_RELAXED) ==
+         (unsigned long)pthread_self();
 }
 
 void LockClaimWorld(void)

@@ -121,7 +121,10 @@ void ControlFreeRaw(void *p, Size size);
 typedef struct LockStruct {
   Sig sig;
   pthread_mutex_t mutex;
-  pthread_t owner;
+  /* The holder's thread id, or 0.  Only the holder stores its own id, and
+   * it stores 0 before unlocking, so a thread reads its own id here only
+   * while it holds the lock, whatever other threads do (DESIGN.md#locking). */
+  unsigned long owner;
   Bool held;
 } LockStruct, *Lock;
 
