@@ -3,7 +3,8 @@
 //!
 //! Code is generated for x86-64 ELF, position-independent (`PIC` relocation
 //! model), small code model, optimised at `-O2` (the `default<O2>` pass
-//! pipeline, then code generation at the default level). Position-independent
+//! pipeline, then code generation at the default level; [`compile_to_elf_at`]
+//! also offers `-O0`). Position-independent
 //! code reaches external symbols through the GOT and calls them through
 //! `PLT32` relocations, which is exactly what a movable code object wants:
 //! every external reference is a relocation [`mod@crate::layout`] can re-encode.
@@ -11,8 +12,13 @@
 //! Functions that should not need unwind tables can be marked `nounwind`;
 //! the `.eh_frame` LLVM emits anyway is skipped by the loader.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Once;
+
+/// The inkwell crate this module is built with, so that callers build
+/// modules with the same version.
+pub use inkwell;
 
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
@@ -69,7 +75,7 @@ impl From<LoadError> for JitError {
     }
 }
 
-fn target_machine(level: OptimizationLevel) -> Result<TargetMachine, JitError> {
+fn create_target_machine(level: OptimizationLevel) -> Result<TargetMachine, JitError> {
     static INIT: Once = Once::new();
     INIT.call_once(|| Target::initialize_x86(&InitializationConfig::default()));
     let triple = TargetTriple::create(TRIPLE);
@@ -86,23 +92,79 @@ fn target_machine(level: OptimizationLevel) -> Result<TargetMachine, JitError> {
         .ok_or_else(|| JitError::Target("LLVM returned no target machine".into()))
 }
 
-/// Compiles `module` to the bytes of an ELF relocatable object. The module
-/// itself is left untouched (a verified copy is optimised and compiled).
+/// How hard LLVM optimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptLevel {
+    /// No optimisation: the `default<O0>` pipeline, code generation at
+    /// level `None` (what a baseline JIT tier would do).
+    O0,
+    /// The `default<O2>` pipeline, code generation at the default level
+    /// (what [`compile`] and [`compile_to_elf`] do).
+    O2,
+}
+
+impl OptLevel {
+    fn pipeline(self) -> &'static str {
+        match self {
+            OptLevel::O0 => "default<O0>",
+            OptLevel::O2 => "default<O2>",
+        }
+    }
+
+    fn codegen(self) -> OptimizationLevel {
+        match self {
+            OptLevel::O0 => OptimizationLevel::None,
+            OptLevel::O2 => OptimizationLevel::Default,
+        }
+    }
+}
+
+std::thread_local! {
+    /// The target machines of this thread, one per level, made once:
+    /// creating one costs about as much as compiling a small function.
+    static MACHINES: RefCell<[Option<TargetMachine>; 2]> = const { RefCell::new([None, None]) };
+}
+
+/// Runs `f` with this thread's target machine for `level`.
+fn with_target_machine<R>(
+    level: OptLevel,
+    f: impl FnOnce(&TargetMachine) -> Result<R, JitError>,
+) -> Result<R, JitError> {
+    MACHINES.with(|m| {
+        let mut m = m.borrow_mut();
+        let slot = &mut m[level as usize];
+        if slot.is_none() {
+            *slot = Some(create_target_machine(level.codegen())?);
+        }
+        f(slot.as_ref().expect("created above"))
+    })
+}
+
+/// Compiles `module` to the bytes of an ELF relocatable object, at `-O2`.
+/// The module itself is left untouched (a verified copy is optimised and
+/// compiled).
 pub fn compile_to_elf(module: &Module<'_>) -> Result<Vec<u8>, JitError> {
+    compile_to_elf_at(module, OptLevel::O2)
+}
+
+/// Compiles `module` to the bytes of an ELF relocatable object at the given
+/// optimisation level. The module itself is left untouched.
+pub fn compile_to_elf_at(module: &Module<'_>, level: OptLevel) -> Result<Vec<u8>, JitError> {
     // `Module::clone` panics on a module that does not verify: check first.
     module
         .verify()
         .map_err(|e| JitError::InvalidModule(e.to_string()))?;
-    let machine = target_machine(OptimizationLevel::Default)?;
-    let copy = module.clone();
-    copy.set_triple(&machine.get_triple());
-    copy.set_data_layout(&machine.get_target_data().get_data_layout());
-    copy.run_passes("default<O2>", &machine, PassBuilderOptions::create())
-        .map_err(|e| JitError::Passes(e.to_string()))?;
-    let buffer = machine
-        .write_to_memory_buffer(&copy, FileType::Object)
-        .map_err(|e| JitError::Codegen(e.to_string()))?;
-    Ok(buffer.as_slice().to_vec())
+    with_target_machine(level, |machine| {
+        let copy = module.clone();
+        copy.set_triple(&machine.get_triple());
+        copy.set_data_layout(&machine.get_target_data().get_data_layout());
+        copy.run_passes(level.pipeline(), machine, PassBuilderOptions::create())
+            .map_err(|e| JitError::Passes(e.to_string()))?;
+        let buffer = machine
+            .write_to_memory_buffer(&copy, FileType::Object)
+            .map_err(|e| JitError::Codegen(e.to_string()))?;
+        Ok(buffer.as_slice().to_vec())
+    })
 }
 
 /// Compiles `module` and loads the resulting object.
@@ -131,6 +193,25 @@ mod tests {
         assert_eq!(obj.functions().count(), 1);
         assert_eq!(obj.symbol("double_it"), Some(0));
         assert!(obj.externals().is_empty());
+    }
+
+    #[test]
+    fn both_levels_compile() {
+        let context = Context::create();
+        let module = context.create_module("t");
+        let i64t = context.i64_type();
+        let f = module.add_function("inc", i64t.fn_type(&[i64t.into()], false), None);
+        let builder = context.create_builder();
+        builder.position_at_end(context.append_basic_block(f, "entry"));
+        let x = f.get_nth_param(0).unwrap().into_int_value();
+        let y = builder
+            .build_int_add(x, i64t.const_int(1, false), "y")
+            .unwrap();
+        builder.build_return(Some(&y)).unwrap();
+        for level in [OptLevel::O0, OptLevel::O2] {
+            let obj = elf::load(&compile_to_elf_at(&module, level).unwrap()).unwrap();
+            assert_eq!(obj.symbol("inc"), Some(0), "{level:?}");
+        }
     }
 
     #[test]

@@ -150,14 +150,18 @@ pub struct Header {
     pub sidecar_len: u32,
     /// Number of sidecar entries.
     pub sidecar_count: u32,
-    /// Zero.
-    pub reserved: [u32; 2],
+    /// Zero in an image from [`layout`]; owned by the executable pool
+    /// afterwards, which keeps here the address of its per-pool data (the
+    /// format methods of the collector receive nothing but addresses; see
+    /// `crate::format`). Never a reference, never relinked.
+    pub pool_data: u64,
 }
 
 const_assert_eq!(size_of::<Header>(), 96);
 const_assert_eq!(HEADER_SIZE % 16, 0);
 const_assert_eq!(std::mem::offset_of!(Header, linked_at), 8);
 const_assert_eq!(std::mem::offset_of!(Header, total_size), 16);
+const_assert_eq!(std::mem::offset_of!(Header, pool_data), 88);
 
 /// One entry of the target table.
 #[repr(C)]
@@ -801,7 +805,7 @@ pub fn layout(
         sidecar_offset: sidecar_offset as u32,
         sidecar_len: sidecar.as_bytes().len() as u32,
         sidecar_count: sidecar.len() as u32,
-        reserved: [0; 2],
+        pool_data: 0,
     };
 
     let mut bytes = vec![0u8; total as usize];

@@ -1,20 +1,86 @@
-//! A code pool: JIT-compiled machine code that lives in collected memory.
+//! A code pool: JIT-compiled machine code that lives in collected memory,
+//! moved by the collector like any object and relinked on every move.
+//!
+//! ```
+//! # #[cfg(feature = "llvm")] {
+//! use codepool::jit::inkwell::context::Context;
+//! use codepool::jit::inkwell::memory_buffer::MemoryBuffer;
+//! use codepool::{CodePool, CodePoolOptions, Env};
+//!
+//! extern "C" fn rt_twice(x: i64) -> i64 {
+//!     2 * x
+//! }
+//!
+//! let arena = mps::Arena::new()?;
+//! let code = CodePool::new(&arena, &CodePoolOptions::default())?;
+//! let context = Context::create();
+//! let ir = "declare i64 @rt_twice(i64)
+//!           define i64 @f(i64 %x) {
+//!             %y = call i64 @rt_twice(i64 %x)
+//!             %z = add i64 %y, 1
+//!             ret i64 %z
+//!           }";
+//! let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "m");
+//! let module = context.create_module_from_ir(buffer)?;
+//! // Threads that install or run code are registered with a code-aware root.
+//! code.with_jit_thread(|_scope| -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut env = Env::new();
+//!     env.function("rt_twice", rt_twice as extern "C" fn(i64) -> i64);
+//!     let object = code.install_module(&module, &env)?;
+//!     // SAFETY: `f` is `i64 f(i64)` with the C calling convention.
+//!     let f = unsafe { object.function::<extern "C" fn(i64) -> i64>("f") }.unwrap();
+//!     assert_eq!(f.call((20,)), 41);
+//!     arena.collect()?; // the object moves, and is relinked
+//!     arena.release();
+//!     assert_eq!(f.call((20,)), 41);
+//!     Ok(())
+//! })??;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! A code object is one block in an executable pool of the collector: a
-//! header, the machine code, stubs for far call targets, and a relocation
-//! sidecar listing every site that depends on an address outside the object
-//! or on the object's own address. When the collector moves a code object,
-//! or anything it refers to, the object's scan method re-encodes those sites
-//! from the current addresses, so moving code ends in relinked code. Code
+//! header, the machine code, stubs for far call targets, a target table and
+//! a relocation sidecar listing every site that depends on an address
+//! outside the object or on the object's own address. When the collector
+//! moves a code object, or anything it refers to, the object's scan method
+//! fixes the references of its target table and re-encodes those sites from
+//! the current addresses, so moving code ends in relinked code. Code
 //! addresses found on stacks are ambiguous references and pin their object,
 //! so code that is running never moves. Pages are never writable and
-//! executable at once (W^X).
+//! executable at once (W^X): the pool's memory is mapped twice, a
+//! read-write view where the collector and the installer write, and a
+//! read-execute view where code runs (`vendor/mps/DESIGN.md#code`).
 //!
 //! Code objects are loaded from ELF relocatable objects (from LLVM, from
 //! `cc -c`, ...); unsupported relocations and malformed objects are errors.
 //!
-//! This crate currently holds the collector-independent half, all of it
-//! operating on byte slices and plain data:
+//! # Components
+//!
+//! The executable pool and its boundary with the collector:
+//!
+//! - [`CodePool`]: an AMCX pool (`mpsx.h`) with the code object format,
+//!   an allocation point, a table of exact root slots and a symbol table.
+//!   [`CodePool::install`] binds an object's undefined symbols through an
+//!   [`Env`] (runtime functions, heap constants) and the symbol table
+//!   (functions already installed), lays it out, checks that every site
+//!   can follow its target wherever the collector moves either, allocates,
+//!   links and publishes it. Errors are [`InstallError`]s.
+//! - [`CodeObject`]: an installed object, kept alive by its root slot
+//!   until dropped; [`CodeRef`]: a typed handle for calling one of its
+//!   entry points ([`JitFn`] signatures).
+//! - [`CodePool::with_jit_thread`]: registers the calling thread with a
+//!   thread root scanned by `mpsx_scan_area_code`, so that return
+//!   addresses into JIT code pin it.
+//! - The format (module `format`, private): the collector's callbacks on
+//!   code objects (scan fixes and relinks; skip, forward, is-forwarded,
+//!   pad). [`publish`]: the two views, the instruction-cache rule, the W^X
+//!   audit.
+//! - Statistics: [`CodePoolStats`] (layout totals, relocations linked and
+//!   relinked, objects moved), [`Census`] (a walk of the pool),
+//!   [`TraceStats`] (the arena's last collection).
+//!
+//! The collector-independent half operates on byte slices and plain data:
 //!
 //! - [`elf`]: loads an ELF64 x86-64 relocatable object into one image of its
 //!   code and read-only data, with its symbols and relocations, validating
@@ -26,7 +92,32 @@
 //!   target table, sidecar) and relinks it for new addresses;
 //! - [`jit`] (feature `llvm`): compiles an inkwell module to an object.
 //!
-//! # Example
+//! # Soundness
+//!
+//! Safe code never holds a code address the collector does not know
+//! about across a point where the collector may run:
+//!
+//! - installed objects are held by root slots (exact roots); a
+//!   [`CodeObject`] owns one slot, and its [`CodeRef`]s borrow it;
+//! - [`CodeRef::call`] loads the current address from the slot, adds the
+//!   execute-view distance and the entry offset, and calls, in one method;
+//!   while the call runs, the return addresses into JIT frames (and the
+//!   program counter of a thread stopped in JIT code) are in the thread's
+//!   code-aware root, which pins every object with a live frame;
+//! - calling and installing assert that the thread is inside
+//!   [`CodePool::with_jit_thread`] for the pool's arena;
+//! - an installation reads every moving target's address (code objects'
+//!   slots, heap constants' handles) inside the reserve / commit loop, so
+//!   a collection between the reads and the commit voids the block and the
+//!   loop reads them again;
+//! - the collector relinks an object only in its scan method, with the
+//!   world stopped and the barrier lifted; every site was checked at
+//!   installation to stay encodable wherever the object and its targets
+//!   can go (a relink failure there is a bug, and aborts);
+//! - the promise that an entry point has signature `F` is the one `unsafe`
+//!   step: [`CodeObject::function`]. Installed code is trusted.
+//!
+//! # Layout and relinking without the collector
 //!
 //! Compile a function that calls a runtime function, lay it out, and relink
 //! it for two addresses, as the collector does after moving it:
@@ -71,13 +162,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod elf;
+mod format;
+mod func;
 #[cfg(feature = "llvm")]
 pub mod jit;
 pub mod layout;
+mod pool;
+pub mod publish;
 pub mod reloc;
 pub mod sidecar;
 
 pub use elf::{load, LoadError, LoadedObject};
 pub use layout::{layout, relink, relink_from_table, Binding, CodeImage, RelinkError, RelinkStats};
 pub use sidecar::{SidecarStats, Target};
+
+pub use func::{CodeRef, JitFn};
+pub use pool::{
+    Census, CodeObject, CodePool, CodePoolOptions, CodePoolStats, CodeTotals, Env, InstallError,
+    RelinkCounters, TraceStats,
+};

@@ -51,6 +51,14 @@ impl Error {
         code as mps_res_t
     }
 
+    /// Turns a result code from a raw MPS call into a `Result`, for code
+    /// that calls `mps_sys` directly (for example through
+    /// [`Arena::as_raw`](crate::Arena::as_raw)).
+    #[inline(always)]
+    pub fn check(res: mps_res_t) -> Result<(), Error> {
+        check(res)
+    }
+
     /// The error for a result code that is not `MPS_RES_OK`.
     #[cold]
     #[inline(never)]

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod boxes;
+#[cfg(feature = "llvm")]
+pub mod gen;
+
 use std::fs::File;
 use std::os::fd::FromRawFd;
 

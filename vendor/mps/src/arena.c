@@ -166,6 +166,16 @@ static void chunkDestroy(Chunk chunk)
   ControlFreeRaw(chunk->tables, chunk->table_bytes);
 }
 
+/* The arena's code chunk, reserved on demand by the first executable
+ * pool so that its address (mpsx_code_delta) is known from then on. */
+Res ArenaEnsureCodeChunk(Arena arena)
+{
+  Chunk chunk;
+  if (arena->code_chunk != NULL)
+    return MPS_RES_OK;
+  return chunkCreate(&chunk, arena, arena->code_reserve, TRUE);
+}
+
 /* Binary search of the sorted chunk array; ArenaChunkOfAddr (mpm.h) tries
  * the last chunk found first. */
 Chunk ArenaChunkSearch(Arena arena, Addr addr)

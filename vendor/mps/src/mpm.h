@@ -719,6 +719,7 @@ Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);
 void ArenaPurgeSpare(Arena arena, Size target);
 void ArenaTrimSpare(Arena arena);      /* back within the spare limit */
+Res ArenaEnsureCodeChunk(Arena arena);
 /* Run collector work that policy says is due (unclamped arenas). */
 void ArenaPoll(Arena arena);
 Bool ArenaStep(Arena arena, double interval, double multiplier);

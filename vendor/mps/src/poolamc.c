@@ -103,6 +103,9 @@ static Res amcxInit(Pool pool, mps_arg_s args[])
     if (arena->code_chunk == NULL)
       arena->code_reserve = reserve;
   }
+  res = ArenaEnsureCodeChunk(arena);
+  if (res != MPS_RES_OK)
+    return res;
   res = amcInitCommon(pool, args, FALSE);
   if (res == MPS_RES_OK)
     pool->exec = TRUE;

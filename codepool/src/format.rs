@@ -1,0 +1,522 @@
+//! The object format of the executable pool: the five methods the
+//! collector calls on code objects, as `extern "C"` functions.
+//!
+//! Every block of the pool starts with a 32-bit tag at offset 0 and is one
+//! of:
+//!
+//! ```text
+//! code object      tag MAGIC ("CPOB"), the layout::Header, sized by
+//!                  Header::total_size (u32 at offset 16)
+//! forwarding       tag FORWARD ("CPFW"); the new address in the u64 at
+//! marker           offset 8 (where the header keeps linked_at); total_size
+//!                  left in place at offset 16, so skip sizes it like the
+//!                  object it replaced; pool_data (offset 88) left in place
+//! pad              tag PAD ("CPPD"); its size in the u64 at offset 8. The
+//!                  format's alignment is at least 16 (16 by default), so
+//!                  a pad is at least 16 bytes and a multiple of 16:
+//!                  always room for both words
+//! ```
+//!
+//! The methods:
+//!
+//! - **skip**: `base + total_size` (or the pad's size).
+//! - **forward**: turns the old copy into a marker (see above) and counts
+//!   the move.
+//! - **is-forwarded**: the marker's new address, or null.
+//! - **pad**: writes a pad.
+//! - **scan**: for every code object, fixes each `base` word of its Code
+//!   and Heap target records as an exact reference
+//!   ([`layout::reference_offsets`]), then, if the object moved or a
+//!   reference changed, re-encodes every site for the object's current
+//!   execute-view address ([`layout::relink_from_table`]). A relink error
+//!   here is a bug (every site was checked at installation to stay in reach
+//!   wherever the object and its targets go): the process prints the error
+//!   and aborts.
+//!
+//! The methods run with the world stopped, inside the collector: they do
+//! not allocate, lock, or unwind. A panic is caught and aborts the process
+//! with a message naming the method; corrupt blocks are reported the same
+//! way, with `write(2)` and no allocation.
+//!
+//! # Finding the pool from an address
+//!
+//! Format methods receive addresses only. The pool's per-pool data
+//! ([`PoolContext`]: the distance from the write view to the execute view,
+//! and the statistics counters) is found through the `pool_data` word of
+//! each object's header, which installation sets and copies carry along.
+//! The context is owned by the [`CodePool`](crate::CodePool) and freed only
+//! after the MPS pool is destroyed, so every object the collector can show
+//! to these methods points to a live context.
+
+use core::ffi::c_void;
+use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use mps::sys::*;
+
+use crate::layout::{self, Header, HEADER_SIZE, MAGIC};
+
+/// Tag of a forwarding marker: `"CPFW"`.
+pub const FORWARD: u32 = u32::from_le_bytes(*b"CPFW");
+/// Tag of a pad: `"CPPD"`.
+pub const PAD: u32 = u32::from_le_bytes(*b"CPPD");
+/// The smallest alignment of the format (the default): every block is a
+/// multiple of the format's alignment, so of this.
+pub const MIN_ALIGN: usize = 16;
+
+/// Offset of the tag.
+const TAG_AT: usize = 0;
+/// Offset of a marker's new address and of a pad's size.
+const WORD_AT: usize = 8;
+/// Offset of `Header::total_size`.
+const TOTAL_SIZE_AT: usize = 16;
+/// Offset of `Header::pool_data`.
+const POOL_DATA_AT: usize = 88;
+
+static_assertions::const_assert_eq!(core::mem::offset_of!(Header, magic), TAG_AT);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Header, linked_at), WORD_AT);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Header, total_size), TOTAL_SIZE_AT);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Header, pool_data), POOL_DATA_AT);
+static_assertions::const_assert!(HEADER_SIZE % MIN_ALIGN == 0);
+static_assertions::const_assert!(MIN_ALIGN >= 16);
+
+/// What a pool's format methods have done, since the pool was created.
+/// Updated with the world stopped by the collecting thread only; read by
+/// anyone.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub objects_scanned: AtomicU64,
+    pub objects_relinked: AtomicU64,
+    pub sites_relinked: AtomicU64,
+    pub objects_moved: AtomicU64,
+    pub bytes_moved: AtomicU64,
+    pub scan_nanos: AtomicU64,
+}
+
+/// The per-pool data that format methods reach through `Header::pool_data`.
+#[derive(Debug)]
+pub(crate) struct PoolContext {
+    /// exec = write + delta.
+    pub delta: isize,
+    pub counters: Counters,
+}
+
+impl PoolContext {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw access to blocks.
+
+/// Reads the `u32` at `addr + at`.
+///
+/// # Safety
+///
+/// The four bytes must be readable.
+#[inline(always)]
+unsafe fn read_u32(addr: usize, at: usize) -> u32 {
+    // SAFETY: the caller's guarantee; `read_unaligned` has no alignment
+    // requirement.
+    unsafe { ((addr + at) as *const u32).read_unaligned() }
+}
+
+/// Reads the `u64` at `addr + at`.
+///
+/// # Safety
+///
+/// The eight bytes must be readable.
+#[inline(always)]
+unsafe fn read_u64(addr: usize, at: usize) -> u64 {
+    // SAFETY: the caller's guarantee.
+    unsafe { ((addr + at) as *const u64).read_unaligned() }
+}
+
+/// Writes `value` at `addr + at`.
+///
+/// # Safety
+///
+/// The eight bytes must be writable and not referenced by anything else.
+#[inline(always)]
+unsafe fn write_u64(addr: usize, at: usize, value: u64) {
+    // SAFETY: the caller's guarantee.
+    unsafe { ((addr + at) as *mut u64).write_unaligned(value) }
+}
+
+/// The size of the block at `addr` (object, marker or pad).
+///
+/// # Safety
+///
+/// `addr` must be a block of this format.
+#[inline(always)]
+unsafe fn block_size(addr: usize) -> usize {
+    // SAFETY: every block has its tag at 0, and a size word at 16 (objects,
+    // markers: at least HEADER_SIZE bytes) or at 8 (pads: at least 16).
+    unsafe {
+        match read_u32(addr, TAG_AT) {
+            MAGIC | FORWARD => read_u32(addr, TOTAL_SIZE_AT) as usize,
+            PAD => read_u64(addr, WORD_AT) as usize,
+            _ => fatal("skip", "a block with an unknown tag", addr),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reporting without allocating.
+
+extern "C" {
+    fn write(fd: i32, buf: *const c_void, count: usize) -> isize;
+}
+
+/// Writes `bytes` to stderr with `write(2)`: no lock, no allocation.
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a live buffer of the given length; fd 2 is
+        // stderr (writing to a closed descriptor just fails).
+        let n = unsafe { write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            break;
+        }
+        bytes = &bytes[n.unsigned_abs()..];
+    }
+}
+
+/// `value` in hexadecimal, in a stack buffer.
+fn hex(value: usize, buf: &mut [u8; 18]) -> &[u8] {
+    buf[0] = b'0';
+    buf[1] = b'x';
+    for i in 0..16 {
+        let digit = (value >> ((15 - i) * 4)) & 0xf;
+        buf[2 + i] = b"0123456789abcdef"[digit];
+    }
+    &buf[..]
+}
+
+/// Reports a fatal inconsistency found by format method `method` at `addr`
+/// (0: no address) and aborts.
+#[cold]
+#[inline(never)]
+pub(crate) fn fatal(method: &str, what: &str, addr: usize) -> ! {
+    let mut buf = [0u8; 18];
+    let (at, address): (&[u8], &[u8]) = if addr == 0 {
+        (b"", b"")
+    } else {
+        (b" at ", hex(addr, &mut buf))
+    };
+    for part in [
+        b"codepool: format method ".as_slice(),
+        method.as_bytes(),
+        b": ",
+        what.as_bytes(),
+        at,
+        address,
+        b"; aborting\n",
+    ] {
+        write_stderr(part);
+    }
+    std::process::abort()
+}
+
+/// A fixed buffer that formatting writes into without allocating;
+/// whatever does not fit is dropped.
+struct StackText {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl core::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Reports a relink error found while scanning, then aborts. The error is
+/// formatted into a stack buffer: nothing is allocated while the world is
+/// stopped.
+#[cold]
+#[inline(never)]
+fn fatal_relink(addr: usize, error: &layout::RelinkError) -> ! {
+    let mut text = StackText {
+        buf: [0; 512],
+        len: 0,
+    };
+    let _ = core::fmt::Write::write_fmt(&mut text, format_args!("{error}"));
+    let mut buf = [0u8; 18];
+    for part in [
+        b"codepool: format method scan: relinking the code object at ".as_slice(),
+        hex(addr, &mut buf),
+        b" failed (a bug: sites are checked at installation): ",
+        &text.buf[..text.len],
+        b"; aborting\n",
+    ] {
+        write_stderr(part);
+    }
+    std::process::abort()
+}
+
+/// Runs a format method; a panic aborts the process instead of unwinding
+/// into the collector.
+#[inline(always)]
+fn callback<R>(method: &'static str, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            // Freeing the payload could take the allocator's lock, which a
+            // stopped thread may hold.
+            core::mem::forget(payload);
+            fatal(method, "panic", 0)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The methods.
+
+/// `mps_fmt_skip_t`.
+pub(crate) unsafe extern "C" fn skip(addr: mps_addr_t) -> mps_addr_t {
+    callback("skip", || {
+        let p = addr as usize;
+        // SAFETY: the collector passes blocks of this format.
+        let size = unsafe { block_size(p) };
+        if size < MIN_ALIGN || size % MIN_ALIGN != 0 {
+            fatal("skip", "a block with an invalid size", p);
+        }
+        (p + size) as mps_addr_t
+    })
+}
+
+/// `mps_fmt_isfwd_t`.
+pub(crate) unsafe extern "C" fn is_forwarded(addr: mps_addr_t) -> mps_addr_t {
+    callback("is_forwarded", || {
+        let p = addr as usize;
+        // SAFETY: the collector passes blocks of this format; a marker's
+        // word at 8 is the new address.
+        unsafe {
+            if read_u32(p, TAG_AT) == FORWARD {
+                read_u64(p, WORD_AT) as mps_addr_t
+            } else {
+                core::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// `mps_fmt_fwd_t`.
+pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
+    callback("forward", || {
+        let p = old as usize;
+        // SAFETY: the collector has copied the code object at `old` to
+        // `new` and now owns the old copy: its header (HEADER_SIZE bytes)
+        // is ours to overwrite. `pool_data` was set at installation and
+        // points to the live context of the pool that owns the object.
+        unsafe {
+            if read_u32(p, TAG_AT) != MAGIC {
+                fatal(
+                    "forward",
+                    "forwarding something that is not a code object",
+                    p,
+                );
+            }
+            let context = &*(read_u64(p, POOL_DATA_AT) as *const PoolContext);
+            PoolContext::add(&context.counters.objects_moved, 1);
+            PoolContext::add(
+                &context.counters.bytes_moved,
+                u64::from(read_u32(p, TOTAL_SIZE_AT)),
+            );
+            write_u64(p, WORD_AT, new as u64);
+            ((p + TAG_AT) as *mut u32).write_unaligned(FORWARD);
+        }
+    })
+}
+
+/// `mps_fmt_pad_t`.
+pub(crate) unsafe extern "C" fn pad(addr: mps_addr_t, size: usize) {
+    callback("pad", || {
+        let p = addr as usize;
+        if size < MIN_ALIGN || size % MIN_ALIGN != 0 {
+            fatal("pad", "a pad size that is not a multiple of 16", p);
+        }
+        // SAFETY: the collector owns the `size` (at least 16) bytes at `p`.
+        unsafe {
+            ((p + TAG_AT) as *mut u32).write_unaligned(PAD);
+            ((p + TAG_AT + 4) as *mut u32).write_unaligned(0);
+            write_u64(p, WORD_AT, size as u64);
+        }
+    })
+}
+
+/// `mps_fmt_scan_t`.
+pub(crate) unsafe extern "C" fn scan(
+    ss: mps_ss_t,
+    base: mps_addr_t,
+    limit: mps_addr_t,
+) -> mps_res_t {
+    callback("scan", || {
+        // SAFETY: `ss` is the live scan state of this call; the ScanState
+        // is dropped (summary written back) before the call returns.
+        let mut state = unsafe { ScanState::begin(ss) };
+        let mut p = base as usize;
+        let limit = limit as usize;
+        let mut context: Option<&PoolContext> = None;
+        let start = Instant::now();
+        let mut res = MPS_RES_OK as mps_res_t;
+        while p < limit {
+            // SAFETY: `[base, limit)` is a run of blocks of this format.
+            let tag = unsafe { read_u32(p, TAG_AT) };
+            // SAFETY: as above.
+            let size = unsafe { block_size(p) };
+            if size < MIN_ALIGN || size % MIN_ALIGN != 0 || size > limit - p {
+                fatal("scan", "a block with an invalid size", p);
+            }
+            if tag == MAGIC {
+                // SAFETY: a code object of `size` bytes, installed by this
+                // crate; the collector has lifted the barrier on its
+                // segment, so it is writable, and nothing else touches it
+                // while the world is stopped.
+                let object = unsafe { core::slice::from_raw_parts_mut(p as *mut u8, size) };
+                res = scan_object(&mut state, p, object, &mut context);
+                if res != MPS_RES_OK as mps_res_t {
+                    break;
+                }
+            }
+            p += size;
+        }
+        if let Some(context) = context {
+            PoolContext::add(
+                &context.counters.scan_nanos,
+                start.elapsed().as_nanos() as u64,
+            );
+        }
+        drop(state);
+        res
+    })
+}
+
+/// Fixes the references of one code object and relinks it if needed.
+#[inline]
+fn scan_object<'c>(
+    state: &mut ScanState,
+    addr: usize,
+    object: &mut [u8],
+    context: &mut Option<&'c PoolContext>,
+) -> mps_res_t {
+    let header = match Header::read(object) {
+        Ok(header) => header,
+        Err(_) => fatal("scan", "a code object with an invalid header", addr),
+    };
+    // SAFETY: `pool_data` was set at installation to the pool's context,
+    // which outlives every object of the pool (see the module docs).
+    let ctx: &'c PoolContext = unsafe { &*(header.pool_data as *const PoolContext) };
+    *context = Some(ctx);
+    let exec = addr.wrapping_add_signed(ctx.delta);
+    let mut changed = header.linked_at != exec as u64;
+    let offsets = match layout::reference_offsets(object) {
+        Ok(offsets) => offsets,
+        Err(_) => fatal("scan", "a code object with an invalid header", addr),
+    };
+    for (_, at) in offsets {
+        let word = &mut object[at..at + 8];
+        let old = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
+        let mut r = old as mps_addr_t;
+        let res = state.fix12(&mut r);
+        if res != MPS_RES_OK as mps_res_t {
+            return res;
+        }
+        if r as u64 != old {
+            word.copy_from_slice(&(r as u64).to_ne_bytes());
+            changed = true;
+        }
+    }
+    PoolContext::add(&ctx.counters.objects_scanned, 1);
+    if changed {
+        match layout::relink_from_table(object, exec as u64, ctx.delta as i64) {
+            Ok(stats) => {
+                PoolContext::add(&ctx.counters.objects_relinked, 1);
+                PoolContext::add(&ctx.counters.sites_relinked, stats.sites as u64);
+            }
+            Err(e) => fatal_relink(addr, &e),
+        }
+    }
+    MPS_RES_OK as mps_res_t
+}
+
+/// Registers the format with `arena` (`mps_fmt_create_k`), with alignment
+/// `align` (a power of two, at least [`MIN_ALIGN`]).
+pub(crate) fn create(arena: mps_arena_t, align: usize) -> Result<mps_fmt_t, mps::Error> {
+    debug_assert!(align.is_power_of_two() && align >= MIN_ALIGN);
+    let mut args = ArgList::new();
+    args.add(MPS_KEY_FMT_ALIGN, align)
+        .add(MPS_KEY_FMT_HEADER_SIZE, 0usize)
+        .add(MPS_KEY_FMT_SCAN, Some(scan as _))
+        .add(MPS_KEY_FMT_SKIP, Some(skip as _))
+        .add(MPS_KEY_FMT_FWD, Some(forward as _))
+        .add(MPS_KEY_FMT_ISFWD, Some(is_forwarded as _))
+        .add(MPS_KEY_FMT_PAD, Some(pad as _));
+    let mut fmt = core::ptr::null_mut();
+    // SAFETY: `fmt` is a valid out parameter, the arena is live (the
+    // caller's), and the list holds the five methods with their C types.
+    let res = unsafe { mps_fmt_create_k(&mut fmt, arena, args.as_mut_ptr()) };
+    mps::Error::check(res).map(|()| fmt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[repr(C, align(16))]
+    struct Block([u8; 128]);
+
+    #[test]
+    fn pads_and_markers_are_sized_by_skip() {
+        let mut block = Block([0; 128]);
+        let p = block.0.as_mut_ptr() as usize;
+        for size in [16, 32, 128] {
+            // SAFETY: the block has 128 writable bytes.
+            unsafe { pad(p as mps_addr_t, size) };
+            // SAFETY: a pad of this format.
+            assert_eq!(unsafe { skip(p as mps_addr_t) } as usize, p + size);
+            // SAFETY: as above.
+            assert!(unsafe { is_forwarded(p as mps_addr_t) }.is_null());
+        }
+    }
+
+    #[test]
+    fn forward_keeps_the_size_and_records_the_move() {
+        let context = PoolContext {
+            delta: 0,
+            counters: Counters::default(),
+        };
+        let mut block = Block([0; 128]);
+        let header = Header {
+            magic: MAGIC,
+            version: layout::VERSION,
+            total_size: 112,
+            align: 16,
+            pool_data: &context as *const PoolContext as u64,
+            ..Header::default()
+        };
+        // SAFETY: the block holds at least a header; `Header` is plain data.
+        unsafe {
+            block
+                .0
+                .as_mut_ptr()
+                .cast::<Header>()
+                .write_unaligned(header)
+        };
+        let p = block.0.as_mut_ptr() as usize;
+        // SAFETY: a code object header of this format; the context is live.
+        unsafe { forward(p as mps_addr_t, 0x1234_5670 as mps_addr_t) };
+        // SAFETY: now a marker of this format.
+        unsafe {
+            assert_eq!(skip(p as mps_addr_t) as usize, p + 112);
+            assert_eq!(is_forwarded(p as mps_addr_t) as usize, 0x1234_5670);
+        }
+        assert_eq!(context.counters.objects_moved.load(Ordering::Relaxed), 1);
+        assert_eq!(context.counters.bytes_moved.load(Ordering::Relaxed), 112);
+    }
+}

@@ -1,0 +1,1520 @@
+//! The executable pool: [`CodePool`], installed [`CodeObject`]s, the
+//! [`Env`] that binds their external symbols, and statistics.
+
+use core::cell::RefCell;
+use core::ffi::c_void;
+use core::fmt;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use mps::sys::*;
+use mps::{Arena, Chain, Format, Handle, Scope};
+
+use crate::elf::{self, LoadError, LoadedObject};
+use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
+use crate::func::{CodeRef, JitFn};
+use crate::layout::{
+    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, MAGIC,
+};
+use crate::publish::{self, exec_address};
+use crate::reloc::{RelocError, RelocKind};
+use crate::sidecar::{self, SidecarStats, Target};
+
+/// `MPSX_KEY_CODE_RESERVE`.
+const CODE_RESERVE: Key<usize> = {
+    #[allow(
+        unused_unsafe,
+        reason = "taking an extern static's address is unsafe before Rust 1.82"
+    )]
+    fn get() -> mps_key_t {
+        // SAFETY: only the address of the extern static is taken.
+        unsafe { ptr::addr_of!(_mpsx_key_CODE_RESERVE) }
+    }
+    // SAFETY: the key's value is a `size_t` (`MPSX_KEY_CODE_RESERVE_FIELD`
+    // is `size`), which `usize` stores.
+    unsafe { Key::from_fn(get) }
+};
+
+/// Offset of `Header::total_size`.
+const TOTAL_SIZE: usize = core::mem::offset_of!(Header, total_size);
+/// Offset of `Header::pool_data`.
+const POOL_DATA: usize = core::mem::offset_of!(Header, pool_data);
+
+/// Root slots per chunk of the slot table (one exact root per chunk).
+const CHUNK_SLOTS: usize = 1024;
+
+type Slots = [AtomicPtr<u8>; CHUNK_SLOTS];
+
+fn check(res: mps_res_t) -> Result<(), mps::Error> {
+    mps::Error::check(res)
+}
+
+/// Keeps `addr` in a register or on the stack up to this point, so that a
+/// collection before it sees it in the thread's ambiguous root and pins
+/// the object.
+#[inline(always)]
+fn keep_alive(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an empty assembly block that only takes the value as an
+    // input; it reads and writes nothing.
+    unsafe {
+        core::arch::asm!("/* {0} */", in(reg) addr, options(nostack, preserves_flags));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    core::hint::black_box(addr);
+}
+
+// ---------------------------------------------------------------------------
+// Threads that run JIT code.
+
+std::thread_local! {
+    /// The arenas (raw addresses) for which the current thread has a
+    /// code-aware thread root, innermost last.
+    static JIT_THREADS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Is the current thread inside [`CodePool::with_jit_thread`] for `arena`?
+fn is_jit_thread(arena: usize) -> bool {
+    JIT_THREADS.with(|t| t.borrow().contains(&arena))
+}
+
+/// Panics unless the current thread has a code-aware root for `arena`.
+#[inline]
+pub(crate) fn assert_jit_thread(arena: usize, what: &str) {
+    assert!(
+        is_jit_thread(arena),
+        "codepool: {what} on a thread without a code-aware root for the pool's arena \
+         (run it inside CodePool::with_jit_thread)"
+    );
+}
+
+/// A second registration of the current thread with the arena, with a
+/// thread root scanned by `mpsx_scan_area_code`: every word of the stack
+/// and registers that points into the execute view is translated to the
+/// write view and fixed ambiguously, so a return address into JIT code
+/// pins its code object. (The MPS allows a thread to be registered more
+/// than once; a collection stops it once.)
+struct CodeThreadRoot {
+    root: mps_root_t,
+    thread: mps_thr_t,
+}
+
+impl CodeThreadRoot {
+    fn register(arena: &Arena, cold: *mut u8) -> Result<CodeThreadRoot, mps::Error> {
+        let mut thread = ptr::null_mut();
+        // SAFETY: `thread` is a valid out parameter; the arena is live.
+        check(unsafe { mps_thread_reg(&mut thread, arena.as_raw()) })?;
+        let mut root = ptr::null_mut();
+        // SAFETY: `thread` is this thread's registration, made above;
+        // `cold` is the address of a local in a frame above every frame
+        // that runs while the root exists (the caller's contract). The root
+        // is ambiguous, as thread roots must be.
+        let res = unsafe {
+            mps_root_create_thread_scanned(
+                &mut root,
+                arena.as_raw(),
+                mps_rank_ambig(),
+                0,
+                thread,
+                Some(mpsx_scan_area_code),
+                ptr::null_mut(),
+                cold.cast(),
+            )
+        };
+        if let Err(e) = check(res) {
+            // SAFETY: registered above, on this thread, with no root.
+            unsafe { mps_thread_dereg(thread) };
+            return Err(e);
+        }
+        let arena = arena.as_raw() as usize;
+        JIT_THREADS.with(|t| t.borrow_mut().push(arena));
+        Ok(CodeThreadRoot { root, thread })
+    }
+}
+
+impl Drop for CodeThreadRoot {
+    fn drop(&mut self) {
+        JIT_THREADS.with(|t| t.borrow_mut().pop());
+        // SAFETY: created in `register` on this thread (a `CodeThreadRoot`
+        // never leaves the frame that made it); the root goes before the
+        // registration it scans.
+        unsafe {
+            mps_root_destroy(self.root);
+            mps_thread_dereg(self.thread);
+        }
+    }
+}
+
+/// Runs `f` in a frame of its own, below the caller's.
+#[inline(never)]
+fn run_below<R>(scope: &mut Scope<'_>, f: impl for<'s> FnOnce(&mut Scope<'s>) -> R) -> R {
+    f(scope)
+}
+
+/// Registers the code-aware root with its cold end in this frame, then
+/// runs `f` below it.
+#[inline(never)]
+fn enter_jit<R>(
+    arena: &Arena,
+    scope: &mut Scope<'_>,
+    f: impl for<'s> FnOnce(&mut Scope<'s>) -> R,
+) -> Result<R, mps::Error> {
+    let cold_marker: usize = 0;
+    let cold = core::hint::black_box(ptr::addr_of!(cold_marker))
+        .cast_mut()
+        .cast::<u8>();
+    let root = CodeThreadRoot::register(arena, cold)?;
+    let result = run_below(scope, f);
+    drop(root);
+    core::hint::black_box(&cold_marker);
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------
+// The environment of an installation.
+
+/// A heap constant: an object of another pool of the arena, held by a
+/// handle of the installing thread.
+struct HeapConst<'e> {
+    current: Box<dyn Fn() -> usize + 'e>,
+    offset: u32,
+}
+
+/// The symbols an installation may bind besides the functions already
+/// installed in the pool: runtime functions and statics (fixed addresses),
+/// and heap constants (objects of other pools of the same arena, which
+/// the code then refers to, keeps alive, and follows when they move).
+///
+/// Undefined symbols of an object are bound, in this order, to the heap
+/// constants of the environment, its runtime addresses, and the entry
+/// points of the code objects installed in the pool (see
+/// [`CodePool::install`]).
+#[derive(Default)]
+pub struct Env<'e> {
+    runtime: HashMap<String, usize>,
+    heap: HashMap<String, HeapConst<'e>>,
+}
+
+impl<'e> Env<'e> {
+    /// An empty environment.
+    pub fn new() -> Env<'e> {
+        Env::default()
+    }
+
+    /// Binds `name` to the runtime function `f`.
+    pub fn function<F: JitFn>(&mut self, name: impl Into<String>, f: F) -> &mut Self {
+        self.runtime.insert(name.into(), f.addr());
+        self
+    }
+
+    /// Binds `name` to a fixed address (a runtime static).
+    pub fn address(&mut self, name: impl Into<String>, address: usize) -> &mut Self {
+        self.runtime.insert(name.into(), address);
+        self
+    }
+
+    /// Binds `name` to the address `offset` bytes into the heap object
+    /// held by `object` (an object of another pool of the pool's arena).
+    /// The code object then holds an exact reference to the object: it
+    /// keeps it alive, and is relinked when the object moves. `offset`
+    /// should lie inside the object.
+    pub fn heap<F: Format>(
+        &mut self,
+        name: impl Into<String>,
+        object: Handle<'e, F>,
+        offset: u32,
+    ) -> &mut Self {
+        self.heap.insert(
+            name.into(),
+            HeapConst {
+                current: Box::new(move || object.addr()),
+                offset,
+            },
+        );
+        self
+    }
+}
+
+impl fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("runtime", &self.runtime)
+            .field("heap", &self.heap.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+/// Why an object could not be installed. The pool is unchanged and stays
+/// usable.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The ELF object is malformed or holds something the pool cannot (see
+    /// [`LoadError`]).
+    Malformed(LoadError),
+    /// The object has a relocation of a kind the pool does not support.
+    UnsupportedRelocation {
+        /// ELF name of the kind (`"R_X86_64_TPOFF32"`).
+        name: &'static str,
+        /// Section the relocation applies to.
+        section: String,
+        /// Offset in the section.
+        offset: u64,
+    },
+    /// An undefined symbol is neither in the environment nor installed.
+    Unresolved {
+        /// The symbol.
+        name: String,
+    },
+    /// A site cannot reach its target from everywhere the object may be
+    /// moved to in the pool's code memory (a 32-bit displacement to a
+    /// runtime address more than 2 GiB away, a 32-bit absolute address
+    /// that does not fit, ...).
+    OutOfReach {
+        /// The symbol the site refers to (`"<self>"` for the object's own
+        /// code and data).
+        symbol: String,
+        /// Offset of the site in the code object.
+        offset: u32,
+        /// Why.
+        error: RelocError,
+    },
+    /// A site whose target moves (a heap constant, another code object)
+    /// has a kind that cannot follow it everywhere: only 64-bit fields,
+    /// GOT-relative loads and calls (which fall back to the GOT or a stub)
+    /// can refer to heap constants; 32-bit absolute fields cannot refer to
+    /// code.
+    NotMovable {
+        /// The symbol.
+        symbol: String,
+        /// The site's kind.
+        kind: RelocKind,
+    },
+    /// The object exports a symbol that an installed object already
+    /// exports.
+    DuplicateSymbol {
+        /// The symbol.
+        name: String,
+    },
+    /// The object needs more alignment than the pool keeps when it moves
+    /// objects ([`CodePoolOptions::align`], 16 bytes by default).
+    Alignment {
+        /// The alignment the object needs.
+        required: u32,
+        /// The pool's alignment.
+        pool: usize,
+    },
+    /// A heap constant is not an object of another pool of the arena.
+    NotAHeapObject {
+        /// The symbol.
+        name: String,
+    },
+    /// Laying the object out failed for another reason.
+    Layout(LayoutError),
+    /// Linking the object failed for another reason.
+    Relink(RelinkError),
+    /// The collector could not allocate or register memory.
+    Memory(mps::Error),
+    /// LLVM could not compile the module.
+    #[cfg(feature = "llvm")]
+    Jit(crate::jit::JitError),
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::Malformed(e) => write!(f, "{e}"),
+            InstallError::UnsupportedRelocation {
+                name,
+                section,
+                offset,
+            } => write!(f, "unsupported relocation {name} at {section}+{offset:#x}"),
+            InstallError::Unresolved { name } => write!(f, "undefined symbol {name}"),
+            InstallError::OutOfReach {
+                symbol,
+                offset,
+                error,
+            } => write!(
+                f,
+                "the site at offset {offset:#x} cannot reach {symbol} from everywhere in code \
+                 memory: {error}"
+            ),
+            InstallError::NotMovable { symbol, kind } => write!(
+                f,
+                "a {kind} site refers to {symbol}, which moves: it could not follow it"
+            ),
+            InstallError::DuplicateSymbol { name } => {
+                write!(f, "symbol {name} is already installed")
+            }
+            InstallError::Alignment { required, pool } => write!(
+                f,
+                "the object needs {required}-byte alignment; the code pool keeps {pool}"
+            ),
+            InstallError::NotAHeapObject { name } => write!(
+                f,
+                "heap constant {name} is not an object of another pool of the arena"
+            ),
+            InstallError::Layout(e) => write!(f, "{e}"),
+            InstallError::Relink(e) => write!(f, "{e}"),
+            InstallError::Memory(e) => write!(f, "cannot allocate the code object: {e}"),
+            #[cfg(feature = "llvm")]
+            InstallError::Jit(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::Malformed(e) => Some(e),
+            InstallError::OutOfReach { error, .. } => Some(error),
+            InstallError::Layout(e) => Some(e),
+            InstallError::Relink(e) => Some(e),
+            InstallError::Memory(e) => Some(e),
+            #[cfg(feature = "llvm")]
+            InstallError::Jit(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<LoadError> for InstallError {
+    fn from(e: LoadError) -> InstallError {
+        match e {
+            LoadError::UnsupportedRelocation {
+                name,
+                section,
+                offset,
+                ..
+            } => InstallError::UnsupportedRelocation {
+                name,
+                section,
+                offset,
+            },
+            e => InstallError::Malformed(e),
+        }
+    }
+}
+
+impl From<LayoutError> for InstallError {
+    fn from(e: LayoutError) -> InstallError {
+        match e {
+            LayoutError::Unresolved { name } => InstallError::Unresolved { name },
+            e => InstallError::Layout(e),
+        }
+    }
+}
+
+#[cfg(feature = "llvm")]
+impl From<crate::jit::JitError> for InstallError {
+    fn from(e: crate::jit::JitError) -> InstallError {
+        match e {
+            crate::jit::JitError::Load(e) => e.into(),
+            e => InstallError::Jit(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics.
+
+/// What the collector has done to a pool's code objects since the pool was
+/// created (counted by the format methods).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RelinkCounters {
+    /// Code objects scanned.
+    pub objects_scanned: u64,
+    /// Of those, the ones relinked (they had moved, or a target had).
+    pub objects_relinked: u64,
+    /// Relocations re-encoded by those relinkings.
+    pub sites_relinked: u64,
+    /// Code objects moved (forwarded).
+    pub objects_moved: u64,
+    /// Bytes of code objects moved.
+    pub bytes_moved: u64,
+    /// Time spent in the scan method (fixing and relinking), in seconds.
+    pub scan_seconds: f64,
+}
+
+impl RelinkCounters {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &RelinkCounters) -> RelinkCounters {
+        RelinkCounters {
+            objects_scanned: self.objects_scanned - earlier.objects_scanned,
+            objects_relinked: self.objects_relinked - earlier.objects_relinked,
+            sites_relinked: self.sites_relinked - earlier.sites_relinked,
+            objects_moved: self.objects_moved - earlier.objects_moved,
+            bytes_moved: self.bytes_moved - earlier.bytes_moved,
+            scan_seconds: self.scan_seconds - earlier.scan_seconds,
+        }
+    }
+}
+
+/// Totals over a set of code objects, from their layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CodeTotals {
+    /// Number of objects.
+    pub objects: usize,
+    /// Bytes of machine code and read-only data.
+    pub code_bytes: usize,
+    /// Bytes of whole objects (header, entry table, code, GOT, stubs,
+    /// target table, sidecar, padding).
+    pub total_bytes: usize,
+    /// Bytes of the target tables.
+    pub target_table_bytes: usize,
+    /// The sidecars together.
+    pub sidecar: SidecarStats,
+}
+
+impl CodeTotals {
+    fn add(&mut self, stats: &LayoutStats) {
+        self.objects += 1;
+        self.code_bytes += stats.code_bytes;
+        self.total_bytes += stats.total_bytes;
+        self.target_table_bytes += stats.target_table_bytes;
+        self.sidecar = self.sidecar.combine(stats.sidecar);
+    }
+
+    fn remove(&mut self, stats: &LayoutStats) {
+        self.objects -= 1;
+        self.code_bytes -= stats.code_bytes;
+        self.total_bytes -= stats.total_bytes;
+        self.target_table_bytes -= stats.target_table_bytes;
+        self.sidecar = SidecarStats::new(
+            self.sidecar.relocs - stats.sidecar.relocs,
+            self.sidecar.bytes - stats.sidecar.bytes,
+        );
+    }
+
+    /// Sidecar bytes as a percentage of code bytes.
+    pub fn sidecar_percent_of_code(&self) -> f64 {
+        if self.code_bytes == 0 {
+            0.0
+        } else {
+            100.0 * self.sidecar.bytes as f64 / self.code_bytes as f64
+        }
+    }
+}
+
+/// Figures of a [`CodePool`], from [`CodePool::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CodePoolStats {
+    /// Objects installed since the pool was created.
+    pub installed: CodeTotals,
+    /// Objects held now by [`CodeObject`]s (objects that are no longer
+    /// held may still be alive, referred to by other code: see
+    /// [`CodePool::census`]).
+    pub held: CodeTotals,
+    /// Relocations encoded by installations (each object is linked once,
+    /// for its first address).
+    pub sites_linked_at_install: u64,
+    /// What the collector has done.
+    pub collector: RelinkCounters,
+}
+
+/// What is in a pool's memory now, from [`CodePool::census`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Census {
+    /// The code objects (held or not, alive or not yet reclaimed), from
+    /// their headers.
+    pub objects: CodeTotals,
+    /// Bytes of pads.
+    pub pad_bytes: usize,
+}
+
+/// What the last collection of the arena did (`mpsx_arena_last_trace`);
+/// it covers every pool of the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TraceStats {
+    /// Bytes condemned.
+    pub condemned: usize,
+    /// Bytes of the condemned set that survived.
+    pub live: usize,
+    /// Bytes copied.
+    pub copied: usize,
+    /// Objects copied.
+    pub objects_moved: usize,
+    /// Segments with objects pinned by ambiguous references.
+    pub segs_pinned: usize,
+    /// Old segments skipped thanks to the write barrier.
+    pub segs_skipped: usize,
+    /// Bytes of objects scanned.
+    pub bytes_scanned: usize,
+    /// Duration of the collection in seconds.
+    pub seconds: f64,
+}
+
+// ---------------------------------------------------------------------------
+// The pool.
+
+/// Options of a [`CodePool`]; `Default` gives the collector's defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CodePoolOptions<'a> {
+    /// The generation chain (`MPS_KEY_CHAIN`); `None`: the arena's default.
+    pub chain: Option<Chain<'a>>,
+    /// Minimum segment size in bytes (`MPS_KEY_EXTEND_BY`).
+    pub extend_by: Option<usize>,
+    /// Address space for all the arena's code (`MPSX_KEY_CODE_RESERVE`,
+    /// at most 2 GiB; default 512 MiB). Only the arena's first executable
+    /// pool reserves it; later pools share it.
+    pub code_reserve: Option<usize>,
+    /// The alignment of code objects (`MPS_KEY_FMT_ALIGN`): a power of two
+    /// from 16 to 4096; default 16. The collector moves objects to
+    /// addresses with this alignment and no more, so objects that need
+    /// more (a section aligned to 32, as GCC does for static arrays of 32
+    /// bytes or more at `-O2`) are refused with
+    /// [`InstallError::Alignment`]. Every object is rounded up to a
+    /// multiple of it.
+    pub align: Option<usize>,
+}
+
+/// An installed function's name, as the pool's symbol table keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Symbol {
+    slot: u32,
+    offset: u32,
+}
+
+/// A chunk of the slot table: memory outside the heap, registered as an
+/// exact root (`mps_scan_area`), never moved or freed while registered.
+struct SlotChunk {
+    root: mps_root_t,
+    slots: NonNull<Slots>,
+}
+
+impl SlotChunk {
+    fn new(arena: mps_arena_t) -> Result<SlotChunk, mps::Error> {
+        let slots: Box<Slots> = Box::new(core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())));
+        let slots = NonNull::from(Box::leak(slots));
+        let base: *mut Slots = slots.as_ptr();
+        let mut root = ptr::null_mut();
+        // SAFETY: the area `[base, base + 1)` (CHUNK_SLOTS words) is live,
+        // all null, and stays allocated and in place until the root is
+        // destroyed (`CodePool::drop`). Each word is null or the address of
+        // a code object of the pool at every instant: only installation
+        // (with an object it has just committed) and `CodeObject::drop`
+        // (with null) write it.
+        let res = unsafe {
+            mps_root_create_area(
+                &mut root,
+                arena,
+                mps_rank_exact(),
+                0,
+                base.cast(),
+                base.add(1).cast(),
+                Some(mps_scan_area),
+                ptr::null_mut(),
+            )
+        };
+        if let Err(e) = check(res) {
+            // SAFETY: from `Box::leak` above, never registered.
+            drop(unsafe { Box::from_raw(base) });
+            return Err(e);
+        }
+        Ok(SlotChunk { root, slots })
+    }
+}
+
+/// State behind the pool's lock.
+struct Inner {
+    /// The allocation point: used only under the lock.
+    ap: mps_ap_t,
+    chunks: Vec<SlotChunk>,
+    /// Slots not in use.
+    free: Vec<u32>,
+    /// Slots ever handed out: `[0, used)`.
+    used: u32,
+    symbols: HashMap<String, Symbol>,
+    installed: CodeTotals,
+    held: CodeTotals,
+    sites_linked_at_install: u64,
+}
+
+// SAFETY: the raw MPS handles in `Inner` (the allocation point and roots)
+// may be used from any thread, one at a time: `Inner` lives in a Mutex.
+unsafe impl Send for Inner {}
+
+impl Inner {
+    /// The slot of index `i`. It stays valid until the pool is dropped
+    /// (chunks are separate allocations, freed only then), independently
+    /// of `self`'s borrow.
+    fn slot_ptr(&self, i: u32) -> NonNull<AtomicPtr<u8>> {
+        let i = i as usize;
+        let chunk: *mut Slots = self.chunks[i / CHUNK_SLOTS].slots.as_ptr();
+        // SAFETY: `chunk` points to a live array of CHUNK_SLOTS slots and
+        // the index is in range; no reference is created.
+        unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*chunk)[i % CHUNK_SLOTS])) }
+    }
+
+    /// The slot of index `i`.
+    fn slot(&self, i: u32) -> &AtomicPtr<u8> {
+        // SAFETY: the slot is live while the pool, and so `self`, is.
+        unsafe { self.slot_ptr(i).as_ref() }
+    }
+
+    /// A free slot (null), growing the table if needed.
+    fn take_slot(&mut self, arena: mps_arena_t) -> Result<u32, mps::Error> {
+        if let Some(i) = self.free.pop() {
+            return Ok(i);
+        }
+        let i = self.used;
+        if i as usize == self.chunks.len() * CHUNK_SLOTS {
+            self.chunks.push(SlotChunk::new(arena)?);
+        }
+        self.used += 1;
+        Ok(i)
+    }
+}
+
+/// Where the current address of a moving target comes from.
+enum Source<'e> {
+    /// A code object of the pool, by its slot (live while the pool is).
+    Code(NonNull<AtomicPtr<u8>>),
+    /// A heap constant of the environment.
+    Heap(&'e HeapConst<'e>),
+}
+
+impl Source<'_> {
+    fn current(&self) -> usize {
+        match self {
+            // SAFETY: slots live as long as the pool, which the installation
+            // borrows.
+            Source::Code(slot) => unsafe { slot.as_ref() }.load(Ordering::Relaxed) as usize,
+            Source::Heap(h) => (h.current)(),
+        }
+    }
+}
+
+/// An executable pool: code objects in collected memory, moved by the
+/// collector like any object and relinked on every move.
+///
+/// It owns an AMCX pool (`mpsx_class_amcx`) of the arena with its own
+/// object format (`crate::format`), an allocation point (used under a
+/// lock, so any registered thread may install), a table of root slots
+/// (exact roots, one per installed [`CodeObject`]), and a symbol table
+/// (the entry points of the installed objects, by name).
+///
+/// Threads that install or call code do so inside
+/// [`with_jit_thread`](Self::with_jit_thread).
+pub struct CodePool<'a> {
+    arena: &'a Arena,
+    pool: NonNull<mps_pool_s>,
+    fmt: NonNull<mps_fmt_s>,
+    delta: isize,
+    /// The format's alignment.
+    align: usize,
+    /// The write view of the arena's code memory: `[lo, hi)`.
+    code_range: (usize, usize),
+    inner: Mutex<Inner>,
+    /// Found by the format methods through each object's header; freed
+    /// after the MPS pool (declared last, and `drop` destroys the pool).
+    context: Box<PoolContext>,
+}
+
+// SAFETY: the MPS pool and format may be used from any thread (every call
+// takes the arena lock); the mutable state is behind the Mutex; the
+// context is only written by format methods (atomics).
+unsafe impl Send for CodePool<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for CodePool<'_> {}
+
+impl<'a> CodePool<'a> {
+    /// Creates an executable pool in `arena`.
+    pub fn new(
+        arena: &'a Arena,
+        options: &CodePoolOptions<'a>,
+    ) -> Result<CodePool<'a>, mps::Error> {
+        if let Some(chain) = options.chain {
+            if !ptr::eq(chain.arena(), arena) {
+                return Err(mps::Error::Param);
+            }
+        }
+        let align = options.align.unwrap_or(MIN_ALIGN);
+        if !align.is_power_of_two() || !(MIN_ALIGN..=4096).contains(&align) {
+            return Err(mps::Error::Param);
+        }
+        let fmt = format::create(arena.as_raw(), align)?;
+        let mut args = ArgList::new();
+        args.add(MPS_KEY_FORMAT, fmt)
+            .add(MPS_KEY_INTERIOR, 1 as mps_bool_t);
+        if let Some(chain) = options.chain {
+            args.add(MPS_KEY_CHAIN, chain.as_raw());
+        }
+        if let Some(extend_by) = options.extend_by {
+            args.add(MPS_KEY_EXTEND_BY, extend_by);
+        }
+        if let Some(reserve) = options.code_reserve {
+            args.add(CODE_RESERVE, reserve);
+        }
+        let mut pool = ptr::null_mut();
+        // SAFETY: `pool` is a valid out parameter; the arena and format are
+        // live; the list holds keys AMCX accepts with values of their types.
+        let res = unsafe {
+            mps_pool_create_k(
+                &mut pool,
+                arena.as_raw(),
+                mpsx_class_amcx(),
+                args.as_mut_ptr(),
+            )
+        };
+        if let Err(e) = check(res) {
+            // SAFETY: the format was created above and no pool uses it.
+            unsafe { mps_fmt_destroy(fmt) };
+            return Err(e);
+        }
+        let mut ap = ptr::null_mut();
+        let mut ap_args = ArgList::new();
+        // SAFETY: `ap` is a valid out parameter; the pool is live.
+        let res = unsafe { mps_ap_create_k(&mut ap, pool, ap_args.as_mut_ptr()) };
+        if let Err(e) = check(res) {
+            // SAFETY: created above, nothing else uses them.
+            unsafe {
+                mps_pool_destroy(pool);
+                mps_fmt_destroy(fmt);
+            }
+            return Err(e);
+        }
+        let code_memory = || {
+            let (mut write, mut exec, mut size) = (ptr::null_mut(), ptr::null_mut(), 0);
+            // SAFETY: valid out parameters; the arena is live.
+            let found =
+                unsafe { mpsx_code_range(arena.as_raw(), &mut write, &mut exec, &mut size) };
+            (found != 0).then_some((write as usize, size))
+        };
+        // Creating the first executable pool of an arena reserves the
+        // arena's code memory (mpsx.h), so its range and delta are known.
+        // The pool keeps that range, whose start is an ambiguous reference
+        // wherever the pool lives (a stack): a pad allocated first takes
+        // that address, so it pins no code object.
+        let range = code_memory()
+            .ok_or(mps::Error::Fail)
+            .and_then(|range| prime(ap, align).map(|()| range));
+        let (write, size) = match range {
+            Ok(range) => range,
+            Err(e) => {
+                // SAFETY: created above, nothing else uses them; no block is
+                // reserved on the allocation point.
+                unsafe {
+                    mps_ap_destroy(ap);
+                    mps_pool_destroy(pool);
+                    mps_fmt_destroy(fmt);
+                }
+                return Err(e);
+            }
+        };
+        // SAFETY: the arena is live; it has code memory now.
+        let delta = unsafe { mpsx_code_delta(arena.as_raw()) };
+        Ok(CodePool {
+            arena,
+            pool: NonNull::new(pool).expect("the MPS returned a null pool"),
+            fmt: NonNull::new(fmt).expect("the MPS returned a null format"),
+            delta,
+            align,
+            code_range: (write, write + size),
+            inner: Mutex::new(Inner {
+                ap,
+                chunks: Vec::new(),
+                free: Vec::new(),
+                used: 0,
+                symbols: HashMap::new(),
+                installed: CodeTotals::default(),
+                held: CodeTotals::default(),
+                sites_linked_at_install: 0,
+            }),
+            context: Box::new(PoolContext {
+                delta,
+                counters: Default::default(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The arena.
+    pub fn arena(&self) -> &'a Arena {
+        self.arena
+    }
+
+    /// The raw MPS pool.
+    pub fn as_raw(&self) -> mps_pool_t {
+        self.pool.as_ptr()
+    }
+
+    /// The distance from the write view to the execute view: code written
+    /// at `w` runs at `w + delta`.
+    pub fn delta(&self) -> isize {
+        self.delta
+    }
+
+    /// The write view of the arena's code memory, `[start, end)`.
+    pub fn code_range(&self) -> (usize, usize) {
+        self.code_range
+    }
+
+    /// The alignment of code objects ([`CodePoolOptions::align`]).
+    pub fn align(&self) -> usize {
+        self.align
+    }
+
+    /// Registers the calling thread with the arena (as
+    /// [`Arena::with_thread`] does, handing `f` the thread's root
+    /// [`Scope`]), adds a *code-aware* thread root for it, runs `f`, and
+    /// removes both when `f` returns or unwinds.
+    ///
+    /// The code-aware root scans the thread's stack and registers with
+    /// `mpsx_scan_area_code`: every word that points into the execute view
+    /// (a return address into JIT code, a code pointer in a register) is
+    /// translated to the write view and fixed ambiguously, so it pins its
+    /// code object. [`Arena::with_thread`]'s own root uses `mps_scan_area`,
+    /// which does not know the execute view; that is why installing and
+    /// calling code must happen in here. Nested calls are allowed.
+    ///
+    /// # Errors
+    ///
+    /// The MPS's result if the thread or a root cannot be registered.
+    pub fn with_jit_thread<R>(
+        &self,
+        f: impl for<'s> FnOnce(&mut Scope<'s>) -> R,
+    ) -> Result<R, mps::Error> {
+        let arena = self.arena;
+        arena.with_thread(move |scope| enter_jit(arena, scope, f))?
+    }
+
+    /// Installs an ELF relocatable object (see [`install`](Self::install)).
+    pub fn install_elf(&self, bytes: &[u8], env: &Env<'_>) -> Result<CodeObject<'_>, InstallError> {
+        let object = elf::load(bytes)?;
+        self.install(&object, env)
+    }
+
+    /// Compiles an LLVM module with [`crate::jit`] and installs it (see
+    /// [`install`](Self::install)).
+    #[cfg(feature = "llvm")]
+    pub fn install_module(
+        &self,
+        module: &inkwell::module::Module<'_>,
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let object = crate::jit::compile(module)?;
+        self.install(&object, env)
+    }
+
+    /// Installs a loaded object as one code object and returns the handle
+    /// that keeps it alive.
+    ///
+    /// Each undefined symbol is bound to a heap constant of `env`, else to
+    /// a runtime address of `env`, else to an entry point of an installed
+    /// object of this pool (a *code target*: a direct call when in reach,
+    /// which it always is, since all code of the arena lies within 2 GiB).
+    /// The object is laid out ([`layout::layout`]), every site is checked
+    /// to stay linkable wherever the collector may move the object or its
+    /// targets, a block is allocated with the reserve / commit protocol,
+    /// the image is copied in, its target table filled with the targets'
+    /// current addresses and every site linked for its address; then the
+    /// object goes into a root slot and its entry points into the symbol
+    /// table.
+    ///
+    /// On error nothing is installed and the pool is unchanged.
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread is not inside
+    /// [`with_jit_thread`](Self::with_jit_thread) for the pool's arena.
+    pub fn install(
+        &self,
+        object: &LoadedObject,
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let arena_raw = self.arena.as_raw() as usize;
+        assert_jit_thread(arena_raw, "CodePool::install");
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+
+        // Bind and lay out.
+        let mut not_heap: Option<String> = None;
+        let image = {
+            let symbols = &inner.symbols;
+            let inner_ref = &*inner;
+            layout::layout(object, |name| {
+                if let Some(h) = env.heap.get(name) {
+                    let address = (h.current)();
+                    if !self.is_heap_object(address) {
+                        not_heap.get_or_insert_with(|| name.to_owned());
+                        return None;
+                    }
+                    return Some(Binding::Heap {
+                        object: address as u64,
+                        offset: h.offset,
+                    });
+                }
+                if let Some(&address) = env.runtime.get(name) {
+                    return Some(Binding::Runtime {
+                        address: address as u64,
+                    });
+                }
+                symbols.get(name).map(|s| Binding::Code {
+                    object: inner_ref.slot(s.slot).load(Ordering::Relaxed) as u64,
+                    offset: s.offset,
+                })
+            })
+        };
+        let image = match (image, not_heap) {
+            (_, Some(name)) => return Err(InstallError::NotAHeapObject { name }),
+            (image, None) => image?,
+        };
+        if image.align() as usize > self.align {
+            return Err(InstallError::Alignment {
+                required: image.align(),
+                pool: self.align,
+            });
+        }
+        if let Some(e) = image
+            .entries()
+            .iter()
+            .find(|e| inner.symbols.contains_key(&e.name))
+        {
+            return Err(InstallError::DuplicateSymbol {
+                name: e.name.clone(),
+            });
+        }
+
+        // Where each reference of the target table comes from.
+        let mut sources: Vec<(usize, Source<'_>)> = Vec::new();
+        for (target, at) in
+            layout::reference_offsets(image.bytes()).map_err(InstallError::Relink)?
+        {
+            let name = target_name(&image, target);
+            let source = match target {
+                Target::Code(_) => Source::Code(inner.slot_ptr(inner.symbols[name].slot)),
+                _ => Source::Heap(&env.heap[name]),
+            };
+            sources.push((at, source));
+        }
+        self.check_movable(&image)?;
+
+        // Allocate, copy, link, commit.
+        let slot_index = inner
+            .take_slot(self.arena.as_raw())
+            .map_err(InstallError::Memory)?;
+        let size = image.len().next_multiple_of(self.align);
+        let total_size =
+            u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
+        let ap = inner.ap;
+        let pool_data = &*self.context as *const PoolContext as u64;
+        let (address, stats) = loop {
+            let mut p: mps_addr_t = ptr::null_mut();
+            // SAFETY: `ap` is live and used only under the lock, which we
+            // hold; no block is reserved (every iteration ends with a
+            // commit or with the reservation undone); `size` is a non-zero
+            // multiple of the format's alignment.
+            let res = unsafe { reserve(&mut p, ap, size) };
+            if let Err(e) = check(res) {
+                inner.free.push(slot_index);
+                return Err(InstallError::Memory(e));
+            }
+            let base = p as usize;
+            // SAFETY: the block `[p, p + size)` was just reserved: it is
+            // ours, writable (a buffered segment is never protected) and
+            // nothing else refers to it.
+            let block = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), size) };
+            let (object, padding) = block.split_at_mut(image.len());
+            object.copy_from_slice(image.bytes());
+            padding.fill(0xcc);
+            block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
+            block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
+            for (at, source) in &sources {
+                block[*at..*at + 8].copy_from_slice(&(source.current() as u64).to_ne_bytes());
+            }
+            let exec = exec_address(base, self.delta);
+            match layout::relink_from_table(block, exec as u64, self.delta as i64) {
+                Ok(stats) => {
+                    // SAFETY: `p` and `size` are the block reserved above,
+                    // now a well-formed code object whose references (the
+                    // target table's bases) are current addresses of live
+                    // objects (held by root slots or handles, and pinned by
+                    // the locals that hold them).
+                    if unsafe { commit(ap, p, size) } {
+                        break (base, stats);
+                    }
+                }
+                Err(e) => {
+                    // SAFETY: the block `[p, p + size)` is the last one
+                    // reserved on `ap`, not committed: moving `alloc` back
+                    // to `init` (= p) returns it to the buffer, the state a
+                    // failed commit leaves; the collector never looks above
+                    // `init`.
+                    unsafe { (*ap).alloc = p };
+                    inner.free.push(slot_index);
+                    return Err(self.relink_error(&image, e));
+                }
+            }
+        };
+        inner
+            .slot(slot_index)
+            .store(address as *mut u8, Ordering::Relaxed);
+        keep_alive(address);
+        publish::publish(address, size, self.delta);
+
+        for e in image.entries() {
+            inner.symbols.insert(
+                e.name.clone(),
+                Symbol {
+                    slot: slot_index,
+                    offset: e.offset,
+                },
+            );
+        }
+        let mut layout_stats = *image.stats();
+        layout_stats.total_bytes = size;
+        inner.installed.add(&layout_stats);
+        inner.held.add(&layout_stats);
+        inner.sites_linked_at_install += stats.sites as u64;
+        let slot = inner.slot_ptr(slot_index);
+        Ok(CodeObject {
+            pool: self,
+            slot,
+            slot_index,
+            entries: image.entries().to_vec(),
+            stats: layout_stats,
+        })
+    }
+
+    /// Is `address` in memory of the arena outside its code memory?
+    fn is_heap_object(&self, address: usize) -> bool {
+        let (lo, hi) = self.code_range;
+        self.arena.has_addr(address) && !(lo..hi).contains(&address)
+    }
+
+    /// Checks that every site of `image` stays linkable wherever the
+    /// collector may put the object and its targets: sites that refer to
+    /// moving targets must be able to follow them anywhere, and sites that
+    /// refer to fixed addresses (or to the object itself) must reach them
+    /// from both ends of code memory (the reach of a site is an interval
+    /// of object addresses, so both ends suffice).
+    fn check_movable(&self, image: &CodeImage) -> Result<(), InstallError> {
+        let sidecar = layout::sidecar_bytes(image.bytes()).map_err(InstallError::Relink)?;
+        for entry in sidecar::decode(sidecar) {
+            let entry = entry.map_err(|e| InstallError::Relink(RelinkError::Sidecar(e)))?;
+            let movable = match (entry.target, entry.kind) {
+                (Target::Heap(_), RelocKind::Abs64 | RelocKind::Pc64) => true,
+                (
+                    Target::Heap(_),
+                    RelocKind::GotPcRel | RelocKind::GotPcRelX | RelocKind::RexGotPcRelX,
+                ) => true,
+                (Target::Heap(_), RelocKind::Plt32) => {
+                    entry.addend == RelocKind::Plt32.usual_addend()
+                }
+                (Target::Heap(_), _) => false,
+                (Target::Code(_), RelocKind::Abs32 | RelocKind::Abs32S) => false,
+                _ => true,
+            };
+            if !movable {
+                return Err(InstallError::NotMovable {
+                    symbol: target_name(image, entry.target).to_owned(),
+                    kind: entry.kind,
+                });
+            }
+        }
+        let (lo, hi) = self.code_range;
+        let last = (hi.saturating_sub(image.len()) & !(self.align - 1)).max(lo);
+        let mut trial = image.bytes().to_vec();
+        for write in [lo, last] {
+            let exec = exec_address(write, self.delta);
+            layout::relink_from_table(&mut trial, exec as u64, self.delta as i64)
+                .map_err(|e| self.relink_error(image, e))?;
+        }
+        Ok(())
+    }
+
+    fn relink_error(&self, image: &CodeImage, e: RelinkError) -> InstallError {
+        match e {
+            RelinkError::Reloc {
+                offset,
+                target,
+                error,
+            } => InstallError::OutOfReach {
+                symbol: target_name(image, target).to_owned(),
+                offset,
+                error,
+            },
+            e => InstallError::Relink(e),
+        }
+    }
+
+    /// Does an installed object export `name`?
+    pub fn contains_symbol(&self, name: &str) -> bool {
+        self.lock().symbols.contains_key(name)
+    }
+
+    /// Figures: installed and held objects, relocations linked at
+    /// installation and relinked by the collector.
+    pub fn stats(&self) -> CodePoolStats {
+        let inner = self.lock();
+        let c = &self.context.counters;
+        let load = |a: &core::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        CodePoolStats {
+            installed: inner.installed,
+            held: inner.held,
+            sites_linked_at_install: inner.sites_linked_at_install,
+            collector: RelinkCounters {
+                objects_scanned: load(&c.objects_scanned),
+                objects_relinked: load(&c.objects_relinked),
+                sites_relinked: load(&c.sites_relinked),
+                objects_moved: load(&c.objects_moved),
+                bytes_moved: load(&c.bytes_moved),
+                scan_seconds: load(&c.scan_nanos) as f64 * 1e-9,
+            },
+        }
+    }
+
+    /// What the arena's last collection did (`mpsx_arena_last_trace`).
+    pub fn last_trace(&self) -> TraceStats {
+        let mut s = mpsx_trace_stats_s {
+            condemned: 0,
+            live: 0,
+            copied: 0,
+            objects_moved: 0,
+            segs_pinned: 0,
+            segs_skipped: 0,
+            bytes_scanned: 0,
+            seconds: 0.0,
+        };
+        // SAFETY: the arena is live; `s` is a valid out parameter.
+        unsafe { mpsx_arena_last_trace(self.arena.as_raw(), &mut s) };
+        TraceStats {
+            condemned: s.condemned,
+            live: s.live,
+            copied: s.copied,
+            objects_moved: s.objects_moved,
+            segs_pinned: s.segs_pinned,
+            segs_skipped: s.segs_skipped,
+            bytes_scanned: s.bytes_scanned,
+            seconds: s.seconds,
+        }
+    }
+
+    /// Walks the pool's memory and totals the code objects in it (from
+    /// their headers): after a full collection, exactly the live ones,
+    /// held or kept alive by other code.
+    ///
+    /// **Parks the arena** (`mps_arena_park`: the walk needs it) and leaves
+    /// it parked, like [`Arena::collect`]: call [`Arena::release`] to let
+    /// collections start on their own again.
+    pub fn census(&self) -> Result<Census, mps::Error> {
+        self.arena.park();
+        let mut census = Census::default();
+        // SAFETY: the pool is live and the arena parked; the closure is a
+        // live `Census` that `census_area` alone uses during the call.
+        let res = unsafe {
+            mps_pool_walk(
+                self.pool.as_ptr(),
+                Some(census_area),
+                (&mut census as *mut Census).cast(),
+            )
+        };
+        check(res)?;
+        Ok(census)
+    }
+}
+
+/// Allocates one pad of `align` bytes on `ap` (a block of the format that
+/// is garbage at once).
+fn prime(ap: mps_ap_t, align: usize) -> Result<(), mps::Error> {
+    loop {
+        let mut p: mps_addr_t = ptr::null_mut();
+        // SAFETY: `ap` is live, fresh and used only here; no block is
+        // reserved; `align` is the format's alignment.
+        check(unsafe { reserve(&mut p, ap, align) })?;
+        // SAFETY: the reserved block `[p, p + align)` is ours; a pad of
+        // `align` bytes is a well-formed block of the format.
+        unsafe { format::pad(p, align) };
+        // SAFETY: the block reserved above, initialised as a pad.
+        if unsafe { commit(ap, p, align) } {
+            return Ok(());
+        }
+    }
+}
+
+/// The name bound to `target` in `image`.
+fn target_name(image: &CodeImage, target: Target) -> &str {
+    image
+        .targets()
+        .iter()
+        .find(|t| t.target == target)
+        .map_or("<self>", |t| t.name.as_str())
+}
+
+/// Area scanner for [`CodePool::census`]: totals the code objects of an
+/// area of the pool.
+unsafe extern "C" fn census_area(
+    _ss: mps_ss_t,
+    base: *mut c_void,
+    limit: *mut c_void,
+    closure: *mut c_void,
+) -> mps_res_t {
+    let run = || {
+        // SAFETY: `closure` is the `Census` of `CodePool::census`, alive
+        // and used by nothing else during the walk.
+        let census = unsafe { &mut *closure.cast::<Census>() };
+        let (mut p, limit) = (base as usize, limit as usize);
+        while p < limit {
+            // SAFETY: the walk passes runs of blocks of the pool's format.
+            let tag = unsafe { (p as *const u32).read_unaligned() };
+            let size = match tag {
+                MAGIC | FORWARD => {
+                    // SAFETY: objects and markers hold a whole header.
+                    let header = unsafe { (p as *const Header).read_unaligned() };
+                    if tag == MAGIC {
+                        census.objects.objects += 1;
+                        census.objects.code_bytes += header.code_size as usize;
+                        census.objects.total_bytes += header.total_size as usize;
+                        census.objects.target_table_bytes += header.target_len as usize;
+                        census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
+                            header.sidecar_count as usize,
+                            header.sidecar_len as usize,
+                        ));
+                    }
+                    header.total_size as usize
+                }
+                PAD => {
+                    // SAFETY: a pad holds its size at offset 8.
+                    let size = unsafe { ((p + 8) as *const u64).read_unaligned() } as usize;
+                    census.pad_bytes += size;
+                    size
+                }
+                _ => format::fatal("census", "a block with an unknown tag", p),
+            };
+            if size == 0 {
+                format::fatal("census", "a block of size 0", p);
+            }
+            p += size;
+        }
+        MPS_RES_OK as mps_res_t
+    };
+    match std::panic::catch_unwind(core::panic::AssertUnwindSafe(run)) {
+        Ok(res) => res,
+        Err(_) => format::fatal("census", "panic", base as usize),
+    }
+}
+
+impl Drop for CodePool<'_> {
+    fn drop(&mut self) {
+        // No CodeObject is left (they borrow the pool), so no code of the
+        // pool can be running through this crate's API.
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: the MPS order: the allocation point (no block reserved)
+        // before its pool; the roots, then the memory they cover; the pool,
+        // then its format. Each was created by `new` or `take_slot` and is
+        // destroyed once, here. The context outlives the pool (it is freed
+        // after this function).
+        unsafe {
+            mps_ap_destroy(inner.ap);
+            for chunk in inner.chunks.drain(..) {
+                mps_root_destroy(chunk.root);
+                drop(Box::from_raw(chunk.slots.as_ptr()));
+            }
+            mps_pool_destroy(self.pool.as_ptr());
+            mps_fmt_destroy(self.fmt.as_ptr());
+        }
+    }
+}
+
+impl fmt::Debug for CodePool<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodePool")
+            .field("pool", &self.pool)
+            .field("delta", &self.delta)
+            .field("held", &self.lock().held.objects)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Installed objects.
+
+/// An installed code object, kept alive by a root slot of its pool until
+/// this handle is dropped.
+///
+/// Dropping it clears the slot and removes the object's entry points from
+/// the pool's symbol table; the collector then reclaims the object once
+/// no other code object refers to it (code that calls it keeps it alive,
+/// and keeps working). Dropping on a thread not registered with the arena
+/// is allowed: at worst, if a collection is scanning the slot at that very
+/// moment, it writes the object's new address back after the slot was
+/// cleared, and the object stays alive until a later installation reuses
+/// the slot.
+pub struct CodeObject<'p> {
+    pool: &'p CodePool<'p>,
+    slot: NonNull<AtomicPtr<u8>>,
+    slot_index: u32,
+    entries: Vec<EntryPoint>,
+    stats: LayoutStats,
+}
+
+// SAFETY: the slot is an atomic word in memory the pool owns (and the pool
+// is `Sync`); the rest is plain data.
+unsafe impl Send for CodeObject<'_> {}
+// SAFETY: as above; shared access only loads the slot.
+unsafe impl Sync for CodeObject<'_> {}
+
+impl<'p> CodeObject<'p> {
+    fn slot(&self) -> &AtomicPtr<u8> {
+        // SAFETY: the slot lives as long as the pool, which `self` borrows.
+        unsafe { self.slot.as_ref() }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &'p CodePool<'p> {
+        self.pool
+    }
+
+    /// The exported functions, with their offsets in the object.
+    pub fn entries(&self) -> &[EntryPoint] {
+        &self.entries
+    }
+
+    /// The offset of entry point `name` in the object.
+    pub fn entry_offset(&self, name: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.offset)
+    }
+
+    /// A handle for calling entry point `name` as an `F`, or `None` if the
+    /// object does not export `name`.
+    ///
+    /// # Safety
+    ///
+    /// The entry point must be a function with exactly the signature `F`
+    /// and the C calling convention, and calling it must not break Rust's
+    /// rules (the code is trusted: it runs with the process's rights).
+    pub unsafe fn function<F: JitFn>(&self, name: &str) -> Option<CodeRef<'_, F>> {
+        let offset = self.entry_offset(name)?;
+        // SAFETY: the slot holds this live object until `self` is dropped,
+        // which the borrow prevents while the handle exists; the signature
+        // is the caller's promise.
+        Some(unsafe {
+            CodeRef::new(
+                self.slot(),
+                offset,
+                self.pool.delta,
+                self.pool.arena.as_raw() as usize,
+            )
+        })
+    }
+
+    /// The object's current write-view address (it changes when the
+    /// collector moves the object; for observation only).
+    pub fn address(&self) -> usize {
+        self.slot().load(Ordering::Relaxed) as usize
+    }
+
+    /// The object's current execute-view address.
+    pub fn exec_address(&self) -> usize {
+        exec_address(self.address(), self.pool.delta)
+    }
+
+    /// The object's size in bytes.
+    pub fn size(&self) -> usize {
+        self.stats.total_bytes
+    }
+
+    /// Size figures from its layout (code, sidecar, GOT, stubs; the total
+    /// rounded up to the pool's alignment).
+    pub fn layout_stats(&self) -> &LayoutStats {
+        &self.stats
+    }
+}
+
+impl Drop for CodeObject<'_> {
+    fn drop(&mut self) {
+        // Under the lock: an installation that binds one of this object's
+        // symbols reads its slot, and must not see it cleared.
+        let mut inner = self.pool.lock();
+        self.slot().store(ptr::null_mut(), Ordering::Relaxed);
+        for e in &self.entries {
+            if inner
+                .symbols
+                .get(&e.name)
+                .is_some_and(|s| s.slot == self.slot_index)
+            {
+                inner.symbols.remove(&e.name);
+            }
+        }
+        inner.held.remove(&self.stats);
+        inner.free.push(self.slot_index);
+    }
+}
+
+impl fmt::Debug for CodeObject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeObject")
+            .field("address", &format_args!("{:#x}", self.address()))
+            .field("size", &self.size())
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_and_remove() {
+        let stats = LayoutStats {
+            sidecar: SidecarStats::new(4, 12),
+            code_bytes: 100,
+            total_bytes: 256,
+            target_table_bytes: 48,
+            ..LayoutStats::default()
+        };
+        let mut totals = CodeTotals::default();
+        totals.add(&stats);
+        totals.add(&stats);
+        assert_eq!(totals.objects, 2);
+        assert_eq!(totals.sidecar, SidecarStats::new(8, 24));
+        assert_eq!(totals.sidecar_percent_of_code(), 12.0);
+        totals.remove(&stats);
+        assert_eq!(totals.code_bytes, 100);
+        assert_eq!(totals.sidecar, SidecarStats::new(4, 12));
+    }
+
+    #[test]
+    fn counters_subtract() {
+        let a = RelinkCounters {
+            objects_scanned: 10,
+            objects_relinked: 8,
+            sites_relinked: 30,
+            objects_moved: 7,
+            bytes_moved: 700,
+            scan_seconds: 0.5,
+        };
+        let b = RelinkCounters {
+            objects_scanned: 4,
+            objects_relinked: 3,
+            sites_relinked: 10,
+            objects_moved: 2,
+            bytes_moved: 200,
+            scan_seconds: 0.25,
+        };
+        let d = a.since(&b);
+        assert_eq!(
+            (d.objects_scanned, d.sites_relinked, d.bytes_moved),
+            (6, 20, 500)
+        );
+        assert_eq!(d.scan_seconds, 0.25);
+    }
+
+    #[test]
+    fn a_thread_outside_with_jit_thread_is_not_a_jit_thread() {
+        assert!(!is_jit_thread(0x1000));
+    }
+}
