@@ -611,6 +611,7 @@ struct TraceStruct {
   Size segs_condemned;
   Size bytes_scanned;
   Size segs_skipped;       /* protected, summary misses the white set */
+  Bool pin_only;           /* ambiguous fixes pin movable objects only */
   /* Control memory that lives as long as the trace (nailboards): mapped
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;

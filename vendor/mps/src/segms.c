@@ -250,6 +250,8 @@ Res MSFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
   Addr base = ref - pool->format->header;
   Size i;
   if (trace->rank == RankAMBIG) {
+    if (trace->pin_only)
+      return MPS_RES_OK; /* nothing moves here: nothing to pin */
     if (msIsObject(seg, ref)) {
       i = msIndex(seg, base);
       if (!BTGet(seg->marks, i))

@@ -342,12 +342,22 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
                                                  void *closure)
 {
   ucontext_t uc;
-  Addr hot;
+  Addr hot, frame = __builtin_frame_address(0);
   Res res;
   if (getcontext(&uc) != 0)
     return MPS_RES_FAIL;
   hot = AddrAlignDown((Addr)&uc, sizeof(Word));
-  AVER(hot < (Addr)cold);
+  if (!(hot < (Addr)cold && hot >= frame - 4096)) {
+    /* The context is not on this frame: AddressSanitizer moved the local
+     * to a "fake stack" in the heap.  Scan it there, and the real stack
+     * from the frame (locals in fake frames are not seen:
+     * DESIGN.md#threads). */
+    res = scan_area(ss, &uc, (Addr)&uc + sizeof(Word) *
+                    (sizeof uc / sizeof(Word)), closure);
+    if (res != MPS_RES_OK)
+      return res;
+    hot = AddrAlignDown(frame, sizeof(Word));
+  }
   res = scan_area(ss, hot, cold, closure);
   /* Keep uc alive until the scan is over. */
   __asm__ volatile("" : : "r"(&uc) : "memory");
@@ -365,8 +375,16 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
    * function, but compilers (and sanitizers) lay out frames as they like:
    * a local of the same frame may lie above it.  Scanning to the top of
    * the stack mapping is more conservative and never wrong. */
-  if ((Addr)cold >= thread->stack_low && (Addr)cold < thread->stack_high)
-    cold = AddrAlignDown(thread->stack_high, sizeof(Word));
+  {
+    /* When the thread runs on its own stack, scan up to the top of it,
+     * wherever the cold end lies: also when the cold end is not on the
+     * stack at all (a local that AddressSanitizer put in a fake frame).
+     * A thread running on some other stack is scanned to its cold end. */
+    Addr sp = ThreadIsCurrent(thread) ? (Addr)__builtin_frame_address(0)
+                                      : rec->sp;
+    if (sp >= thread->stack_low && sp < thread->stack_high)
+      cold = AddrAlignDown(thread->stack_high, sizeof(Word));
+  }
   if (ThreadIsCurrent(thread))
     return scanCurrent(ss, cold, scan_area, closure);
   if (thread->forked_away)

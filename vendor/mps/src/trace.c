@@ -230,10 +230,17 @@ static void scanIfUncondemned(Trace trace, Seg seg)
 }
 
 /* Segments of ambiguous references are scanned whole before anything
- * moves, condemned or not: an ambiguous word in any of them may pin. */
+ * moves, condemned or not: an ambiguous word in any of them may pin.  A
+ * condemned one may hold dead objects, which must not keep anything
+ * alive beyond this collection: their words only pin movable objects
+ * (retained this time, as any ambiguous reference does) and mark nothing
+ * in mark-sweep pools.  Objects of it that turn out reachable are scanned
+ * again, at ambiguous rank, when they are marked (DESIGN.md#mark-sweep). */
 static void scanAmbiguousSeg(Trace trace, Seg seg)
 {
+  trace->pin_only = seg->condemned;
   TraceScanSegWhole(trace, seg);
+  trace->pin_only = FALSE;
 }
 
 /* The weak phase: weak roots, then weak segments.  Fixing a weak
@@ -400,6 +407,7 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   trace->not_condemned = trace->objects_moved = 0;
   trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
   trace->segs_skipped = 0;
+  trace->pin_only = FALSE;
   trace->blocks = NULL;
   trace->block_used = 0;
   trace->root_stepper = NULL;
