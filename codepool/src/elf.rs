@@ -15,7 +15,13 @@
 //! (powers of two up to [`MAX_ALIGN`]), every symbol used (valid index,
 //! section and value inside that section), every relocation (supported kind,
 //! field inside its section, no two fields sharing bytes, a symbol that can
-//! be resolved).
+//! be resolved). A relaxable GOT relocation (`R_X86_64_GOTPCRELX`,
+//! `R_X86_64_REX_GOTPCRELX`) in code must be on an instruction the psABI
+//! allows it on (a `mov`, `test`, binop, `call` or `jmp` reading the GOT
+//! slot: never a `lea` or an `addr32 call`, which relinking would take for
+//! an already relaxed one), and the two instruction bytes before its field,
+//! which relinking reads and rewrites, must not lie in another relocation's
+//! field.
 //!
 //! # Which sections are loaded
 //!
@@ -51,7 +57,7 @@ use object::elf;
 use object::read::elf::{FileHeader, Rela, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::{LittleEndian, SectionIndex, SymbolIndex};
 
-use crate::reloc::{elf_reloc_name, RelocKind};
+use crate::reloc::{self, elf_reloc_name, RelocKind};
 
 type Elf = elf::FileHeader64<LittleEndian>;
 
@@ -172,6 +178,36 @@ pub enum LoadError {
         /// Offset of the second.
         second: u64,
     },
+    /// The instruction bytes of a relaxable GOT relocation
+    /// (`R_X86_64_GOTPCRELX`, `R_X86_64_REX_GOTPCRELX`) in code: the opcode
+    /// and ModRM just before its field, which relinking reads and rewrites,
+    /// lie inside another relocation's field.
+    InstructionOverlapsRelocation {
+        /// Section the relocations apply to.
+        section: String,
+        /// The relaxable relocation's kind.
+        kind: RelocKind,
+        /// Offset of the relaxable relocation's field (its instruction bytes
+        /// are the two before it).
+        offset: u64,
+        /// Offset of the other relocation's field.
+        other: u64,
+    },
+    /// A relaxable GOT relocation in code on an instruction the psABI does
+    /// not allow it on (see [`crate::reloc::allows_relaxable_got`]): a
+    /// `lea` or an `addr32 call`, say, which relinking would take for an
+    /// already relaxed `mov` or `call`.
+    UnsupportedRelaxableInstruction {
+        /// Section the relocation applies to.
+        section: String,
+        /// The relocation kind.
+        kind: RelocKind,
+        /// `r_offset`.
+        offset: u64,
+        /// The two bytes before the field (opcode and ModRM), or `None` when
+        /// the field starts less than two bytes into its section.
+        bytes: Option<[u8; 2]>,
+    },
     /// A relocation names a symbol index outside the symbol table.
     BadSymbolIndex {
         /// Section the relocation applies to.
@@ -276,6 +312,34 @@ impl fmt::Display for LoadError {
                 f,
                 "relocations at {section}+{first:#x} and {section}+{second:#x} overlap"
             ),
+            LoadError::InstructionOverlapsRelocation {
+                section,
+                kind,
+                offset,
+                other,
+            } => write!(
+                f,
+                "the instruction bytes of {kind} at {section}+{offset:#x} \
+                 ({section}+{:#x}..{offset:#x}) overlap the relocation at {section}+{other:#x}",
+                offset.saturating_sub(2)
+            ),
+            LoadError::UnsupportedRelaxableInstruction {
+                section,
+                kind,
+                offset,
+                bytes,
+            } => {
+                write!(f, "{kind} at {section}+{offset:#x} is ")?;
+                match bytes {
+                    Some([op, modrm]) => write!(f, "on an instruction {op:02x} {modrm:02x}")?,
+                    None => write!(f, "at the start of its section")?,
+                }
+                write!(
+                    f,
+                    ", not a mov, test, binop, call or jmp through the GOT (the only \
+                     instructions the psABI allows it on)"
+                )
+            }
             LoadError::BadSymbolIndex {
                 section,
                 offset,
@@ -886,7 +950,6 @@ impl Loader<'_> {
             let Some((relas, _)) = rel_section.rela(e, self.data)? else {
                 continue;
             };
-            let first = relocations.len();
             for rela in relas {
                 let offset = rela.r_offset(e);
                 let r_type = rela.r_type(e, false);
@@ -973,33 +1036,106 @@ impl Loader<'_> {
                     target,
                 });
             }
-            // No two fields of this section may share bytes.
-            let these = &mut relocations[first..];
-            these.sort_by_key(|r| r.offset);
-            for pair in these.windows(2) {
-                if u64::from(pair[0].offset) + pair[0].kind.width() as u64
-                    > u64::from(pair[1].offset)
-                {
-                    return Err(LoadError::OverlappingRelocations {
-                        section: section_name.clone(),
-                        first: u64::from(pair[0].section_offset),
-                        second: u64::from(pair[1].section_offset),
-                    });
+        }
+        relocations.sort_by_key(|r| r.offset);
+        // Checked over all relocations: two relocation sections may apply to
+        // the same section.
+        self.check_footprints(&relocations)?;
+        self.check_relaxable_instructions(&relocations)?;
+        Ok((relocations, externals))
+    }
+
+    /// True when relinking reads and may rewrite the two instruction bytes
+    /// before `r`'s field: a relaxable GOT kind in code (the same rule as
+    /// [`crate::layout`]; elsewhere these kinds are treated as plain
+    /// `R_X86_64_GOTPCREL`). [`Loader::check_relaxable_instructions`] makes
+    /// sure such a field starts at least two bytes into its section.
+    fn reads_instruction(&self, r: &Relocation) -> bool {
+        r.kind.is_relaxable() && self.loaded[r.section as usize].kind == SectionKind::Text
+    }
+
+    /// Checks that no two relocations (`relocations`, sorted by offset)
+    /// share bytes: neither two fields, nor a field and the instruction
+    /// bytes of a relaxable GOT site (which relinking reads to decide the
+    /// instruction's form, and rewrites).
+    fn check_footprints(&self, relocations: &[Relocation]) -> Result<(), LoadError> {
+        // Each relocation's footprint: its field, plus the two bytes before
+        // it when relinking reads them. Two footprints overlap exactly when
+        // two fields do or an instruction's bytes overlap another field
+        // (two instructions' bytes cannot overlap without their fields
+        // overlapping). Sorted by start, footprints are disjoint when each
+        // ends before the next starts.
+        let mut footprints: Vec<(u64, u64, usize)> = relocations
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let field = u64::from(r.offset);
+                let before = if self.reads_instruction(r) {
+                    u64::from(r.section_offset.min(2))
+                } else {
+                    0
+                };
+                (field - before, field + r.kind.width() as u64, i)
+            })
+            .collect();
+        footprints.sort_unstable();
+        for pair in footprints.windows(2) {
+            let ((_, end, i), (start, _, j)) = (pair[0], pair[1]);
+            if end <= start {
+                continue;
+            }
+            let (a, b) = (&relocations[i], &relocations[j]);
+            let (a, b) = if a.offset <= b.offset { (a, b) } else { (b, a) };
+            let section = self.loaded[b.section as usize].name.clone();
+            if u64::from(a.offset) + a.kind.width() as u64 > u64::from(b.offset) {
+                return Err(LoadError::OverlappingRelocations {
+                    section,
+                    first: u64::from(a.section_offset),
+                    second: u64::from(b.section_offset),
+                });
+            }
+            // The fields are disjoint: `b`'s instruction bytes lie in `a`'s
+            // field (`a`'s lie before its own field, so before `b`'s).
+            return Err(LoadError::InstructionOverlapsRelocation {
+                section,
+                kind: b.kind,
+                offset: u64::from(b.section_offset),
+                other: u64::from(a.section_offset),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that every relaxable GOT relocation in code is on one of the
+    /// instructions the psABI allows it on, as the file has them (no other
+    /// relocation writes to those bytes: see [`Loader::check_footprints`]).
+    fn check_relaxable_instructions(&self, relocations: &[Relocation]) -> Result<(), LoadError> {
+        let e = LittleEndian;
+        // Loaded section index -> its bytes in the file.
+        let mut contents: Vec<&[u8]> = vec![&[]; self.loaded.len()];
+        for (index, header) in self.sections.enumerate() {
+            if let Some((i, _)) = self.placed[index.0] {
+                if self.loaded[i as usize].kind == SectionKind::Text {
+                    contents[i as usize] = header.data(e, self.data)?;
                 }
             }
         }
-        relocations.sort_by_key(|r| r.offset);
-        // Two relocation sections may apply to the same section.
-        for pair in relocations.windows(2) {
-            if u64::from(pair[0].offset) + pair[0].kind.width() as u64 > u64::from(pair[1].offset) {
-                return Err(LoadError::OverlappingRelocations {
-                    section: self.loaded[pair[1].section as usize].name.clone(),
-                    first: u64::from(pair[0].section_offset),
-                    second: u64::from(pair[1].section_offset),
+        for r in relocations.iter().filter(|r| self.reads_instruction(r)) {
+            let data = contents[r.section as usize];
+            let at = r.section_offset as usize;
+            if !reloc::allows_relaxable_got(data, at) {
+                return Err(LoadError::UnsupportedRelaxableInstruction {
+                    section: self.loaded[r.section as usize].name.clone(),
+                    kind: r.kind,
+                    offset: u64::from(r.section_offset),
+                    bytes: at
+                        .checked_sub(2)
+                        .and_then(|start| data.get(start..at))
+                        .and_then(|b| b.try_into().ok()),
                 });
             }
         }
-        Ok((relocations, externals))
+        Ok(())
     }
 }
 
@@ -1446,6 +1582,108 @@ pub(crate) mod tests {
         let mut b = sample();
         b.sections[3].sh_type = elf::SHT_REL;
         assert!(err(&b).contains("REL relocations"));
+    }
+
+    #[test]
+    fn relaxable_got_checks() {
+        // The sample's `lea rax, [rip+.rodata]` (48 8d 05, field at 13) with
+        // a relaxable GOT kind: on a lea, rejected.
+        let mut b = sample();
+        b.sections[3].relocs[2].1 = elf::R_X86_64_REX_GOTPCRELX;
+        let e = load(&b.build()).unwrap_err();
+        assert_eq!(
+            e,
+            LoadError::UnsupportedRelaxableInstruction {
+                section: ".text".into(),
+                kind: RelocKind::RexGotPcRelX,
+                offset: 13,
+                bytes: Some([0x8d, 0x05]),
+            }
+        );
+        assert!(e.to_string().starts_with(
+            "R_X86_64_REX_GOTPCRELX at .text+0xd is on an instruction 8d 05, not a mov"
+        ));
+        // An addr32 call (67 e8) neither; nor a mov without a RIP-relative
+        // operand.
+        for bytes in [[0x67, 0xe8], [0x8b, 0x04], [0xff, 0x35]] {
+            let mut b = sample();
+            b.sections[3].relocs[2].1 = elf::R_X86_64_GOTPCRELX;
+            b.sections[0].data[11..13].copy_from_slice(&bytes);
+            assert!(err(&b).contains(&format!("{:02x} {:02x}, not a", bytes[0], bytes[1])));
+        }
+        // mov, test, binops, call and jmp through the slot load.
+        for bytes in [
+            [0x8b, 0x05],
+            [0x85, 0x0d],
+            [0x03, 0x05],
+            [0x3b, 0x3d],
+            [0xff, 0x15],
+            [0xff, 0x25],
+        ] {
+            let mut b = sample();
+            b.sections[3].relocs[2].1 = elf::R_X86_64_REX_GOTPCRELX;
+            b.sections[0].data[11..13].copy_from_slice(&bytes);
+            let obj = load(&b.build()).unwrap();
+            assert_eq!(obj.relocations()[2].kind, RelocKind::RexGotPcRelX);
+        }
+        // Less than two bytes into the section: no instruction.
+        let mut b = sample();
+        b.sections[3].relocs[0].1 = elf::R_X86_64_GOTPCRELX;
+        assert!(err(&b).starts_with(
+            "R_X86_64_GOTPCRELX at .text+0x1 is at the start of its section, not a mov"
+        ));
+
+        // A mov through the GOT whose opcode and ModRM (.text+11..13) are
+        // the last bytes of another field (.text+9..13), given by a second
+        // relocation section for .text: rejected, whatever the order.
+        let mut b = sample();
+        b.sections[0].data[11] = 0x8b;
+        b.sections[3].relocs[2].1 = elf::R_X86_64_REX_GOTPCRELX;
+        b.sections[3].relocs[1].0 = 5; // out of the way: 5..9
+        b.sections.push(TestSection::rela(
+            ".rela.more",
+            1,
+            vec![(9, elf::R_X86_64_32, 5, 0)],
+        ));
+        assert!(load(&b.build()).is_err());
+        let e = load(&b.build()).unwrap_err();
+        assert_eq!(
+            e,
+            LoadError::InstructionOverlapsRelocation {
+                section: ".text".into(),
+                kind: RelocKind::RexGotPcRelX,
+                offset: 13,
+                other: 9,
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "the instruction bytes of R_X86_64_REX_GOTPCRELX at .text+0xd (.text+0xb..0xd) \
+             overlap the relocation at .text+0x9"
+        );
+        // One byte of overlap is enough; none is fine.
+        b.sections[3].relocs.remove(1);
+        b.sections[5].relocs[0].0 = 8; // 8..12
+        assert!(err(&b).contains("overlap the relocation at .text+0x8"));
+        b.sections[5].relocs[0].0 = 7; // 7..11
+        let obj = load(&b.build()).unwrap();
+        assert_eq!(obj.relocations().len(), 4);
+        // Fields overlapping across relocation sections: as before.
+        b.sections[5].relocs[0].0 = 4; // 4..8, and the PLT32 at 1..5
+        assert_eq!(err(&b), "relocations at .text+0x1 and .text+0x4 overlap");
+
+        // Outside code the relaxable kinds are plain: their preceding bytes
+        // are not an instruction and may be another field.
+        let mut b = sample();
+        b.sections.push(TestSection::rela(
+            ".rela.rodata",
+            2,
+            vec![
+                (0, elf::R_X86_64_32, 5, 0),
+                (4, elf::R_X86_64_REX_GOTPCRELX, 5, -4),
+            ],
+        ));
+        load(&b.build()).unwrap();
     }
 
     #[test]

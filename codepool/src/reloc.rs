@@ -27,6 +27,12 @@
 //! [`got_form`] recognises the instruction around a site and
 //! [`set_got_form`] switches it. Other instructions (`jmp [rip+disp]`,
 //! arithmetic with a memory operand, ...) always go through the GOT slot.
+//!
+//! Relinking cannot tell a relaxed instruction from one that was written
+//! that way, so the loader accepts the relaxable kinds in code only on the
+//! instructions the psABI allows them on ([`allows_relaxable_got`]: never a
+//! `lea` or an `addr32 call`), and only when no other relocation's field
+//! covers the opcode and ModRM bytes.
 
 use std::fmt;
 
@@ -439,6 +445,31 @@ pub fn got_form(code: &[u8], offset: usize) -> GotForm {
     }
 }
 
+/// True when the two bytes before the field at `offset` (the opcode and
+/// ModRM) are an instruction the x86-64 psABI allows
+/// `R_X86_64_GOTPCRELX` and `R_X86_64_REX_GOTPCRELX` on, reading the GOT
+/// slot through a RIP-relative operand: `mov reg, [rip+disp]` (`8b`),
+/// `test [rip+disp], reg` (`85`), a binop `reg, [rip+disp]` (`adc add and
+/// cmp or sbb sub xor`: `13 03 23 3b 0b 1b 2b 33`), `call [rip+disp]`
+/// (`ff 15`) or `jmp [rip+disp]` (`ff 25`). None of them is a relaxed form
+/// ([`GotForm::Lea`], [`GotForm::CallDirect`]), so [`got_form`] reads each
+/// with its ELF meaning: a `lea` or an `addr32 call` is rejected here
+/// because relinking could not tell it from a relaxed `mov` or `call`.
+pub fn allows_relaxable_got(code: &[u8], offset: usize) -> bool {
+    let Some(start) = offset.checked_sub(2) else {
+        return false;
+    };
+    let (Some(&op), Some(&modrm)) = (code.get(start), code.get(start + 1)) else {
+        return false;
+    };
+    let rip_relative = modrm & 0xc7 == 0x05;
+    match op {
+        0x8b | 0x85 | 0x03 | 0x0b | 0x13 | 0x1b | 0x23 | 0x2b | 0x33 | 0x3b => rip_relative,
+        0xff => matches!(modrm, 0x15 | 0x25),
+        _ => false,
+    }
+}
+
 /// Switches the instruction at a relaxable GOT site to the relaxed form
 /// (`relaxed == true`) or back to the form through the GOT slot. Returns
 /// false, writing nothing, when the instruction is not one of the
@@ -561,6 +592,24 @@ mod tests {
     }
 
     #[test]
+    fn psabi_relaxable_instructions() {
+        let ok = |op: u8, modrm: u8| allows_relaxable_got(&[0x48, op, modrm, 0, 0, 0, 0], 3);
+        // mov, test and the binops with a RIP-relative operand, any register.
+        for op in [0x8b, 0x85, 0x03, 0x0b, 0x13, 0x1b, 0x23, 0x2b, 0x33, 0x3b] {
+            assert!(ok(op, 0x05) && ok(op, 0x3d), "{op:#x}");
+            assert!(!ok(op, 0x04) && !ok(op, 0x45), "{op:#x}");
+        }
+        // call and jmp through the slot.
+        assert!(ok(0xff, 0x15) && ok(0xff, 0x25));
+        assert!(!ok(0xff, 0x35)); // push
+                                  // lea and addr32 call: relaxed forms, never allowed.
+        assert!(!ok(0x8d, 0x05) && !ok(0x67, 0xe8));
+        assert!(!ok(0x00, 0x00) && !ok(0xc7, 0x05));
+        assert!(!allows_relaxable_got(&[0x8b, 0x05], 2 + 1));
+        assert!(!allows_relaxable_got(&[0x8b], 1));
+    }
+
+    #[test]
     fn relaxation_forms() {
         // mov rax, [rip+0]  => 48 8b 05 00 00 00 00
         let mut mov = [0x48, 0x8b, 0x05, 0, 0, 0, 0];
@@ -585,6 +634,7 @@ mod tests {
         // jmp [rip+0] => ff 25: not switchable.
         assert_eq!(got_form(&[0xff, 0x25, 0, 0, 0, 0], 2), GotForm::Other);
         // Too close to the start.
+        assert!(!allows_relaxable_got(&call, 1));
         assert_eq!(got_form(&call, 1), GotForm::Other);
         assert_eq!(got_form(&call, 0), GotForm::Other);
         assert_eq!(got_form(&call, 100), GotForm::Other);

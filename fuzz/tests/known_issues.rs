@@ -1,7 +1,7 @@
-//! Issues the fuzzers found in other crates, reported and not fixed yet.
-//! Each test fails today; it is `#[ignore]`d so that `cargo test` stays
-//! green, and should pass (and lose its `#[ignore]`) once the issue is
-//! fixed. Run them with `cargo test --test known_issues -- --ignored`.
+//! Issues the fuzzers found in other crates, each replayed here. All four
+//! are fixed (the loader rejects the two malformed GOT cases with typed
+//! errors; the collector no longer lets a dead ambiguous AMS object keep
+//! anything alive), so these run with the normal `cargo test`.
 
 use std::fs;
 use std::path::Path;
@@ -22,7 +22,6 @@ fn regression(name: &str) -> Vec<u8> {
 /// for the loader to reject such an object (or for layout to treat the site
 /// as not relaxable); then `load` fails or the value stays right.
 #[test]
-#[ignore = "codepool known issue 1: relaxable GOT site's opcode bytes inside another field"]
 fn relaxation_must_not_rewrite_another_field() {
     let data = regression("elf_load/opcode-overlap.elf");
     let Ok(obj) = codepool::elf::load(&data) else {
@@ -44,7 +43,6 @@ fn relaxation_must_not_rewrite_another_field() {
 
 /// The fuzz artifacts of known issue 1, through the strict checks.
 #[test]
-#[ignore = "codepool known issue 1"]
 fn opcode_overlap_artifacts_strict() {
     for name in [
         "elf_load/opcode-overlap.elf",
@@ -62,7 +60,6 @@ fn opcode_overlap_artifacts_strict() {
 /// not allow these kinds on a `lea`, so the fix may be to reject them (or to
 /// treat them as plain `R_X86_64_GOTPCREL`, as layout does for local ones).
 #[test]
-#[ignore = "codepool known issue 3: GOTPCRELX on lea of an external symbol"]
 fn lea_with_gotpcrelx_keeps_its_meaning() {
     mps_rs_fuzz::elf_load::run_strict(&regression("elf_load/lea-gotpcrelx.elf"));
 }
@@ -76,7 +73,6 @@ fn lea_with_gotpcrelx_keeps_its_meaning() {
 /// the bytes each collection scans grow without bound (with an exact
 /// allocation point, or without the self-reference, they stay flat).
 #[test]
-#[ignore = "collector known issue 4: garbage reachable from dead ambiguous AMS objects is never reclaimed"]
 fn dead_ambiguous_self_reference_is_reclaimed() {
     use mps_rs_fuzz::api_ops::{figures, run_ops, Kind, Op, PoolSel, AMBIGUOUS_LINKS};
     use std::sync::atomic::Ordering;
