@@ -1,18 +1,9 @@
 /* amcx.c -- the executable pool (mpsx.h): code that moves and still runs
  *
- * Code objects in an AMCX pool, as a JIT would make them:
- *
- *   word 0   tag: CODE, FWD (forwarding marker), PAD1 / PAD (padding)
- *   word 1   size of the object in bytes (also kept by markers and pads)
- *   word 2   exact reference to the code object this one calls, or NULL
- *            (in a marker: the new address)
- *   word 3.. x86-64 machine code, entry at offset 24
- *
- * A leaf returns a constant (mov eax, imm32; ret).  A caller calls its
- * target with a rel32 call, then adds 1: so the k-th object of a chain
- * returns 7 + k.  The scan method fixes word 2 and re-encodes the rel32
- * displacement from the current execute addresses of both objects: that
- * is the relinking.  The test builds chains, moves them by collecting
+ * Code objects in an AMCX pool, in the format of testcode.h: leaves
+ * return a constant, callers call their target and add 1, so the k-th
+ * object of a chain returns 7 + k; the scan method relinks the call.  The
+ * test builds chains, moves them by collecting
  * with garbage in between, and calls every object through its execute
  * view after every collection.  One object calls back into the runtime,
  * which collects while the object's frame is live: its return address
@@ -21,6 +12,7 @@
  */
 
 #include "testlib.h"
+#include "testcode.h"
 
 #include "mps.h"
 #include "mpsavm.h"
@@ -32,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CODE = 0x11, FWD = 0x22, PAD1 = 0x33, PAD = 0x44 };
-#define ENTRY 24
 #define NCHAIN 64
 #define LEAF_VALUE 7
 
@@ -42,109 +32,19 @@ static mps_ap_t ap;
 static void *table[NCHAIN + 2]; /* exact root */
 static void *first[NCHAIN];     /* first addresses: not a root */
 
-typedef int (*code_fn)(void);
-
-static mps_res_t code_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
-{
-  intptr_t delta = mpsx_code_delta(arena);
-  MPS_SCAN_BEGIN(ss) {
-    char *p = base;
-    while (p < (char *)limit) {
-      mps_word_t *w = (mps_word_t *)p;
-      if (w[0] == CODE) {
-        mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)&w[2]);
-        if (res != MPS_RES_OK)
-          return res;
-        if (w[2] != 0) {
-          /* Relink: call rel32 at ENTRY, displacement from the end of the
-           * call instruction, in the execute view. */
-          intptr_t site = (intptr_t)p + delta + ENTRY + 5;
-          intptr_t target = (intptr_t)w[2] + delta + ENTRY;
-          int32_t rel = (int32_t)(target - site);
-          memcpy(p + ENTRY + 1, &rel, sizeof rel);
-        }
-        p += w[1];
-      } else if (w[0] == PAD1) {
-        p += 8;
-      } else if (w[0] == FWD || w[0] == PAD) {
-        p += w[1];
-      } else {
-        die("code_scan: bad tag %#lx at %p", (unsigned long)w[0], (void *)p);
-      }
-    }
-  } MPS_SCAN_END(ss);
-  return MPS_RES_OK;
-}
-
-static mps_addr_t code_skip(mps_addr_t addr)
-{
-  mps_word_t *w = addr;
-  return (char *)addr + (w[0] == PAD1 ? 8 : w[1]);
-}
-
-static void code_fwd(mps_addr_t old, mps_addr_t new_)
-{
-  mps_word_t *w = old;
-  w[0] = FWD;
-  w[2] = (mps_word_t)new_;
-}
-
-static mps_addr_t code_isfwd(mps_addr_t addr)
-{
-  mps_word_t *w = addr;
-  return w[0] == FWD ? (mps_addr_t)w[2] : NULL;
-}
-
-static void code_pad(mps_addr_t addr, size_t size)
-{
-  mps_word_t *w = addr;
-  if (size == 8) {
-    w[0] = PAD1;
-  } else {
-    w[0] = PAD;
-    w[1] = size;
-  }
-}
-
-/* Make a code object of `size` bytes whose code is `code`. */
-static void *make_code(const unsigned char *code, size_t len, void *target)
-{
-  size_t size = (ENTRY + len + 7) & ~(size_t)7;
-  mps_addr_t p;
-  do {
-    mps_word_t *w;
-    CHECK_RES(mps_reserve(&p, ap, size));
-    w = p;
-    w[0] = CODE;
-    w[1] = size;
-    w[2] = (mps_word_t)target;
-    memcpy((char *)p + ENTRY, code, len);
-  } while (!mps_commit(ap, p, size));
-  return p;
-}
-
 static void *make_leaf(int value)
 {
-  unsigned char code[6] = {0xB8, 0, 0, 0, 0, 0xC3}; /* mov eax, imm; ret */
-  memcpy(code + 1, &value, 4);
-  return make_code(code, sizeof code, NULL);
+  return tc_make_leaf(ap, value);
 }
 
-/* call rel32 (patched by the scan method); add eax, 1; ret.  The object
- * is not runnable until it has been scanned once (relinked). */
 static void *make_caller(void *target)
 {
-  static const unsigned char code[] = {0xE8, 0, 0, 0, 0, 0x83, 0xC0, 0x01,
-                                       0xC3};
-  return make_code(code, sizeof code, target);
+  return tc_make_caller(ap, target);
 }
 
 static int call(void *obj)
 {
-  code_fn fn;
-  void *exec = (char *)obj + mpsx_code_delta(arena) + ENTRY;
-  memcpy(&fn, &exec, sizeof fn);
-  return fn();
+  return tc_call(arena, obj);
 }
 
 static unsigned long runtime_collections;
@@ -168,7 +68,7 @@ static void *make_runtime_caller(void)
   uint64_t addr;
   memcpy(&addr, &fn, sizeof addr);
   memcpy(code + 6, &addr, sizeof addr);
-  return make_code(code, sizeof code, NULL);
+  return tc_make_code(ap, code, sizeof code, NULL);
 }
 
 static void garbage(size_t n)
@@ -219,14 +119,7 @@ int main(void)
   test_init("amcx");
   rounds = (int)test_scale(40);
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, code_scan);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_SKIP, code_skip);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_FWD, code_fwd);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_ISFWD, code_isfwd);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_PAD, code_pad);
-    CHECK_RES(mps_fmt_create_k(&fmt, arena, args));
-  } MPS_ARGS_END(args);
+  tc_fmt_create(&fmt, arena);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
     MPS_ARGS_ADD(args, MPSX_KEY_CODE_RESERVE, (size_t)64 << 20);

@@ -20,6 +20,7 @@
 
 #include "testlib.h"
 #include "testfmt.h"
+#include "testcode.h"
 
 #include "mps.h"
 #include "mpsavm.h"
@@ -282,114 +283,11 @@ static void *worker_main(void *arg)
 
 /* The code thread ---------------------------------------------------- */
 
-enum { CODE = 0x11, CFWD = 0x22, CPAD1 = 0x33, CPAD = 0x44 };
-#define ENTRY 24
 #define NCHAIN 48
 
 static mps_pool_t code_pool;
 static void *code_table[NCHAIN]; /* exact root */
-static unsigned long code_calls, code_installed;
-
-static mps_res_t code_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
-{
-  intptr_t delta = mpsx_code_delta(arena);
-  MPS_SCAN_BEGIN(ss) {
-    char *p = base;
-    while (p < (char *)limit) {
-      mps_word_t *w = (mps_word_t *)p;
-      if (w[0] == CODE) {
-        mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)&w[2]);
-        if (res != MPS_RES_OK)
-          return res;
-        if (w[2] != 0) {
-          intptr_t site = (intptr_t)p + delta + ENTRY + 5;
-          intptr_t target = (intptr_t)w[2] + delta + ENTRY;
-          int32_t rel = (int32_t)(target - site);
-          memcpy(p + ENTRY + 1, &rel, sizeof rel);
-        }
-        p += w[1];
-      } else if (w[0] == CPAD1) {
-        p += 8;
-      } else if (w[0] == CFWD || w[0] == CPAD) {
-        p += w[1];
-      } else {
-        die("code_scan: bad tag %#lx", (unsigned long)w[0]);
-      }
-    }
-  } MPS_SCAN_END(ss);
-  return MPS_RES_OK;
-}
-
-static mps_addr_t code_skip(mps_addr_t addr)
-{
-  mps_word_t *w = addr;
-  return (char *)addr + (w[0] == CPAD1 ? 8 : w[1]);
-}
-
-static void code_fwd(mps_addr_t old, mps_addr_t new_)
-{
-  mps_word_t *w = old;
-  w[0] = CFWD;
-  w[2] = (mps_word_t)new_;
-}
-
-static mps_addr_t code_isfwd(mps_addr_t addr)
-{
-  mps_word_t *w = addr;
-  return w[0] == CFWD ? (mps_addr_t)w[2] : NULL;
-}
-
-static void code_pad(mps_addr_t addr, size_t size)
-{
-  mps_word_t *w = addr;
-  if (size == 8) {
-    w[0] = CPAD1;
-  } else {
-    w[0] = CPAD;
-    w[1] = size;
-  }
-}
-
-static void *make_code(mps_ap_t ap, const unsigned char *code, size_t len,
-                       void *target)
-{
-  size_t size = (ENTRY + len + 7) & ~(size_t)7;
-  mps_addr_t p;
-  do {
-    mps_word_t *w;
-    CHECK_RES(mps_reserve(&p, ap, size));
-    w = p;
-    w[0] = CODE;
-    w[1] = size;
-    w[2] = (mps_word_t)target;
-    memcpy((char *)p + ENTRY, code, len);
-  } while (!mps_commit(ap, p, size));
-  ++code_installed;
-  return p;
-}
-
-/* Leaf k returns k; a caller calls the previous object and adds 1. */
-static void *make_leaf(mps_ap_t ap, int value)
-{
-  unsigned char code[6] = {0xB8, 0, 0, 0, 0, 0xC3};
-  memcpy(code + 1, &value, 4);
-  return make_code(ap, code, sizeof code, NULL);
-}
-
-static void *make_caller(mps_ap_t ap, void *target)
-{
-  static const unsigned char code[] = {0xE8, 0, 0, 0, 0, 0x83, 0xC0, 0x01,
-                                       0xC3};
-  return make_code(ap, code, sizeof code, target);
-}
-
-static int call_code(void *obj)
-{
-  int (*fn)(void);
-  void *exec = (char *)obj + mpsx_code_delta(arena) + ENTRY;
-  memcpy(&fn, &exec, sizeof fn);
-  return fn();
-}
+static unsigned long code_calls;
 
 /* Callers are runnable once scanned (relinked): check only after a
  * collection has happened since they were made. */
@@ -399,10 +297,10 @@ static __attribute__((noinline)) void code_loop(mps_ap_t ap)
   mps_word_t made_at = 0;
   size_t k;
   uint64_t rng = rnd() | 1;
-  code_table[0] = make_leaf(ap, 1000);
+  code_table[0] = tc_make_leaf(ap, 1000);
   expect[0] = 1000;
   for (k = 1; k < NCHAIN; ++k) {
-    code_table[k] = make_caller(ap, code_table[k - 1]);
+    code_table[k] = tc_make_caller(ap, code_table[k - 1]);
     expect[k] = expect[k - 1] + 1;
   }
   made_at = mps_collections(arena);
@@ -412,7 +310,7 @@ static __attribute__((noinline)) void code_loop(mps_ap_t ap)
        * call (another thread may collect); the call itself also pins. */
       verify_begin();
       for (k = 0; k < NCHAIN; ++k) {
-        int got = call_code(code_table[k]);
+        int got = tc_call(arena, code_table[k]);
         if (got != expect[k])
           die("code object %zu returned %d, expected %d", k, got, expect[k]);
         ++code_calls;
@@ -426,18 +324,18 @@ static __attribute__((noinline)) void code_loop(mps_ap_t ap)
       k = (size_t)(rng % NCHAIN);
       if (k == 0) {
         int v = 1000 + (int)(rng % 1000);
-        code_table[0] = make_leaf(ap, v);
+        code_table[0] = tc_make_leaf(ap, v);
         expect[0] = v;
         k = 1;
       }
       for (; k < NCHAIN; ++k) {
-        code_table[k] = make_caller(ap, code_table[k - 1]);
+        code_table[k] = tc_make_caller(ap, code_table[k - 1]);
         expect[k] = expect[k - 1] + 1;
       }
       made_at = mps_collections(arena);
     }
     for (k = 0; k < 50; ++k)
-      (void)make_leaf(ap, (int)k); /* garbage */
+      (void)tc_make_leaf(ap, (int)k); /* garbage */
   }
 }
 
@@ -497,14 +395,7 @@ int main(void)
       CHECK_RES(mps_pool_create_k(&pools[k], arena, cls, args));
     } MPS_ARGS_END(args);
   }
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, code_scan);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_SKIP, code_skip);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_FWD, code_fwd);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_ISFWD, code_isfwd);
-    MPS_ARGS_ADD(args, MPS_KEY_FMT_PAD, code_pad);
-    CHECK_RES(mps_fmt_create_k(&code_fmt, arena, args));
-  } MPS_ARGS_END(args);
+  tc_fmt_create(&code_fmt, arena);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, code_fmt);
     MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
@@ -548,7 +439,7 @@ int main(void)
          "installed, %lu code calls checked, 0 failures\n",
          test_now() - t0,
          (unsigned long)(mps_collections(arena) - start_collections),
-         n_explicit, total_alloc, total_verify, code_installed, code_calls);
+         n_explicit, total_alloc, total_verify, tc_installed(), code_calls);
   for (k = 0; k < NPOOLS; ++k)
     printf("soak:   %-4s %lu allocations\n", pool_name[k], per_pool[k]);
   if (code_calls == 0)
