@@ -142,30 +142,21 @@ int ChainDeadline(Chain chain)
 
 /* Recompute every generation's zone set from its segments, after a trace
  * freed some (DESIGN.md#zones). */
+static void addSegZones(Seg seg, void *closure)
+{
+  Arena arena = closure;
+  seg->pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+}
+
 void ArenaRecomputeZones(Arena arena)
 {
-  Ring cnode, cnext;
-  Gen gens[1] = {&arena->top_gen};
+  Ring node, next;
   size_t g;
-
-  for (g = 0; g < 1; ++g)
-    gens[g]->zones = ZoneSetEMPTY;
-  RING_FOR(cnode, &arena->chains, cnext) {
-    Chain chain = RING_ELT(Chain, arena_ring, cnode);
+  arena->top_gen.zones = ZoneSetEMPTY;
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
     for (g = 0; g < chain->gen_count; ++g)
       chain->gens[g].zones = ZoneSetEMPTY;
   }
-  RING_FOR(cnode, &arena->pools, cnext) {
-    Pool pool = RING_ELT(Pool, arena_ring, cnode);
-    if (pool->klass->automatic) {
-      for (g = 0; g < pool->gen_count; ++g) {
-        PoolGen pgen = &pool->pgens[g];
-        Ring snode, snext;
-        RING_FOR(snode, &pgen->segs, snext) {
-          Seg seg = RING_ELT(Seg, pgen_ring, snode);
-          pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
-        }
-      }
-    }
-  }
+  ArenaEachSeg(arena, NULL, addSegZones, arena);
 }

@@ -244,6 +244,11 @@ void SegAreas(Seg seg, void (*f)(Seg seg, Addr base, Addr limit,
 void SegWalkObjects(Seg seg, void (*f)(Addr client, Seg seg, void *closure),
                     void *closure);
 unsigned SegGrainShift(Seg seg);          /* mark-sweep bit granularity */
+/* Call f on every segment of every automatic pool of the arena, or of the
+ * pool `only` if not NULL.  f may move the segment to another generation
+ * of its pool or free it. */
+void ArenaEachSeg(Arena arena, Pool only, void (*f)(Seg seg, void *closure),
+                  void *closure);
 Size SegSize(Seg seg);
 void SegSetPoolGen(Seg seg, PoolGen pgen);
 void SegFreeDescriptors(Arena arena);

@@ -342,23 +342,6 @@ mps_word_t mps_collections(mps_arena_t arena)
 
 /* Walking ---------------------------------------------------------------- */
 
-static void arenaWalkSegs(Arena arena, Pool only,
-                          void (*f)(Seg seg, void *closure), void *closure)
-{
-  Ring pnode, pnext;
-  RING_FOR(pnode, &arena->pools, pnext) {
-    Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    size_t g;
-    if ((only != NULL && pool != only) || !pool->klass->automatic)
-      continue;
-    for (g = 0; g < pool->gen_count; ++g) {
-      Ring snode, snext;
-      RING_FOR(snode, &pool->pgens[g].segs, snext) {
-        f(RING_ELT(Seg, pgen_ring, snode), closure);
-      }
-    }
-  }
-}
 
 typedef struct {
   mps_formatted_objects_stepper_t f;
@@ -386,7 +369,7 @@ void mps_arena_formatted_objects_walk(mps_arena_t arena,
   w.p = p;
   w.s = s;
   ArenaEnter(arena);
-  arenaWalkSegs(arena, NULL, objectsWalkSeg, &w);
+  ArenaEachSeg(arena, NULL, objectsWalkSeg, &w);
   ArenaLeave(arena);
 }
 
@@ -418,7 +401,7 @@ void mps_amc_apply(mps_pool_t pool, mps_amc_apply_stepper_t f, void *p,
   w.s = s;
   ArenaEnter(arena);
   AVER(arena->clamped);
-  arenaWalkSegs(arena, pool, amcApplySeg, &w);
+  ArenaEachSeg(arena, pool, amcApplySeg, &w);
   ArenaLeave(arena);
 }
 
@@ -473,7 +456,7 @@ mps_res_t mps_pool_walk(mps_pool_t pool, mps_area_scan_t scan_area,
   w.scan_area = scan_area;
   w.closure = closure;
   w.res = MPS_RES_OK;
-  arenaWalkSegs(arena, pool, poolWalkSeg, &w);
+  ArenaEachSeg(arena, pool, poolWalkSeg, &w);
   ArenaLeave(arena);
   return w.res;
 }

@@ -195,6 +195,24 @@ Addr SegWalkLimit(Seg seg)
   return seg->used;
 }
 
+void ArenaEachSeg(Arena arena, Pool only, void (*f)(Seg seg, void *closure),
+                  void *closure)
+{
+  Ring pnode, pnext;
+  RING_FOR(pnode, &arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    size_t g;
+    if ((only != NULL && pool != only) || !pool->klass->automatic)
+      continue;
+    for (g = 0; g < pool->gen_count; ++g) {
+      Ring snode, snext;
+      RING_FOR(snode, &pool->pgens[g].segs, snext) {
+        f(RING_ELT(Seg, pgen_ring, snode), closure);
+      }
+    }
+  }
+}
+
 unsigned SegGrainShift(Seg seg)
 {
   return (unsigned)__builtin_ctzl(seg->pool->align);

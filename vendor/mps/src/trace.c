@@ -188,27 +188,30 @@ static void traceScanRoots(Trace trace, Rank rank)
   }
 }
 
+typedef struct {
+  Trace trace;
+  Rank rank;
+  void (*f)(Trace trace, Seg seg);
+} EachSegStruct;
+
+static void eachSegOfRank(Seg seg, void *closure)
+{
+  EachSegStruct *e = closure;
+  if ((seg->ranks & RankSetSingle(e->rank)) != RankSetEMPTY &&
+      SegRank(seg) == e->rank && !seg->forwarding)
+    e->f(e->trace, seg);
+}
+
 /* Apply f to every segment of every automatic pool that holds
  * references of rank `rank`. */
 static void traceEachSeg(Trace trace, Rank rank,
                          void (*f)(Trace trace, Seg seg))
 {
-  Ring pnode, pnext;
-  RING_FOR(pnode, &trace->arena->pools, pnext) {
-    Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    size_t g;
-    if (!pool->klass->automatic ||
-        (pool->ranks & RankSetSingle(rank)) == RankSetEMPTY)
-      continue;
-    for (g = 0; g < pool->gen_count; ++g) {
-      Ring snode, snext;
-      RING_FOR(snode, &pool->pgens[g].segs, snext) {
-        Seg seg = RING_ELT(Seg, pgen_ring, snode);
-        if (SegRank(seg) == rank && !seg->forwarding)
-          f(trace, seg);
-      }
-    }
-  }
+  EachSegStruct e;
+  e.trace = trace;
+  e.rank = rank;
+  e.f = f;
+  ArenaEachSeg(trace->arena, NULL, eachSegOfRank, &e);
 }
 
 /* Without a remembered set, every uncondemned segment that may hold
