@@ -113,6 +113,7 @@ pub type mps_lib_FILE = mps_lib_stream_s;
 pub type mps_awl_find_dependent_t = ::core::option::Option<
     unsafe extern "C" fn(addr: mps_addr_t) -> mps_addr_t,
 >;
+pub type _bindgen_ty_3 = u32;
 #[repr(C)]
 #[derive(Debug)]
 pub struct mps_arena_s {
@@ -306,6 +307,16 @@ pub struct mpsx_trace_stats_s {
     pub bytes_scanned: usize,
     pub seconds: f64,
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mpsx_pause_log_s {
+    pub seconds: *mut f64,
+    pub capacity: usize,
+    pub count: usize,
+    pub kinds: [usize; 4usize],
+    pub total: f64,
+    pub max: f64,
+}
 pub const MPS_SAC_CLASS_LIMIT: u32 = 8;
 pub const MPS_ARGS_MAX: u32 = 32;
 pub const MPS_WORD_WIDTH: u32 = 64;
@@ -324,6 +335,11 @@ pub const _mps_MPS_RES_LIMIT: _bindgen_ty_1 = 9;
 pub const _mps_MESSAGE_TYPE_FINALIZATION: _bindgen_ty_2 = 0;
 pub const _mps_MESSAGE_TYPE_GC: _bindgen_ty_2 = 1;
 pub const _mps_MESSAGE_TYPE_GC_START: _bindgen_ty_2 = 2;
+pub const MPSX_PAUSE_ATOMIC: _bindgen_ty_3 = 0;
+pub const MPSX_PAUSE_FLIP: _bindgen_ty_3 = 1;
+pub const MPSX_PAUSE_STEP: _bindgen_ty_3 = 2;
+pub const MPSX_PAUSE_FAULT: _bindgen_ty_3 = 3;
+pub const MPSX_PAUSE_KINDS: _bindgen_ty_3 = 4;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union mps_arg_s__bindgen_ty_1 {
@@ -863,4 +879,6 @@ extern "C" {
     pub fn mpsx_flush_icache(exec: *mut ::core::ffi::c_void, size: usize);
     pub fn mpsx_arena_last_trace(arena: mps_arena_t, stats_o: *mut mpsx_trace_stats_s);
     pub fn mpsx_arena_traces(arena: mps_arena_t) -> usize;
+    pub fn mpsx_arena_pause_log(arena: mps_arena_t, log: *mut mpsx_pause_log_s);
+    pub fn mpsx_arena_tracing(arena: mps_arena_t) -> mps_bool_t;
 }

@@ -77,12 +77,14 @@ void bench_mps_full_collect(bench_mps_s *m, size_t *committed_o,
 typedef uintptr_t word;
 
 /* Block of `size` bytes (16..64, multiple of 8):
- *   w[0] = size << 2 | 1   (object)
+ *   w[0] = size << 3 | 1   (object)
  *   w[1] = reference (another object or NULL)
  *   w[2..] = payload (not references)
- * Pad:      w[0] = size << 2 | 3
+ * Vector:   w[0] = size << 3 | 5, w[1..] = references (any size)
+ * Pad:      w[0] = size << 3 | 3
  * Forward:  w[0] = new | 2, w[1] = size  (objects are at least 16 bytes) */
-#define OBJ_HDR(size) (((word)(size) << 2) | 1)
+#define OBJ_HDR(size) (((word)(size) << 3) | 1)
+#define VEC_HDR(size) (((word)(size) << 3) | 5)
 
 static inline void obj_init(word *w, size_t size, void *ref, word payload)
 {

@@ -114,6 +114,7 @@ static const variant_s variants[] = {
   {"alloc", "malloc", "malloc, no free", NULL},
   {"alloc", "malloc-free", "malloc+free", NULL},
   {"pause", "amc", "AMC (this project)", NULL},
+  {"pause", "amc-5ms", "AMC, pause time 5 ms", NULL},
   {"pause", "boehm", "Boehm GC default", NULL},
 };
 #define NVARIANTS (sizeof variants / sizeof variants[0])
@@ -340,10 +341,12 @@ static void print_table(void)
     double p99;
     if (strcmp(r->wl, "pause") != 0)
       continue;
-    is_amc = strcmp(r->var, "amc") == 0;
+    is_amc = strncmp(r->var, "amc", 3) == 0;
     p99 = getv(r, "p99");
     row(r, "collections (steady phase)", getv(r, "gcs"), 'n',
         "Boehm default", getv(pa_gc, "gcs"), NULL, -1);
+    row(r, "pauses (steady phase)", getv(r, "pauses"), 'n',
+        "Boehm default", getv(pa_gc, "pauses"), NULL, -1);
     row(r, "pause p50", getv(r, "p50"), 'm', "Boehm default",
         getv(pa_gc, "p50"), NULL, -1);
     row(r, "pause p99", p99, 'm', "Boehm default", getv(pa_gc, "p99"),
@@ -362,7 +365,7 @@ static void print_table(void)
   cur_section = "4 memory after full GC";
   for (i = 0; i < NVARIANTS; ++i) {
     const run_s *r = &runs[i];
-    int is_amc = strcmp(r->var, "amc") == 0;
+    int is_amc = strncmp(r->var, "amc", 3) == 0;
     const char *wlname;
     double l, c;
     char fig[96];
@@ -441,15 +444,26 @@ static void print_notes(void)
   printf("- alloc: collections: AMC %s, Boehm %s.\n",
          gets_(find("alloc", "amc"), "collections"),
          gets_(find("alloc", "boehm"), "collections"));
-  printf("- pauses: AMC full collections in steady phase %s (longest %.1f ms); "
-         "build phase (%.2f s): AMC %s collections, longest %.1f ms; Boehm %s "
-         "collections, longest %.1f ms (build %.2f s). AMC pause = "
-         "gc_start..gc message clocks; Boehm pause = GC_EVENT_START..END "
-         "(non-incremental, lazy sweep not included).\n",
-         gets_(pa_amc, "full_gcs"), getv(pa_amc, "full_max") * 1e3,
-         getv(pa_amc, "build_wall"), gets_(pa_amc, "build_gcs"),
-         getv(pa_amc, "build_max_pause") * 1e3, gets_(pa_gc, "build_gcs"),
-         getv(pa_gc, "build_max_pause") * 1e3, getv(pa_gc, "build_wall"));
+  for (i = 0; i < NVARIANTS; ++i) {
+    const run_s *r = &runs[i];
+    if (strcmp(r->wl, "pause") != 0 || strncmp(r->var, "amc", 3) != 0)
+      continue;
+    printf("- pauses, %s: steady phase: %s collections (%s full), pauses: "
+           "%s whole collections, %s flips, %s steps, %s barrier faults; "
+           "build phase (%.2f s): %s collections, longest pause %.1f ms.\n",
+           r->label, gets_(r, "gcs"), gets_(r, "full_gcs"),
+           gets_(r, "pauses_atomic"), gets_(r, "pauses_flip"),
+           gets_(r, "pauses_step"), gets_(r, "pauses_fault"),
+           getv(r, "build_wall"), gets_(r, "build_gcs"),
+           getv(r, "build_max_pause") * 1e3);
+  }
+  printf("- pauses, Boehm: build phase (%.2f s): %s collections, longest "
+         "%.1f ms. AMC pause = every interval the collector stops the "
+         "mutator (mpsx_arena_pause_log: whole collections, or flips, steps "
+         "and barrier faults of incremental ones); Boehm pause = "
+         "GC_EVENT_START..END (non-incremental, lazy sweep not included).\n",
+         getv(pa_gc, "build_wall"), gets_(pa_gc, "build_gcs"),
+         getv(pa_gc, "build_max_pause") * 1e3);
   printf("- memory: collector-measured live after the full collection: "
          "binary trees AMC %.1f MiB, pause AMC %.1f MiB.\n",
          getv(bt_amc, "after_full_gclive") / MIB,

@@ -79,14 +79,18 @@ static mps_res_t obj_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
       word t = p[0];
       switch (t & 3) {
       case 1: {
-        mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)&p[1]);
-        if (res != MPS_RES_OK)
-          return res;
-        p = (word *)((char *)p + (t >> 2));
+        word *end = (word *)((char *)p + (t >> 3));
+        word *q = p + 1, *last = (t & 4) ? end : p + 2;
+        for (; q < last; ++q) {
+          mps_res_t res = MPS_FIX12(ss, (mps_addr_t *)q);
+          if (res != MPS_RES_OK)
+            return res;
+        }
+        p = end;
         break;
       }
       case 3:
-        p = (word *)((char *)p + (t >> 2));
+        p = (word *)((char *)p + (t >> 3));
         break;
       case 2:
         p = (word *)((char *)p + p[1]);
@@ -104,13 +108,13 @@ static mps_addr_t obj_skip(mps_addr_t a)
   word *p = a;
   if ((p[0] & 3) == 2)
     return (char *)a + p[1];
-  return (char *)a + (p[0] >> 2);
+  return (char *)a + (p[0] >> 3);
 }
 
 static void obj_fwd(mps_addr_t old, mps_addr_t new)
 {
   word *p = old;
-  word size = p[0] >> 2;  /* an object: header holds the size */
+  word size = p[0] >> 3;  /* an object or vector: header holds the size */
   p[0] = (word) new | 2;
   p[1] = size;
 }
@@ -123,7 +127,7 @@ static mps_addr_t obj_isfwd(mps_addr_t a)
 
 static void obj_pad(mps_addr_t a, size_t size)
 {
-  *(word *)a = ((word)size << 2) | 3;
+  *(word *)a = ((word)size << 3) | 3;
 }
 
 /* ---- setup ------------------------------------------------------------ */

@@ -82,6 +82,38 @@ extern void mpsx_arena_last_trace(mps_arena_t arena,
 /* Collections (moving or not) since the arena was created. */
 extern size_t mpsx_arena_traces(mps_arena_t arena);
 
+/* Pauses: every interval during which the collector keeps the mutator
+ * stopped (DESIGN.md#incremental).  A collection that runs to the end at
+ * once is one pause; an incremental one is a flip, steps (from
+ * allocation, mps_arena_step or the last one that ends it) and read
+ * barrier faults. */
+enum {
+  MPSX_PAUSE_ATOMIC = 0, /* a whole collection */
+  MPSX_PAUSE_FLIP = 1,   /* the start of an incremental collection */
+  MPSX_PAUSE_STEP = 2,   /* a step of one */
+  MPSX_PAUSE_FAULT = 3,  /* the mutator touched a grey segment */
+  MPSX_PAUSE_KINDS = 4
+};
+
+typedef struct mpsx_pause_log_s {
+  double *seconds;  /* client's array for the first `capacity` pauses, in
+                       order, or NULL */
+  size_t capacity;
+  size_t count;     /* pauses so far */
+  size_t kinds[MPSX_PAUSE_KINDS]; /* pauses of each kind */
+  double total;     /* seconds, all pauses */
+  double max;       /* seconds, longest pause */
+} mpsx_pause_log_s;
+
+/* Record the arena's pauses into *log (NULL: stop).  The arena writes it
+ * while it holds its lock, from any thread (and from the fault handler):
+ * read it when no other thread uses the arena, or with the arena parked.
+ * The caller initialises the counters. */
+extern void mpsx_arena_pause_log(mps_arena_t arena, mpsx_pause_log_s *log);
+
+/* Is a collection in progress (an incremental one between steps)? */
+extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
+
 #ifdef __cplusplus
 }
 #endif

@@ -317,6 +317,8 @@ failChunk:
 void ArenaDestroy(Arena arena)
 {
   AVERT(Arena, arena);
+  if (!arena->postmortem)
+    TraceFinish(arena);
   LockClaimGlobal();
   RingRemove(&arena->global_ring);
   LockReleaseGlobal();
@@ -691,16 +693,9 @@ static Bool arenaNeedsCollection(Arena arena, Chain *chain_o, int *top_o,
     *why_o = "Client requested a collection (mps_arena_start_collect)";
     return TRUE;
   }
-  RING_FOR(node, &arena->chains, next) {
-    Chain chain = RING_ELT(Chain, arena_ring, node);
-    int top = ChainDeadline(chain);
-    if (top >= 0) {
-      *chain_o = chain;
-      *top_o = top;
-      *why_o = "Generation of a chain has reached capacity";
-      return TRUE;
-    }
-  }
+  /* The oldest generation first: collections of the chains condemn only
+   * younger ones, and while an incremental trace runs the nursery fills
+   * again, so a chain is nearly always due (DESIGN.md#policy). */
   grown = arena->top_size_after_full > TOP_GEN_MIN_GROWTH
               ? arena->top_size_after_full
               : TOP_GEN_MIN_GROWTH;
@@ -711,7 +706,57 @@ static Bool arenaNeedsCollection(Arena arena, Chain *chain_o, int *top_o,
              "collection";
     return TRUE;
   }
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
+    int top = ChainDeadline(chain);
+    if (top >= 0) {
+      *chain_o = chain;
+      *top_o = top;
+      *why_o = "Generation of a chain has reached capacity";
+      return TRUE;
+    }
+  }
   return FALSE;
+}
+
+/* Pacing of an incremental trace (DESIGN.md#incremental): a step once
+ * the mutator has been given STEP_FILL bytes since the last one (or an
+ * eighth of the condemned size, if less, but at least STEP_FILL_MIN),
+ * doing
+ * STEP_RATE times as many bytes of scanning and copying (at least
+ * STEP_WORK), within the pause time.  Once the mutator has been given
+ * more than twice the condemned size (and at least OVERRUN_MIN) since the
+ * flip, the pause time gives way and the trace ends at the next step. */
+#define STEP_FILL ((Size)256 << 10)
+#define STEP_FILL_MIN ((Size)32 << 10)
+#define STEP_WORK ((Size)1 << 20)
+#define STEP_RATE 4
+#define OVERRUN_MIN ((Size)64 << 20)
+
+static void arenaStepTrace(Arena arena)
+{
+  Trace trace = arena->trace;
+  Size filled = arena->filled - trace->filled_at_step;
+  Size since_flip = arena->filled - trace->filled_at_flip;
+  Size overrun = 2 * trace->condemned;
+  Size step_fill = trace->condemned / 8;
+  Size work;
+  if (step_fill > STEP_FILL)
+    step_fill = STEP_FILL;
+  if (step_fill < STEP_FILL_MIN)
+    step_fill = STEP_FILL_MIN;
+  if (overrun < OVERRUN_MIN)
+    overrun = OVERRUN_MIN;
+  if (since_flip > overrun) {
+    TraceFinish(arena);
+    return;
+  }
+  if (filled < step_fill)
+    return;
+  work = filled * STEP_RATE;
+  if (work < STEP_WORK)
+    work = STEP_WORK;
+  TraceStep(arena, work, arena->pause_time);
 }
 
 void ArenaPoll(Arena arena)
@@ -721,8 +766,12 @@ void ArenaPoll(Arena arena)
   const char *why;
   if (arena->clamped || arena->busy || arena->postmortem)
     return;
+  if (arena->trace != NULL) {
+    arenaStepTrace(arena);
+    return;
+  }
   if (arenaNeedsCollection(arena, &chain, &top, &why)) {
-    (void)TraceCollect(arena, chain, top, chain == NULL, why);
+    (void)TraceStart(arena, chain, top, chain == NULL, why, FALSE);
     if (chain == NULL)
       arena->pending_full = FALSE;
   }
@@ -736,10 +785,19 @@ Bool ArenaStep(Arena arena, double interval, double multiplier)
   Size heap = 0;
   Ring node, next;
 
+  if (arena->trace != NULL) {
+    TraceStep(arena, (Size)-1, interval);
+    return TRUE;
+  }
   if (arenaNeedsCollection(arena, &chain, &top, &why)) {
-    (void)TraceCollect(arena, chain, top, chain == NULL, why);
+    double t0 = ClockSeconds();
+    (void)TraceStart(arena, chain, top, chain == NULL, why, FALSE);
     if (chain == NULL)
       arena->pending_full = FALSE;
+    if (arena->trace != NULL) {
+      double left = interval - (ClockSeconds() - t0);
+      TraceStep(arena, (Size)-1, left > 0 ? left : 0);
+    }
     return TRUE;
   }
   /* Idle time: start (and, stopping the world, finish) a full collection

@@ -111,8 +111,15 @@ Res BufferFill(Addr *p_o, Buffer buffer, Size size)
   BufferDetach(buffer);
   ArenaPoll(arena);
   res = pool->klass->buffer_fill(&base, &limit, pool, buffer, size);
+  if (res != MPS_RES_OK && arena->trace != NULL && !arena->clamped &&
+      !arena->postmortem) {
+    /* Finishing the trace in progress frees its condemned memory. */
+    TraceFinish(arena);
+    res = pool->klass->buffer_fill(&base, &limit, pool, buffer, size);
+  }
   if (res != MPS_RES_OK)
     return res;
+  arena->filled += AddrOffset(base, limit);
   AVER(buffer->seg != NULL && AddrOffset(base, limit) >= size);
   buffer->base = base;
   buffer->limit = limit;

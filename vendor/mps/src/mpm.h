@@ -22,6 +22,7 @@
 #include "mps.h"
 #include "check.h"
 #include "mpslib.h"
+#include "mpsx.h"
 
 /* ---------------------------------------------------------------------
  * Basic types
@@ -213,8 +214,12 @@ struct SegStruct {
   unsigned grey : 1;       /* on the trace's grey list */
   unsigned large : 1;      /* holds one large object: retained, not copied */
   unsigned forwarding : 1; /* the current trace copies into it */
-  unsigned prot : 1;       /* read-only: the write barrier is up */
+  unsigned prot : 2;       /* SegProtRW, SegProtRO or SegProtNA */
+  unsigned scan_whole : 1; /* grey as a whole: an uncondemned segment that
+                              may refer to the white set */
   Addr scanned;            /* [base, scanned) already scanned this trace */
+  Addr flip_limit;         /* condemned with a buffer attached: where its
+                              objects ended at the flip, else NULL */
   Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
   Word *marks;             /* object marked live this trace */
@@ -224,8 +229,16 @@ struct SegStruct {
   Size free_bytes;         /* grains not allocated */
   unsigned weak_pending : 1; /* on the trace's weak list */
   Seg weak_next;
-  Seg grey_next;
+  RingStruct grey_ring;    /* in trace->grey while grey */
   Seg free_next;           /* descriptor free list */
+};
+
+/* Protection of a segment's pages (protect.c, DESIGN.md#barrier and
+ * DESIGN.md#incremental). */
+enum {
+  SegProtRW = 0, /* no barrier */
+  SegProtRO = 1, /* write barrier: summary exact */
+  SegProtNA = 2  /* read barrier: grey, the mutator must not see it */
 };
 
 Bool SegCheck(Seg seg);
@@ -366,6 +379,8 @@ struct mps_pool_class_s {
   Size size;                      /* of the pool structure */
   Bool automatic;
   Bool moving;
+  Bool incremental;               /* its grey segments may wait behind the
+                                     read barrier (DESIGN.md#incremental) */
   PoolInitMethod init;
   PoolFinishMethod finish;
   PoolBufferFillMethod buffer_fill;
@@ -546,6 +561,9 @@ void SegProtect(Seg seg);
 void SegUnprotect(Seg seg);
 void ArenaProtectOld(Arena arena);
 void ArenaUnprotectCondemned(Arena arena);
+/* Barriers for the mutator between two increments (DESIGN.md#incremental). */
+void ArenaProtectBetweenIncrements(Arena arena);
+void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
 
 /* ---------------------------------------------------------------------
@@ -602,10 +620,20 @@ struct TraceStruct {
   Arena arena;
   Rank rank;               /* rank of the references being fixed */
   ZoneSet white;
-  Seg grey;                /* grey list */
+  RingStruct grey;         /* grey segments */
   Seg weak;                /* grey weak segments, scanned last */
   Bool full;
+  Bool incremental;        /* the mutator runs between increments */
+  Bool mutator_ran;        /* ... and has run since the flip */
+  Bool eager_condemned;    /* a pool not behind the read barrier has
+                              condemned segments */
   const char *why;
+  Message end_message;     /* the gc message, made before the flip */
+  double started;          /* ClockSeconds() at the flip */
+  double busy_seconds;     /* stopped-world time so far */
+  Size work_at_step;       /* bytes_scanned + copied at the last step */
+  Size filled_at_step;     /* arena->filled at the last step */
+  Size filled_at_flip;     /* arena->filled at the flip */
   /* statistics */
   Size condemned;
   Size preserved;          /* bytes retained in place */
@@ -629,9 +657,23 @@ struct TraceStruct {
 };
 
 Bool TraceCheck(Trace trace);
-/* Collect the generations [0, top] of chain, or everything if full. */
+/* Collect the generations [0, top] of chain, or everything if full, in
+ * one pause (after finishing any trace in progress). */
 Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
                  const char *why);
+/* Start a trace (the flip); it runs to the end at once if `atomic`, or
+ * unless it may be incremental and is expected to take longer than the
+ * pause time (DESIGN.md#incremental). */
+Res TraceStart(Arena arena, Chain chain, int top, Bool full,
+               const char *why, Bool atomic);
+/* Advance the arena's trace by about `work` bytes of scanning and
+ * copying, or for at most `seconds`; ends it when nothing is grey. */
+void TraceStep(Arena arena, Size work, double seconds);
+/* Run the arena's trace, if any, to the end. */
+void TraceFinish(Arena arena);
+/* The read barrier: the mutator touched a grey segment.  Scan it; TRUE
+ * if it was grey.  Called with the arena lock held. */
+Bool TraceFault(Arena arena, Seg seg);
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank);
 void TraceWalkRoots(Arena arena, mps_roots_stepper_t f, void *p, size_t s);
 void TraceGreySeg(Trace trace, Seg seg);
@@ -681,12 +723,17 @@ struct mps_arena_s {
   Seg free_segs;                    /* descriptor free list */
   void *seg_blocks;                 /* control blocks holding them */
   /* Collector state */
-  Bool clamped;                     /* also "parked": no trace is ever
-                                       half done between calls */
+  Bool clamped;                     /* no trace starts or advances on
+                                       its own; parked: also none is in
+                                       progress */
   Bool postmortem;
-  Bool busy;                        /* a trace is running */
+  Bool busy;                        /* the collector runs, the world is
+                                       stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
+  struct TraceStruct trace_struct;  /* its storage */
+  Size filled;                      /* bytes handed to buffers, ever */
+  mpsx_pause_log_s *pause_log;      /* client's pause record, or NULL */
   Word epoch;                       /* flips that may have moved objects */
   ZoneSet history[HISTORY_LENGTH];  /* history[e % N]: zones moved by
                                        flip e */

@@ -88,11 +88,11 @@ void mps_arena_clamp(mps_arena_t arena)
   ArenaLeave(arena);
 }
 
-/* No collection is ever half done between calls (DESIGN.md#trace), so
- * parking is clamping. */
+/* Parked: clamped, with no trace in progress (DESIGN.md#incremental). */
 void mps_arena_park(mps_arena_t arena)
 {
   ArenaEnter(arena);
+  TraceFinish(arena);
   arena->clamped = TRUE;
   ArenaLeave(arena);
 }
@@ -141,6 +141,7 @@ void mps_arena_postmortem(mps_arena_t arena)
 {
   arena->postmortem = TRUE;
   arena->clamped = TRUE;
+  ArenaUnprotectAll(arena);
   if (LockIsHeldByMe(&arena->lock))
     LockRelease(&arena->lock);
 }
@@ -251,6 +252,22 @@ void mps_arena_spare_commit_limit_set(mps_arena_t arena, size_t limit)
                                 : (double)limit / (double)arena->committed;
   ArenaSetSpare(arena, spare > 1.0 ? 1.0 : spare);
   ArenaLeave(arena);
+}
+
+void mpsx_arena_pause_log(mps_arena_t arena, mpsx_pause_log_s *log)
+{
+  ArenaEnter(arena);
+  arena->pause_log = log;
+  ArenaLeave(arena);
+}
+
+mps_bool_t mpsx_arena_tracing(mps_arena_t arena)
+{
+  Bool tracing;
+  ArenaEnter(arena);
+  tracing = arena->trace != NULL;
+  ArenaLeave(arena);
+  return tracing;
 }
 
 double mps_arena_pause_time(mps_arena_t arena)
@@ -369,6 +386,9 @@ void mps_arena_formatted_objects_walk(mps_arena_t arena,
   w.p = p;
   w.s = s;
   ArenaEnter(arena);
+  /* Grey objects may still hold references to white ones, and the read
+   * barrier hides them: end the trace first. */
+  TraceFinish(arena);
   ArenaEachSeg(arena, NULL, objectsWalkSeg, &w);
   ArenaLeave(arena);
 }
@@ -400,7 +420,7 @@ void mps_amc_apply(mps_pool_t pool, mps_amc_apply_stepper_t f, void *p,
   w.p = p;
   w.s = s;
   ArenaEnter(arena);
-  AVER(arena->clamped);
+  AVER(arena->clamped && arena->trace == NULL); /* parked only */
   ArenaEachSeg(arena, pool, amcApplySeg, &w);
   ArenaLeave(arena);
 }
@@ -442,7 +462,7 @@ mps_res_t mps_pool_walk(mps_pool_t pool, mps_area_scan_t scan_area,
   Arena arena = pool->arena;
   PoolWalkStruct w;
   ArenaEnter(arena);
-  if (!pool->klass->automatic || !arena->clamped) {
+  if (!pool->klass->automatic || !arena->clamped || arena->trace != NULL) {
     ArenaLeave(arena);
     return MPS_RES_PARAM;
   }
@@ -465,7 +485,7 @@ void mps_arena_roots_walk(mps_arena_t arena, mps_roots_stepper_t f, void *p,
                           size_t s)
 {
   ArenaEnter(arena);
-  AVER(arena->clamped); /* parked only */
+  AVER(arena->clamped && arena->trace == NULL); /* parked only */
   TraceWalkRoots(arena, f, p, s);
   ArenaLeave(arena);
 }
@@ -592,6 +612,7 @@ void mps_pool_destroy(mps_pool_t pool)
 {
   Arena arena = pool->arena;
   ArenaEnter(arena);
+  TraceFinish(arena); /* the trace may hold its segments */
   PoolDestroy(pool);
   ArenaLeave(arena);
 }

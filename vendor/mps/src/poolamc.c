@@ -219,6 +219,9 @@ static void amcPinObject(Trace trace, Seg seg, Addr block)
 static void amcCondemn(Pool pool, Trace trace, Seg seg)
 {
   (void)pool;
+  /* Objects committed above the flip's init are new: not condemned
+   * (DESIGN.md#buffers). */
+  seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
   seg->condemned = 1;
   seg->scanned = seg->base;
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
@@ -249,6 +252,9 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
     seg->summary = ZoneSetEMPTY; /* grows as its copies are scanned */
     pgen->fwd_seg = seg;
   }
+  /* Between increments it has a barrier like any other segment. */
+  if (seg->prot != SegProtRW)
+    SegUnprotect(seg);
   *base_o = seg->used;
   seg->used = AddrAdd(seg->used, size);
   if (seg->ranks != RankSetEMPTY && !seg->grey)
@@ -296,6 +302,10 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
     return MPS_RES_OK;
   }
 
+  /* An incremental trace lifts barriers on condemned segments lazily:
+   * this one may be read-only (old) or inaccessible (nailed, grey). */
+  if (seg->prot != SegProtRW)
+    SegUnprotect(seg);
   moved = format->isfwd(ref);
   if (moved != NULL) {
     *ref_io = moved;
@@ -375,11 +385,23 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
 static void amcReclaim(Pool pool, Trace trace, Seg seg)
 {
   Format format = pool->format;
-  if (!seg->nailed && (seg->buffer != NULL || seg->nailboard != NULL)) {
-    /* Keep the pinned objects, pad the rest.  A buffered segment stays in
-     * its generation: its owner is still allocating into it. */
+  Bool kept_whole = seg->nailed || seg->buffer != NULL ||
+                    seg->nailboard != NULL || seg->flip_limit != NULL;
+  if (kept_whole) {
+    SegUnprotect(seg); /* pads are written */
+    /* The mutator may have written into it during an incremental trace
+     * without a barrier: its summary says nothing. */
+    if (trace->incremental)
+      seg->summary = ZoneSetUNIV;
+  }
+  if (!seg->nailed && kept_whole) {
+    /* Keep the pinned objects, pad the rest (up to where its objects
+     * ended at the flip; what was committed after it is new).  A buffered
+     * segment stays in its generation: its owner is still allocating
+     * into it. */
     Size kept = amcPadUnpinned(seg, SegWalkLimit(seg));
     trace->preserved += kept;
+    seg->flip_limit = NULL;
     seg->condemned = 0;
     seg->pinned = 0;
     seg->nailboard = NULL;
@@ -401,6 +423,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
       p = next;
     }
     trace->preserved += AddrOffset(seg->base, limit);
+    seg->flip_limit = NULL;
     seg->condemned = 0;
     seg->nailed = 0;
     seg->pinned = 0;
@@ -425,8 +448,7 @@ static void amcTraceEnd(Pool pool, Trace trace)
     RING_FOR(node, &pgen->segs, next) {
       Seg seg = RING_ELT(Seg, pgen_ring, node);
       seg->forwarding = 0;
-      seg->grey = 0;
-      seg->grey_next = NULL;
+      AVER(!seg->grey);
     }
   }
 }
@@ -488,11 +510,14 @@ static Size amcFreeSize(Pool pool)
   .condemn = amcCondemn, .reclaim = amcReclaim, .trace_end = amcTraceEnd,    \
   .scan = amcScan, .free_size = amcFreeSize
 
+/* AMC and AMCZ may wait behind the read barrier; AMCX may not: code runs
+ * in its pages (DESIGN.md#incremental). */
 const struct mps_pool_class_s AMCPoolClass = {
-    AMC_CLASS_METHODS, .name = "AMC", .init = amcInit};
+    AMC_CLASS_METHODS, .name = "AMC", .init = amcInit, .incremental = TRUE};
 
 const struct mps_pool_class_s AMCZPoolClass = {
-    AMC_CLASS_METHODS, .name = "AMCZ", .init = amczInit};
+    AMC_CLASS_METHODS, .name = "AMCZ", .init = amczInit,
+    .incremental = TRUE};
 
 const struct mps_pool_class_s AMCXPoolClass = {
     AMC_CLASS_METHODS, .name = "AMCX", .init = amcxInit};

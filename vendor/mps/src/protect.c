@@ -1,4 +1,4 @@
-/* protect.c: the write barrier
+/* protect.c: the write barrier and the read barrier
  *
  * After a collection, every segment of an older generation whose objects
  * may hold references is made read-only, with its summary (the zones its
@@ -12,6 +12,10 @@
  * the zone of every reference it holds.  The collector itself never writes
  * to a protected segment: it unprotects before it scans (fixing writes
  * references), condemns, frees or refills one.
+ *
+ * During an incremental trace, grey segments are not accessible at all
+ * (the read barrier, DESIGN.md#incremental); the handler has the trace
+ * scan the segment, which makes it black, then lifts the protection.
  *
  * Faults that are not ours go to the handler installed before this one
  * (for example Rust's stack-overflow handler), or to the default action.
@@ -28,85 +32,103 @@
 static struct sigaction oldSegvAction;
 static Bool segvInstalled = FALSE;
 
+static int protFlags(unsigned mode)
+{
+  switch (mode) {
+  case SegProtRO:
+    return PROT_READ;
+  case SegProtNA:
+    return PROT_NONE;
+  default:
+    return PROT_READ | PROT_WRITE;
+  }
+}
+
+static void segSetProt(Seg seg, unsigned mode)
+{
+  if (seg->prot != mode) {
+    ASSERT_ALWAYS(mprotect(seg->base, SegSize(seg), protFlags(mode)) == 0);
+    seg->prot = mode;
+  }
+}
+
 void SegProtect(Seg seg)
 {
-  if (!seg->prot) {
-    ASSERT_ALWAYS(mprotect(seg->base, SegSize(seg), PROT_READ) == 0);
-    seg->prot = 1;
-  }
+  segSetProt(seg, SegProtRO);
 }
 
 void SegUnprotect(Seg seg)
 {
-  if (seg->prot) {
-    ASSERT_ALWAYS(mprotect(seg->base, SegSize(seg),
-                           PROT_READ | PROT_WRITE) == 0);
-    seg->prot = 0;
-  }
+  segSetProt(seg, SegProtRW);
 }
 
 /* Change the protection of many segments with few system calls: walk the
  * page tables in address order and apply one mprotect to each run of
- * adjacent segments that need the same change.  `want` says whether a
- * segment should end up protected. */
-static void protRun(Addr base, Addr limit, Bool protect)
+ * adjacent segments that need the same change.  `want` gives the mode a
+ * segment should end up in. */
+static void protRun(Addr base, Addr limit, unsigned mode)
 {
   if (base < limit)
-    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit),
-                           protect ? PROT_READ : PROT_READ | PROT_WRITE) ==
+    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit), protFlags(mode)) ==
                   0);
 }
 
-static void arenaSetProtection(Arena arena, Bool (*want)(Seg seg))
+static void arenaSetProtection(Arena arena, unsigned (*want)(Seg seg))
 {
   unsigned c;
   for (c = 0; c < arena->chunk_count; ++c) {
     Chunk chunk = arena->chunks[c];
     Size i = 0;
     Addr run_base = NULL, run_limit = NULL;
-    Bool run_protect = FALSE;
+    unsigned run_mode = SegProtRW;
     while (i < chunk->pages) {
       Seg seg;
-      Bool protect;
+      unsigned mode;
       i = BTFindSet(chunk->alloc_table, i, chunk->pages);
       if (i >= chunk->pages)
         break;
       seg = chunk->page_seg[i];
       i += SegSize(seg) >> arena->grain_shift;
-      protect = want(seg);
-      if (protect == (Bool)seg->prot)
+      mode = want(seg);
+      if (mode == seg->prot)
         continue;
-      if (run_base != NULL && run_limit == seg->base &&
-          run_protect == protect) {
+      if (run_base != NULL && run_limit == seg->base && run_mode == mode) {
         run_limit = seg->limit;
       } else {
         if (run_base != NULL)
-          protRun(run_base, run_limit, run_protect);
+          protRun(run_base, run_limit, run_mode);
         run_base = seg->base;
         run_limit = seg->limit;
-        run_protect = protect;
+        run_mode = mode;
       }
-      seg->prot = protect;
+      seg->prot = mode;
     }
     if (run_base != NULL)
-      protRun(run_base, run_limit, run_protect);
+      protRun(run_base, run_limit, run_mode);
   }
 }
 
-/* Protect the segments that a minor collection can hope to skip: those
- * with references, no buffer, outside the youngest generation of their
- * chain, with a summary narrower than everything.  Protected ones stay
- * protected. */
-static Bool wantProtectOld(Seg seg)
+/* May the write barrier go up on this segment: one with references, no
+ * buffer, outside the youngest generation of its chain, not condemned,
+ * with a summary narrower than everything? */
+static Bool barrierEligible(Seg seg)
 {
   Pool pool = seg->pool;
-  if (seg->prot)
-    return TRUE;
   return pool->klass->automatic && pool->ranks != RankSetEMPTY &&
          seg->pgen != NULL &&
          !(seg->pgen->gen->chain != NULL && seg->pgen->gen->index == 0) &&
          seg->buffer == NULL && !seg->condemned &&
          seg->summary != ZoneSetUNIV && SegRank(seg) != RankAMBIG;
+}
+
+/* At the end of a trace: protect the segments that a minor collection can
+ * hope to skip.  Protected ones stay protected. */
+static unsigned wantProtectOld(Seg seg)
+{
+  AVER(seg->prot != SegProtNA);
+  if (seg->prot == SegProtRO || barrierEligible(seg))
+    return SegProtRO;
+  return SegProtRW;
 }
 
 void ArenaProtectOld(Arena arena)
@@ -116,14 +138,49 @@ void ArenaProtectOld(Arena arena)
 
 /* The collector writes into condemned segments (forwarding markers,
  * pads): lift the barrier on all of them at once. */
-static Bool wantUnprotectCondemned(Seg seg)
+static unsigned wantUnprotectCondemned(Seg seg)
 {
-  return seg->prot && !seg->condemned;
+  return seg->condemned ? SegProtRW : seg->prot;
 }
 
 void ArenaUnprotectCondemned(Arena arena)
 {
   arenaSetProtection(arena, wantUnprotectCondemned);
+}
+
+static unsigned wantNothing(Seg seg)
+{
+  (void)seg;
+  return SegProtRW;
+}
+
+void ArenaUnprotectAll(Arena arena)
+{
+  arenaSetProtection(arena, wantNothing);
+}
+
+/* Before the mutator runs between two increments (DESIGN.md#incremental):
+ * grey segments get the read barrier; an uncondemned segment the
+ * collector has made writable gets the write barrier back if it may have
+ * it, or else an unknown summary, because the mutator may now write into
+ * it without a fault.  Condemned segments the mutator cannot reach (it
+ * holds no white reference) stay as they are. */
+static unsigned wantBetweenIncrements(Seg seg)
+{
+  if (seg->grey)
+    return SegProtNA;
+  if (seg->condemned || seg->prot != SegProtRW ||
+      seg->ranks == RankSetEMPTY)
+    return seg->prot;
+  if (barrierEligible(seg))
+    return SegProtRO;
+  seg->summary = ZoneSetUNIV;
+  return SegProtRW;
+}
+
+void ArenaProtectBetweenIncrements(Arena arena)
+{
+  arenaSetProtection(arena, wantBetweenIncrements);
 }
 
 static void chainSegv(int sig, siginfo_t *info, void *context)
@@ -167,10 +224,16 @@ static void segvHandler(int sig, siginfo_t *info, void *context)
       if (ArenaChunkOfAddr(arena, addr) != NULL) {
         Seg seg = SegOfAddr(arena, addr);
         if (seg != NULL) {
-          /* Protected: lift it.  Not protected: another thread lifted it
-           * since the fault; the access will succeed when retried. */
-          SegUnprotect(seg);
-          seg->summary = ZoneSetUNIV;
+          /* Grey: the read barrier; scan it (DESIGN.md#incremental).
+           * Read-only: the write barrier; lift it.  Neither: another
+           * thread resolved the fault since; the access will succeed when
+           * retried. */
+          if (seg->prot == SegProtNA)
+            (void)TraceFault(arena, seg);
+          if (seg->prot != SegProtRW) {
+            SegUnprotect(seg);
+            seg->summary = ZoneSetUNIV;
+          }
           ours = TRUE;
         }
       }

@@ -120,7 +120,9 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->free_bytes = 0;
   seg->weak_pending = 0;
   seg->weak_next = NULL;
-  seg->grey_next = NULL;
+  RingInit(&seg->grey_ring);
+  seg->scan_whole = 0;
+  seg->flip_limit = NULL;
   seg->free_next = NULL;
   seg->sig = SegSig;
   pool->total_size += size;
@@ -155,6 +157,7 @@ void SegFree(Seg seg)
   Size size = SegSize(seg);
   AVERT(Seg, seg);
   AVER(seg->buffer == NULL);
+  AVER(!seg->grey);
   SegUnprotect(seg); /* its pages may be reused */
   /* Manual pools keep their segments on a ring of their own through the
    * same node. */
@@ -182,10 +185,13 @@ Size SegSize(Seg seg)
 
 /* The end of the objects in a segment.  A segment with a mutator buffer
  * attached holds objects up to the buffer's init pointer; during a trace,
- * up to where init was at the flip (DESIGN.md#buffers). */
+ * up to where init was at the flip (DESIGN.md#buffers).  For a condemned
+ * segment, that stays its limit even once the buffer has left it. */
 Addr SegWalkLimit(Seg seg)
 {
   Buffer buffer = seg->buffer;
+  if (seg->condemned && seg->flip_limit != NULL)
+    return seg->flip_limit;
   if (buffer != NULL) {
     Arena arena = seg->pool->arena;
     if (arena->busy && buffer->flipped)

@@ -356,8 +356,8 @@ void MSTraceEnd(Pool pool, Trace trace)
   (void)trace;
   RING_FOR(node, &ms->pgen.segs, next) {
     Seg seg = RING_ELT(Seg, pgen_ring, node);
-    seg->grey = 0;
-    seg->grey_next = NULL;
+    AVER(!seg->grey); /* the trace's grey ring is empty */
+    (void)seg;
   }
 }
 

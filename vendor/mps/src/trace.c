@@ -13,8 +13,15 @@
  *   6. weak references to dead objects are set to NULL;
  *   7. reclaim: condemned segments are freed unless nailed, in which case
  *      they are kept and promoted; restart the world.
+ *
+ * An incremental trace (DESIGN.md#incremental) restarts the world after
+ * phase 4's roots: grey segments wait behind the read barrier, and steps
+ * (from allocation, mps_arena_step or a barrier fault) scan them with the
+ * world stopped again; the step that finds nothing grey runs phases 5 to
+ * 7.
  */
 
+#include <math.h>
 #include <string.h>
 
 #include "mpm.h"
@@ -68,9 +75,12 @@ static void traceFreeControl(Trace trace)
 void TraceGreySeg(Trace trace, Seg seg)
 {
   AVER(!seg->grey);
+  /* Once the mutator runs during the trace, only pools behind the read
+   * barrier may gain grey segments (DESIGN.md#incremental). */
+  AVER(!trace->mutator_ran ||
+       (seg->pool->klass->incremental && !seg->pool->exec));
   seg->grey = 1;
-  seg->grey_next = trace->grey;
-  trace->grey = seg;
+  RingAppend(&trace->grey, &seg->grey_ring);
 }
 
 /* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
@@ -153,12 +163,29 @@ void TraceScanSegWhole(Trace trace, Seg seg)
   SegAreas(seg, scanArea, trace);
 }
 
-static void traceGreyLoop(Trace trace)
+/* Scan a segment just taken off the grey ring. */
+static void traceScanGrey(Trace trace, Seg seg)
 {
-  Seg seg;
-  while ((seg = trace->grey) != NULL) {
-    trace->grey = seg->grey_next;
-    seg->grey_next = NULL;
+  if (seg->prot != SegProtRW)
+    SegUnprotect(seg); /* the collector's turn to see it */
+  if (seg->scan_whole) {
+    seg->scan_whole = 0;
+    TraceScanSegWhole(trace, seg);
+  } else {
+    seg->pool->klass->scan(seg->pool, trace, seg);
+  }
+}
+
+/* Scan grey segments until none is left (TRUE), or until `work` bytes
+ * have been scanned or copied, or the clock has passed `deadline` and at
+ * least a quarter of that is done (FALSE): the pause time is a soft
+ * target, the collector must keep pace with the mutator. */
+static Bool traceGreyWork(Trace trace, Size work, double deadline)
+{
+  Size start = trace->bytes_scanned + trace->copied;
+  while (!RingIsSingle(&trace->grey)) {
+    Seg seg = RING_ELT(Seg, grey_ring, trace->grey.next);
+    RingRemove(&seg->grey_ring);
     seg->grey = 0;
     if (SegRank(seg) == RankWEAK) {
       /* Weak segments wait until everything strong is known
@@ -170,8 +197,21 @@ static void traceGreyLoop(Trace trace)
       }
       continue;
     }
-    seg->pool->klass->scan(seg->pool, trace, seg);
+    traceScanGrey(trace, seg);
+    {
+      Size done = trace->bytes_scanned + trace->copied - start;
+      if (done >= work ||
+          (done >= work / 4 && deadline < HUGE_VAL &&
+           ClockSeconds() >= deadline))
+        return RingIsSingle(&trace->grey);
+    }
   }
+  return TRUE;
+}
+
+static void traceGreyLoop(Trace trace)
+{
+  (void)traceGreyWork(trace, (Size)-1, HUGE_VAL);
 }
 
 static void traceScanRoots(Trace trace, Rank rank)
@@ -259,7 +299,7 @@ static void traceWeakPhase(Trace trace)
     seg->pool->klass->scan(seg->pool, trace, seg);
   }
   traceEachSeg(trace, RankWEAK, scanIfUncondemned);
-  AVER(trace->grey == NULL);
+  AVER(RingIsSingle(&trace->grey));
 }
 
 /* A finalization message keeps its object alive and current until it is
@@ -307,6 +347,8 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
            * rebuilt from those scans. */
           seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
+          if (!pool->klass->incremental || pool->exec)
+            trace->eager_condemned = TRUE;
         }
         else
           trace->not_condemned += AddrOffset(seg->base, SegWalkLimit(seg));
@@ -318,7 +360,6 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
   if (full)
     arena->top_gen.new_size = 0;
   trace->ss._w = trace->white;
-  ArenaUnprotectCondemned(arena);
 }
 
 static void traceReclaim(Trace trace)
@@ -376,103 +417,129 @@ static void traceUpdateMortality(Arena arena, Trace trace)
   }
 }
 
-Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
-                 const char *why)
+/* May this trace let the mutator run before it ends?  Only if every
+ * condemned segment and every segment that may turn grey later belongs
+ * to a pool behind the read barrier, and nothing weak needs the last
+ * phase while the mutator could read a reference to a white object
+ * (DESIGN.md#incremental). */
+static Bool traceMayBeIncremental(Trace trace)
 {
-  struct TraceStruct ts;
-  Trace trace = &ts;
-  Message start = NULL, end = NULL;
-  double t0, t1;
+  Arena arena = trace->arena;
+  Ring node, next;
+  if (trace->eager_condemned)
+    return FALSE;
+  RING_FOR(node, &arena->roots, next) {
+    Root root = RING_ELT(Root, arena_ring, node);
+    if (root->rank == RankWEAK)
+      return FALSE;
+  }
+  RING_FOR(node, &arena->pools, next) {
+    Pool pool = RING_ELT(Pool, arena_ring, node);
+    if (pool->klass->automatic &&
+        (pool->ranks & RankSetSingle(RankWEAK)) != RankSetEMPTY)
+      return FALSE;
+  }
+  return TRUE;
+}
 
-  AVERT(Arena, arena);
+/* An uncondemned segment that may refer to the white set: grey for later
+ * if its pool is behind the read barrier, else scanned now. */
+static void greyOrScanUncondemned(Trace trace, Seg seg)
+{
+  Pool pool = seg->pool;
+  if (seg->condemned)
+    return;
+  if (seg->prot == SegProtRO && (seg->summary & trace->white) == 0) {
+    ++trace->segs_skipped;
+    return;
+  }
+  if (trace->incremental && pool->klass->incremental && !pool->exec) {
+    seg->scan_whole = 1;
+    if (!seg->grey)
+      TraceGreySeg(trace, seg);
+  } else {
+    TraceScanSegWhole(trace, seg);
+  }
+}
+
+static void tracePause(Arena arena, double seconds, unsigned kind)
+{
+  mpsx_pause_log_s *log = arena->pause_log;
+  if (log == NULL)
+    return;
+  if (log->seconds != NULL && log->count < log->capacity)
+    log->seconds[log->count] = seconds;
+  ++log->count;
+  ++log->kinds[kind];
+  log->total += seconds;
+  if (seconds > log->max)
+    log->max = seconds;
+}
+
+/* Stop the world for the collector (from an MPS call or the fault
+ * handler, with the arena lock held). */
+static double traceStopWorld(Arena arena)
+{
+  double t0 = ClockSeconds();
   AVER(!arena->busy);
-  if (arena->postmortem)
-    return MPS_RES_FAIL;
-  /* Messages are allocated before the world stops: a stopped thread may
-   * hold malloc's lock (DESIGN.md#stopped-world). */
-  if (MessageTypeEnabled(arena, mps_message_type_gc_start()))
-    (void)MessageCreate(&start, arena, mps_message_type_gc_start());
-  if (MessageTypeEnabled(arena, mps_message_type_gc()))
-    (void)MessageCreate(&end, arena, mps_message_type_gc());
-
-  t0 = ClockSeconds();
-  trace->ss._zs = arena->zone_shift;
-  trace->ss._w = 0;
-  trace->ss._ufs = 0;
-  trace->arena = arena;
-  trace->rank = RankAMBIG;
-  trace->white = ZoneSetEMPTY;
-  trace->grey = NULL;
-  trace->weak = NULL;
-  trace->full = full;
-  trace->why = why;
-  trace->condemned = trace->preserved = trace->copied = 0;
-  trace->not_condemned = trace->objects_moved = 0;
-  trace->segs_pinned = trace->segs_condemned = trace->bytes_scanned = 0;
-  trace->segs_skipped = 0;
-  trace->pin_only = FALSE;
-  trace->blocks = NULL;
-  trace->block_used = 0;
-  trace->root_stepper = NULL;
-  trace->walk_root = NULL;
-  trace->sig = TraceSig;
   arena->busy = TRUE;
-  arena->trace = trace;
-
   LockClaimWorld();
   ThreadRingSuspend(arena);
+  return t0;
+}
 
-  if (start != NULL) {
-    start->the.gc_start.why = why;
-    start->clock = mps_clock();
-    MessagePost(arena, start);
-  }
+static void traceRestartWorld(Arena arena, double t0, unsigned kind)
+{
+  Trace trace = arena->trace;
+  double seconds;
+  ThreadRingResume(arena);
+  LockReleaseWorld();
+  seconds = ClockSeconds() - t0;
+  if (trace != NULL)
+    trace->busy_seconds += seconds;
+  arena->busy = FALSE;
+  tracePause(arena, seconds, kind);
+}
 
-  traceFlipBuffers(arena);
-  traceCondemn(trace, chain, top, full);
-
+/* Phases 5 to 7, with the world stopped. */
+static void traceComplete(Trace trace)
+{
+  Arena arena = trace->arena;
   if (trace->white != ZoneSetEMPTY) {
-    /* Ambiguous references first: nothing may move before every pin is
-     * known (DESIGN.md#pinning). */
-    traceScanRoots(trace, RankAMBIG);
-    traceEachSeg(trace, RankAMBIG, scanAmbiguousSeg);
-    traceScanRoots(trace, RankEXACT);
-    trace->rank = RankEXACT;
-    traceScanMessages(trace);
-    traceEachSeg(trace, RankEXACT, scanIfUncondemned);
+    if (trace->incremental)
+      ArenaUnprotectCondemned(arena); /* reclaim writes pads, frees */
     traceGreyLoop(trace);
     (void)FinalScan(trace);
     traceGreyLoop(trace);
     traceWeakPhase(trace);
     traceReclaim(trace);
-
-    arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
-    ++arena->epoch;
     ArenaRecomputeZones(arena);
     ArenaProtectOld(arena);
     ArenaTrimSpare(arena);
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
-
-  if (end != NULL) {
+  if (trace->end_message != NULL) {
+    Message end = trace->end_message;
     end->the.gc.live = trace->copied + trace->preserved;
     end->the.gc.condemned = trace->condemned;
     end->the.gc.not_condemned = trace->not_condemned;
     end->clock = mps_clock();
     MessagePost(arena, end);
+    trace->end_message = NULL;
   }
+}
 
-  ThreadRingResume(arena);
-  LockReleaseWorld();
-
-  t1 = ClockSeconds();
-  if (t1 > t0 && trace->condemned > 0) {
+/* After the world restarts at the end of a trace. */
+static void traceEnd(Trace trace)
+{
+  Arena arena = trace->arena;
+  if (trace->busy_seconds > 0 && trace->condemned > 0) {
     double rate = (double)(trace->condemned + trace->bytes_scanned) /
-                  (t1 - t0);
+                  trace->busy_seconds;
     arena->scan_rate = 0.5 * arena->scan_rate + 0.5 * rate;
   }
-  if (full) {
+  if (trace->full) {
     arena->top_size_after_full = arena->top_gen.size;
     arena->allocated_since_full = 0;
   }
@@ -483,13 +550,158 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
   arena->last_trace.segs_pinned = trace->segs_pinned;
   arena->last_trace.segs_skipped = trace->segs_skipped;
   arena->last_trace.bytes_scanned = trace->bytes_scanned;
-  arena->last_trace.seconds = t1 - t0;
+  arena->last_trace.seconds = ClockSeconds() - trace->started;
   traceFreeControl(trace);
   trace->sig = SigInvalid;
   arena->trace = NULL;
-  arena->busy = FALSE;
   MessageFlushDeferred(arena);
+}
+
+Res TraceStart(Arena arena, Chain chain, int top, Bool full,
+               const char *why, Bool atomic)
+{
+  Trace trace = &arena->trace_struct;
+  Message start = NULL, end = NULL;
+  double t0;
+  Bool done;
+
+  AVERT(Arena, arena);
+  AVER(!arena->busy);
+  AVER(arena->trace == NULL);
+  if (arena->postmortem)
+    return MPS_RES_FAIL;
+  /* Messages are allocated before the world stops: a stopped thread may
+   * hold malloc's lock (DESIGN.md#stopped-world). */
+  if (MessageTypeEnabled(arena, mps_message_type_gc_start()))
+    (void)MessageCreate(&start, arena, mps_message_type_gc_start());
+  if (MessageTypeEnabled(arena, mps_message_type_gc()))
+    (void)MessageCreate(&end, arena, mps_message_type_gc());
+
+  memset(trace, 0, sizeof *trace);
+  trace->ss._zs = arena->zone_shift;
+  trace->ss._w = 0;
+  trace->ss._ufs = 0;
+  trace->arena = arena;
+  trace->rank = RankAMBIG;
+  trace->white = ZoneSetEMPTY;
+  RingInit(&trace->grey);
+  trace->weak = NULL;
+  trace->full = full;
+  trace->why = why;
+  trace->end_message = end;
+  trace->pin_only = FALSE;
+  trace->blocks = NULL;
+  trace->root_stepper = NULL;
+  trace->walk_root = NULL;
+  trace->sig = TraceSig;
+  arena->trace = trace;
+
+  t0 = traceStopWorld(arena);
+  trace->started = t0;
+  trace->filled_at_flip = trace->filled_at_step = arena->filled;
+
+  if (start != NULL) {
+    start->the.gc_start.why = why;
+    start->clock = mps_clock();
+    MessagePost(arena, start);
+  }
+
+  traceFlipBuffers(arena);
+  traceCondemn(trace, chain, top, full);
+  /* Incremental if it may be and is expected to take longer than the
+   * pause time at the measured rate (DESIGN.md#incremental). */
+  trace->incremental =
+      !atomic && trace->white != ZoneSetEMPTY &&
+      traceMayBeIncremental(trace) &&
+      (double)trace->condemned / arena->scan_rate > arena->pause_time;
+  if (!trace->incremental)
+    ArenaUnprotectCondemned(arena);
+
+  if (trace->white != ZoneSetEMPTY) {
+    /* Ambiguous references first: nothing may move before every pin is
+     * known (DESIGN.md#pinning). */
+    traceScanRoots(trace, RankAMBIG);
+    traceEachSeg(trace, RankAMBIG, scanAmbiguousSeg);
+    traceScanRoots(trace, RankEXACT);
+    trace->rank = RankEXACT;
+    traceScanMessages(trace);
+    traceEachSeg(trace, RankEXACT, greyOrScanUncondemned);
+    /* Objects the mutator sees have moved: location dependencies on the
+     * white set are stale from here (DESIGN.md#ld). */
+    arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
+    ++arena->epoch;
+  }
+  done = !trace->incremental;
+  if (done)
+    traceComplete(trace);
+  else
+    ArenaProtectBetweenIncrements(arena);
+  traceRestartWorld(arena, t0, done ? MPSX_PAUSE_ATOMIC : MPSX_PAUSE_FLIP);
+  if (done)
+    traceEnd(trace);
+  else
+    trace->mutator_ran = TRUE;
   return MPS_RES_OK;
+}
+
+void TraceStep(Arena arena, Size work, double seconds)
+{
+  Trace trace = arena->trace;
+  double t0;
+  Bool done;
+  AVERT(Trace, trace);
+  t0 = traceStopWorld(arena);
+  done = traceGreyWork(trace, work, t0 + seconds);
+  trace->work_at_step = trace->bytes_scanned + trace->copied;
+  trace->filled_at_step = arena->filled;
+  if (done)
+    traceComplete(trace);
+  else
+    ArenaProtectBetweenIncrements(arena);
+  traceRestartWorld(arena, t0, MPSX_PAUSE_STEP);
+  if (done)
+    traceEnd(trace);
+}
+
+void TraceFinish(Arena arena)
+{
+  while (arena->trace != NULL)
+    TraceStep(arena, (Size)-1, HUGE_VAL);
+}
+
+Bool TraceFault(Arena arena, Seg seg)
+{
+  Trace trace = arena->trace;
+  double t0;
+  if (trace == NULL || arena->busy || !seg->grey)
+    return FALSE;
+  t0 = traceStopWorld(arena);
+  /* Scanning may copy into the segment itself: scan until it is black. */
+  while (seg->grey) {
+    RingRemove(&seg->grey_ring);
+    seg->grey = 0;
+    traceScanGrey(trace, seg);
+  }
+  /* The mutator is about to use it, perhaps write to it: no barrier, and
+   * a summary that says nothing. */
+  seg->summary = ZoneSetUNIV;
+  /* Copies go elsewhere from now on, or the mutator would fault here
+   * again for every batch of them. */
+  if (seg->pgen != NULL && seg->pgen->fwd_seg == seg)
+    seg->pgen->fwd_seg = NULL;
+  ArenaProtectBetweenIncrements(arena);
+  traceRestartWorld(arena, t0, MPSX_PAUSE_FAULT);
+  return TRUE;
+}
+
+Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
+                 const char *why)
+{
+  Res res;
+  TraceFinish(arena);
+  res = TraceStart(arena, chain, top, full, why, TRUE);
+  AVER(arena->trace == NULL);
+  return res;
 }
 
 /* Walk every root reference into an automatic pool: a trace that

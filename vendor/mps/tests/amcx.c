@@ -119,6 +119,7 @@ int main(void)
   test_init("amcx");
   rounds = (int)test_scale(40);
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
   tc_fmt_create(&fmt, arena);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);

@@ -638,6 +638,7 @@ int main(void)
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, (size_t)64 << 20);
     CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+    test_arena_setup(arena);
   } MPS_ARGS_END(args);
   tf_fmt_create(&amc_fmt, arena, 0);
   tf_fmt_create_methods(&ams_fmt, arena, 0, TF_M_SCAN | TF_M_SKIP);

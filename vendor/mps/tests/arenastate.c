@@ -277,6 +277,7 @@ int main(void)
 
   test_init("arenastate");
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
   tf_fmt_create(&fmt, arena, 0);
   CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
   MPS_ARGS_BEGIN(args) {

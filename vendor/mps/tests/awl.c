@@ -459,6 +459,7 @@ int main(void)
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, (size_t)64 << 20);
     CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+    test_arena_setup(arena);
   } MPS_ARGS_END(args);
   tf_fmt_create(&tf_fmt, arena, 0);
   MPS_ARGS_BEGIN(args) {

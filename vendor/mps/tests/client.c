@@ -555,6 +555,7 @@ int main(void)
   test_init("client");
 
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FMT_ALIGN, ALIGNMENT);
     MPS_ARGS_ADD(args, MPS_KEY_FMT_SCAN, obj_scan);

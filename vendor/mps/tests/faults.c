@@ -116,6 +116,7 @@ static void sweep(void)
       MPS_ARGS_ADD(args, MPS_KEY_COMMIT_LIMIT, limit);
       MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, (size_t)64 << 20);
       CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+      test_arena_setup(arena);
     } MPS_ARGS_END(args);
     tf_fmt_create(&fmt, arena, 0);
     MPS_ARGS_BEGIN(args) {
@@ -178,6 +179,7 @@ static void setup(void)
 {
   CHECK_RES(mps_arena_create_k(&m_arena, mps_arena_class_vm(),
                                mps_args_none));
+  test_arena_setup(m_arena);
   tf_fmt_create(&m_fmt, m_arena, 0);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, m_fmt);

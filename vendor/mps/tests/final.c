@@ -315,6 +315,7 @@ int main(void)
 
   test_init("final");
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
   tf_fmt_create(&fmt, arena, 0);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);

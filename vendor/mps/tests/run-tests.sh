@@ -6,6 +6,7 @@
 # DIR/tests/TEST.log.  Prints one line per test (result, variety/test, time,
 # seed); at the first failure prints the tail of the log and exits 1.
 # A test running longer than TEST_TIMEOUT seconds (default 300) fails.
+# RUN_LABEL, if set, is appended to the variety in the lines printed.
 
 env_words=$1
 shift
@@ -26,7 +27,7 @@ for arg in "$@"; do
   t=$arg
   bin=$dir/tests/$t
   log=$dir/tests/$t.log
-  variety=$(basename "$dir")
+  variety=$(basename "$dir")${RUN_LABEL:+-$RUN_LABEL}
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
   timeout "${TEST_TIMEOUT:-300}" env $env_words "$bin" >"$log" 2>&1
@@ -42,7 +43,7 @@ for arg in "$@"; do
     printf 'FAIL  %-20s %7ss  seed=%s  (exit %d)\n' "$variety/$t" "$secs" "$seed" "$rc"
     echo "---- last lines of $log ----"
     tail -n 30 "$log"
-    echo "---- reproduce: MPS_TEST_SEED=$seed $bin ----"
+    echo "---- reproduce: $env_words MPS_TEST_SEED=$seed $bin ----"
     exit 1
   fi
   printf 'pass  %-20s %7ss  seed=%s\n' "$variety/$t" "$secs" "$seed"

@@ -13,8 +13,11 @@
  * must keep their address; that is checked after every collection.
  *
  * Collections: automatic ones from a small chain, plus mps_arena_collect
- * at random intervals.  After each (detected by mps_collections), the
- * arena is parked and the whole graph is compared with the model.
+ * at random intervals.  After each (detected by mpsx_arena_traces), the
+ * arena is parked and the whole graph is compared with the model.  While
+ * an incremental collection is in progress (MPS_TEST_PAUSE_TIME=0), the
+ * graph is also compared now and then without parking: the mutator's
+ * view through the read barrier.
  *
  * Environment: MPS_TEST_SEED, STRESS (scales the number of collections,
  * default 1000).
@@ -26,6 +29,7 @@
 #include "mps.h"
 #include "mpsavm.h"
 #include "mpscamc.h"
+#include "mpsx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,13 +90,19 @@ static void *random_alloc(tf_node **s_o)
   return tfm_alloc(&model, amcz_ap, TF_ATOM, 0, s_o);
 }
 
+static unsigned long n_live_verify;
+
+/* Check the whole graph against the model.  `park`: with the arena
+ * parked; else while a collection may be in progress, the mutator's view
+ * through the read barrier (DESIGN.md#incremental). */
 static void verify(void *volatile *pins, tf_node **spins, uintptr_t *pin_addr,
-                   const char *when)
+                   const char *when, int park)
 {
   void *pincopy[NPINS];
   size_t i, n;
 
-  mps_arena_park(arena);
+  if (park)
+    mps_arena_park(arena);
   for (i = 0; i < NPINS; ++i) {
     pincopy[i] = pins[i];
     if ((uintptr_t)pincopy[i] != pin_addr[i])
@@ -107,7 +117,8 @@ static void verify(void *volatile *pins, tf_node **spins, uintptr_t *pin_addr,
   if (n > n_objects_max)
     n_objects_max = n;
   ++n_verify;
-  mps_arena_release(arena);
+  if (park)
+    mps_arena_release(arena);
 }
 
 /* One random mutation. */
@@ -193,7 +204,8 @@ static __attribute__((noinline)) void run(unsigned long target)
   void *volatile pins[NPINS];
   tf_node *spins[NPINS];
   uintptr_t *pin_addr = calloc(NPINS, sizeof *pin_addr);
-  mps_word_t start = mps_collections(arena), seen = start;
+  mps_word_t start = mps_collections(arena);
+  size_t seen = mpsx_arena_traces(arena);
   unsigned long steps = 0, next_collect, next_report = 100;
   double t0 = test_now();
   size_t i;
@@ -214,23 +226,29 @@ static __attribute__((noinline)) void run(unsigned long target)
       CHECK_RES(mps_arena_collect(arena));
       next_collect = steps + 500 + rnd_below(8000);
     }
-    if (mps_collections(arena) != seen) {
-      verify(pins, spins, pin_addr, "after collection");
-      seen = mps_collections(arena);
-      if (seen - start >= next_report) {
+    if (mpsx_arena_traces(arena) != seen) {
+      unsigned long done = (unsigned long)(mps_collections(arena) - start);
+      verify(pins, spins, pin_addr, "after collection", 1);
+      seen = mpsx_arena_traces(arena);
+      if (done >= next_report) {
         printf("stress: %4lu collections (%lu explicit), %lu steps, "
                "%zu live objects in model, %lu forwarded, %.1fs\n",
-               (unsigned long)(seen - start), n_explicit, steps,
-               model.count, tf_fwd_count, test_now() - t0);
+               done, n_explicit, steps, model.count, tf_fwd_count,
+               test_now() - t0);
         next_report += 100;
       }
+    } else if (rnd_chance(1, 64) && mpsx_arena_tracing(arena)) {
+      verify(pins, spins, pin_addr, "during a collection", 0);
+      ++n_live_verify;
     }
   }
-  verify(pins, spins, pin_addr, "at end");
+  verify(pins, spins, pin_addr, "at end", 1);
   printf("stress: done: %lu collections (%lu explicit), %lu verifications, "
          "%lu steps, max %lu reachable objects\n",
          (unsigned long)(mps_collections(arena) - start), n_explicit, n_verify,
          steps, n_objects_max);
+  printf("stress: %lu of the verifications during a collection\n",
+         n_live_verify);
   printf("stress: format calls: %lu forwarded (%lu one-word), %lu pads "
          "(%lu one-word)\n",
          tf_fwd_count, tf_fwd1_count, tf_pad_count, tf_pad1_count);
@@ -259,6 +277,8 @@ int main(void)
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, (size_t)64 << 20);
     CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+    test_arena_setup(arena);
+    test_pauses_start(arena);
   } MPS_ARGS_END(args);
   tf_fmt_create(&fmt, arena, 0);
   CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
@@ -289,6 +309,7 @@ int main(void)
   run(target);
 
   mps_arena_park(arena);
+  test_pauses_report(arena);
   mps_root_destroy(stack_root);
   mps_thread_dereg(thr);
   mps_root_destroy(area_root);

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "testlib.h"
+#include "mpsx.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,4 +160,42 @@ double test_now(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void test_arena_setup(mps_arena_t arena)
+{
+  const char *s = getenv("MPS_TEST_PAUSE_TIME");
+  if (s != NULL && *s != '\0') {
+    char *end;
+    double t = strtod(s, &end);
+    if (*end != '\0' || t < 0) {
+      fprintf(stderr, "%s: bad MPS_TEST_PAUSE_TIME '%s'\n", test_name, s);
+      exit(2);
+    }
+    mps_arena_pause_time_set(arena, t);
+  }
+}
+
+static mpsx_pause_log_s pause_log;
+
+void test_pauses_start(mps_arena_t arena)
+{
+  memset(&pause_log, 0, sizeof pause_log);
+  mpsx_arena_pause_log(arena, &pause_log);
+}
+
+void test_pauses_report(mps_arena_t arena)
+{
+  const char *s = getenv("MPS_TEST_PAUSE_TIME");
+  mpsx_arena_pause_log(arena, NULL);
+  printf("%s: pauses: %zu (atomic %zu, flips %zu, steps %zu, barrier "
+         "faults %zu), longest %.2f ms, total %.3f s\n",
+         test_name, pause_log.count, pause_log.kinds[MPSX_PAUSE_ATOMIC],
+         pause_log.kinds[MPSX_PAUSE_FLIP], pause_log.kinds[MPSX_PAUSE_STEP],
+         pause_log.kinds[MPSX_PAUSE_FAULT], pause_log.max * 1e3,
+         pause_log.total);
+  if (s != NULL && strtod(s, NULL) == 0.0 &&
+      (pause_log.kinds[MPSX_PAUSE_FLIP] == 0 ||
+       pause_log.kinds[MPSX_PAUSE_STEP] == 0))
+    die("pause time 0, but no collection was incremental");
 }

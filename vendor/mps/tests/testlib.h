@@ -83,4 +83,14 @@ void test_fail_prefix(const char *file, int line, const char *cond);
 /* Seconds since some fixed point (monotonic). */
 double test_now(void);
 
+/* Apply the test environment's arena settings: MPS_TEST_PAUSE_TIME (a
+ * number of seconds, 0 for collections as incremental as possible). */
+void test_arena_setup(mps_arena_t arena);
+
+/* Record the arena's pauses (mpsx_arena_pause_log) from now on. */
+void test_pauses_start(mps_arena_t arena);
+/* Print what was recorded; with MPS_TEST_PAUSE_TIME=0, fail unless some
+ * collection was incremental (a flip and at least one step). */
+void test_pauses_report(mps_arena_t arena);
+
 #endif /* TESTLIB_H */

@@ -272,6 +272,8 @@ int main(void)
   target = test_scale(1000);
 
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
+  test_pauses_start(arena);
   tf_fmt_create(&fmt, arena, 0);
   CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
   MPS_ARGS_BEGIN(args) {
@@ -319,6 +321,7 @@ int main(void)
     die("no object was forwarded");
 
   mps_arena_park(arena);
+  test_pauses_report(arena);
   mps_root_destroy(shared_root);
   mps_pool_destroy(amcz);
   mps_pool_destroy(amc);
