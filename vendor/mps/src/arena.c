@@ -129,6 +129,9 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
     arena->chunks[i] = arena->chunks[i - 1];
   arena->chunks[i] = chunk;
   ++arena->chunk_count;
+  /* The span of every chunk: a cheap first test in address lookups. */
+  arena->span_base = arena->chunks[0]->base;
+  arena->span_limit = arena->chunks[arena->chunk_count - 1]->limit;
   arena->reserved += size;
   arena->committed += table_bytes;
   arena->control_committed += table_bytes;

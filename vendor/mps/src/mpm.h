@@ -703,6 +703,7 @@ struct mps_arena_s {
   Chunk chunks[ARENA_MAX_CHUNKS];   /* sorted by base */
   unsigned chunk_count;
   Chunk last_chunk;                 /* lookup cache */
+  Addr span_base, span_limit;       /* lowest chunk base, highest limit */
   Chunk code_chunk;                 /* the one code chunk, or NULL */
   Size code_reserve;                /* its size when it is made */
   Size chunk_size;                  /* size of the next reservation */
@@ -794,6 +795,10 @@ static inline Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
   Chunk chunk = arena->last_chunk;
   if (chunk != NULL && addr >= chunk->base && addr < chunk->limit)
     return chunk;
+  /* NULL and other words outside every chunk (half the references of a
+   * tree are NULL, and NULL passes MPS_FIX1 when zone 0 is white). */
+  if (addr < arena->span_base || addr >= arena->span_limit)
+    return NULL;
   return ArenaChunkSearch(arena, addr);
 }
 
