@@ -288,8 +288,8 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   if (res != MPS_RES_OK)
     goto failChunk;
   {
-    static const mps_gen_param_s defaults[2] = {{32768, 0.85},
-                                                {65536, 0.45}};
+    static const mps_gen_param_s defaults[2] = {{65536, 0.85},
+                                                {131072, 0.45}};
     res = ChainCreate(&arena->default_chain, arena, 2, defaults);
     if (res != MPS_RES_OK)
       goto failChain;
