@@ -326,6 +326,23 @@ impl Arena {
         unsafe { mps_arena_pause_time_set(self.as_raw(), seconds) }
     }
 
+    /// Is a collection in progress (`mpsx_arena_tracing`)?
+    ///
+    /// True while an incremental collection is between steps: it has
+    /// flipped and the mutator runs behind the read barrier until a later
+    /// step (on allocation, [`step`](Self::step), a barrier fault or
+    /// [`park`](Self::park)) finishes it. A collection that runs to its
+    /// end at once (atomic) is never seen in progress. Whether a
+    /// collection is incremental depends on the pools it condemns and the
+    /// [`pause_time`](Self::pause_time): only a collection that condemns
+    /// nothing but AMC and AMCZ objects, in an arena with no weak root and
+    /// no weak (AWL) pool, can be.
+    pub fn collection_in_progress(&self) -> bool {
+        // SAFETY: the arena is live; the call only reads its state under
+        // the arena lock.
+        unsafe { mpsx_arena_tracing(self.as_raw()) != 0 }
+    }
+
     /// Is `addr` inside memory this arena manages (`mps_arena_has_addr`)?
     pub fn has_addr(&self, addr: usize) -> bool {
         // SAFETY: the arena is live; the address is only compared.
