@@ -11,6 +11,11 @@
 //! - `collect`: a full collection of the executable pool holding the
 //!   corpus (everything unpinned moves), timed by the collector
 //!   (`mpsx_arena_last_trace`), per byte of code objects moved.
+//! - install (summary only): installing the corpus's precompiled objects in
+//!   the pool, and compiling plus installing, against LLVM's own JIT
+//!   (inkwell's MCJIT execution engine) given the same modules: engine
+//!   creation, code generation and linking up to a callable address, with
+//!   every external symbol mapped to a real address first.
 //!
 //! At the end a summary prints the ratios, and the sidecar's size on the
 //! corpus (bytes per relocation and per byte of code).
@@ -25,6 +30,7 @@ use std::time::{Duration, Instant};
 use codepool::jit::inkwell::context::Context;
 use codepool::jit::inkwell::memory_buffer::MemoryBuffer;
 use codepool::jit::inkwell::module::Module;
+use codepool::jit::inkwell::OptimizationLevel;
 use codepool::jit::OptLevel;
 use codepool::layout::{self, Binding, CodeImage};
 use codepool::{CodePool, CodePoolOptions, Env, SidecarStats};
@@ -136,6 +142,33 @@ fn modules<'c>(context: &'c Context, irs: &[String]) -> Vec<Module<'c>> {
         .collect()
 }
 
+/// LLVM's own JIT on one module: an MCJIT engine, every external
+/// function mapped to a real function (the code is never called, so the
+/// runtime function stands for all of them) and every external global to
+/// a real word, then the defined function's address, which makes MCJIT
+/// generate and link the code.
+fn mcjit_load(module: Module<'_>, level: OptimizationLevel) -> usize {
+    static DUMMY: [u64; 4] = [0; 4];
+    let engine = module.create_jit_execution_engine(level).unwrap();
+    let mut name = None;
+    for f in module.get_functions() {
+        if f.count_basic_blocks() == 0 {
+            let addr = gen::rt_mix as extern "C" fn(i64, i64) -> i64 as usize;
+            engine.add_global_mapping(&f, addr);
+        } else {
+            name = Some(f.get_name().to_str().unwrap().to_owned());
+        }
+    }
+    for g in module.get_globals() {
+        if g.is_declaration() {
+            engine.add_global_mapping(&g, DUMMY.as_ptr() as usize);
+        }
+    }
+    engine
+        .get_function_address(&name.expect("a defined function"))
+        .unwrap()
+}
+
 fn per(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() / n as f64
 }
@@ -201,7 +234,7 @@ fn main() {
         )
         .unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
-    let (gc_time, gc_bytes, gc_objects, gc_sites) = code
+    let (gc_time, gc_bytes, gc_objects, gc_sites, install, compile_install) = code
         .with_jit_thread(|s| {
             let mut ap = heap.ap().unwrap();
             let mut env = Env::new();
@@ -210,11 +243,26 @@ fn main() {
                 let h = s.alloc(&mut ap, boxes::Boxed::new(1)).unwrap();
                 env.heap(b.clone(), h, boxes::VALUE_OFFSET);
             }
-            let objects: Vec<_> = corpus
-                .elfs
+            // Compile (-O2) and install the first COMPILED functions (they
+            // call only earlier ones), then install the rest precompiled.
+            let context = Context::create();
+            let fresh = crate::modules(&context, &corpus.irs[..COMPILED]);
+            let start = Instant::now();
+            let mut objects: Vec<_> = fresh
                 .iter()
-                .map(|elf| code.install_elf(elf, &env).unwrap())
+                .map(|m| {
+                    let elf = codepool::jit::compile_to_elf_at(m, OptLevel::O2).unwrap();
+                    code.install_elf(&elf, &env).unwrap()
+                })
                 .collect();
+            let compile_install = start.elapsed();
+            let start = Instant::now();
+            objects.extend(
+                corpus.elfs[COMPILED..]
+                    .iter()
+                    .map(|elf| code.install_elf(elf, &env).unwrap()),
+            );
+            let install = start.elapsed();
             arena.collect().unwrap();
             let before = code.stats().collector;
             arena.collect().unwrap();
@@ -252,9 +300,20 @@ fn main() {
                 moved.bytes_moved,
                 moved.objects_moved,
                 moved.sites_relinked,
+                install,
+                compile_install,
             )
         })
         .unwrap();
+    let mcjit = [OptimizationLevel::None, OptimizationLevel::Default].map(|level| {
+        let context = Context::create();
+        let fresh = crate::modules(&context, &corpus.irs[..COMPILED]);
+        let start = Instant::now();
+        for m in fresh {
+            black_box(mcjit_load(m, level));
+        }
+        start.elapsed()
+    });
 
     // Summary.
     let start = Instant::now();
@@ -316,6 +375,31 @@ fn main() {
         gc_time * 1e3 / 20.0,
         gc_bytes / 20 / 1024
     );
+    let inst = per(install, FUNCTIONS - COMPILED);
+    println!(
+        "  install (pool):    {:8.1} us/function  ({:.0} functions/s), precompiled objects",
+        inst * 1e6,
+        1.0 / inst
+    );
+    let ci = per(compile_install, COMPILED);
+    println!(
+        "  compile -O2 + install (pool): {:8.1} us/function",
+        ci * 1e6
+    );
+    for (k, name) in ["-O0", "-O2"].into_iter().enumerate() {
+        let t = per(mcjit[k], COMPILED);
+        println!(
+            "  LLVM MCJIT {name} (engine, codegen, link): {:8.1} us/function  \
+             = {:.0}x the pool's install{}",
+            t * 1e6,
+            t / inst,
+            if k == 1 {
+                format!(", {:.2}x compile -O2 + install", t / ci)
+            } else {
+                String::new()
+            }
+        );
+    }
     println!(
         "  sidecar:           {:.2} bytes/relocation, {:.3} bytes per byte of code ({:.1}%)",
         sidecar.bytes_per_reloc,
