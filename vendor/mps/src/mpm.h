@@ -557,8 +557,15 @@ void ThreadLeaveFaultHandler(void);
  * The write barrier (protect.c).  DESIGN.md#barrier
  */
 
+void SegSetProt(Seg seg, unsigned mode);
 void SegProtect(Seg seg);
-void SegUnprotect(Seg seg);
+/* Lift any barrier.  Inline: the fix and copy paths call it on every
+ * object, and the segment is nearly always unprotected already. */
+static inline void SegUnprotect(Seg seg)
+{
+  if (seg->prot != SegProtRW)
+    SegSetProt(seg, SegProtRW);
+}
 void ArenaProtectOld(Arena arena);
 void ArenaUnprotectCondemned(Arena arena);
 /* Barriers for the mutator between two increments (DESIGN.md#incremental). */
@@ -631,7 +638,6 @@ struct TraceStruct {
   Message end_message;     /* the gc message, made before the flip */
   double started;          /* ClockSeconds() at the flip */
   double busy_seconds;     /* stopped-world time so far */
-  Size work_at_step;       /* bytes_scanned + copied at the last step */
   Size filled_at_step;     /* arena->filled at the last step */
   Size filled_at_flip;     /* arena->filled at the flip */
   /* statistics */

@@ -253,8 +253,7 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
     pgen->fwd_seg = seg;
   }
   /* Between increments it has a barrier like any other segment. */
-  if (seg->prot != SegProtRW)
-    SegUnprotect(seg);
+  SegUnprotect(seg);
   *base_o = seg->used;
   seg->used = AddrAdd(seg->used, size);
   if (seg->ranks != RankSetEMPTY && !seg->grey)
@@ -304,8 +303,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
 
   /* An incremental trace lifts barriers on condemned segments lazily:
    * this one may be read-only (old) or inaccessible (nailed, grey). */
-  if (seg->prot != SegProtRW)
-    SegUnprotect(seg);
+  SegUnprotect(seg);
   moved = format->isfwd(ref);
   if (moved != NULL) {
     *ref_io = moved;

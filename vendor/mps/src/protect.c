@@ -44,7 +44,7 @@ static int protFlags(unsigned mode)
   }
 }
 
-static void segSetProt(Seg seg, unsigned mode)
+void SegSetProt(Seg seg, unsigned mode)
 {
   if (seg->prot != mode) {
     ASSERT_ALWAYS(mprotect(seg->base, SegSize(seg), protFlags(mode)) == 0);
@@ -54,12 +54,7 @@ static void segSetProt(Seg seg, unsigned mode)
 
 void SegProtect(Seg seg)
 {
-  segSetProt(seg, SegProtRO);
-}
-
-void SegUnprotect(Seg seg)
-{
-  segSetProt(seg, SegProtRW);
+  SegSetProt(seg, SegProtRO);
 }
 
 /* Change the protection of many segments with few system calls: walk the

@@ -166,8 +166,7 @@ void TraceScanSegWhole(Trace trace, Seg seg)
 /* Scan a segment just taken off the grey ring. */
 static void traceScanGrey(Trace trace, Seg seg)
 {
-  if (seg->prot != SegProtRW)
-    SegUnprotect(seg); /* the collector's turn to see it */
+  SegUnprotect(seg); /* the collector's turn to see it */
   if (seg->scan_whole) {
     seg->scan_whole = 0;
     TraceScanSegWhole(trace, seg);
@@ -557,6 +556,24 @@ static void traceEnd(Trace trace)
   MessageFlushDeferred(arena);
 }
 
+/* Leave a stopped-world interval begun at t0: if the trace is done, its
+ * last phases, else barriers for the mutator; restart the world; then
+ * the end of the trace, or the mutator runs during it. */
+static void traceLeaveIncrement(Trace trace, double t0, Bool done,
+                                unsigned kind)
+{
+  Arena arena = trace->arena;
+  if (done)
+    traceComplete(trace);
+  else
+    ArenaProtectBetweenIncrements(arena);
+  traceRestartWorld(arena, t0, kind);
+  if (done)
+    traceEnd(trace);
+  else
+    trace->mutator_ran = TRUE;
+}
+
 Res TraceStart(Arena arena, Chain chain, int top, Bool full,
                const char *why, Bool atomic)
 {
@@ -632,15 +649,8 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
     ++arena->epoch;
   }
   done = !trace->incremental;
-  if (done)
-    traceComplete(trace);
-  else
-    ArenaProtectBetweenIncrements(arena);
-  traceRestartWorld(arena, t0, done ? MPSX_PAUSE_ATOMIC : MPSX_PAUSE_FLIP);
-  if (done)
-    traceEnd(trace);
-  else
-    trace->mutator_ran = TRUE;
+  traceLeaveIncrement(trace, t0, done,
+                      done ? MPSX_PAUSE_ATOMIC : MPSX_PAUSE_FLIP);
   return MPS_RES_OK;
 }
 
@@ -652,15 +662,8 @@ void TraceStep(Arena arena, Size work, double seconds)
   AVERT(Trace, trace);
   t0 = traceStopWorld(arena);
   done = traceGreyWork(trace, work, t0 + seconds);
-  trace->work_at_step = trace->bytes_scanned + trace->copied;
   trace->filled_at_step = arena->filled;
-  if (done)
-    traceComplete(trace);
-  else
-    ArenaProtectBetweenIncrements(arena);
-  traceRestartWorld(arena, t0, MPSX_PAUSE_STEP);
-  if (done)
-    traceEnd(trace);
+  traceLeaveIncrement(trace, t0, done, MPSX_PAUSE_STEP);
 }
 
 void TraceFinish(Arena arena)
@@ -689,8 +692,7 @@ Bool TraceFault(Arena arena, Seg seg)
    * again for every batch of them. */
   if (seg->pgen != NULL && seg->pgen->fwd_seg == seg)
     seg->pgen->fwd_seg = NULL;
-  ArenaProtectBetweenIncrements(arena);
-  traceRestartWorld(arena, t0, MPSX_PAUSE_FAULT);
+  traceLeaveIncrement(trace, t0, FALSE, MPSX_PAUSE_FAULT);
   return TRUE;
 }
 
