@@ -10,7 +10,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{id_of, new_str, new_vector, Int, Lisp, Pair, Rng, Str, Vector};
+use common::{
+    id_of, kid, kids_of, new_str, new_vector, set_kid, Int, Lisp, Pair, Rng, Str, Vector,
+};
 use mps::{Arena, GenParam, Handle, MessageType, PoolOptions, Root, Scope};
 
 const ROOTS: usize = 48;
@@ -71,32 +73,6 @@ impl Model {
             }
         }
         seen
-    }
-}
-
-fn kids_of(h: Handle<'_, Lisp>) -> usize {
-    if h.is::<Pair>() {
-        2
-    } else if h.is::<Vector>() {
-        h.with(|v: &Vector| v.elems.len())
-    } else {
-        0
-    }
-}
-
-fn kid<'t>(s: &mut Scope<'t>, h: Handle<'_, Lisp>, i: usize) -> Option<Handle<'t, Lisp>> {
-    if h.is::<Pair>() {
-        h.get(s, |p: &Pair| if i == 0 { &p.car } else { &p.cdr })
-    } else {
-        h.get(s, |v: &Vector| &v.elems[i])
-    }
-}
-
-fn set_kid(h: Handle<'_, Lisp>, i: usize, value: Option<Handle<'_, Lisp>>) {
-    if h.is::<Pair>() {
-        h.set(|p: &Pair| if i == 0 { &p.car } else { &p.cdr }, value);
-    } else {
-        h.set(|v: &Vector| &v.elems[i], value);
     }
 }
 

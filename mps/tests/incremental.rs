@@ -15,7 +15,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use common::{id_of, new_vector, Int, Lisp, Pair, Rng, Vector};
+use common::{id_of, kid, kids_of, new_vector, set_kid, Int, Lisp, Pair, Rng, Vector};
 use mps::{Arena, GenParam, Handle, PoolOptions, Root, Scope};
 
 const ROOTS: usize = 32;
@@ -63,36 +63,12 @@ impl Model {
     }
 }
 
-fn kids_of(h: Handle<'_, Lisp>) -> usize {
-    if h.is::<Pair>() {
-        2
-    } else {
-        h.try_with(|v: &Vector| v.elems.len()).unwrap_or(0)
-    }
-}
-
-fn kid<'t>(s: &mut Scope<'t>, h: Handle<'_, Lisp>, i: usize) -> Option<Handle<'t, Lisp>> {
-    if h.is::<Pair>() {
-        h.get(s, |p: &Pair| if i == 0 { &p.car } else { &p.cdr })
-    } else {
-        h.get(s, |v: &Vector| &v.elems[i])
-    }
-}
-
 /// The address in child field `i`, without making a handle.
 fn kid_addr(h: Handle<'_, Lisp>, i: usize) -> usize {
     if h.is::<Pair>() {
         h.with(|p: &Pair| if i == 0 { p.car.addr() } else { p.cdr.addr() })
     } else {
         h.with(|v: &Vector| v.elems[i].addr())
-    }
-}
-
-fn set_kid(h: Handle<'_, Lisp>, i: usize, value: Option<Handle<'_, Lisp>>) {
-    if h.is::<Pair>() {
-        h.set(|p: &Pair| if i == 0 { &p.car } else { &p.cdr }, value);
-    } else {
-        h.set(|v: &Vector| &v.elems[i], value);
     }
 }
 

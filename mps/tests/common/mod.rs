@@ -406,6 +406,33 @@ pub fn id_of(h: Handle<'_, Lisp>) -> u64 {
     }
 }
 
+/// How many child references a pair or vector has (0 for anything else).
+pub fn kids_of(h: Handle<'_, Lisp>) -> usize {
+    if h.is::<Pair>() {
+        2
+    } else {
+        h.try_with(|v: &Vector| v.elems.len()).unwrap_or(0)
+    }
+}
+
+/// Child `i` of a pair or vector, as a handle in `s`.
+pub fn kid<'t>(s: &mut Scope<'t>, h: Handle<'_, Lisp>, i: usize) -> Option<Handle<'t, Lisp>> {
+    if h.is::<Pair>() {
+        h.get(s, |p: &Pair| if i == 0 { &p.car } else { &p.cdr })
+    } else {
+        h.get(s, |v: &Vector| &v.elems[i])
+    }
+}
+
+/// Stores `value` in child `i` of a pair or vector.
+pub fn set_kid(h: Handle<'_, Lisp>, i: usize, value: Option<Handle<'_, Lisp>>) {
+    if h.is::<Pair>() {
+        h.set(|p: &Pair| if i == 0 { &p.car } else { &p.cdr }, value);
+    } else {
+        h.set(|v: &Vector| &v.elems[i], value);
+    }
+}
+
 /// A tiny deterministic generator (xorshift64*), seeded from
 /// `MPS_TEST_SEED` if set; prints the seed so failures reproduce.
 pub struct Rng(u64);
