@@ -109,7 +109,9 @@
 //! - an installation reads every moving target's address (code objects'
 //!   slots, heap constants' handles) inside the reserve / commit loop, so
 //!   a collection between the reads and the commit voids the block and the
-//!   loop reads them again;
+//!   loop reads them again, also when the commit has begun and waits for
+//!   the collector's lock (who writes a relocation when:
+//!   `vendor/mps/DESIGN.md#relink`);
 //! - the collector relinks an object only in its scan method, with the
 //!   world stopped and the barrier lifted; every site was checked at
 //!   installation to stay encodable wherever the object and its targets

@@ -152,10 +152,24 @@ Bool BufferTrip(Buffer buffer, Addr p, Size size)
   return TRUE;
 }
 
+/* Trap the buffer at a flip and record where its objects end.
+ *
+ * Only the first flip since the buffer was filled records init, in pools
+ * whose objects hold references.  A trapped buffer can still hold one
+ * block reserved before that flip, and its owner may have done the init
+ * store of mps_commit and be stopped, or waiting for the arena lock in
+ * mps_ap_trip, when a later flip comes: init then covers the block, but
+ * the block is void (its references were read before the first flip's
+ * moves).  Recording init again would let the later trace scan the block
+ * as an object, with references into memory freed since, and the trip
+ * succeed.  Leaf blocks cannot be stale: for them every flip records
+ * init, so that a block committed after a flip is an object at the next
+ * (DESIGN.md#buffers). */
 void BufferFlip(Buffer buffer)
 {
   if (buffer->seg != NULL) {
-    buffer->scan_limit = (Addr)buffer->ap.init;
+    if (!buffer->flipped || buffer->pool->ranks == RankSetEMPTY)
+      buffer->scan_limit = (Addr)buffer->ap.init;
     buffer->flipped = TRUE;
     buffer->ap.limit = NULL;
   }

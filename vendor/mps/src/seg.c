@@ -185,8 +185,10 @@ Size SegSize(Seg seg)
 
 /* The end of the objects in a segment.  A segment with a mutator buffer
  * attached holds objects up to the buffer's init pointer; during a trace,
- * up to where init was at the flip (DESIGN.md#buffers).  For a condemned
- * segment, that stays its limit even once the buffer has left it. */
+ * and in pools with references until the buffer is refilled, up to where
+ * init was at the flip that trapped the buffer (DESIGN.md#buffers).  For a
+ * condemned segment, that stays its limit even once the buffer has left
+ * it. */
 Addr SegWalkLimit(Seg seg)
 {
   Buffer buffer = seg->buffer;
@@ -194,7 +196,11 @@ Addr SegWalkLimit(Seg seg)
     return seg->flip_limit;
   if (buffer != NULL) {
     Arena arena = seg->pool->arena;
-    if (arena->busy && buffer->flipped)
+    /* Between traces too: a block committed after the flip is void, and
+     * its owner may have done the init store of mps_commit but not yet
+     * the trip that rewinds init. */
+    if (buffer->flipped &&
+        (arena->busy || seg->pool->ranks != RankSetEMPTY))
       return buffer->scan_limit;
     return (Addr)buffer->ap.init;
   }
