@@ -3,7 +3,8 @@
 //! longer be relinked, is reported on stderr (naming the method) and the
 //! process aborts. Each case corrupts a code object on purpose, in a child
 //! process (this test binary, re-run with an environment variable), so that
-//! the abort does not take the test harness with it.
+//! the abort does not take the test harness with it (and the child is
+//! killed if it hangs instead of aborting).
 
 #![cfg(feature = "llvm")]
 
@@ -15,6 +16,7 @@ use codepool::layout;
 use codepool::sidecar::Target;
 use codepool::{CodePool, CodePoolOptions, Env};
 use common::gen::compile;
+use common::hang::output_within;
 use mps::Arena;
 
 const CHILD: &str = "CODEPOOL_ABORT_CHILD";
@@ -69,16 +71,16 @@ fn child_collects_a_corrupt_code_object() {
 
 fn run_child(case: &str) -> (Option<i32>, String) {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "child_collects_a_corrupt_code_object",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, case)
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(exe)
+            .args([
+                "--exact",
+                "child_collects_a_corrupt_code_object",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, case),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     #[cfg(unix)]
     {

@@ -6,31 +6,24 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use codepool::publish::writable_executable_mappings;
-use codepool::{CodePool, CodePoolOptions, Env};
-use common::boxes::{Boxed, Boxes, VALUE_OFFSET};
-use common::gen::{self, Rng, Spec, DEPTH};
+use codepool::{CodePool, CodePoolOptions};
+use common::boxes::{Boxed, Boxes};
+use common::gen::{call, env_with_boxes, Program, Rng, DEPTH};
+use common::hang::{Stop, Watchdog};
 use mps::{Arena, PoolOptions};
 
 const FUNCTIONS: usize = 200;
 
 #[test]
 fn no_mapping_is_ever_writable_and_executable() {
+    let _watchdog = Watchdog::new();
     let mut rng = Rng::from_env(7);
     let boxes: Vec<String> = (0..8).map(|k| format!("box{k}")).collect();
-    let all: Vec<usize> = (0..FUNCTIONS).collect();
-    let specs: Vec<Spec> = (0..FUNCTIONS)
-        .map(|i| Spec::random(&mut rng, &all[..i], &boxes))
-        .collect();
-    let irs: Vec<String> = specs.iter().enumerate().map(|(i, s)| s.ir(i)).collect();
-    let elfs = gen::compile_all(&irs);
-    let mut rows = Vec::new();
-    for spec in &specs {
-        let row = spec.expected(&rows, |b| b[3..].parse::<i64>().unwrap() * 100);
-        rows.push(row);
-    }
+    let value = |b: &str| b[3..].parse::<i64>().unwrap() * 100;
+    let Program { elfs, rows, .. } = Program::generate(&mut rng, FUNCTIONS, 0, &boxes, value);
 
     let arena = Arena::new().unwrap();
     let heap = arena
@@ -38,26 +31,24 @@ fn no_mapping_is_ever_writable_and_executable() {
         .unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
 
-    let stop = AtomicBool::new(false);
+    let stop = Stop::new();
     let samples = AtomicUsize::new(0);
     let offending = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| {
             let mut offending = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.requested() {
                 offending.extend(writable_executable_mappings().unwrap());
                 samples.fetch_add(1, Ordering::Relaxed);
             }
             offending
         });
+        // Ends the sampler when this thread is done, or panics: the scope
+        // joins the sampler before the panic goes on.
+        let sampling = stop.guard();
         code.with_jit_thread(|s| {
             let mut ap = heap.ap().unwrap();
             let functions: Vec<_> = s.scope(|t| {
-                let mut env = Env::new();
-                env.function("rt_mix", gen::rt_mix as extern "C" fn(i64, i64) -> i64);
-                for (k, b) in boxes.iter().enumerate() {
-                    let h = t.alloc(&mut ap, Boxed::new(k as i64 * 100)).unwrap();
-                    env.heap(b.clone(), h, VALUE_OFFSET);
-                }
+                let env = env_with_boxes(t, &heap, &boxes, value);
                 elfs.iter()
                     .map(|elf| code.install_elf(elf, &env).unwrap())
                     .collect()
@@ -71,17 +62,13 @@ fn no_mapping_is_ever_writable_and_executable() {
                 arena.collect().unwrap();
                 arena.release();
                 for (i, object) in functions.iter().enumerate() {
-                    // SAFETY: f<i> is `i64 (i64)`.
-                    let f =
-                        unsafe { object.function::<extern "C" fn(i64) -> i64>(&format!("f{i}")) }
-                            .unwrap();
-                    assert_eq!(f.call((DEPTH as i64,)), rows[i][DEPTH]);
+                    assert_eq!(call(object, i, DEPTH as i64), rows[i][DEPTH]);
                 }
             }
             assert!(code.stats().collector.objects_moved > 0);
         })
         .unwrap();
-        stop.store(true, Ordering::Relaxed);
+        drop(sampling);
         sampler.join().unwrap()
     });
     let samples = samples.load(Ordering::Relaxed);

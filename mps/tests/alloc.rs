@@ -7,6 +7,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 
+use common::hang::Watchdog;
 use common::{Lisp, Pair};
 use mps::{Arena, PoolOptions};
 
@@ -26,17 +27,7 @@ fn init_runs_again_when_a_collection_intervenes() {
     let arena = Arena::new().unwrap();
     let fmt = arena.format::<Lisp>().unwrap();
     let amc = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    let (request, requests) = mpsc::channel::<()>();
-    let (done, finished) = mpsc::channel::<()>();
-    std::thread::scope(|ts| {
-        // Another thread collects while the block is reserved.
-        ts.spawn(|| {
-            for () in requests {
-                arena.collect().unwrap();
-                arena.release();
-                done.send(()).unwrap();
-            }
-        });
+    with_collector_thread(&arena, |collect| {
         arena
             .with_thread(|s| {
                 let mut ap = amc.ap().unwrap();
@@ -49,8 +40,9 @@ fn init_runs_again_when_a_collection_intervenes() {
                         calls += 1;
                         write_pair(base, 42);
                         if calls == 1 {
-                            request.send(()).unwrap();
-                            finished.recv().unwrap();
+                            // Another thread collects while the block is
+                            // reserved.
+                            collect();
                         }
                     })
                 }
@@ -62,8 +54,37 @@ fn init_runs_again_when_a_collection_intervenes() {
                 assert_eq!(g.with(|p: &Pair| p.id), 43);
             })
             .unwrap();
-        drop(request);
     });
+}
+
+/// Runs `f` with `collect`, which has another thread collect and release
+/// the arena, and returns once it has.
+///
+/// Neither side can wait for the other forever: the collecting thread owns
+/// its ends of the channels, and the request sender is a local of the
+/// scope's closure, so a panic on either side drops the other's channel
+/// end, which ends the other's wait (with a panic, or the loop) before the
+/// scope joins. A [`Watchdog`] catches the rest (a collection that never
+/// returns).
+fn with_collector_thread<R>(arena: &Arena, f: impl FnOnce(&dyn Fn()) -> R) -> R {
+    let _watchdog = Watchdog::new();
+    std::thread::scope(|ts| {
+        let (request, requests) = mpsc::channel::<()>();
+        let (done, finished) = mpsc::channel::<()>();
+        ts.spawn(move || {
+            for () in requests {
+                arena.collect().unwrap();
+                arena.release();
+                if done.send(()).is_err() {
+                    break; // the requester is gone (it panicked)
+                }
+            }
+        });
+        f(&|| {
+            request.send(()).expect("the collecting thread has ended");
+            finished.recv().expect("the collecting thread panicked");
+        })
+    })
 }
 
 #[test]
@@ -97,16 +118,7 @@ fn with_pins_the_object_while_the_reference_lives() {
     let arena = Arena::new().unwrap();
     let fmt = arena.format::<Lisp>().unwrap();
     let amc = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    let (request, requests) = mpsc::channel::<()>();
-    let (done, finished) = mpsc::channel::<()>();
-    std::thread::scope(|ts| {
-        ts.spawn(|| {
-            for () in requests {
-                arena.collect().unwrap();
-                arena.release();
-                done.send(()).unwrap();
-            }
-        });
+    with_collector_thread(&arena, |collect| {
         arena
             .with_thread(|s| {
                 let mut ap = amc.ap().unwrap();
@@ -125,8 +137,7 @@ fn with_pins_the_object_while_the_reference_lives() {
                     held.with(|p: &Pair| {
                         let before = p as *const Pair as usize;
                         // Another thread collects while `p` is in use.
-                        request.send(()).unwrap();
-                        finished.recv().unwrap();
+                        collect();
                         assert_eq!(held.addr(), before, "the object moved under a `&T`");
                         assert_eq!(p.id, 1);
                     });
@@ -138,7 +149,6 @@ fn with_pins_the_object_while_the_reference_lives() {
                 assert_eq!(other.with(|p: &Pair| p.id), 2);
             })
             .unwrap();
-        drop(request);
     });
 }
 

@@ -1,13 +1,15 @@
 //! A panic in a format method must not unwind into the collector: the
 //! trampoline names the method on stderr and aborts the process. Each case
 //! runs in a child process (this test binary, re-run with an environment
-//! variable) so that the abort does not take the test harness with it.
+//! variable) so that the abort does not take the test harness with it, and
+//! is killed if it hangs instead of aborting.
 
 mod common;
 
 use std::process::Command;
 use std::ptr::NonNull;
 
+use common::hang::output_within;
 use common::Lisp;
 use mps::{Ap, Arena, Error, Format, Handle, PoolClass, PoolOptions, ScanState, Scope};
 
@@ -108,16 +110,16 @@ fn pair<'s, C: PoolClass>(
 
 fn run_child(method: &str) {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "child_collects_with_a_panicking_format",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, method)
-        .output()
-        .expect("the child process runs");
+    let out = output_within(
+        Command::new(exe)
+            .args([
+                "--exact",
+                "child_collects_with_a_panicking_format",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, method),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let expected = format!("mps: panic in Format::{method}; aborting");
     assert!(

@@ -3,10 +3,13 @@
 //! overflows its stack must still be reported by Rust ("has overflowed its
 //! stack") and abort, rather than hang in, or be swallowed by, the
 //! barrier's handler. The overflow runs in a child process (this test
-//! binary re-run with an environment variable).
+//! binary re-run with an environment variable), which is killed if it hangs.
+
+mod common;
 
 use std::process::Command;
 
+use common::hang::output_within;
 use mps::Arena;
 
 const CHILD: &str = "MPS_STACK_OVERFLOW_CHILD";
@@ -43,15 +46,15 @@ fn stack_overflow_is_still_reported_with_an_arena() {
         return;
     }
     let exe = std::env::current_exe().expect("current exe");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "stack_overflow_is_still_reported_with_an_arena",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run child");
+    let out = output_within(
+        Command::new(exe)
+            .args([
+                "--exact",
+                "stack_overflow_is_still_reported_with_an_arena",
+                "--nocapture",
+            ])
+            .env(CHILD, "1"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the child survived a stack overflow");
     assert!(

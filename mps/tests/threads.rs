@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::hang::Watchdog;
 use common::{Int, Lisp, Pair};
 use mps::{Amc, Amcz, Arena, GenParam, Handle, PoolOptions, Root, Scope};
 
@@ -58,6 +59,10 @@ fn check(s: &mut Scope<'_>, list: Handle<'_, Lisp>) {
 
 #[test]
 fn four_threads_share_an_arena() {
+    // The threads wait for nothing but each other's collections (the
+    // scope joins them, and each runs a bounded loop); a deadlock in the
+    // collector is what this catches.
+    let _watchdog = Watchdog::new();
     let arena = Arena::builder().arena_size(64 << 20).build().unwrap();
     let fmt = arena.format::<Lisp>().unwrap();
     let chain = arena

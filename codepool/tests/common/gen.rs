@@ -11,6 +11,11 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use codepool::{CodeObject, Env};
+use mps::{Amc, Scope};
+
+use super::boxes::{Boxed, Boxes, VALUE_OFFSET};
+
 /// Deepest argument the tests call with.
 pub const DEPTH: usize = 2;
 
@@ -185,4 +190,68 @@ pub fn compile_all(irs: &[String]) -> Vec<Vec<u8>> {
         out.push(if i % 2 == 0 { e.next() } else { o.next() }.unwrap());
     }
     out
+}
+
+/// A generated program: `base` functions `f0..`, each calling earlier
+/// ones, then `extra` functions calling base ones only; compiled, with the
+/// results every function must give.
+pub struct Program {
+    pub specs: Vec<Spec>,
+    pub elfs: Vec<Vec<u8>>,
+    /// `rows[i][x]` is `f<i>(x)`.
+    pub rows: Vec<[i64; DEPTH + 1]>,
+}
+
+impl Program {
+    /// Generates and compiles the program; the boxes named `boxes` hold
+    /// `value(name)`.
+    pub fn generate(
+        rng: &mut Rng,
+        base: usize,
+        extra: usize,
+        boxes: &[String],
+        value: impl Fn(&str) -> i64,
+    ) -> Program {
+        let all: Vec<usize> = (0..base).collect();
+        let mut specs: Vec<Spec> = (0..base)
+            .map(|i| Spec::random(rng, &all[..i], boxes))
+            .collect();
+        for _ in 0..extra {
+            specs.push(Spec::random(rng, &all, boxes));
+        }
+        let irs: Vec<String> = specs.iter().enumerate().map(|(i, s)| s.ir(i)).collect();
+        let elfs = compile_all(&irs);
+        let mut rows = Vec::new();
+        for spec in &specs {
+            let row = spec.expected(&rows, &value);
+            rows.push(row);
+        }
+        Program { specs, elfs, rows }
+    }
+}
+
+/// An environment binding `rt_mix` and each box of `boxes`: a new box
+/// holding `value(name)`, allocated in `heap` and held by `scope`.
+pub fn env_with_boxes<'s>(
+    scope: &mut Scope<'s>,
+    heap: &Amc<'_, Boxes>,
+    boxes: &[String],
+    value: impl Fn(&str) -> i64,
+) -> Env<'s> {
+    let mut ap = heap.ap().unwrap();
+    let mut env = Env::new();
+    env.function("rt_mix", rt_mix as extern "C" fn(i64, i64) -> i64);
+    for b in boxes {
+        let h = scope.alloc(&mut ap, Boxed::new(value(b))).unwrap();
+        env.heap(b.clone(), h, VALUE_OFFSET);
+    }
+    env
+}
+
+/// Calls `f<i>(x)` in `object`.
+pub fn call(object: &CodeObject<'_>, i: usize, x: i64) -> i64 {
+    // SAFETY: every generated f<i> is `i64 (i64)` with the C convention.
+    unsafe { object.function::<extern "C" fn(i64) -> i64>(&format!("f{i}")) }
+        .unwrap()
+        .call((x,))
 }

@@ -7,6 +7,9 @@
 pub mod boxes;
 #[cfg(feature = "llvm")]
 pub mod gen;
+// One implementation for both crates' tests: see the file's documentation.
+#[path = "../../../mps/tests/common/hang.rs"]
+pub mod hang;
 
 use std::fs::File;
 use std::os::fd::FromRawFd;

@@ -6,6 +6,8 @@
 //! `skip` is the same for objects, pads and forwarding markers.
 #![allow(dead_code)]
 
+pub mod hang;
+
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

@@ -24,6 +24,7 @@
 #include "mpscamc.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@
 #include <unistd.h>
 
 #define NCELLS 20000
+
+/* How long a misuse child may run (far more than it needs to fail). */
+#define CHILD_SECONDS 60u
 
 static void *roots[2];
 
@@ -260,6 +264,10 @@ static void expect_assertion(const char *name, misuse_fn f)
   fflush(stderr);
   pid = fork();
   if (pid == 0) {
+    /* A misuse that hangs (on a re-entered lock, say) instead of failing
+     * its assertion ends too, by SIGALRM: the parent reads the pipe to its
+     * end, which comes only when the child does. */
+    alarm(CHILD_SECONDS);
     close(fds[0]);
     dup2(fds[1], 2);
     f();
@@ -272,6 +280,9 @@ static void expect_assertion(const char *name, misuse_fn f)
   buf[len] = '\0';
   close(fds[0]);
   waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    die("misuse '%s' hung instead of failing an assertion (killed after "
+        "%u s): %s", name, CHILD_SECONDS, buf);
   if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
       strstr(buf, "MPS assertion failed") == NULL)
     die("misuse '%s' was not caught with a message (status %#x): %s", name,

@@ -21,12 +21,20 @@
 #include "mpscamc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NLIST 500
+
+/* How long a child may run: far more than any needs.  One still running
+ * then has hung (what check 1 is about, perhaps before fork even returned
+ * in it), and is killed; the test fails at once, naming the child, rather
+ * than waiting for it until the test runner's time limit. */
+#define CHILD_SECONDS 60.0
 
 static mps_arena_t arena;
 static mps_pool_t pool;
@@ -80,10 +88,25 @@ static void *worker(void *arg)
   return NULL;
 }
 
-static int wait_child(pid_t pid)
+/* Waits for the child `pid` (`what`, for the message) for at most
+ * CHILD_SECONDS; returns its exit code, or 128 + the signal that killed
+ * it. */
+static int wait_child(pid_t pid, const char *what)
 {
   int status;
-  if (waitpid(pid, &status, 0) != pid)
+  double deadline = test_now() + CHILD_SECONDS;
+  pid_t got;
+  while ((got = waitpid(pid, &status, WNOHANG)) == 0) {
+    struct timespec ms = { 0, 1000000 };
+    if (test_now() > deadline) {
+      kill(pid, SIGKILL);
+      (void)waitpid(pid, &status, 0);
+      die("the %s still running after %.0f s: hung (killed)", what,
+          CHILD_SECONDS);
+    }
+    nanosleep(&ms, NULL); /* may end early, interrupted by the collector */
+  }
+  if (got != pid)
     die("waitpid failed");
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -126,7 +149,8 @@ int main(void)
         execl("/bin/true", "true", (char *)NULL);
       _exit(0);
     }
-    if (wait_child(pid) != 0)
+    if (wait_child(pid, i % 2 == 0 ? "child that execs /bin/true"
+                                   : "child that exits at once") != 0)
       die("child %d failed", i);
   }
 
@@ -146,7 +170,7 @@ int main(void)
       }
       _exit(0);
     }
-    if (wait_child(pid) != 0)
+    if (wait_child(pid, "child that uses the arena") != 0)
       die("the child that used the arena failed");
   }
 

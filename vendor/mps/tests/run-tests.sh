@@ -5,11 +5,44 @@
 # ENV (a string of VAR=value words, may be empty), output to
 # DIR/tests/TEST.log.  Prints one line per test (result, variety/test, time,
 # seed); at the first failure prints the tail of the log and exits 1.
-# A test running longer than TEST_TIMEOUT seconds (default 300) fails.
 # RUN_LABEL, if set, is appended to the variety in the lines printed.
+#
+# A test running longer than its time limit is killed (with any processes
+# it forked) and fails as hung.  The limit, in seconds: MPS_TEST_TIMEOUT
+# (also the Rust tests' limit) or TEST_TIMEOUT if set, else 300, times
+# STRESS when that is above 1 (STRESS scales the tests' work).
 
 env_words=$1
 shift
+
+if [ -n "${MPS_TEST_TIMEOUT:-}" ]; then
+  limit=$MPS_TEST_TIMEOUT
+elif [ -n "${TEST_TIMEOUT:-}" ]; then
+  limit=$TEST_TIMEOUT
+else
+  limit=$(awk -v k="${STRESS:-1}" \
+    'BEGIN { k += 0; if (k < 1) k = 1; printf "%d", 300 * k + 0.5 }')
+fi
+# Grace after the limit's SIGTERM before SIGKILL (for a test that cannot
+# act on SIGTERM, stuck with it blocked).
+kill_after=10
+
+# timeout(1) runs each test in a process group of its own, which signals
+# sent to ours (Ctrl-C, or the limit of an enclosing timeout such as
+# .ci/run's) do not reach: on those, pass SIGTERM on to the running test's
+# timeout, which passes it on to the test's group, and wait for it to end.
+running=
+on_signal() {
+  if [ -n "$running" ]; then
+    kill -TERM "$running" 2>/dev/null
+    wait "$running"
+  fi
+  exit "$1"
+}
+trap 'on_signal 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+
 total=0
 start_all=$(date +%s.%N)
 dir=
@@ -29,18 +62,29 @@ for arg in "$@"; do
   log=$dir/tests/$t.log
   variety=$(basename "$dir")${RUN_LABEL:+-$RUN_LABEL}
   t0=$(date +%s.%N)
+  # In the background, so that `wait` (unlike a foreground command) lets
+  # the traps above run at once.
   # shellcheck disable=SC2086
-  timeout "${TEST_TIMEOUT:-300}" env $env_words "$bin" >"$log" 2>&1
+  timeout -k "$kill_after" "$limit" env $env_words "$bin" >"$log" 2>&1 &
+  running=$!
+  wait "$running"
   rc=$?
-  if [ $rc -eq 124 ]; then
-    echo "(killed after ${TEST_TIMEOUT:-300}s: hung?)" >>"$log"
-  fi
+  running=
   t1=$(date +%s.%N)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  # 124: ended by timeout's SIGTERM at the limit; 137: by SIGKILL, which
+  # timeout sends kill_after seconds later (or something else did, if the
+  # test had not run that long).
+  why="exit $rc"
+  if [ $rc -eq 124 ] || { [ $rc -eq 137 ] &&
+      awk -v s="$secs" -v l="$limit" 'BEGIN { exit !(s >= l) }'; }; then
+    why="timed out after ${limit}s: hung?"
+    echo "run-tests.sh: $variety/$t $why (MPS_TEST_TIMEOUT=<seconds> changes the limit)" >>"$log"
+  fi
   seed=$(sed -n 's/.*seed=\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
   total=$((total + 1))
   if [ $rc -ne 0 ]; then
-    printf 'FAIL  %-20s %7ss  seed=%s  (exit %d)\n' "$variety/$t" "$secs" "$seed" "$rc"
+    printf 'FAIL  %-20s %7ss  seed=%s  (%s)\n' "$variety/$t" "$secs" "$seed" "$why"
     echo "---- last lines of $log ----"
     tail -n 30 "$log"
     echo "---- reproduce: $env_words MPS_TEST_SEED=$seed $bin ----"
