@@ -2,8 +2,9 @@
  *
  * Code objects in an AMCX pool, in the format of testcode.h: leaves
  * return a constant, callers call their target and add 1, so the k-th
- * object of a chain returns 7 + k; the scan method relinks the call.  The
- * test builds chains, moves them by collecting
+ * object of a chain returns 7 + k; a caller is linked when it is
+ * installed and relinked by the scan method.  The test builds a chain and
+ * calls it at once (before any collection), then moves it by collecting
  * with garbage in between, and calls every object through its execute
  * view after every collection.  One object calls back into the runtime,
  * which collects while the object's frame is live: its return address
@@ -37,9 +38,10 @@ static void *make_leaf(int value)
   return tc_make_leaf(ap, value);
 }
 
-static void *make_caller(void *target)
+/* target_root: a slot of the exact root `table` */
+static void *make_caller(void **target_root)
 {
-  return tc_make_caller(ap, target);
+  return tc_make_caller(ap, target_root);
 }
 
 static int call(void *obj)
@@ -87,6 +89,55 @@ static void check_chain(const char *when)
       die("%s: code object %zu at %p returned %d, expected %d", when, k,
           table[k], got, LEAF_VALUE + (int)k);
   }
+}
+
+/* A code object that nothing refers to but one word on this thread's
+ * stack, either its write-view base or its entry in the execute view,
+ * is kept where it is by a collection: tc_call relies on either form
+ * pinning (the argument is in testcode.c).  The write-view address is
+ * kept hidden (xor), so that only the chosen word refers to the object;
+ * stale copies elsewhere could only make this pass for the wrong
+ * reason, never fail it. */
+#define HIDE ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
+
+static __attribute__((noinline)) void check_one_word_pins(int exec_view)
+{
+  intptr_t delta = mpsx_code_delta(arena);
+  void *volatile word; /* in memory: this frame is scanned */
+  uintptr_t hidden;
+  mps_word_t *w;
+  int (*fn)(void);
+  int got;
+  void *obj = make_leaf(4242);
+  hidden = (uintptr_t)obj ^ HIDE;
+  /* Or the compiler keeps obj and undoes the xor. */
+  __asm__ __volatile__("" : "+r"(hidden));
+  word = exec_view ? (void *)((char *)obj + delta + TC_ENTRY) : obj;
+  obj = NULL;
+  garbage(2000);
+  stack_scrub();
+  CHECK_RES(mps_arena_collect(arena));
+  w = (mps_word_t *)(hidden ^ HIDE);
+  /* A dead object's bytes may well still be there (freed pages stay
+   * committed): ask the arena whether it is an object of a live
+   * segment. */
+  {
+    mps_addr_t base;
+    if (mps_addr_object(&base, arena, w) != MPS_RES_OK || base != w ||
+        w[0] != TC_CODE)
+      die("an object referred to only by its %s was not kept in place",
+          exec_view ? "entry in the execute view" : "write-view address");
+  }
+  {
+    void *entry = (char *)w + delta + TC_ENTRY;
+    memcpy(&fn, &entry, sizeof fn);
+  }
+  got = fn();
+  if (got != 4242)
+    die("an object kept by its %s returned %d",
+        exec_view ? "entry in the execute view" : "write-view address",
+        got);
+  (void)word;
 }
 
 static void check_no_wx(void)
@@ -140,9 +191,10 @@ int main(void)
   table[0] = make_leaf(LEAF_VALUE);
   for (k = 1; k < NCHAIN; ++k) {
     garbage(rnd_below(20));
-    table[k] = make_caller(table[k - 1]);
+    table[k] = make_caller(&table[k - 1]);
   }
-  /* Relink everything once (the scan does it), then run. */
+  /* Linked at installation: runs before any collection. */
+  check_chain("at installation");
   CHECK_RES(mps_arena_collect(arena));
   check_chain("after the first collection");
   memcpy(first, table, sizeof first);
@@ -162,6 +214,10 @@ int main(void)
          rounds + 1, moved, NCHAIN);
   if (moved == 0)
     die("no code object moved: the test is vacuous");
+
+  /* One ambiguous word pins, in either view. */
+  check_one_word_pins(0);
+  check_one_word_pins(1);
 
   /* Running code is pinned by its return address. */
   mps_arena_release(arena);

@@ -4,16 +4,34 @@
  * Four workers (as in threads.c) mutate their own sub-graphs, spread over
  * AMC, AMS and AWL (pairs and vectors) and AMCZ, LO and AMC (strings and
  * atoms), through their own allocation points, against shadow models, and
- * share a few slots.  A fifth thread keeps chains of code objects in an
- * executable pool (AMCX, as in amcx.c): it replaces some, calls all of
- * them and checks their results, with its stack scanned by
- * mpsx_scan_area_code so running code is pinned.  Collections come from
- * allocation and from explicit requests.
+ * share a few slots.  Collections come from allocation and from explicit
+ * requests; the workers park the arena only to verify their graphs.
+ *
+ * A fifth thread runs JIT code while all that goes on, never parking the
+ * arena.  It keeps a chain of code objects in an executable pool (AMCX,
+ * as in amcx.c, with a chain of generations of its own): a slow leaf,
+ * and callers that each call the previous object and add 1.  A caller is
+ * linked when it is installed (testcode.c) and called at once, before
+ * any collection has seen it.  The thread calls every object of the chain
+ * and checks the result, again and again, while the other threads
+ * collect: collections stop it in the middle of JIT code and move code
+ * objects, those it runs being pinned by its registers, program counter
+ * and return addresses (its stack is scanned by mpsx_scan_area_code; see
+ * code_call and tc_call).  Then it replaces the tail of the chain and
+ * makes garbage code.  It counts the calls during which a collection
+ * flipped, and those made inside an incremental collection; a run of
+ * 10 s or more fails if there were none (of the latter: with pause time
+ * 0).
+ *
+ * With MPS_TEST_PAUSE_TIME=0 collections of the workers' nursery are
+ * incremental (there is no AWL pool then: see main), so the code thread
+ * also runs between the steps of collections; the pauses are reported.
  *
  *   make soak SOAK_SECONDS=1800
  *
  * runs it for half an hour (default 10 s) and prints collections, objects,
- * verifications and code calls; any failure aborts with the seed.
+ * verifications, code calls (and how many during collections) and
+ * pauses; any failure aborts with the seed.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -44,7 +62,7 @@
 static mps_arena_t arena;
 enum { P_AMC, P_AMCZ, P_AMS, P_AWL, P_LO, NPOOLS };
 static const char *pool_name[NPOOLS] = {"AMC", "AMCZ", "AMS", "AWL", "LO"};
-static mps_pool_t pools[NPOOLS];
+static mps_pool_t pools[NPOOLS]; /* pools[P_AWL] NULL: no AWL (main) */
 static double deadline;
 static atomic_int stop;
 static mps_word_t start_collections;
@@ -179,6 +197,8 @@ static void mutate(worker *w)
      * AMC. */
     int node_pool = (int[]){P_AMC, P_AMC, P_AMS, P_AWL}[wbelow(w, 4)];
     int leaf_pool = (int[]){P_AMCZ, P_AMCZ, P_LO, P_AMC}[wbelow(w, 4)];
+    if (pools[node_pool] == NULL)
+      node_pool = P_AMS; /* no AWL pool */
     if (k < 40) {
       w->roots[a] = tfm_alloc(m, w->ap[node_pool], TF_PAIR, 2, &s);
       ++w->per_pool[node_pool];
@@ -270,10 +290,12 @@ static void *worker_main(void *arg)
   {
     int k;
     for (k = 0; k < NPOOLS; ++k)
-      CHECK_RES(mps_ap_create_k(&w->ap[k], pools[k], mps_args_none));
+      if (pools[k] != NULL)
+        CHECK_RES(mps_ap_create_k(&w->ap[k], pools[k], mps_args_none));
     worker_loop(w);
     for (k = 0; k < NPOOLS; ++k)
-      mps_ap_destroy(w->ap[k]);
+      if (pools[k] != NULL)
+        mps_ap_destroy(w->ap[k]);
   }
   mps_root_destroy(table_root);
   mps_root_destroy(stack_root);
@@ -284,56 +306,145 @@ static void *worker_main(void *arg)
 /* The code thread ---------------------------------------------------- */
 
 #define NCHAIN 48
+/* Every call of the chain ends in its leaf, which loops this many times
+ * (about a microsecond) before it returns: most of the code thread's time
+ * is spent in JIT code, with the return addresses of the callers on its
+ * stack, so that is where collections usually find it. */
+#define LEAF_SPINS 2000
+/* Installing a caller loops this many times (about a microsecond)
+ * between reading its target and the commit, so that collections often
+ * flip in between: the commit must then fail and the installation read
+ * the target again.  With this window the soak found, within seconds, a
+ * bug that let such a commit succeed with a stale target; runs without
+ * it had not. */
+#define LINK_DELAY 2000
 
 static mps_pool_t code_pool;
+/* code_table[0] is a leaf returning code_expect[0]; code_table[k] calls
+ * code_table[k - 1] and returns code_expect[k] = code_expect[k - 1] + 1.
+ * Only the code thread writes either. */
 static void *code_table[NCHAIN]; /* exact root */
-static unsigned long code_calls;
+static int code_expect[NCHAIN];
+static unsigned long code_calls;        /* calls checked */
+static unsigned long code_calls_across; /* ... during which a collection
+                                           flipped (mps_collections moved) */
+static unsigned long code_calls_incr;   /* ... made while one incremental
+                                           collection was in progress */
+static unsigned long code_calls_fresh;  /* ... of objects that no collection
+                                           had seen since installation */
 
-/* Callers are runnable once scanned (relinked): check only after a
- * collection has happened since they were made. */
+/* A wrong result: say as much as can be seen about the chain, then die.
+ * The arena is clamped first, so that no collection starts (or moves
+ * code) while we look; a collection in progress is not finished. */
+static __attribute__((noreturn, noinline)) void
+code_failed(size_t k, void *obj, int got, mps_word_t before,
+            mps_word_t after, const char *when)
+{
+  size_t j;
+  mps_word_t now;
+  mps_arena_clamp(arena);
+  now = mps_collections(arena);
+  fprintf(stderr,
+          "soak: code object %zu (%s) at %p returned %d, expected %d; "
+          "collections (flips) %lu before the call, %lu after, %lu now; "
+          "a collection in progress now: %d\n",
+          k, when, obj, got, code_expect[k], (unsigned long)before,
+          (unsigned long)after, (unsigned long)now,
+          (int)mpsx_arena_tracing(arena));
+  for (j = 0; j <= k; ++j) {
+    mps_word_t *w = code_table[j];
+    void *linked = tc_linked_target(w);
+    int bad = w[0] != TC_CODE ||
+              (j == 0 ? w[2] != 0
+                      : (void *)w[2] != code_table[j - 1] ||
+                            linked != (void *)w[2]);
+    if (bad || j == k)
+      fprintf(stderr,
+              "soak:   [%zu] %p tag %#lx size %lu target %p (table[%zu] "
+              "%p), call reaches %p%s\n",
+              j, (void *)w, (unsigned long)w[0], (unsigned long)w[1],
+              (void *)w[2], j == 0 ? j : j - 1,
+              j == 0 ? NULL : code_table[j - 1], linked,
+              bad ? "  <-- broken" : "");
+  }
+  fprintf(stderr, "soak: calling object %zu again, arena clamped: %d\n",
+          k, tc_call(arena, code_table[k]));
+  die("code object %zu returned %d, expected %d (%s)", k, got,
+      code_expect[k], when);
+}
+
+/* Call code_table[k] and check its result, with no parking: other
+ * threads collect meanwhile.  The object is loaded from the exact root
+ * (one load: a relaxed atomic, so the compiler cannot read the root
+ * twice and call one value while keeping the other) into a register of
+ * this thread, whose context and stack mpsx_scan_area_code scans; from
+ * there tc_call keeps it, or a word that pins it as well, in a register
+ * or on the stack until the call returns (the argument is at tc_call in
+ * testcode.c).  Returns whether a collection flipped during the call.
+ * installed_at, if not NULL, is the flip count read before the object
+ * was installed. */
+static __attribute__((noinline)) int code_call(size_t k, const char *when,
+                                               const mps_word_t *installed_at)
+{
+  mps_word_t before = mps_collections(arena), after;
+  void *obj = __atomic_load_n(&code_table[k], __ATOMIC_RELAXED);
+  int got = tc_call(arena, obj);
+  after = mps_collections(arena);
+  if (got != code_expect[k])
+    code_failed(k, obj, got, before, after, when);
+  ++code_calls;
+  if (after != before)
+    ++code_calls_across;
+  /* No flip from before the reserve to after the return: the call ran
+   * the code as installed, which no collection had seen. */
+  if (installed_at != NULL && *installed_at == after)
+    ++code_calls_fresh;
+  return after != before;
+}
+
+/* Install code_table[k] (a leaf when k is 0, else a caller of
+ * code_table[k - 1]) and call it at once: a caller is linked at
+ * installation, no collection needs to have scanned it. */
+static void code_install(mps_ap_t ap, size_t k, int leaf_value)
+{
+  mps_word_t installed_at = mps_collections(arena);
+  if (k == 0) {
+    code_table[0] = tc_make_slow_leaf(ap, leaf_value, LEAF_SPINS);
+    code_expect[0] = leaf_value;
+  } else {
+    code_table[k] = tc_make_caller(ap, &code_table[k - 1]);
+    code_expect[k] = code_expect[k - 1] + 1;
+  }
+  (void)code_call(k, "just installed", &installed_at);
+}
+
 static __attribute__((noinline)) void code_loop(mps_ap_t ap)
 {
-  int expect[NCHAIN];
-  mps_word_t made_at = 0;
   size_t k;
   uint64_t rng = rnd() | 1;
-  code_table[0] = tc_make_leaf(ap, 1000);
-  expect[0] = 1000;
-  for (k = 1; k < NCHAIN; ++k) {
-    code_table[k] = tc_make_caller(ap, code_table[k - 1]);
-    expect[k] = expect[k - 1] + 1;
-  }
-  made_at = mps_collections(arena);
+  for (k = 0; k < NCHAIN; ++k)
+    code_install(ap, k, 1000);
   while (!atomic_load(&stop)) {
-    if (mps_collections(arena) > made_at) {
-      /* Park so that nothing moves between loading an address and the
-       * call (another thread may collect); the call itself also pins. */
-      verify_begin();
-      for (k = 0; k < NCHAIN; ++k) {
-        int got = tc_call(arena, code_table[k]);
-        if (got != expect[k])
-          die("code object %zu returned %d, expected %d", k, got, expect[k]);
-        ++code_calls;
-      }
-      verify_end();
-      /* Replace the tail of the chain from a random point; the old
-       * objects become garbage. */
-      rng ^= rng << 13;
-      rng ^= rng >> 7;
-      rng ^= rng << 17;
-      k = (size_t)(rng % NCHAIN);
-      if (k == 0) {
-        int v = 1000 + (int)(rng % 1000);
-        code_table[0] = tc_make_leaf(ap, v);
-        expect[0] = v;
-        k = 1;
-      }
-      for (; k < NCHAIN; ++k) {
-        code_table[k] = tc_make_caller(ap, code_table[k - 1]);
-        expect[k] = expect[k - 1] + 1;
-      }
-      made_at = mps_collections(arena);
-    }
+    /* Call the whole chain while collections come and go.  A round
+     * counts as inside one incremental collection if one was in progress
+     * at both ends with no flip between (a collection that may be
+     * incremental flips; DESIGN.md#incremental): the flip count is read
+     * outside the two samples, so a flip near either end is not missed. */
+    mps_word_t e0 = mps_collections(arena);
+    int tracing0 = mpsx_arena_tracing(arena), tracing1;
+    for (k = 0; k < NCHAIN; ++k)
+      (void)code_call(k, "chain", NULL);
+    tracing1 = mpsx_arena_tracing(arena);
+    if (tracing0 && tracing1 && mps_collections(arena) == e0)
+      code_calls_incr += NCHAIN;
+    /* Replace the tail of the chain from a random point, calling each
+     * new object as soon as it is installed; the old objects become
+     * garbage. */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    for (k = (size_t)(rng % NCHAIN); k < NCHAIN; ++k)
+      code_install(ap, k, 1000 + (int)(rng % 1000));
     for (k = 0; k < 50; ++k)
       (void)tc_make_leaf(ap, (int)k); /* garbage */
   }
@@ -354,6 +465,7 @@ static void *code_main(void *arg)
   CHECK_RES(mps_root_create_table(&table_root, arena, mps_rank_exact(), 0,
                                   code_table, NCHAIN));
   CHECK_RES(mps_ap_create_k(&ap, code_pool, mps_args_none));
+  tc_set_link_delay(LINK_DELAY);
   code_loop(ap);
   mps_ap_destroy(ap);
   mps_root_destroy(table_root);
@@ -365,14 +477,14 @@ static void *code_main(void *arg)
 int main(void)
 {
   mps_fmt_t fmt, code_fmt;
-  mps_chain_t chain;
+  mps_chain_t chain, code_chain;
   mps_root_t shared_root;
   mps_gen_param_s gens[] = { { 1024, 0.85 }, { 2048, 0.45 } };
   pthread_t code_thread;
-  double t0, seconds = 10;
+  double t0, elapsed, seconds = 10;
   const char *env = getenv("SOAK_SECONDS");
   unsigned long total_alloc = 0, total_verify = 0, per_pool[NPOOLS] = {0};
-  int i, k;
+  int i, k, incremental;
 
   test_init("soak");
   if (env != NULL && atof(env) > 0)
@@ -381,8 +493,26 @@ int main(void)
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
   test_arena_setup(arena);
   tf_fmt_create(&fmt, arena, 0);
+  /* A collection may be incremental only if it condemns nothing but AMC
+   * and AMCZ, and no pool may hold weak references
+   * (DESIGN.md#incremental).  So: two chains.  The workers' chain has AMC
+   * and AMCZ in its nursery and AMS, AWL and LO in its second generation:
+   * collections of its nursery alone may be incremental, the others are
+   * atomic.  The code pool has a chain of its own: its collections are
+   * atomic and move code under the running code thread.  The code chain
+   * is made first, so that the policy, which collects the first chain
+   * that is due, does not leave it waiting while the busier workers'
+   * chain is always due.  AWL is a weak pool, whichever rank its
+   * allocation points have: while it exists no collection is
+   * incremental.  With pause time 0 (MPS_TEST_PAUSE_TIME=0), which asks
+   * for incremental collections, the soak makes no AWL pool (its nodes go
+   * to AMS), and fails unless some collection was incremental. */
+  incremental = mps_arena_pause_time(arena) == 0.0;
+  CHECK_RES(mps_chain_create(&code_chain, arena, 2, gens));
   CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
   for (k = 0; k < NPOOLS; ++k) {
+    if (k == P_AWL && incremental)
+      continue;
     mps_pool_class_t cls = k == P_AMC    ? mps_class_amc()
                            : k == P_AMCZ ? mps_class_amcz()
                            : k == P_AMS  ? mps_class_ams()
@@ -391,7 +521,7 @@ int main(void)
     MPS_ARGS_BEGIN(args) {
       MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
       MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
-      if (k == P_AMS || k == P_AWL)
+      if (k == P_AMS || k == P_AWL || k == P_LO)
         MPS_ARGS_ADD(args, MPS_KEY_GEN, 1);
       CHECK_RES(mps_pool_create_k(&pools[k], arena, cls, args));
     } MPS_ARGS_END(args);
@@ -399,13 +529,14 @@ int main(void)
   tc_fmt_create(&code_fmt, arena);
   MPS_ARGS_BEGIN(args) {
     MPS_ARGS_ADD(args, MPS_KEY_FORMAT, code_fmt);
-    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, code_chain);
     CHECK_RES(mps_pool_create_k(&code_pool, arena, mpsx_class_amcx(), args));
   } MPS_ARGS_END(args);
   CHECK_RES(mps_root_create_table(&shared_root, arena, mps_rank_exact(), 0,
                                   shared, NSHARED));
 
   start_collections = mps_collections(arena);
+  test_pauses_start(arena);
   t0 = test_now();
   deadline = t0 + seconds;
   printf("soak: running for %.0f s\n", seconds);
@@ -435,23 +566,45 @@ int main(void)
       die("worker %d verified only %lu times", i, w->verifications);
     tfm_finish(&w->model);
   }
+  elapsed = test_now() - t0;
   printf("soak: %.0f s, %lu collections (%lu explicit), %lu objects "
          "allocated by the workers, %lu verifications, %lu code objects "
          "installed, %lu code calls checked, 0 failures\n",
-         test_now() - t0,
+         elapsed,
          (unsigned long)(mps_collections(arena) - start_collections),
          n_explicit, total_alloc, total_verify, tc_installed(), code_calls);
+  printf("soak: code calls during collections: %lu (%lu across a flip, "
+         "%lu inside an incremental collection); %lu calls of objects "
+         "just installed, before any collection; %lu installations "
+         "retried after a flip\n",
+         code_calls_across + code_calls_incr, code_calls_across,
+         code_calls_incr, code_calls_fresh, tc_retried());
   for (k = 0; k < NPOOLS; ++k)
-    printf("soak:   %-4s %lu allocations\n", pool_name[k], per_pool[k]);
+    printf("soak:   %-4s %lu allocations%s\n", pool_name[k], per_pool[k],
+           pools[k] == NULL ? " (no such pool: pause time 0)" : "");
+  test_pauses_report(arena);
   if (code_calls == 0)
     die("no code was called");
+  if (code_calls_fresh == 0)
+    die("no caller was called before a collection had seen it");
+  /* The point of the code thread: JIT code runs while collections stop
+   * it and move code (and, with pause time 0, between the steps of
+   * incremental ones).  A long run in which that never happened checked
+   * nothing of the kind. */
+  if (elapsed >= 10 && code_calls_across == 0)
+    die("no code call was in progress at a flip in %.0f s", elapsed);
+  if (elapsed >= 10 && incremental && code_calls_incr == 0)
+    die("no code call was made inside an incremental collection in %.0f s",
+        elapsed);
 
   mps_arena_park(arena);
   mps_root_destroy(shared_root);
   mps_pool_destroy(code_pool);
   for (k = NPOOLS; k-- > 0;)
-    mps_pool_destroy(pools[k]);
+    if (pools[k] != NULL)
+      mps_pool_destroy(pools[k]);
   mps_chain_destroy(chain);
+  mps_chain_destroy(code_chain);
   mps_fmt_destroy(code_fmt);
   mps_fmt_destroy(fmt);
   mps_arena_destroy(arena);
