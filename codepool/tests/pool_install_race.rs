@@ -6,11 +6,11 @@
 //! must void it (the loop then reads the targets again), and so must every
 //! later collection that flips before the voided commit has reached the
 //! arena lock in `mps_ap_trip` (`vendor/mps/DESIGN.md#buffers`). Here one
-//! thread runs full collections with nothing in between, so the installers
-//! keep losing the arena lock to it, and each installer calls every object
-//! it installs at once, and again after later collections: a block
-//! committed with targets read before a collection moved them computes
-//! with stale boxes or calls moved code, and its result is wrong.
+//! thread runs bursts of full collections with nothing in between, so the
+//! installers keep losing the arena lock to it, and each installer calls
+//! every object it installs at once, and again after later collections: a
+//! block committed with targets read before a collection moved them
+//! computes with stale boxes or calls moved code, and its result is wrong.
 
 #![cfg(feature = "llvm")]
 
@@ -32,6 +32,9 @@ const INSTALLERS: usize = 2;
 const OWN: usize = 8;
 /// Installations per installer.
 const ROUNDS: usize = 20_000;
+/// Collections per burst, and the pause between bursts.
+const BURST: usize = 8;
+const PAUSE: std::time::Duration = std::time::Duration::from_micros(500);
 
 #[test]
 fn installs_race_back_to_back_collections() {
@@ -71,14 +74,23 @@ fn installs_race_back_to_back_collections() {
         let collector = scope.spawn(|| {
             code.with_jit_thread(|_| {
                 let mut n = 0usize;
+                // Bursts of back-to-back collections: the window in which a
+                // voided commit waits for the lock across a whole
+                // collection. The pauses between bursts let installations
+                // through: an installation whose window between reserve and
+                // commit is longer than the gaps inside a burst (a debug
+                // build) would otherwise have its commit voided forever.
                 // At least one collection, however fast the installers are.
                 loop {
-                    arena.collect().unwrap();
-                    arena.release();
-                    n += 1;
+                    for _ in 0..BURST {
+                        arena.collect().unwrap();
+                        arena.release();
+                        n += 1;
+                    }
                     if stop.requested() {
                         break n;
                     }
+                    std::thread::sleep(PAUSE);
                 }
             })
             .unwrap()
