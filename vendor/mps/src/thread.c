@@ -23,11 +23,29 @@
  * data (the red zone); AArch64 has none, but scanning it is harmless. */
 #define RED_ZONE_SIZE 128
 
+/* More than any signal frame the kernel builds: an x86-64 frame with the
+ * whole XSAVE area (AVX-512, AMX tiles) is under 16 KiB, an AArch64 one
+ * with SVE and SME state at the largest vector lengths under 128 KiB.  A
+ * handler frame further than this below the interrupted stack pointer is
+ * taken to be on some other stack (see suspendHandler). */
+#define SIGNAL_FRAME_MAX ((Size)256 * 1024)
+
 struct ThreadSuspendStruct {
   volatile sig_atomic_t requested; /* the collector wants it stopped */
   volatile sig_atomic_t stopped;   /* it is waiting in the handler */
   mcontext_t context;              /* registers at the interruption */
+  /* The stack pointer of the code that runs on the thread's stack: the
+   * interrupted one, or the fault's (below).  It says which stack that
+   * is, so whether the cold end may be moved up (ThreadScan). */
   Addr sp;
+  /* Where the scan of that stack starts: the suspend handler's own
+   * frame, below its signal frame; inside the fault handler on an
+   * alternate stack, the fault's signal frame if it is on the thread's
+   * stack, else the fault's stack pointer less the red zone. */
+  Addr hot;
+  /* Frames on an alternate signal stack, scanned in place: [extra_base,
+   * extra_limit), or empty. */
+  Addr extra_base, extra_limit;
   /* While the thread runs the barrier's fault handler, the context of the
    * fault: that handler may run on an alternate signal stack. */
   ucontext_t *volatile fault_context;
@@ -97,28 +115,130 @@ void ThreadLeaveFaultHandler(void)
   threadSuspend.fault_context = NULL;
 }
 
+/* Is a in [low, high)? */
+static Bool addrIn(Addr a, Addr low, Addr high)
+{
+  return a >= low && a < high;
+}
+
+/* What a stopped thread's scan must cover (DESIGN.md#threads).
+ *
+ * The machine context the kernel hands a handler holds the general
+ * registers, but the FP/SIMD registers are elsewhere in the signal frame:
+ * on x86-64 `fpregs` points to the FXSAVE/XSAVE area (xmm0-15, the upper
+ * halves of the ymm registers, AVX-512 state), which the kernel puts
+ * between the interrupted stack pointer (less the red zone) and the
+ * ucontext; on AArch64 the V registers are in the ucontext's __reserved
+ * records (so the copy of uc_mcontext below already has V0-V31), SVE and
+ * SME state possibly in an extra block after them.
+ * Compilers keep pointers in vector registers (a 16- or 32-byte struct
+ * moves through xmm/ymm), so a copy of the general registers is not
+ * enough.  Rather than knowing every layout, scan the whole signal frame
+ * where it lies: it stays put while the thread waits in sigsuspend.
+ *
+ * This handler is installed without SA_ONSTACK, so the kernel never
+ * switches stacks for it: the signal frame is pushed on whatever stack the
+ * thread was using, just below the interrupted stack pointer, and this
+ * function's frame lies just below that.  So `frame` (our frame address)
+ * up to the interrupted stack pointer is exactly the signal frame (plus
+ * the red zone, which the kernel skips on x86-64, and our own frame).
+ *
+ * 1. Interrupted on its own stack (the usual case, and also inside the
+ *    barrier's fault handler when no alternate stack is in use): scan the
+ *    stack from `frame`.  That covers the signal frame and everything the
+ *    interrupted code has on the stack.
+ *
+ * 2. Interrupted inside the barrier's fault handler running on an
+ *    alternate signal stack (SA_ONSTACK, e.g. Rust's): this handler and
+ *    its signal frame are on that alternate stack too.  The mutator's
+ *    registers at the fault, FP/SIMD state included, are in the SIGSEGV
+ *    signal frame, at the top of the alternate stack.  The kernel recorded
+ *    the alternate stack it used in that frame's uc_stack (before any
+ *    SS_AUTODISARM), so scan from `frame` up to the top of that stack, in
+ *    place: both signal frames, with both register sets, and the fault
+ *    handler's frames in between.  The thread's own stack is scanned from
+ *    the fault's stack pointer, as before, and both general register sets
+ *    are copied as before.  In place rather than a copy of the FP areas:
+ *    no per-thread buffer sized for the largest XSAVE or SVE/SME state
+ *    (thread-local, so every thread of the process would pay for it), no
+ *    format to parse, and every extension is covered.
+ *
+ *    If the fault's signal frame is not on the alternate stack it names
+ *    (a handler nested in the fault handler took the thread to the
+ *    alternate stack, or the fault handler runs on some other stack),
+ *    only our own signal frame, [frame, interrupted sp), is added: it
+ *    holds the interrupted registers, FP/SIMD included.  When the fault's
+ *    signal frame is on the thread's own stack, that stack is scanned
+ *    from it rather than from the fault's stack pointer.
+ *
+ * 3. Interrupted on some other stack, outside the fault handler: scan
+ *    from `frame` (the cold end is then not moved: ThreadScan).
+ *
+ * `frame` is checked to lie on the stack we expect before it is used; if
+ * it does not (something ran this handler elsewhere), the scan starts at
+ * the interrupted stack pointer less the red zone, as without it.
+ *
+ * AddressSanitizer: __builtin_frame_address is the real frame even when
+ * locals live in a fake stack, and the area scanners read stacks without
+ * instrumentation (root.c, NO_SANITIZE_ADDRESS), so the red zones ASan
+ * poisons in our frame and stale poison in the kernel-written signal
+ * frame are read without a report. */
 static void suspendHandler(int sig, siginfo_t *info, void *context)
 {
   struct ThreadSuspendStruct *rec = &threadSuspend;
   int saved_errno = errno;
   ucontext_t *uc = context;
   sigset_t wait_mask;
+  Addr frame, sp;
+  Bool own, frame_ok;
 
   if (!__atomic_load_n(&rec->requested, __ATOMIC_SEQ_CST)) {
     chainSignal(sig, info, context, &oldSuspendAction);
     errno = saved_errno;
     return;
   }
+  frame = AddrAlignDown(__builtin_frame_address(0), sizeof(Word));
+  sp = contextSP(uc);
+  own = rec->stack_high != NULL &&
+        addrIn(sp, rec->stack_low, rec->stack_high);
+  if (own)
+    frame_ok = addrIn(frame, rec->stack_low, sp);
+  else
+    frame_ok = frame < sp && AddrOffset(frame, sp) <= SIGNAL_FRAME_MAX;
+  if (!frame_ok)
+    frame = AddrAlignDown(sp - RED_ZONE_SIZE, sizeof(Word));
   rec->context = uc->uc_mcontext;
-  rec->sp = contextSP(uc);
+  rec->sp = sp;
+  rec->hot = frame;
+  rec->extra_base = rec->extra_limit = NULL;
   rec->has_outer = FALSE;
-  /* Stopped inside the barrier's fault handler on an alternate stack: the
-   * thread's own stack starts at the fault's stack pointer. */
-  if (rec->fault_context != NULL && rec->stack_high != NULL &&
-      !(rec->sp >= rec->stack_low && rec->sp < rec->stack_high)) {
-    rec->outer = rec->fault_context->uc_mcontext;
+  /* Stopped inside the barrier's fault handler on an alternate stack
+   * (case 2 above): the thread's own stack starts at the fault's stack
+   * pointer. */
+  if (rec->fault_context != NULL && rec->stack_high != NULL && !own) {
+    ucontext_t *fault = rec->fault_context;
+    Addr fault_sp = contextSP(fault);
+    Addr alt_low = fault->uc_stack.ss_sp;
+    Addr alt_high = AddrAdd(alt_low, fault->uc_stack.ss_size);
+    if (frame_ok) {
+      Addr top = sp; /* at least our own signal frame */
+      if (!(fault->uc_stack.ss_flags & SS_DISABLE) &&
+          fault->uc_stack.ss_size > 0 && addrIn(frame, alt_low, sp) &&
+          addrIn((Addr)fault, sp, alt_high))
+        top = alt_high; /* the fault's frame too, on the same stack */
+      rec->extra_base = frame;
+      rec->extra_limit = AddrAlignDown(top, sizeof(Word));
+    }
+    rec->outer = fault->uc_mcontext;
     rec->has_outer = TRUE;
-    rec->sp = contextSP(rec->fault_context);
+    rec->sp = fault_sp;
+    rec->hot = AddrAlignDown(fault_sp - RED_ZONE_SIZE, sizeof(Word));
+    /* The fault's signal frame on the thread's own stack, below the
+     * fault's stack pointer (a handler nested in the fault handler took
+     * the thread to the alternate stack): scan the own stack from it, so
+     * that the FP/SIMD state of the fault is seen. */
+    if (addrIn((Addr)fault, rec->stack_low, rec->hot))
+      rec->hot = AddrAlignDown((Addr)fault, sizeof(Word));
   }
   sigfillset(&wait_mask);
   sigdelset(&wait_mask, SIG_RESUME);
@@ -336,7 +456,10 @@ void ThreadRingResume(Arena arena)
 
 /* Scan the current thread: spill every register into a context on this
  * frame, then scan from that frame to the cold end, which covers the
- * context and every caller's frame. */
+ * context and every caller's frame.  Vector registers need no spilling
+ * here: the thread is inside an MPS call, and x86-64 has no callee-saved
+ * vector registers (a live value was spilled by the caller); AArch64's
+ * callee-saved d8-d15 are in the FP record glibc's getcontext writes. */
 __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
                                                  mps_area_scan_t scan_area,
                                                  void *closure)
@@ -400,7 +523,16 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
     if (res != MPS_RES_OK)
       return res;
   }
-  hot = AddrAlignDown(rec->sp - RED_ZONE_SIZE, sizeof(Word));
+  /* Frames and signal frames on an alternate stack, in place: the thread
+   * waits in the handler on that stack until it is resumed. */
+  if (rec->extra_base < rec->extra_limit) {
+    res = scan_area(ss, rec->extra_base, rec->extra_limit, closure);
+    if (res != MPS_RES_OK)
+      return res;
+  }
+  /* From the suspend handler's frame, which covers the signal frame with
+   * the FP/SIMD registers (suspendHandler). */
+  hot = rec->hot;
   if (hot >= (Addr)cold)
     return MPS_RES_OK;
   return scan_area(ss, hot, cold, closure);
