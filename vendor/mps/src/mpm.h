@@ -627,6 +627,9 @@ struct TraceStruct {
   Arena arena;
   Rank rank;               /* rank of the references being fixed */
   ZoneSet white;
+  /* Zones of the references as fixed (moved) since the scan began: the
+   * client's summary (_ufs) has their zones before the fix only. */
+  ZoneSet fixed_zones;
   RingStruct grey;         /* grey segments */
   Seg weak;                /* grey weak segments, scanned last */
   Bool full;

@@ -98,7 +98,15 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
                           trace->walk_s);
     return MPS_RES_OK;
   }
-  return seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
+  {
+    Res res = seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
+    /* A summary must hold the zone of where a reference points after
+     * the fix: MPS_FIX1 recorded the zone before it, and a copy lands in
+     * another zone (DESIGN.md#barrier). */
+    if (res == MPS_RES_OK && *ref_io != NULL)
+      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
+    return res;
+  }
 }
 
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank)
@@ -138,14 +146,16 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
     seg->pool->klass->before_scan(seg->pool, seg, from, to);
   trace->rank = SegRank(seg);
   trace->ss._ufs = 0;
+  trace->fixed_zones = ZoneSetEMPTY;
   res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
   ASSERT_ALWAYS(res == MPS_RES_OK);
   trace->rank = old;
   /* The summary of what the segment may refer to: the union of the zones
-   * of the references seen (DESIGN.md#barrier).  It only grows here; it
+   * of the references seen, before and after they were fixed
+   * (DESIGN.md#barrier).  It only grows here; it
    * is reset when a scan of everything alive in the segment begins: when
    * the segment is condemned, made for copies, or scanned whole. */
-  seg->summary |= trace->ss._ufs;
+  seg->summary |= trace->ss._ufs | trace->fixed_zones;
   trace->bytes_scanned += AddrOffset(from, to);
   /* Scanning code relinks it (DESIGN.md#code). */
   if (seg->pool->exec)
