@@ -18,7 +18,7 @@ mod common;
 
 use codepool::{CodeObject, CodePool, CodePoolOptions};
 use common::boxes::Boxes;
-use common::gen::{call, env_with_boxes, Program, Rng};
+use common::gen::{call, env_with_boxes, install_all, Program, Rng};
 use common::hang::{join_all, Stop, Watchdog};
 use mps::{Arena, PoolOptions};
 
@@ -55,15 +55,7 @@ fn installs_race_back_to_back_collections() {
         .amc(arena.format::<Boxes>().unwrap(), &PoolOptions::default())
         .unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
-    let base_objects: Vec<CodeObject<'_>> = code
-        .with_jit_thread(|s| {
-            let env = env_with_boxes(s, &heap, &boxes, value);
-            elfs[..BASE]
-                .iter()
-                .map(|elf| code.install_elf(elf, &env).unwrap())
-                .collect()
-        })
-        .unwrap();
+    let base_objects = install_all(&code, &heap, &boxes, &elfs[..BASE], value);
 
     // An installer's panic reaches the test at once (join_all), and then
     // ends the collecting thread (the stop guard); a hang aborts.

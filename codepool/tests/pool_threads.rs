@@ -9,7 +9,7 @@ mod common;
 
 use codepool::{CodeObject, CodePool, CodePoolOptions};
 use common::boxes::{Boxed, Boxes};
-use common::gen::{call, env_with_boxes, Program, Rng, DEPTH};
+use common::gen::{call, env_with_boxes, install_all, Program, Rng, DEPTH};
 use common::hang::{join_all, Stop, Watchdog};
 use mps::{Arena, PoolOptions};
 
@@ -39,15 +39,7 @@ fn threads_install_and_call_while_another_collects() {
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
 
     // The base functions, installed by this thread.
-    let base_objects: Vec<CodeObject<'_>> = code
-        .with_jit_thread(|s| {
-            let env = env_with_boxes(s, &heap, &boxes, value);
-            elfs[..BASE]
-                .iter()
-                .map(|elf| code.install_elf(elf, &env).unwrap())
-                .collect()
-        })
-        .unwrap();
+    let base_objects = install_all(&code, &heap, &boxes, &elfs[..BASE], value);
 
     // A worker's panic reaches the test at once (join_all), and then ends
     // the collecting thread (the stop guard); a hang aborts (watchdog).

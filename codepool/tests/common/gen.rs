@@ -11,7 +11,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use codepool::{CodeObject, Env};
+use codepool::{CodeObject, CodePool, Env};
 use mps::{Amc, Scope};
 
 use super::boxes::{Boxed, Boxes, VALUE_OFFSET};
@@ -254,4 +254,22 @@ pub fn call(object: &CodeObject<'_>, i: usize, x: i64) -> i64 {
     unsafe { object.function::<extern "C" fn(i64) -> i64>(&format!("f{i}")) }
         .unwrap()
         .call((x,))
+}
+
+/// Installs `elfs` on a code-aware thread, with the environment of
+/// [`env_with_boxes`], and returns the objects in order.
+pub fn install_all<'p>(
+    code: &'p CodePool<'p>,
+    heap: &Amc<'_, Boxes>,
+    boxes: &[String],
+    elfs: &[Vec<u8>],
+    value: impl Fn(&str) -> i64,
+) -> Vec<CodeObject<'p>> {
+    code.with_jit_thread(|s| {
+        let env = env_with_boxes(s, heap, boxes, value);
+        elfs.iter()
+            .map(|elf| code.install_elf(elf, &env).unwrap())
+            .collect()
+    })
+    .unwrap()
 }
