@@ -114,6 +114,30 @@ extern void mpsx_arena_pause_log(mps_arena_t arena, mpsx_pause_log_s *log);
 /* Is a collection in progress (an incremental one between steps)? */
 extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
 
+/* Test hooks, in the checking build only (elsewhere the setter returns
+ * MPS_RES_UNIMPL and the hooks are never called): the collector calls
+ * fn(point, closure) at each of these points, so that a test can force an
+ * interleaving of threads instead of hoping that timing finds it.  Hooks
+ * marked "in a handler" run inside a signal handler with every signal
+ * blocked: they may only use atomics, spin, and async-signal-safe calls.
+ * A test sets them before it starts the threads concerned. */
+enum {
+  MPSX_HOOK_FAULT_ENTRY = 0,     /* in a handler: the barrier's fault
+                                    handler, before anything else */
+  MPSX_HOOK_FAULT_PARKED = 1,    /* in a handler: that handler, after the
+                                    thread parked, before the arena lock */
+  MPSX_HOOK_SUSPEND_SENT = 2,    /* the collector sent the suspend signal
+                                    to a thread, before it waits for it */
+  MPSX_HOOK_WORLD_STOPPED = 3,   /* the collector stopped every thread */
+  MPSX_HOOK_SUSPEND_RECORDED = 4,/* in a handler: the suspend handler
+                                    recorded the thread's state, before it
+                                    acknowledges */
+  MPSX_HOOK_LIMIT = 5
+};
+typedef void (*mpsx_test_hook_t)(int point, void *closure);
+extern mps_res_t mpsx_test_hook_set(int point, mpsx_test_hook_t fn,
+                                    void *closure);
+
 #ifdef __cplusplus
 }
 #endif

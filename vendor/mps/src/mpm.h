@@ -547,11 +547,53 @@ Bool ThreadIsCurrent(Thread thread);
 Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
                mps_area_scan_t scan_area, void *closure);
 
-/* Fault handlers record the interrupted context, so that a thread stopped
- * while it runs one on an alternate signal stack is scanned from its
- * real stack (thread.c). */
-void ThreadEnterFaultHandler(void *context);
-void ThreadLeaveFaultHandler(void);
+/* The barrier's fault handler parks the thread first thing, and unparks
+ * it last: while parked, the thread counts as stopped for every
+ * collector, with the fault's context as its mutator state
+ * (DESIGN.md#threads). */
+void ThreadPark(void *context);
+void ThreadUnpark(void);
+/* The stack pointer of an interrupted context. */
+Addr ContextSP(const ucontext_t *uc);
+
+/* ---------------------------------------------------------------------
+ * Alternate signal stacks of registered threads (sigstack.c).
+ * DESIGN.md#sigstacks
+ */
+
+typedef struct SigStackStruct {
+  void *mem;      /* our mapping (guard page first), or NULL */
+  Size size;      /* usable bytes above the guard page */
+  Size guard;     /* bytes of the guard page */
+  stack_t saved;  /* the thread's own alternate stack, given back */
+} SigStackStruct, *SigStack;
+
+Bool SigStackCheck(SigStack ss);
+/* Bytes an alternate stack needs for one signal frame and the barrier
+ * handler's first steps. */
+Size SigStackNeed(void);
+/* Give the calling thread a big enough alternate stack if the one it has
+ * is smaller than SigStackNeed(); SigStackRelease gives its own back. */
+Res SigStackAdopt(SigStack ss);
+void SigStackRelease(SigStack ss);
+/* In a handler running on the alternate stack for code that was not on
+ * it: a 16-byte aligned stack top below that code's stack pointer and
+ * red zone; else NULL. */
+Addr SigStackMutatorTop(const ucontext_t *uc);
+/* Call fn(closure) with the stack pointer at `top`. */
+void SigStackCall(void (*fn)(void *), void *closure, Addr top);
+
+/* ---------------------------------------------------------------------
+ * Test hooks (testhook.c): points where a test of the checking build can
+ * run code of its own, to force an interleaving (mpsx.h).
+ */
+
+#if defined(MPS_CHECK) && MPS_CHECK
+void TestHook(int point);
+#define TEST_HOOK(point) TestHook(point)
+#else
+#define TEST_HOOK(point) ((void)0)
+#endif
 
 /* ---------------------------------------------------------------------
  * The write barrier (protect.c).  DESIGN.md#barrier

@@ -178,18 +178,27 @@ void ArenaProtectBetweenIncrements(Arena arena)
   arenaSetProtection(arena, wantBetweenIncrements);
 }
 
-static void chainSegv(int sig, siginfo_t *info, void *context)
+/* Pass a fault that is not a barrier's to the handler installed before
+ * ours, as the kernel would have delivered it: with the mask of the
+ * interrupted code plus that handler's own (ours blocks every signal). */
+static void chainSegv(int sig, siginfo_t *info, ucontext_t *uc)
 {
   const struct sigaction *old = &oldSegvAction;
-  if (old->sa_flags & SA_SIGINFO) {
-    if (old->sa_sigaction != NULL) {
-      old->sa_sigaction(sig, info, context);
-      return;
-    }
-  } else if (old->sa_handler == SIG_IGN) {
+  if (old->sa_handler == SIG_IGN)
     return;
-  } else if (old->sa_handler != SIG_DFL) {
-    old->sa_handler(sig);
+  if (old->sa_handler != SIG_DFL) {
+    sigset_t mask = uc->uc_sigmask;
+    int s;
+    for (s = 1; s < NSIG; ++s)
+      if (sigismember(&old->sa_mask, s) == 1)
+        (void)sigaddset(&mask, s);
+    if (!(old->sa_flags & SA_NODEFER))
+      (void)sigaddset(&mask, sig);
+    (void)pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    if (old->sa_flags & SA_SIGINFO)
+      old->sa_sigaction(sig, info, uc);
+    else
+      old->sa_handler(sig);
     return;
   }
   /* Default action: restore it and return, so the faulting instruction
@@ -203,45 +212,75 @@ static void chainSegv(int sig, siginfo_t *info, void *context)
   }
 }
 
+typedef struct SegFaultStruct {
+  Arena arena;
+  Seg seg;
+} SegFaultStruct;
+
+/* A fault on a segment of ours, with the arena lock held.  Grey: the read
+ * barrier; scan it (DESIGN.md#incremental).  Read-only: the write
+ * barrier; lift it.  Neither: another thread resolved the fault since;
+ * the access will succeed when retried. */
+static void segFault(void *closure)
+{
+  SegFaultStruct *f = closure;
+  Seg seg = f->seg;
+  if (seg->prot == SegProtNA)
+    (void)TraceFault(f->arena, seg);
+  if (seg->prot != SegProtRW) {
+    SegUnprotect(seg);
+    seg->summary = ZoneSetUNIV;
+  }
+}
+
+/* Is the fault at `addr` a barrier's?  If so, handle it.  The lookup runs
+ * where the handler runs; the work, which may scan a segment with the
+ * client's format methods, on the faulting code's own stack if the
+ * handler is on the alternate one (DESIGN.md#sigstacks). */
+static Bool barrierFault(Addr addr, ucontext_t *uc)
+{
+  Ring node, next;
+  RING_FOR(node, &ArenaGlobalRing, next) {
+    Arena arena = RING_ELT(Arena, global_ring, node);
+    SegFaultStruct f;
+    f.arena = arena;
+    f.seg = NULL;
+    if (LockIsHeldByMe(&arena->lock))
+      continue; /* a fault inside the collector is a bug: not ours */
+    LockClaim(&arena->lock);
+    if (ArenaChunkOfAddr(arena, addr) != NULL)
+      f.seg = SegOfAddr(arena, addr);
+    if (f.seg != NULL) {
+      Addr top = SigStackMutatorTop(uc);
+      if (top != NULL)
+        SigStackCall(segFault, &f, top);
+      else
+        segFault(&f);
+    }
+    LockRelease(&arena->lock);
+    if (f.seg != NULL)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* The handler runs with every signal blocked (ProtInstallHandler), so
+ * nothing nests in it: not the collector's suspend signal, which finds
+ * the thread parked instead (DESIGN.md#threads), nor a handler of the
+ * program's. */
 static void segvHandler(int sig, siginfo_t *info, void *context)
 {
   int saved_errno = errno;
-  Addr addr = info->si_addr;
-  Ring node, next;
-  ThreadEnterFaultHandler(context);
-  if (info->si_code == SEGV_ACCERR) {
-    RING_FOR(node, &ArenaGlobalRing, next) {
-      Arena arena = RING_ELT(Arena, global_ring, node);
-      Bool ours = FALSE;
-      if (LockIsHeldByMe(&arena->lock))
-        continue; /* a fault inside the collector is a bug: not ours */
-      LockClaim(&arena->lock);
-      if (ArenaChunkOfAddr(arena, addr) != NULL) {
-        Seg seg = SegOfAddr(arena, addr);
-        if (seg != NULL) {
-          /* Grey: the read barrier; scan it (DESIGN.md#incremental).
-           * Read-only: the write barrier; lift it.  Neither: another
-           * thread resolved the fault since; the access will succeed when
-           * retried. */
-          if (seg->prot == SegProtNA)
-            (void)TraceFault(arena, seg);
-          if (seg->prot != SegProtRW) {
-            SegUnprotect(seg);
-            seg->summary = ZoneSetUNIV;
-          }
-          ours = TRUE;
-        }
-      }
-      LockRelease(&arena->lock);
-      if (ours) {
-        ThreadLeaveFaultHandler();
-        errno = saved_errno;
-        return;
-      }
-    }
-  }
-  ThreadLeaveFaultHandler();
-  chainSegv(sig, info, context);
+  ucontext_t *uc = context;
+  Bool ours = FALSE;
+  TEST_HOOK(MPSX_HOOK_FAULT_ENTRY);
+  ThreadPark(uc);
+  TEST_HOOK(MPSX_HOOK_FAULT_PARKED);
+  if (info->si_code == SEGV_ACCERR)
+    ours = barrierFault(info->si_addr, uc);
+  ThreadUnpark();
+  if (!ours)
+    chainSegv(sig, info, uc);
   errno = saved_errno;
 }
 
@@ -254,9 +293,10 @@ Res ProtInstallHandler(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = segvHandler;
     /* SA_ONSTACK: a stack overflow must still reach the previous handler
-     * on the alternate stack. */
+     * on the alternate stack.  Every signal blocked: nothing nests in the
+     * handler (DESIGN.md#sigstacks). */
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
+    sigfillset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &oldSegvAction) == 0)
       segvInstalled = TRUE;
     else

@@ -1,23 +1,29 @@
 /* thread.c: thread registration, stopping the world, stack scanning
  *
  * Linux, x86-64 and AArch64.  A collection stops every other thread
- * registered in the arena with a signal (SIGXCPU); the handler saves the
- * interrupted register context, acknowledges, and waits in sigsuspend
- * until the resume signal (SIGXFSZ).  Handlers installed before ours keep
- * receiving the signals we did not send.  See DESIGN.md#threads.
+ * registered in the arena: a thread running its own code gets a signal
+ * (SIGXCPU), whose handler records where its registers and frames are,
+ * acknowledges, and waits on a futex until the collector lets it go; a
+ * thread inside the barrier's fault handler is already at a safe point
+ * (it parked there) and is not signalled at all.  Handlers installed
+ * before ours keep receiving the signals we did not send.  See
+ * DESIGN.md#threads.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mpm.h"
 
 #define SIG_SUSPEND SIGXCPU
-#define SIG_RESUME SIGXFSZ
 
 /* Below the stack pointer, the x86-64 ABI lets leaf functions keep live
  * data (the red zone); AArch64 has none, but scanning it is harmless. */
@@ -27,36 +33,44 @@
  * whole XSAVE area (AVX-512, AMX tiles) is under 16 KiB, an AArch64 one
  * with SVE and SME state at the largest vector lengths under 128 KiB.  A
  * handler frame further than this below the interrupted stack pointer is
- * taken to be on some other stack (see suspendHandler). */
+ * taken to be on some other stack. */
 #define SIGNAL_FRAME_MAX ((Size)256 * 1024)
 
+/* The state word of a thread (DESIGN.md#threads).  REQUESTED is set and
+ * cleared by the collector that stops the world; STOPPED and PARKED by
+ * the thread itself.  All three change by atomic read-modify-write on
+ * the one word, so that whoever changes it learns the others' bits at
+ * that instant. */
+enum {
+  STATE_REQUESTED = 1u, /* a collector wants the thread stopped */
+  STATE_STOPPED = 2u,   /* waiting in the suspend handler */
+  STATE_PARKED = 4u     /* inside the barrier's fault handler */
+};
+
 struct ThreadSuspendStruct {
-  volatile sig_atomic_t requested; /* the collector wants it stopped */
-  volatile sig_atomic_t stopped;   /* it is waiting in the handler */
-  mcontext_t context;              /* registers at the interruption */
-  /* The stack pointer of the code that runs on the thread's stack: the
-   * interrupted one, or the fault's (below).  It says which stack that
-   * is, so whether the cold end may be moved up (ThreadScan). */
+  unsigned state;                  /* atomic; a futex word */
+  /* Where the mutator's state is while the thread is stopped or parked:
+   * written by the thread before it sets STOPPED or PARKED (release),
+   * read by the collector after it saw the bit or the acknowledgement.
+   * The registers: */
+  mcontext_t context;
+  /* The mutator's stack pointer: which stack its newest frames are on
+   * (NULL: not known, see recordInterrupted); */
   Addr sp;
-  /* Where the scan of that stack starts: the suspend handler's own
-   * frame, below its signal frame; inside the fault handler on an
-   * alternate stack, the fault's signal frame if it is on the thread's
-   * stack, else the fault's stack pointer less the red zone. */
+  /* where the scan of that stack starts (at most sp less the red zone:
+   * it covers the signal frame when that is on the same stack); */
   Addr hot;
-  /* Frames on an alternate signal stack, scanned in place: [extra_base,
-   * extra_limit), or empty. */
+  /* signal frames and handler frames on another stack (the alternate
+   * one), scanned in place: [extra_base, extra_limit), or empty. */
   Addr extra_base, extra_limit;
-  /* While the thread runs the barrier's fault handler, the context of the
-   * fault: that handler may run on an alternate signal stack. */
-  ucontext_t *volatile fault_context;
-  mcontext_t outer;                /* registers at the fault */
-  Bool has_outer;
   Addr stack_low, stack_high;      /* the thread's own stack */
+  unsigned registrations;          /* in all arenas */
+  SigStackStruct sigstack;         /* an alternate stack we gave it */
 };
 
 static _Thread_local struct ThreadSuspendStruct threadSuspend;
 
-static struct sigaction oldSuspendAction, oldResumeAction;
+static struct sigaction oldSuspendAction;
 static Bool handlersInstalled = FALSE;
 static sem_t ackSem;
 
@@ -78,7 +92,7 @@ static void chainSignal(int sig, siginfo_t *info, void *context,
   } else if (old->sa_handler == SIG_IGN) {
     return;
   } else if (old->sa_handler == SIG_DFL) {
-    /* The default action of both signals ends the process: take it. */
+    /* The default action of SIGXCPU ends the process: take it. */
     sigset_t unblock;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -94,7 +108,7 @@ static void chainSignal(int sig, siginfo_t *info, void *context,
   }
 }
 
-static Addr contextSP(const ucontext_t *uc)
+Addr ContextSP(const ucontext_t *uc)
 {
 #if defined(__x86_64__)
   return (Addr)uc->uc_mcontext.gregs[REG_RSP];
@@ -105,78 +119,116 @@ static Addr contextSP(const ucontext_t *uc)
 #endif
 }
 
-void ThreadEnterFaultHandler(void *context)
-{
-  threadSuspend.fault_context = context;
-}
-
-void ThreadLeaveFaultHandler(void)
-{
-  threadSuspend.fault_context = NULL;
-}
-
 /* Is a in [low, high)? */
 static Bool addrIn(Addr a, Addr low, Addr high)
 {
   return a >= low && a < high;
 }
 
-/* What a stopped thread's scan must cover (DESIGN.md#threads).
+static void futexWait(unsigned *word, unsigned seen)
+{
+  (void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+static void futexWakeAll(unsigned *word)
+{
+  (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* The signal frame of the handler that was interrupted first on the
+ * alternate stack [low, high): the frame the kernel built at the top of
+ * that stack when it switched to it.  Its ucontext records the alternate
+ * stack exactly as it was (not SS_ONSTACK: the thread was elsewhere) and
+ * the stack pointer of the code it interrupted, outside the alternate
+ * stack.  A stale frame of an earlier signal may match too; of all
+ * matches, the lowest stack pointer is returned, which is at most the
+ * live one: scanning from it covers every live frame (DESIGN.md#threads).
+ * Returns NULL if none matches. */
+static Addr outermostSP(Addr from, Addr low, Addr high)
+{
+  Size need = offsetof(ucontext_t, uc_mcontext) + sizeof(mcontext_t);
+  Size size = AddrOffset(low, high);
+  Addr p, best = NULL;
+  if (from < low || AddrOffset(low, high) < need)
+    return NULL;
+  for (p = AddrAlignDown(high - need, sizeof(Word)); p >= from;
+       p -= sizeof(Word)) {
+    const ucontext_t *u = (const ucontext_t *)p;
+    Addr sp;
+    if ((Addr)u->uc_stack.ss_sp != low || u->uc_stack.ss_size != size ||
+        (u->uc_stack.ss_flags & (SS_ONSTACK | SS_DISABLE)) != 0)
+      continue;
+    sp = ContextSP(u);
+    if (addrIn(sp, low, high))
+      continue;
+    if (best == NULL || sp < best)
+      best = sp;
+  }
+  return best;
+}
+
+/* Record where a mutator interrupted with context `uc` has its state:
+ * its registers, and the lowest address `low` that must be scanned on
+ * the stack that holds the signal frame (the suspend handler's own
+ * frame, which lies below its signal frame; or, in the fault handler,
+ * the fault's ucontext, the lowest part of its signal frame).
  *
- * The machine context the kernel hands a handler holds the general
- * registers, but the FP/SIMD registers are elsewhere in the signal frame:
- * on x86-64 `fpregs` points to the FXSAVE/XSAVE area (xmm0-15, the upper
- * halves of the ymm registers, AVX-512 state), which the kernel puts
- * between the interrupted stack pointer (less the red zone) and the
- * ucontext; on AArch64 the V registers are in the ucontext's __reserved
- * records (so the copy of uc_mcontext below already has V0-V31), SVE and
- * SME state possibly in an extra block after them.
- * Compilers keep pointers in vector registers (a 16- or 32-byte struct
- * moves through xmm/ymm), so a copy of the general registers is not
- * enough.  Rather than knowing every layout, scan the whole signal frame
- * where it lies: it stays put while the thread waits in sigsuspend.
- *
- * This handler is installed without SA_ONSTACK, so the kernel never
- * switches stacks for it: the signal frame is pushed on whatever stack the
- * thread was using, just below the interrupted stack pointer, and this
- * function's frame lies just below that.  So `frame` (our frame address)
- * up to the interrupted stack pointer is exactly the signal frame (plus
- * the red zone, which the kernel skips on x86-64, and our own frame).
- *
- * 1. Interrupted on its own stack (the usual case, and also inside the
- *    barrier's fault handler when no alternate stack is in use): scan the
- *    stack from `frame`.  That covers the signal frame and everything the
- *    interrupted code has on the stack.
- *
- * 2. Interrupted inside the barrier's fault handler running on an
- *    alternate signal stack (SA_ONSTACK, e.g. Rust's): this handler and
- *    its signal frame are on that alternate stack too.  The mutator's
- *    registers at the fault, FP/SIMD state included, are in the SIGSEGV
- *    signal frame, at the top of the alternate stack.  The kernel recorded
- *    the alternate stack it used in that frame's uc_stack (before any
- *    SS_AUTODISARM), so scan from `frame` up to the top of that stack, in
- *    place: both signal frames, with both register sets, and the fault
- *    handler's frames in between.  The thread's own stack is scanned from
- *    the fault's stack pointer, as before, and both general register sets
- *    are copied as before.  In place rather than a copy of the FP areas:
- *    no per-thread buffer sized for the largest XSAVE or SVE/SME state
- *    (thread-local, so every thread of the process would pay for it), no
- *    format to parse, and every extension is covered.
- *
- *    If the fault's signal frame is not on the alternate stack it names
- *    (a handler nested in the fault handler took the thread to the
- *    alternate stack, or the fault handler runs on some other stack),
- *    only our own signal frame, [frame, interrupted sp), is added: it
- *    holds the interrupted registers, FP/SIMD included.  When the fault's
- *    signal frame is on the thread's own stack, that stack is scanned
- *    from it rather than from the fault's stack pointer.
- *
- * 3. Interrupted on some other stack, outside the fault handler: scan
- *    from `frame` (the cold end is then not moved: ThreadScan).
- *
- * `frame` is checked to lie on the stack we expect before it is used; if
- * it does not (something ran this handler elsewhere), the scan starts at
- * the interrupted stack pointer less the red zone, as without it.
+ * 1. The signal frame is on the alternate stack and the mutator was not
+ *    (a barrier fault delivered there): the frame is scanned in place,
+ *    [low, top of the alternate stack); the mutator's stack from its
+ *    stack pointer less the red zone.
+ * 2. The mutator itself runs on the alternate stack (inside some
+ *    handler of the program's that was delivered there): the frames
+ *    there, from `low` (or the stack pointer) to the top, are scanned in
+ *    place; they include the signal frame of the outermost such handler,
+ *    which tells the stack pointer of the code it interrupted
+ *    (outermostSP): that stack is scanned from there.  If no frame is
+ *    found, the stack pointer is unknown and the scan covers the whole
+ *    mapped part of the thread's own stack.
+ * 3. Otherwise the signal frame is just below the stack pointer, on the
+ *    same stack: that stack is scanned from `low`, covering the frame and
+ *    with it the FP/SIMD registers (DESIGN.md#threads).  `low` is checked
+ *    to lie there; if not, the scan starts at the stack pointer less the
+ *    red zone. */
+static void recordInterrupted(struct ThreadSuspendStruct *rec,
+                              const ucontext_t *uc, Addr low)
+{
+  const stack_t *alt = &uc->uc_stack;
+  Bool alt_on = (alt->ss_flags & SS_DISABLE) == 0 && alt->ss_size > 0;
+  Addr alt_low = alt->ss_sp, alt_high = AddrAdd(alt->ss_sp, alt->ss_size);
+  Addr sp = ContextSP(uc);
+  low = AddrAlignDown(low, sizeof(Word));
+  rec->context = uc->uc_mcontext;
+  rec->extra_base = rec->extra_limit = NULL;
+  if (alt_on && addrIn(low, alt_low, alt_high) && !addrIn(sp, alt_low, alt_high)) {
+    rec->extra_base = low;
+    rec->extra_limit = AddrAlignDown(alt_high, sizeof(Word));
+  } else if (alt_on && addrIn(sp, alt_low, alt_high)) {
+    Addr from = (low < sp && low >= alt_low) ? low : sp - RED_ZONE_SIZE;
+    if (from < alt_low)
+      from = alt_low;
+    rec->extra_base = AddrAlignDown(from, sizeof(Word));
+    rec->extra_limit = AddrAlignDown(alt_high, sizeof(Word));
+    sp = outermostSP(rec->extra_base, alt_low, alt_high);
+    if (sp == NULL) {
+      rec->sp = rec->hot = NULL;
+      return;
+    }
+  } else {
+    Bool ok = low < sp && AddrOffset(low, sp) <= SIGNAL_FRAME_MAX;
+    if (ok && rec->stack_high != NULL && addrIn(sp, rec->stack_low, rec->stack_high))
+      ok = low >= rec->stack_low;
+    rec->sp = sp;
+    rec->hot = ok ? low : AddrAlignDown(sp - RED_ZONE_SIZE, sizeof(Word));
+    return;
+  }
+  rec->sp = sp;
+  rec->hot = AddrAlignDown(sp - RED_ZONE_SIZE, sizeof(Word));
+}
+
+/* Stop here, on the thread's own stack or wherever the signal came (the
+ * handler is installed without SA_ONSTACK, and blocks every signal, so
+ * that nothing of the program's runs while the world is stopped).
  *
  * AddressSanitizer: __builtin_frame_address is the real frame even when
  * locals live in a fake stack, and the area scanners read stacks without
@@ -187,86 +239,69 @@ static void suspendHandler(int sig, siginfo_t *info, void *context)
 {
   struct ThreadSuspendStruct *rec = &threadSuspend;
   int saved_errno = errno;
-  ucontext_t *uc = context;
-  sigset_t wait_mask;
-  Addr frame, sp;
-  Bool own, frame_ok;
+  unsigned w;
 
-  if (!__atomic_load_n(&rec->requested, __ATOMIC_SEQ_CST)) {
-    chainSignal(sig, info, context, &oldSuspendAction);
+  if (!(__atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) & STATE_REQUESTED)) {
+    /* Ours but late (DESIGN.md#threads), or someone else's. */
+    if (info == NULL || info->si_code != SI_TKILL || info->si_pid != getpid())
+      chainSignal(sig, info, context, &oldSuspendAction);
     errno = saved_errno;
     return;
   }
-  frame = AddrAlignDown(__builtin_frame_address(0), sizeof(Word));
-  sp = contextSP(uc);
-  own = rec->stack_high != NULL &&
-        addrIn(sp, rec->stack_low, rec->stack_high);
-  if (own)
-    frame_ok = addrIn(frame, rec->stack_low, sp);
-  else
-    frame_ok = frame < sp && AddrOffset(frame, sp) <= SIGNAL_FRAME_MAX;
-  if (!frame_ok)
-    frame = AddrAlignDown(sp - RED_ZONE_SIZE, sizeof(Word));
-  rec->context = uc->uc_mcontext;
-  rec->sp = sp;
-  rec->hot = frame;
-  rec->extra_base = rec->extra_limit = NULL;
-  rec->has_outer = FALSE;
-  /* Stopped inside the barrier's fault handler on an alternate stack
-   * (case 2 above): the thread's own stack starts at the fault's stack
-   * pointer. */
-  if (rec->fault_context != NULL && rec->stack_high != NULL && !own) {
-    ucontext_t *fault = rec->fault_context;
-    Addr fault_sp = contextSP(fault);
-    Addr alt_low = fault->uc_stack.ss_sp;
-    Addr alt_high = AddrAdd(alt_low, fault->uc_stack.ss_size);
-    if (frame_ok) {
-      Addr top = sp; /* at least our own signal frame */
-      if (!(fault->uc_stack.ss_flags & SS_DISABLE) &&
-          fault->uc_stack.ss_size > 0 && addrIn(frame, alt_low, sp) &&
-          addrIn((Addr)fault, sp, alt_high))
-        top = alt_high; /* the fault's frame too, on the same stack */
-      rec->extra_base = frame;
-      rec->extra_limit = AddrAlignDown(top, sizeof(Word));
+  recordInterrupted(rec, context, __builtin_frame_address(0));
+  TEST_HOOK(MPSX_HOOK_SUSPEND_RECORDED);
+  (void)__atomic_fetch_or(&rec->state, STATE_STOPPED, __ATOMIC_ACQ_REL);
+  (void)sem_post(&ackSem);
+  for (;;) {
+    w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
+    if (w & STATE_REQUESTED) {
+      futexWait(&rec->state, w);
+    } else if (__atomic_compare_exchange_n(&rec->state, &w,
+                                           w & ~(unsigned)STATE_STOPPED,
+                                           FALSE, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE)) {
+      break;
     }
-    rec->outer = fault->uc_mcontext;
-    rec->has_outer = TRUE;
-    rec->sp = fault_sp;
-    rec->hot = AddrAlignDown(fault_sp - RED_ZONE_SIZE, sizeof(Word));
-    /* The fault's signal frame on the thread's own stack, below the
-     * fault's stack pointer (a handler nested in the fault handler took
-     * the thread to the alternate stack): scan the own stack from it, so
-     * that the FP/SIMD state of the fault is seen. */
-    if (addrIn((Addr)fault, rec->stack_low, rec->hot))
-      rec->hot = AddrAlignDown((Addr)fault, sizeof(Word));
   }
-  sigfillset(&wait_mask);
-  sigdelset(&wait_mask, SIG_RESUME);
-  __atomic_store_n(&rec->stopped, 1, __ATOMIC_SEQ_CST);
-  (void)sem_post(&ackSem);
-  while (__atomic_load_n(&rec->requested, __ATOMIC_SEQ_CST))
-    (void)sigsuspend(&wait_mask);
-  __atomic_store_n(&rec->stopped, 0, __ATOMIC_SEQ_CST);
-  (void)sem_post(&ackSem);
   errno = saved_errno;
 }
 
-/* Was this signal sent by pthread_kill from this process? */
-static Bool signalIsOurs(const siginfo_t *info)
+/* The barrier's fault handler parks the thread before anything else
+ * (protect.c; every signal is blocked there, so no suspend signal can
+ * interrupt it): its mutator state is then the fault's context, which
+ * stays put until the handler returns, and the collector counts it as
+ * stopped without a signal.  A collector that asked before the thread
+ * parked sent a signal, which stays pending, and waits for an
+ * acknowledgement: give it here (DESIGN.md#threads). */
+void ThreadPark(void *context)
 {
-  return info != NULL && info->si_code == SI_TKILL && info->si_pid == getpid();
+  struct ThreadSuspendStruct *rec = &threadSuspend;
+  ucontext_t *uc = context;
+  unsigned old;
+  recordInterrupted(rec, uc, (Addr)uc);
+  old = __atomic_fetch_or(&rec->state, STATE_PARKED, __ATOMIC_ACQ_REL);
+  AVER(!(old & (STATE_PARKED | STATE_STOPPED)));
+  if (old & STATE_REQUESTED)
+    (void)sem_post(&ackSem);
 }
 
-static void resumeHandler(int sig, siginfo_t *info, void *context)
+/* Leave the fault handler's safe point: not while a collector counts the
+ * thread as stopped. */
+void ThreadUnpark(void)
 {
-  int saved_errno = errno;
-  /* Our resume signal only has to interrupt sigsuspend.  It may also
-   * arrive after the suspend handler saw `requested` cleared and left
-   * without waiting; then it is simply late, and ignored. */
-  if (!__atomic_load_n(&threadSuspend.stopped, __ATOMIC_SEQ_CST) &&
-      !signalIsOurs(info))
-    chainSignal(sig, info, context, &oldResumeAction);
-  errno = saved_errno;
+  struct ThreadSuspendStruct *rec = &threadSuspend;
+  for (;;) {
+    unsigned w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
+    AVER(w & STATE_PARKED);
+    if (w & STATE_REQUESTED) {
+      futexWait(&rec->state, w);
+    } else if (__atomic_compare_exchange_n(&rec->state, &w,
+                                           w & ~(unsigned)STATE_PARKED,
+                                           FALSE, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE)) {
+      return;
+    }
+  }
 }
 
 /* fork: DESIGN.md#fork.  Before a fork, take every arena's lock, then the
@@ -331,18 +366,13 @@ Res ThreadInstallHandlers(void)
       return MPS_RES_RESOURCE;
     }
     memset(&sa, 0, sizeof sa);
+    /* No SA_ONSTACK: the signal frame goes on the stack in use, where the
+     * scan finds it; every signal blocked: nothing of the program runs
+     * on a stopped thread, and nothing nests in this handler. */
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIG_RESUME);
+    sigfillset(&sa.sa_mask);
     sa.sa_sigaction = suspendHandler;
     if (sigaction(SIG_SUSPEND, &sa, &oldSuspendAction) != 0) {
-      LockReleaseGlobal();
-      return MPS_RES_RESOURCE;
-    }
-    sigemptyset(&sa.sa_mask);
-    sa.sa_sigaction = resumeHandler;
-    if (sigaction(SIG_RESUME, &sa, &oldResumeAction) != 0) {
-      (void)sigaction(SIG_SUSPEND, &oldSuspendAction, NULL);
       LockReleaseGlobal();
       return MPS_RES_RESOURCE;
     }
@@ -357,15 +387,26 @@ Res ThreadInstallHandlers(void)
 Res ThreadRegister(Thread *thread_o, Arena arena)
 {
   Thread thread;
+  struct ThreadSuspendStruct *rec = &threadSuspend;
   Res res = ThreadInstallHandlers();
   if (res != MPS_RES_OK)
     return res;
   thread = calloc(1, sizeof *thread);
   if (thread == NULL)
     return MPS_RES_MEMORY;
+  if (rec->registrations == 0) {
+    /* An alternate signal stack too small for the barrier's handler is
+     * replaced while the thread is registered (sigstack.c). */
+    res = SigStackAdopt(&rec->sigstack);
+    if (res != MPS_RES_OK) {
+      free(thread);
+      return res;
+    }
+  }
+  ++rec->registrations;
   thread->arena = arena;
   thread->id = pthread_self();
-  thread->record = &threadSuspend;
+  thread->record = rec;
   {
     /* Where is this thread's stack?  Used to extend a cold end that lies
      * inside it up to its top (DESIGN.md#threads). */
@@ -376,8 +417,8 @@ Res ThreadRegister(Thread *thread_o, Arena arena)
       if (pthread_attr_getstack(&attr, &low, &size) == 0) {
         thread->stack_low = low;
         thread->stack_high = AddrAdd(low, size);
-        threadSuspend.stack_low = low;
-        threadSuspend.stack_high = AddrAdd(low, size);
+        rec->stack_low = low;
+        rec->stack_high = AddrAdd(low, size);
       }
       (void)pthread_attr_destroy(&attr);
     }
@@ -391,8 +432,17 @@ Res ThreadRegister(Thread *thread_o, Arena arena)
 
 void ThreadDeregister(Thread thread)
 {
+  struct ThreadSuspendStruct *rec;
   AVERT(Thread, thread);
+  rec = thread->record;
   RingRemove(&thread->arena_ring);
+  /* From another thread (a client error the manual does not forbid
+   * outright), the alternate stack we gave is left in place. */
+  if (ThreadIsCurrent(thread) && !thread->forked_away) {
+    AVER(rec->registrations > 0);
+    if (--rec->registrations == 0)
+      SigStackRelease(&rec->sigstack);
+  }
   thread->sig = SigInvalid;
   free(thread);
 }
@@ -410,46 +460,56 @@ static void semWait(void)
 
 /* Stop every other registered thread of the arena.  The world lock is
  * held, so no other arena is stopping threads at the same time.  A
- * thread registered twice is stopped once. */
+ * thread registered twice is stopped once.  A thread that is stopped or
+ * parked already (DESIGN.md#threads) is not signalled and sends no
+ * acknowledgement; every other one is, and does. */
 void ThreadRingSuspend(Arena arena)
 {
   Ring node, next;
   Size waiting = 0;
   RING_FOR(node, &arena->threads, next) {
     Thread thread = RING_ELT(Thread, arena_ring, node);
+    unsigned old;
     thread->suspended = FALSE;
-    if (ThreadIsCurrent(thread) || thread->record->requested ||
-        thread->forked_away)
+    if (ThreadIsCurrent(thread) || thread->forked_away)
       continue;
-    __atomic_store_n(&thread->record->requested, 1, __ATOMIC_SEQ_CST);
+    old = __atomic_fetch_or(&thread->record->state, STATE_REQUESTED,
+                            __ATOMIC_ACQ_REL);
+    if (old & STATE_REQUESTED)
+      continue; /* the same thread, registered again */
+    thread->suspended = TRUE;
+    if (old & (STATE_STOPPED | STATE_PARKED))
+      continue;
     if (pthread_kill(thread->id, SIG_SUSPEND) != 0) {
       /* The thread has gone without deregistering: a client error. */
-      __atomic_store_n(&thread->record->requested, 0, __ATOMIC_SEQ_CST);
+      __atomic_fetch_and(&thread->record->state, ~(unsigned)STATE_REQUESTED,
+                         __ATOMIC_ACQ_REL);
       AssertFail(__FILE__, __LINE__,
                  "registered thread exited without mps_thread_dereg");
     }
-    thread->suspended = TRUE;
+    TEST_HOOK(MPSX_HOOK_SUSPEND_SENT);
     ++waiting;
   }
   while (waiting-- > 0)
     semWait();
+  TEST_HOOK(MPSX_HOOK_WORLD_STOPPED);
 }
 
+/* Let them go.  No acknowledgement: a thread that has not yet seen its
+ * request cleared when the next collection asks again is counted as
+ * stopped by it, and its record is still true (it has not run). */
 void ThreadRingResume(Arena arena)
 {
   Ring node, next;
-  Size waiting = 0;
   RING_FOR(node, &arena->threads, next) {
     Thread thread = RING_ELT(Thread, arena_ring, node);
     if (!thread->suspended)
       continue;
     thread->suspended = FALSE;
-    __atomic_store_n(&thread->record->requested, 0, __ATOMIC_SEQ_CST);
-    ASSERT_ALWAYS(pthread_kill(thread->id, SIG_RESUME) == 0);
-    ++waiting;
+    (void)__atomic_fetch_and(&thread->record->state,
+                             ~(unsigned)STATE_REQUESTED, __ATOMIC_ACQ_REL);
+    futexWakeAll(&thread->record->state);
   }
-  while (waiting-- > 0)
-    semWait();
 }
 
 /* Stack scanning ---------------------------------------------------------- */
@@ -487,53 +547,115 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
   return res;
 }
 
+/* The lowest address from which [low, high) is mapped up to `high`: a
+ * stack's mapping grows down from its top, so the mapped pages are a
+ * suffix of the range.  Binary search with mincore, which fails with
+ * ENOMEM for unmapped pages. */
+static Addr mappedFrom(Addr low, Addr high)
+{
+  Size page = (Size)sysconf(_SC_PAGESIZE);
+  unsigned char vec;
+  Size lo, hi;
+  low = AddrAlignDown(AddrAdd(low, page - 1), page);
+  high = AddrAlignDown(high, page);
+  if (low >= high)
+    return high;
+  /* Invariant: page `hi` is mapped (or is `high`), pages below `lo` are
+   * not known to be. */
+  lo = 0;
+  hi = AddrOffset(low, high) / page;
+  while (lo < hi) {
+    Size mid = lo + (hi - lo) / 2;
+    if (mincore(AddrAdd(low, mid * page), page, &vec) == 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return AddrAdd(low, hi * page);
+}
+
+static Res scanWords(mps_ss_t ss, Addr base, Addr limit,
+                     mps_area_scan_t scan_area, void *closure)
+{
+  base = AddrAlignDown(base, sizeof(Word));
+  limit = AddrAlignDown(limit, sizeof(Word));
+  if (base >= limit)
+    return MPS_RES_OK;
+  return scan_area(ss, base, limit, closure);
+}
+
+/* A stopped or parked thread: what recordInterrupted wrote. */
+static Res scanRecorded(mps_ss_t ss, Thread thread, Addr cold,
+                        mps_area_scan_t scan_area, void *closure)
+{
+  struct ThreadSuspendStruct *rec = thread->record;
+  Addr low = thread->stack_low, high = thread->stack_high;
+  Bool own_known = high != NULL;
+  Res res;
+  res = scanWords(ss, (Addr)&rec->context, (Addr)(&rec->context + 1),
+                  scan_area, closure);
+  if (res != MPS_RES_OK)
+    return res;
+  res = scanWords(ss, rec->extra_base, rec->extra_limit, scan_area, closure);
+  if (res != MPS_RES_OK)
+    return res;
+  if (rec->sp != NULL && own_known && addrIn(rec->sp, low, high))
+    /* On its own stack: to the top of it, wherever the cold end is (a
+     * local of one frame may lie above another's: ThreadScan). */
+    return scanWords(ss, rec->hot, high, scan_area, closure);
+  if (rec->sp != NULL && !(own_known && addrIn(cold, low, high)))
+    /* On another stack, which it was registered on: to the cold end. */
+    return rec->hot < cold ? scanWords(ss, rec->hot, cold, scan_area, closure)
+                           : MPS_RES_OK;
+  /* Its own stack, left at a point not known (running on some other
+   * stack, or in a handler whose way back was not found): every mapped
+   * page of it.  More than needed, never less.  The other stack from the
+   * recorded point cannot be scanned further than its signal frame: its
+   * extent is not known. */
+  if (!own_known)
+    return MPS_RES_OK;
+  if (rec->sp != NULL && rec->hot < rec->sp &&
+      AddrOffset(rec->hot, rec->sp) <= SIGNAL_FRAME_MAX) {
+    res = scanWords(ss, rec->hot, rec->sp, scan_area, closure);
+    if (res != MPS_RES_OK)
+      return res;
+  }
+  return scanWords(ss, mappedFrom(low, high), high, scan_area, closure);
+}
+
 Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
                mps_area_scan_t scan_area, void *closure)
 {
   struct ThreadSuspendStruct *rec = thread->record;
-  Addr hot;
-  Res res;
+  unsigned state;
   AVERT(Thread, thread);
-  /* A cold end is conventionally a local of main or of the thread's start
-   * function, but compilers (and sanitizers) lay out frames as they like:
-   * a local of the same frame may lie above it.  Scanning to the top of
-   * the stack mapping is more conservative and never wrong. */
-  {
-    /* When the thread runs on its own stack, scan up to the top of it,
-     * wherever the cold end lies: also when the cold end is not on the
-     * stack at all (a local that AddressSanitizer put in a fake frame).
-     * A thread running on some other stack is scanned to its cold end. */
-    Addr sp = ThreadIsCurrent(thread) ? (Addr)__builtin_frame_address(0)
-                                      : rec->sp;
-    if (sp >= thread->stack_low && sp < thread->stack_high)
+  if (ThreadIsCurrent(thread)) {
+    Addr sp = __builtin_frame_address(0);
+    /* A cold end is conventionally a local of main or of the thread's
+     * start function, but compilers (and sanitizers) lay out frames as
+     * they like: a local of the same frame may lie above it.  Scanning
+     * to the top of the stack mapping is more conservative and never
+     * wrong.  So when the thread runs on its own stack, scan up to the
+     * top of it, wherever the cold end lies: also when the cold end is
+     * not on the stack at all (a local that AddressSanitizer put in a
+     * fake frame).  A thread running on some other stack is scanned to
+     * its cold end. */
+    if (thread->stack_high != NULL &&
+        addrIn(sp, thread->stack_low, thread->stack_high))
       cold = AddrAlignDown(thread->stack_high, sizeof(Word));
-  }
-  if (ThreadIsCurrent(thread))
+    /* Collecting from inside the barrier's fault handler (a fault on a
+     * grey segment runs a step of the trace): the mutator's state is what
+     * the handler recorded, as for a parked thread; the handler's own
+     * frames hold nothing of the client's. */
+    if (__atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) & STATE_PARKED)
+      return scanRecorded(ss, thread, cold, scan_area, closure);
     return scanCurrent(ss, cold, scan_area, closure);
+  }
   if (thread->forked_away)
     return MPS_RES_OK; /* it does not exist in this process */
-  AVER(rec->stopped);
-  res = scan_area(ss, &rec->context, (Addr)&rec->context + sizeof(Word) *
-                  (sizeof rec->context / sizeof(Word)), closure);
-  if (res != MPS_RES_OK)
-    return res;
-  if (rec->has_outer) {
-    res = scan_area(ss, &rec->outer, (Addr)&rec->outer + sizeof(Word) *
-                    (sizeof rec->outer / sizeof(Word)), closure);
-    if (res != MPS_RES_OK)
-      return res;
-  }
-  /* Frames and signal frames on an alternate stack, in place: the thread
-   * waits in the handler on that stack until it is resumed. */
-  if (rec->extra_base < rec->extra_limit) {
-    res = scan_area(ss, rec->extra_base, rec->extra_limit, closure);
-    if (res != MPS_RES_OK)
-      return res;
-  }
-  /* From the suspend handler's frame, which covers the signal frame with
-   * the FP/SIMD registers (suspendHandler). */
-  hot = rec->hot;
-  if (hot >= (Addr)cold)
-    return MPS_RES_OK;
-  return scan_area(ss, hot, cold, closure);
+  state = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
+  AVER(state & STATE_REQUESTED);
+  AVER(state & (STATE_STOPPED | STATE_PARKED));
+  (void)state;
+  return scanRecorded(ss, thread, cold, scan_area, closure);
 }
