@@ -66,12 +66,6 @@ mps_bool_t mpsx_code_range(mps_arena_t arena, void **write_base_o,
   return found;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
-#else
-#define NO_SANITIZE_ADDRESS
-#endif
-
 NO_SANITIZE_ADDRESS
 mps_res_t mpsx_scan_area_code(mps_ss_t ss, void *base, void *limit,
                               void *closure)

@@ -24,6 +24,15 @@
 #include "mpslib.h"
 #include "mpsx.h"
 
+/* Functions that read stacks (which hold words the address sanitiser
+ * may have poisoned: red zones between locals) without instrumentation:
+ * reading them is legitimate for a conservative scan. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
+#else
+#define NO_SANITIZE_ADDRESS
+#endif
+
 /* ---------------------------------------------------------------------
  * Basic types
  */

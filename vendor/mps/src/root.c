@@ -10,20 +10,6 @@
 
 #include "mpm.h"
 
-/* Stacks hold words that the address sanitiser may have poisoned (red
- * zones between locals); scanning them is legitimate. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_SANITIZE_ADDRESS __attribute__((no_sanitize("address")))
-#endif
-#endif
-#if !defined(NO_SANITIZE_ADDRESS) && defined(__SANITIZE_ADDRESS__)
-#define NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
-#endif
-#ifndef NO_SANITIZE_ADDRESS
-#define NO_SANITIZE_ADDRESS
-#endif
-
 Bool RootCheck(Root root)
 {
   if (root == NULL || root->sig != RootSig || root->arena == NULL ||

@@ -47,7 +47,7 @@
 
 /* Linux 4.7; not in every libc's headers. */
 #ifndef SS_AUTODISARM
-#define SS_AUTODISARM (1 << 31)
+#define SS_AUTODISARM ((int)(1U << 31))
 #endif
 
 /* The kernel's figure for one signal frame on this machine (the XSAVE

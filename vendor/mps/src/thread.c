@@ -144,7 +144,7 @@ static void futexWakeAll(unsigned *word)
  * matches, the lowest stack pointer is returned, which is at most the
  * live one: scanning from it covers every live frame (DESIGN.md#threads).
  * Returns NULL if none matches. */
-static Addr outermostSP(Addr from, Addr low, Addr high)
+NO_SANITIZE_ADDRESS static Addr outermostSP(Addr from, Addr low, Addr high)
 {
   Size need = offsetof(ucontext_t, uc_mcontext) + sizeof(mcontext_t);
   Size size = AddrOffset(low, high);
