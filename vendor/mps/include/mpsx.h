@@ -114,6 +114,37 @@ extern void mpsx_arena_pause_log(mps_arena_t arena, mpsx_pause_log_s *log);
 /* Is a collection in progress (an incremental one between steps)? */
 extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
 
+/* Stacks other than a thread's own: coroutines, green threads, segmented
+ * stacks (vendor/mps/DESIGN.md#stacks).  A registered thread that runs
+ * code using the arena on another stack tells the collector:
+ *
+ * - mpsx_thread_stack_add: the thread (the calling one; thr is one of its
+ *   registrations) may run on [low, high) (word-aligned, not overlapping
+ *   its own stack or another it added).  MPS_RES_PARAM otherwise.
+ * - mpsx_thread_stack_switch: call fn(closure), which switches to another
+ *   stack of the thread and comes back (a coroutine's resume, or its
+ *   suspend), with the stack in use marked as left at this call's frame:
+ *   while the thread is elsewhere, that stack is scanned from there to its
+ *   top, with the registers its frames keep.  Every switch between stacks
+ *   must go through it.
+ * - mpsx_thread_stack_remove: the stack is no longer used (the coroutine
+ *   finished); FALSE if it was not added.
+ * - mpsx_thread_stack_known: is sp on the thread's own stack or one it
+ *   added?
+ *
+ * Every stack of the thread, not only the one it runs on, is then an
+ * ambiguous root with each of its thread roots, scanned with the root's
+ * area scanner.  A thread stopped on a stack it did not add is scanned
+ * only as far as its registers and signal frame there, and its own stack
+ * from the lowest mapped page. */
+extern mps_res_t mpsx_thread_stack_add(mps_thr_t thr, void *low,
+                                       void *high);
+extern mps_bool_t mpsx_thread_stack_remove(mps_thr_t thr, void *low,
+                                           void *high);
+extern void mpsx_thread_stack_switch(mps_thr_t thr, void (*fn)(void *),
+                                     void *closure);
+extern mps_bool_t mpsx_thread_stack_known(mps_thr_t thr, void *sp);
+
 /* Test hooks, in the checking build only (elsewhere the setter returns
  * MPS_RES_UNIMPL and the hooks are never called): the collector calls
  * fn(point, closure) at each of these points, so that a test can force an

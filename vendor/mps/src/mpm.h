@@ -532,6 +532,17 @@ Res ScanAreaAmbiguous(mps_ss_t ss, void *base, void *limit,
 
 typedef struct ThreadSuspendStruct *ThreadSuspend;
 
+/* A stack other than a thread's own that it runs on (a coroutine's):
+ * DESIGN.md#stacks.  Nodes of a list in the thread's record, written only
+ * by the thread itself. */
+typedef struct ThreadStackStruct *ThreadStack;
+struct ThreadStackStruct {
+  ThreadStack next;
+  Addr low, high;
+  Addr left;     /* where the thread left it, or NULL: running on it, or
+                    not started, or finished */
+};
+
 struct mps_thr_s {
   Sig sig;
   Arena arena;
@@ -562,6 +573,11 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
  * (DESIGN.md#threads). */
 void ThreadPark(void *context);
 void ThreadUnpark(void);
+/* Other stacks of the calling thread (DESIGN.md#stacks). */
+Res ThreadStackAdd(Thread thread, Addr low, Addr high);
+Bool ThreadStackRemove(Thread thread, Addr low, Addr high);
+void ThreadStackSwitch(Thread thread, void (*fn)(void *), void *closure);
+Bool ThreadStackKnown(Thread thread, Addr sp);
 /* The stack pointer of an interrupted context. */
 Addr ContextSP(const ucontext_t *uc);
 

@@ -1160,6 +1160,39 @@ void mps_thread_dereg(mps_thr_t thr)
   ArenaLeave(arena);
 }
 
+/* Other stacks of a thread (mpsx.h; DESIGN.md#stacks).  No arena lock: the
+ * list belongs to the calling thread, and collectors read it only while
+ * that thread is stopped. */
+
+mps_res_t mpsx_thread_stack_add(mps_thr_t thr, void *low, void *high)
+{
+  AVERT(Thread, thr);
+  if (!ThreadIsCurrent(thr))
+    return MPS_RES_PARAM;
+  return ThreadStackAdd(thr, low, high);
+}
+
+mps_bool_t mpsx_thread_stack_remove(mps_thr_t thr, void *low, void *high)
+{
+  AVERT(Thread, thr);
+  AVER(ThreadIsCurrent(thr));
+  return ThreadStackRemove(thr, low, high);
+}
+
+void mpsx_thread_stack_switch(mps_thr_t thr, void (*fn)(void *),
+                              void *closure)
+{
+  AVERT(Thread, thr);
+  AVER(ThreadIsCurrent(thr));
+  ThreadStackSwitch(thr, fn, closure);
+}
+
+mps_bool_t mpsx_thread_stack_known(mps_thr_t thr, void *sp)
+{
+  AVERT(Thread, thr);
+  return ThreadStackKnown(thr, sp);
+}
+
 /* Messages ---------------------------------------------------------------- */
 
 void mps_message_type_enable(mps_arena_t arena, mps_message_type_t type)

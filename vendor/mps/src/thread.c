@@ -64,6 +64,10 @@ struct ThreadSuspendStruct {
    * one), scanned in place: [extra_base, extra_limit), or empty. */
   Addr extra_base, extra_limit;
   Addr stack_low, stack_high;      /* the thread's own stack */
+  /* Where the thread left its own stack for another one, or NULL while
+   * it runs on it (mpsx_thread_stack_leave). */
+  Addr own_left;
+  ThreadStack stacks;              /* other stacks it runs on: a list */
   unsigned registrations;          /* in all arenas */
   SigStackStruct sigstack;         /* an alternate stack we gave it */
 };
@@ -512,6 +516,99 @@ void ThreadRingResume(Arena arena)
   }
 }
 
+/* Other stacks ----------------------------------------------------------- */
+
+Res ThreadStackAdd(Thread thread, Addr low, Addr high)
+{
+  struct ThreadSuspendStruct *rec = thread->record;
+  ThreadStack st, node;
+  AVERT(Thread, thread);
+  AVER(ThreadIsCurrent(thread));
+  if (low == NULL || high <= low ||
+      (Word)low % sizeof(Word) != 0 || (Word)high % sizeof(Word) != 0)
+    return MPS_RES_PARAM;
+  if (rec->stack_high != NULL && low < rec->stack_high &&
+      rec->stack_low < high)
+    return MPS_RES_PARAM; /* overlaps the thread's own */
+  for (st = rec->stacks; st != NULL; st = st->next)
+    if (low < st->high && st->low < high)
+      return MPS_RES_PARAM; /* overlaps one it has */
+  node = malloc(sizeof *node);
+  if (node == NULL)
+    return MPS_RES_MEMORY;
+  node->low = low;
+  node->high = high;
+  node->left = NULL;
+  node->next = rec->stacks;
+  /* A collector reads the list only while this thread is stopped, which
+   * may be between any two instructions: publish the node complete. */
+  __atomic_store_n(&rec->stacks, node, __ATOMIC_RELEASE);
+  return MPS_RES_OK;
+}
+
+Bool ThreadStackRemove(Thread thread, Addr low, Addr high)
+{
+  struct ThreadSuspendStruct *rec = thread->record;
+  ThreadStack *link, st;
+  AVERT(Thread, thread);
+  AVER(ThreadIsCurrent(thread));
+  for (link = &rec->stacks; (st = *link) != NULL; link = &st->next) {
+    if (st->low == low && st->high == high) {
+      __atomic_store_n(link, st->next, __ATOMIC_RELEASE);
+      free(st);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* The stack holding sp: where its "left" mark is. */
+static Addr *leftMark(struct ThreadSuspendStruct *rec, Addr sp)
+{
+  ThreadStack st;
+  if (rec->stack_high != NULL && addrIn(sp, rec->stack_low, rec->stack_high))
+    return &rec->own_left;
+  for (st = rec->stacks; st != NULL; st = st->next)
+    if (addrIn(sp, st->low, st->high))
+      return &st->left;
+  return NULL;
+}
+
+Bool ThreadStackKnown(Thread thread, Addr sp)
+{
+  AVERT(Thread, thread);
+  return leftMark(thread->record, sp) != NULL;
+}
+
+/* Mark the stack in use as left at this frame, call fn (which switches
+ * to another stack and comes back), and clear the mark.  Every
+ * callee-saved register is saved in this frame first
+ * (__builtin_unwind_init), so scanning from the stack pointer here covers
+ * every value the frames above keep in registers while the thread is on
+ * the other stack. */
+__attribute__((noinline)) void ThreadStackSwitch(Thread thread,
+                                                 void (*fn)(void *),
+                                                 void *closure)
+{
+  struct ThreadSuspendStruct *rec = thread->record;
+  Addr sp, *mark;
+  AVERT(Thread, thread);
+  AVER(ThreadIsCurrent(thread));
+  __builtin_unwind_init();
+#if defined(__x86_64__)
+  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+#endif
+  mark = leftMark(rec, sp);
+  if (mark != NULL)
+    __atomic_store_n(mark, sp, __ATOMIC_RELEASE);
+  fn(closure);
+  /* Back on this stack (the same one, by construction). */
+  if (mark != NULL)
+    __atomic_store_n(mark, NULL, __ATOMIC_RELEASE);
+}
+
 /* Stack scanning ---------------------------------------------------------- */
 
 /* Scan the current thread: spill every register into a context on this
@@ -530,6 +627,13 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
   if (getcontext(&uc) != 0)
     return MPS_RES_FAIL;
   hot = AddrAlignDown((Addr)&uc, sizeof(Word));
+  if (cold == NULL) {
+    /* Only the registers: the stack's extent is not known. */
+    res = scan_area(ss, &uc, (Addr)&uc + sizeof(Word) *
+                    (sizeof uc / sizeof(Word)), closure);
+    __asm__ volatile("" : : "r"(&uc) : "memory");
+    return res;
+  }
   if (!(hot < (Addr)cold && hot >= frame - 4096)) {
     /* The context is not on this frame: AddressSanitizer moved the local
      * to a "fake stack" in the heap.  Scan it there, and the real stack
@@ -584,13 +688,61 @@ static Res scanWords(mps_ss_t ss, Addr base, Addr limit,
   return scan_area(ss, base, limit, closure);
 }
 
+/* The thread's stacks (DESIGN.md#stacks): its own, and those it said it
+ * runs on besides.  Each one not in use is scanned from where the thread
+ * left it to its top; the one in use (holding `sp`) is not scanned here
+ * (the caller scans it from its hot end).  Sets *current_o to the one in
+ * use (its top in *top_o), or NULL; *own_lost_o if the thread is off its
+ * own stack without having said where it left it. */
+static Res scanOtherStacks(mps_ss_t ss, struct ThreadSuspendStruct *rec,
+                           Addr sp, Addr *top_o, Bool *current_o,
+                           Bool *own_lost_o, mps_area_scan_t scan_area,
+                           void *closure)
+{
+  ThreadStack st;
+  Bool own_known = rec->stack_high != NULL;
+  Res res;
+  *current_o = FALSE;
+  *own_lost_o = FALSE;
+  *top_o = NULL;
+  if (own_known && sp != NULL && addrIn(sp, rec->stack_low, rec->stack_high)) {
+    *current_o = TRUE;
+    *top_o = rec->stack_high;
+  } else if (own_known && rec->own_left != NULL) {
+    res = scanWords(ss, rec->own_left - RED_ZONE_SIZE, rec->stack_high,
+                    scan_area, closure);
+    if (res != MPS_RES_OK)
+      return res;
+  } else {
+    *own_lost_o = own_known;
+  }
+  for (st = __atomic_load_n(&rec->stacks, __ATOMIC_ACQUIRE); st != NULL;
+       st = st->next) {
+    if (sp != NULL && addrIn(sp, st->low, st->high)) {
+      *current_o = TRUE;
+      *top_o = st->high;
+      /* Left and not yet marked as entered again (between the mark and
+       * the switch, either way): also from the mark. */
+      if (st->left == NULL || st->left - RED_ZONE_SIZE >= sp)
+        continue;
+    } else if (st->left == NULL) {
+      continue; /* not started, or finished */
+    }
+    res = scanWords(ss, st->left - RED_ZONE_SIZE, st->high, scan_area,
+                    closure);
+    if (res != MPS_RES_OK)
+      return res;
+  }
+  return MPS_RES_OK;
+}
+
 /* A stopped or parked thread: what recordInterrupted wrote. */
 static Res scanRecorded(mps_ss_t ss, Thread thread, Addr cold,
                         mps_area_scan_t scan_area, void *closure)
 {
   struct ThreadSuspendStruct *rec = thread->record;
-  Addr low = thread->stack_low, high = thread->stack_high;
-  Bool own_known = high != NULL;
+  Addr top;
+  Bool current, own_lost;
   Res res;
   res = scanWords(ss, (Addr)&rec->context, (Addr)(&rec->context + 1),
                   scan_area, closure);
@@ -599,28 +751,36 @@ static Res scanRecorded(mps_ss_t ss, Thread thread, Addr cold,
   res = scanWords(ss, rec->extra_base, rec->extra_limit, scan_area, closure);
   if (res != MPS_RES_OK)
     return res;
-  if (rec->sp != NULL && own_known && addrIn(rec->sp, low, high))
-    /* On its own stack: to the top of it, wherever the cold end is (a
-     * local of one frame may lie above another's: ThreadScan). */
-    return scanWords(ss, rec->hot, high, scan_area, closure);
-  if (rec->sp != NULL && !(own_known && addrIn(cold, low, high)))
-    /* On another stack, which it was registered on: to the cold end. */
-    return rec->hot < cold ? scanWords(ss, rec->hot, cold, scan_area, closure)
-                           : MPS_RES_OK;
-  /* Its own stack, left at a point not known (running on some other
-   * stack, or in a handler whose way back was not found): every mapped
-   * page of it.  More than needed, never less.  The other stack from the
-   * recorded point cannot be scanned further than its signal frame: its
-   * extent is not known. */
-  if (!own_known)
-    return MPS_RES_OK;
-  if (rec->sp != NULL && rec->hot < rec->sp &&
-      AddrOffset(rec->hot, rec->sp) <= SIGNAL_FRAME_MAX) {
+  res = scanOtherStacks(ss, rec, rec->sp, &top, &current, &own_lost,
+                        scan_area, closure);
+  if (res != MPS_RES_OK)
+    return res;
+  if (current) {
+    /* On a stack it told about: to the top of it, wherever the cold end
+     * is (a local of one frame may lie above another's: ThreadScan). */
+    res = scanWords(ss, rec->hot, top, scan_area, closure);
+  } else if (rec->sp != NULL && !(rec->stack_high != NULL &&
+                                   addrIn(cold, rec->stack_low,
+                                          rec->stack_high))) {
+    /* On a stack it did not tell about, but was registered on: to the
+     * cold end. */
+    res = rec->hot < cold ? scanWords(ss, rec->hot, cold, scan_area, closure)
+                          : MPS_RES_OK;
+    own_lost = FALSE;
+  } else if (rec->sp != NULL && rec->hot < rec->sp &&
+             AddrOffset(rec->hot, rec->sp) <= SIGNAL_FRAME_MAX) {
+    /* On a stack not known at all: its extent is not known, so only its
+     * signal frame (DESIGN.md#stacks). */
     res = scanWords(ss, rec->hot, rec->sp, scan_area, closure);
-    if (res != MPS_RES_OK)
-      return res;
   }
-  return scanWords(ss, mappedFrom(low, high), high, scan_area, closure);
+  if (res != MPS_RES_OK)
+    return res;
+  /* Its own stack, left at a point not known: every mapped page of it.
+   * More than needed, never less. */
+  if (own_lost)
+    res = scanWords(ss, mappedFrom(rec->stack_low, rec->stack_high),
+                    rec->stack_high, scan_area, closure);
+  return res;
 }
 
 Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
@@ -631,24 +791,42 @@ Res ThreadScan(mps_ss_t ss, Thread thread, void *cold,
   AVERT(Thread, thread);
   if (ThreadIsCurrent(thread)) {
     Addr sp = __builtin_frame_address(0);
-    /* A cold end is conventionally a local of main or of the thread's
-     * start function, but compilers (and sanitizers) lay out frames as
-     * they like: a local of the same frame may lie above it.  Scanning
-     * to the top of the stack mapping is more conservative and never
-     * wrong.  So when the thread runs on its own stack, scan up to the
-     * top of it, wherever the cold end lies: also when the cold end is
-     * not on the stack at all (a local that AddressSanitizer put in a
-     * fake frame).  A thread running on some other stack is scanned to
-     * its cold end. */
-    if (thread->stack_high != NULL &&
-        addrIn(sp, thread->stack_low, thread->stack_high))
-      cold = AddrAlignDown(thread->stack_high, sizeof(Word));
+    Addr top;
+    Bool current, own_lost;
+    Res res;
     /* Collecting from inside the barrier's fault handler (a fault on a
      * grey segment runs a step of the trace): the mutator's state is what
      * the handler recorded, as for a parked thread; the handler's own
      * frames hold nothing of the client's. */
     if (__atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) & STATE_PARKED)
       return scanRecorded(ss, thread, cold, scan_area, closure);
+    res = scanOtherStacks(ss, rec, sp, &top, &current, &own_lost, scan_area,
+                          closure);
+    if (res != MPS_RES_OK)
+      return res;
+    if (current) {
+      /* A cold end is conventionally a local of main or of the thread's
+       * start function, but compilers (and sanitizers) lay out frames as
+       * they like: a local of the same frame may lie above it.  So when
+       * the thread runs on a stack it told about (its own, at least),
+       * scan up to the top of it, wherever the cold end lies: also when
+       * the cold end is not on the stack at all (a local that
+       * AddressSanitizer put in a fake frame). */
+      cold = AddrAlignDown(top, sizeof(Word));
+    } else if (rec->stack_high != NULL &&
+               addrIn(cold, rec->stack_low, rec->stack_high)) {
+      /* On a stack not known at all, registered on its own: the extent
+       * of this one is not known (DESIGN.md#stacks); only the registers. */
+      cold = NULL;
+    } else {
+      own_lost = FALSE; /* registered on this stack: to its cold end */
+    }
+    if (own_lost) {
+      res = scanWords(ss, mappedFrom(rec->stack_low, rec->stack_high),
+                      rec->stack_high, scan_area, closure);
+      if (res != MPS_RES_OK)
+        return res;
+    }
     return scanCurrent(ss, cold, scan_area, closure);
   }
   if (thread->forked_away)

@@ -1,7 +1,7 @@
 /* signals.c -- the collector's signal handlers coexist with the client's
  *
- * The collector uses SIGSEGV (write barrier), SIGXCPU and SIGXFSZ (stopping
- * threads).  Checked here:
+ * The collector uses SIGSEGV (write barrier) and SIGXCPU (stopping threads;
+ * SIGXFSZ, which it used to resume them, is now the client's alone).  Checked here:
  *  1. a client SIGSEGV handler installed BEFORE the arena still receives
  *     the faults that are not the barrier's (a page of its own that it
  *     protects and unprotects), while barrier faults keep working;

@@ -1,0 +1,237 @@
+/* stacks.c -- coroutines on stacks of their own (DESIGN.md#stacks)
+ *
+ * The main thread runs NCORO coroutines (ucontext, each on a stack of its
+ * own added with mpsx_thread_stack_add; every switch goes through
+ * mpsx_thread_stack_switch).  Each coroutine allocates objects and keeps
+ * them only in locals of its own stack, then yields; while coroutines are
+ * suspended, the main stack collects and allocates; some coroutines
+ * collect themselves, on their own stack, while the main stack and every
+ * other coroutine are suspended.  After every resume a coroutine checks
+ * that its objects are where they were (its stack pinned them) and
+ * intact.  A second thread collects now and then too, stopping the main
+ * thread wherever it is: on its own stack or on a coroutine's.
+ */
+
+#define _GNU_SOURCE
+
+#include "testlib.h"
+#include "testfmt.h"
+
+#include "mps.h"
+#include "mpsavm.h"
+#include "mpscamc.h"
+#include "mpsx.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#define NCORO 64
+#define NOBJ 16
+#define STACK_SIZE ((size_t)64 * 1024)
+
+static mps_arena_t arena;
+static mps_pool_t amc;
+static mps_thr_t main_thr;
+static mps_ap_t main_ap;
+static atomic_int stop_collector;
+
+typedef struct coro {
+  ucontext_t ctx, *back;
+  void *stack;
+  int index;
+  int done;
+  unsigned long rounds;
+  unsigned long checks;
+} coro;
+
+static coro coros[NCORO];
+static unsigned long rounds_total;
+
+typedef struct swap_args {
+  ucontext_t *from, *to;
+} swap_args;
+
+static void do_swap(void *closure)
+{
+  swap_args *a = closure;
+  if (swapcontext(a->from, a->to) != 0)
+    die("swapcontext");
+}
+
+/* Every switch between stacks goes through the collector. */
+static void switch_to(ucontext_t *from, ucontext_t *to)
+{
+  swap_args a;
+  a.from = from;
+  a.to = to;
+  mpsx_thread_stack_switch(main_thr, do_swap, &a);
+}
+
+static void coro_main(int index)
+{
+  coro *c = &coros[index];
+  void *volatile objs[NOBJ];
+  uintptr_t where[NOBJ];
+  unsigned long r;
+  size_t i;
+  for (r = 0; r < c->rounds; ++r) {
+    for (i = 0; i < NOBJ; ++i) {
+      unsigned long id = ((unsigned long)index << 32) | (r << 8) | i;
+      objs[i] = tf_make_pair(main_ap, id, NULL, NULL);
+      if (i > 0)
+        tf_set_ref(objs[i], 0, objs[i - 1]);
+      where[i] = (uintptr_t)objs[i];
+    }
+    /* Some coroutines collect on their own stack. */
+    if (index % 8 == 0 && r % 3 == 1)
+      CHECK_RES(mps_arena_collect(arena));
+    switch_to(&c->ctx, c->back);
+    for (i = 0; i < NOBJ; ++i) {
+      unsigned long id = ((unsigned long)index << 32) | (r << 8) | i;
+      if ((uintptr_t)objs[i] != where[i])
+        die("coroutine %d: object %zu moved although only its stack "
+            "held it", index, i);
+      if (tf_kind(objs[i]) != TF_PAIR || tf_id(objs[i]) != id)
+        die("coroutine %d: object %zu broke (id %lu, expected %lu)", index,
+            i, tf_id(objs[i]), id);
+      if (i > 0 && tf_ref(objs[i], 0) != objs[i - 1])
+        die("coroutine %d: object %zu lost its reference", index, i);
+      ++c->checks;
+    }
+  }
+  c->done = 1;
+  switch_to(&c->ctx, c->back);
+}
+
+static void *collector_main(void *arg)
+{
+  void *marker = &marker;
+  mps_thr_t thr;
+  mps_root_t root;
+  unsigned long n = 0;
+  (void)arg;
+  CHECK_RES(mps_thread_reg(&thr, arena));
+  CHECK_RES(mps_root_create_thread(&root, arena, thr, marker));
+  while (!atomic_load(&stop_collector)) {
+    CHECK_RES(mps_arena_collect(arena));
+    mps_arena_release(arena);
+    ++n;
+  }
+  mps_root_destroy(root);
+  mps_thread_dereg(thr);
+  printf("stacks: the second thread collected %lu times\n", n);
+  return NULL;
+}
+
+static __attribute__((noinline)) void coro_init(int i, ucontext_t *back)
+{
+  coro *c = &coros[i];
+  {
+    c->index = i;
+    c->rounds = test_scale(6) + (unsigned long)rnd_below(6);
+    rounds_total += c->rounds;
+    c->stack = malloc(STACK_SIZE);
+    if (c->stack == NULL)
+      die("malloc");
+    CHECK_RES(mpsx_thread_stack_add(main_thr, c->stack,
+                                    (char *)c->stack + STACK_SIZE));
+    if (getcontext(&c->ctx) != 0)
+      die("getcontext");
+    c->ctx.uc_stack.ss_sp = c->stack;
+    c->ctx.uc_stack.ss_size = STACK_SIZE;
+    c->ctx.uc_link = NULL;
+    c->back = back;
+    makecontext(&c->ctx, (void (*)(void))coro_main, 1, i);
+  }
+}
+
+static __attribute__((noinline)) void run_all(void)
+{
+  ucontext_t main_ctx;
+  int i, live = NCORO;
+  unsigned long k = 0;
+  for (i = 0; i < NCORO; ++i)
+    coro_init(i, &main_ctx);
+  if (mpsx_thread_stack_add(main_thr, coros[0].stack,
+                            (char *)coros[0].stack + 8) != MPS_RES_PARAM)
+    die("an overlapping stack was accepted");
+  while (live > 0) {
+    for (i = 0; i < NCORO; ++i) {
+      coro *c = &coros[i];
+      if (c->done)
+        continue;
+      switch_to(&main_ctx, &c->ctx);
+      if (c->done) {
+        if (!mpsx_thread_stack_remove(main_thr, c->stack,
+                                      (char *)c->stack + STACK_SIZE))
+          die("stack of coroutine %d was not known", i);
+        --live;
+      }
+      /* Garbage and a collection now and then on the main stack. */
+      (void)tf_make_vec(main_ap, 7, 16);
+      if (++k % 17 == 0)
+        CHECK_RES(mps_arena_collect(arena));
+    }
+  }
+}
+
+int main(void)
+{
+  mps_fmt_t fmt;
+  mps_chain_t chain;
+  mps_root_t root;
+  mps_gen_param_s gens[] = { { 256, 0.8 }, { 512, 0.5 } };
+  void *marker = &marker;
+  pthread_t collector;
+  unsigned long checks = 0;
+  int i;
+
+  test_init("stacks");
+  CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  test_arena_setup(arena);
+  tf_fmt_create(&fmt, arena, 0);
+  CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, fmt);
+    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, chain);
+    CHECK_RES(mps_pool_create_k(&amc, arena, mps_class_amc(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_thread_reg(&main_thr, arena));
+  CHECK_RES(mps_root_create_thread(&root, arena, main_thr, marker));
+  CHECK_RES(mps_ap_create_k(&main_ap, amc, mps_args_none));
+  if (pthread_create(&collector, NULL, collector_main, NULL) != 0)
+    die("pthread_create");
+
+  run_all();
+
+  atomic_store(&stop_collector, 1);
+  if (pthread_join(collector, NULL) != 0)
+    die("pthread_join");
+  for (i = 0; i < NCORO; ++i) {
+    checks += coros[i].checks;
+    free(coros[i].stack);
+  }
+  if (checks != rounds_total * NOBJ)
+    die("%lu checks, expected %lu", checks, rounds_total * NOBJ);
+  if (tf_fwd_count == 0)
+    die("no object was forwarded");
+  printf("stacks: %d coroutines, %lu rounds, %lu objects checked, %lu "
+         "collections\n", NCORO, rounds_total, checks,
+         (unsigned long)mps_collections(arena));
+
+  mps_arena_park(arena);
+  mps_ap_destroy(main_ap);
+  mps_root_destroy(root);
+  mps_thread_dereg(main_thr);
+  mps_pool_destroy(amc);
+  mps_chain_destroy(chain);
+  mps_fmt_destroy(fmt);
+  mps_arena_destroy(arena);
+  printf("stacks: OK\n");
+  return 0;
+}
