@@ -114,6 +114,10 @@ pub type mps_awl_find_dependent_t = ::core::option::Option<
     unsafe extern "C" fn(addr: mps_addr_t) -> mps_addr_t,
 >;
 pub type _bindgen_ty_3 = u32;
+pub type _bindgen_ty_4 = u32;
+pub type mpsx_test_hook_t = ::core::option::Option<
+    unsafe extern "C" fn(point: ::core::ffi::c_int, closure: *mut ::core::ffi::c_void),
+>;
 #[repr(C)]
 #[derive(Debug)]
 pub struct mps_arena_s {
@@ -340,6 +344,12 @@ pub const MPSX_PAUSE_FLIP: _bindgen_ty_3 = 1;
 pub const MPSX_PAUSE_STEP: _bindgen_ty_3 = 2;
 pub const MPSX_PAUSE_FAULT: _bindgen_ty_3 = 3;
 pub const MPSX_PAUSE_KINDS: _bindgen_ty_3 = 4;
+pub const MPSX_HOOK_FAULT_ENTRY: _bindgen_ty_4 = 0;
+pub const MPSX_HOOK_FAULT_PARKED: _bindgen_ty_4 = 1;
+pub const MPSX_HOOK_SUSPEND_SENT: _bindgen_ty_4 = 2;
+pub const MPSX_HOOK_WORLD_STOPPED: _bindgen_ty_4 = 3;
+pub const MPSX_HOOK_SUSPEND_RECORDED: _bindgen_ty_4 = 4;
+pub const MPSX_HOOK_LIMIT: _bindgen_ty_4 = 5;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union mps_arg_s__bindgen_ty_1 {
@@ -881,4 +891,35 @@ extern "C" {
     pub fn mpsx_arena_traces(arena: mps_arena_t) -> usize;
     pub fn mpsx_arena_pause_log(arena: mps_arena_t, log: *mut mpsx_pause_log_s);
     pub fn mpsx_arena_tracing(arena: mps_arena_t) -> mps_bool_t;
+    pub fn mpsx_thread_stack_add(
+        thr: mps_thr_t,
+        low: *mut ::core::ffi::c_void,
+        high: *mut ::core::ffi::c_void,
+    ) -> mps_res_t;
+    pub fn mpsx_thread_stack_remove(
+        thr: mps_thr_t,
+        low: *mut ::core::ffi::c_void,
+        high: *mut ::core::ffi::c_void,
+    ) -> mps_bool_t;
+    pub fn mpsx_thread_stack_switch(
+        thr: mps_thr_t,
+        fn_: ::core::option::Option<
+            unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void),
+        >,
+        closure: *mut ::core::ffi::c_void,
+    );
+    pub fn mpsx_thread_stack_known(
+        thr: mps_thr_t,
+        sp: *mut ::core::ffi::c_void,
+    ) -> mps_bool_t;
+    pub fn mpsx_thread_stack_own(
+        thr: mps_thr_t,
+        low_o: *mut *mut ::core::ffi::c_void,
+        high_o: *mut *mut ::core::ffi::c_void,
+    ) -> mps_bool_t;
+    pub fn mpsx_test_hook_set(
+        point: ::core::ffi::c_int,
+        fn_: mpsx_test_hook_t,
+        closure: *mut ::core::ffi::c_void,
+    ) -> mps_res_t;
 }

@@ -308,6 +308,7 @@ mod object;
 mod pool;
 mod raw;
 mod root;
+mod stack;
 mod thread;
 mod walk;
 
@@ -325,6 +326,7 @@ pub use pool::{
     Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
+pub use stack::StackGuard;
 pub use thread::{Handle, Scope, Thread};
 pub use walk::RootReference;
 

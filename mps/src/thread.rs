@@ -123,6 +123,7 @@ impl Thread {
             )
         };
         check(res)?; // on error `registration` is dropped: deregistered
+        crate::stack::note_own_stack(thr);
         Ok(Thread {
             arena: NonNull::new(arena.as_raw()).expect("a live arena"),
             chunks: UnsafeCell::new(Vec::new()),
@@ -138,6 +139,12 @@ impl Thread {
     #[inline]
     pub fn arena_raw(&self) -> mps_arena_t {
         self.arena.as_ptr()
+    }
+
+    /// The raw registration of this thread.
+    #[inline]
+    pub fn thr_raw(&self) -> mps_thr_t {
+        self.registration.as_ptr()
     }
 
     /// Number of handle slots in use now (handles of live scopes).
@@ -275,6 +282,7 @@ impl Arena {
             .cast_mut()
             .cast::<u8>();
         let thread = Thread::register(self, cold)?;
+        crate::stack::check_here("Arena::with_thread was called");
         let entered = Entered::new(self.as_raw());
         let result = run_below(&thread, f);
         drop(entered);
@@ -550,6 +558,7 @@ impl<'s, F: Format> Handle<'s, F> {
     /// The object's current client pointer (never null).
     #[inline(always)]
     fn load(self) -> NonNull<u8> {
+        crate::stack::check_here("a handle was used");
         let p = self.slot.load(Ordering::Relaxed);
         debug_assert!(!p.is_null(), "a live handle's slot is never null");
         // SAFETY: a live handle's slot holds a client pointer: it is set

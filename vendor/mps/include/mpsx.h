@@ -131,6 +131,8 @@ extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
  *   finished); FALSE if it was not added.
  * - mpsx_thread_stack_known: is sp on the thread's own stack or one it
  *   added?
+ * - mpsx_thread_stack_own: the thread's own stack, [*low_o, *high_o);
+ *   FALSE if not known.
  *
  * Every stack of the thread, not only the one it runs on, is then an
  * ambiguous root with each of its thread roots, scanned with the root's
@@ -144,6 +146,8 @@ extern mps_bool_t mpsx_thread_stack_remove(mps_thr_t thr, void *low,
 extern void mpsx_thread_stack_switch(mps_thr_t thr, void (*fn)(void *),
                                      void *closure);
 extern mps_bool_t mpsx_thread_stack_known(mps_thr_t thr, void *sp);
+extern mps_bool_t mpsx_thread_stack_own(mps_thr_t thr, void **low_o,
+                                        void **high_o);
 
 /* Test hooks, in the checking build only (elsewhere the setter returns
  * MPS_RES_UNIMPL and the hooks are never called): the collector calls

@@ -1193,6 +1193,15 @@ mps_bool_t mpsx_thread_stack_known(mps_thr_t thr, void *sp)
   return ThreadStackKnown(thr, sp);
 }
 
+mps_bool_t mpsx_thread_stack_own(mps_thr_t thr, void **low_o, void **high_o)
+{
+  AVERT(Thread, thr);
+  AVER(low_o != NULL && high_o != NULL);
+  *low_o = thr->stack_low;
+  *high_o = thr->stack_high;
+  return thr->stack_high != NULL;
+}
+
 /* Messages ---------------------------------------------------------------- */
 
 void mps_message_type_enable(mps_arena_t arena, mps_message_type_t type)

@@ -1,0 +1,290 @@
+//! Stackful coroutines (`corosensei`) as mutators: handles and `&T`
+//! borrows held on coroutine stacks across suspensions, while collections
+//! run on the main stack, on a coroutine's stack and on other threads
+//! (mps::Thread::add_stack, switch_stack; vendor/mps/DESIGN.md#stacks).
+
+mod common;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::hang::{Stop, Watchdog};
+use common::{Lisp, Pair};
+use corosensei::stack::{DefaultStack, Stack};
+use corosensei::{CoroutineResult, ScopedCoroutine, ScopedCoroutineRef, Yielder};
+use mps::{Amc, Arena, Handle, PoolOptions};
+
+const STACK: usize = 64 << 10;
+
+fn arena_and_pool() -> Arena {
+    Arena::builder().arena_size(64 << 20).build().unwrap()
+}
+
+fn bounds(stack: &DefaultStack) -> (usize, usize) {
+    (stack.limit().get(), stack.base().get())
+}
+
+/// Nests `depth` borrows of `h` (one per frame), suspends from the
+/// innermost, and checks each borrow after the resume.
+fn nest(h: Handle<'_, Lisp>, depth: u32, suspend: &dyn Fn(), seen: &AtomicU64) {
+    if depth == 0 {
+        suspend();
+        return;
+    }
+    h.with(|p: &Pair| {
+        let (id, at) = (p.id, p as *const Pair as usize);
+        nest(h, depth - 1, suspend, seen);
+        // The object did not move under the borrow, nor change.
+        assert_eq!(p as *const Pair as usize, at, "moved under a live &Pair");
+        assert_eq!(p.id, id, "a field read through a live &Pair changed");
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
+}
+
+#[test]
+fn borrows_on_a_coroutine_stack_survive_collections() {
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    arena
+        .with_thread(|s| {
+            let thread = s.thread();
+            let mut ap = amc.ap().unwrap();
+            let h = s.alloc(&mut ap, Pair::new(0x3f)).unwrap();
+            let stack = DefaultStack::new(STACK).unwrap();
+            let (low, high) = bounds(&stack);
+            let _guard = thread.add_stack(low, high).unwrap();
+            let seen = AtomicU64::new(0);
+            let co = ScopedCoroutine::with_stack(stack, |y: &Yielder<(), ()>, ()| {
+                nest(h, 64, &|| thread.switch_stack(|| y.suspend(())), &seen);
+            });
+            co.scope(|mut co| {
+                assert!(matches!(
+                    thread.switch_stack(|| co.as_mut().resume(())),
+                    CoroutineResult::Yield(())
+                ));
+                // The coroutine holds 64 borrows of `h`'s object: move
+                // everything else, and try to move it.
+                for _ in 0..5 {
+                    s.scope(|t| {
+                        for i in 0..10_000 {
+                            t.alloc(&mut ap, Pair::new(i)).unwrap();
+                        }
+                    });
+                    arena.collect().unwrap();
+                }
+                assert!(matches!(
+                    thread.switch_stack(|| co.as_mut().resume(())),
+                    CoroutineResult::Return(())
+                ));
+            });
+            assert_eq!(seen.load(Ordering::Relaxed), 64);
+            assert_eq!(h.with(|p: &Pair| p.id), 0x3f);
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_collection_on_a_coroutine_stack() {
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    arena
+        .with_thread(|s| {
+            let thread = s.thread();
+            let mut ap = amc.ap().unwrap();
+            let h = s.alloc(&mut ap, Pair::new(7)).unwrap();
+            let stack = DefaultStack::new(STACK).unwrap();
+            let (low, high) = bounds(&stack);
+            let _guard = thread.add_stack(low, high).unwrap();
+            let co = ScopedCoroutine::with_stack(stack, |_: &Yielder<(), ()>, ()| {
+                h.with(|p: &Pair| {
+                    let at = p as *const Pair as usize;
+                    // A whole collection, run on this stack, with the
+                    // main stack left at its switch.
+                    arena.collect().unwrap();
+                    arena.release();
+                    assert_eq!(p as *const Pair as usize, at);
+                    p.id
+                })
+            });
+            let r = co.scope(|mut co| thread.switch_stack(|| co.as_mut().resume(())));
+            assert!(matches!(r, CoroutineResult::Return(7)));
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_handle_used_on_an_unregistered_stack_panics() {
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    arena
+        .with_thread(|s| {
+            let mut ap = amc.ap().unwrap();
+            let h = s.alloc(&mut ap, Pair::new(9)).unwrap();
+            // The stack is not added: reading through the handle there
+            // must panic before it reads anything.
+            let co = ScopedCoroutine::with_stack(
+                DefaultStack::new(STACK).unwrap(),
+                |_: &Yielder<(), ()>, ()| h.with(|p: &Pair| p.id),
+            );
+            let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+                co.scope(|mut co| co.as_mut().resume(()))
+            }));
+            let payload = caught.expect_err("a handle was used on an unknown stack");
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                msg.contains("Thread::add_stack") && msg.contains("switch_stack"),
+                "the message should name the fix: {msg}"
+            );
+            // Back on the own stack, the handle works.
+            assert_eq!(h.with(|p: &Pair| p.id), 9);
+        })
+        .unwrap();
+}
+
+type Co<'r> = ScopedCoroutineRef<'r, (), u64, u64, DefaultStack>;
+
+/// Enters the scope of every coroutine in `pending` (one nested scope
+/// each), then runs them all round-robin with `run`.
+fn enter_all<'a, 'r>(
+    mut pending: Vec<ScopedCoroutine<'a, (), u64, u64, DefaultStack>>,
+    refs: Vec<Co<'r>>,
+    run: &mut dyn FnMut(&mut [Co<'_>]),
+) {
+    match pending.pop() {
+        None => {
+            let mut refs = refs;
+            run(&mut refs);
+        }
+        Some(co) => co.scope(|r| {
+            let mut all: Vec<Co<'_>> = refs;
+            all.push(r);
+            enter_all(pending, all, run);
+        }),
+    }
+}
+
+#[test]
+fn hundreds_of_coroutines_hold_handles_while_threads_collect() {
+    const COROUTINES: usize = 300;
+    const ROUNDS: u64 = 12;
+    const LEN: usize = 16;
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    let stop = Stop::new();
+    let collections = AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            arena
+                .with_thread(|_| {
+                    while !stop.requested() {
+                        arena.collect().unwrap();
+                        arena.release();
+                        collections.fetch_add(1, Ordering::Relaxed);
+                        std::thread::yield_now();
+                    }
+                })
+                .unwrap();
+        });
+        let _stop = stop.guard();
+        arena
+            .with_thread(|s| {
+                let thread = s.thread();
+                let mut ap = amc.ap().unwrap();
+                // Each coroutine's list: LEN pairs linked by cdr, a handle
+                // for each (a coroutine has no scope of its own to make
+                // handles in).
+                let mut lists = Vec::new();
+                for c in 0..COROUTINES as u64 {
+                    let mut cells: Vec<Handle<'_, Lisp>> = Vec::new();
+                    for k in 0..LEN as u64 {
+                        let cell = s.alloc(&mut ap, Pair::new((c << 16) | k)).unwrap();
+                        if let Some(&prev) = cells.last() {
+                            prev.set(|p: &Pair| &p.cdr, Some(cell));
+                        }
+                        cells.push(cell);
+                    }
+                    lists.push(cells);
+                }
+                let mut stacks = Vec::new();
+                let mut coroutines = Vec::new();
+                for (c, cells) in lists.iter().enumerate() {
+                    let stack = DefaultStack::new(STACK).unwrap();
+                    let (low, high) = bounds(&stack);
+                    stacks.push(thread.add_stack(low, high).unwrap());
+                    coroutines.push(ScopedCoroutine::with_stack(
+                        stack,
+                        move |y: &Yielder<(), u64>, ()| {
+                            let mut checked = 0;
+                            for round in 0..ROUNDS {
+                                // Hold a borrow of the head across a
+                                // suspension.
+                                let id = cells[0].with(|p: &Pair| {
+                                    let at = p as *const Pair as usize;
+                                    thread.switch_stack(|| y.suspend(round));
+                                    assert_eq!(p as *const Pair as usize, at);
+                                    p.id
+                                });
+                                assert_eq!(id, (c as u64) << 16);
+                                checked += check_list(cells, c as u64);
+                                thread.switch_stack(|| y.suspend(round));
+                            }
+                            checked
+                        },
+                    ));
+                }
+                let mut finished = 0;
+                enter_all(coroutines, Vec::new(), &mut |cos| {
+                    let mut live = vec![true; cos.len()];
+                    while finished < cos.len() {
+                        for (i, co) in cos.iter_mut().enumerate() {
+                            if !live[i] {
+                                continue;
+                            }
+                            match thread.switch_stack(|| co.as_mut().resume(())) {
+                                CoroutineResult::Yield(_) => {}
+                                CoroutineResult::Return(checked) => {
+                                    assert_eq!(checked, ROUNDS * LEN as u64);
+                                    live[i] = false;
+                                    finished += 1;
+                                }
+                            }
+                            // Garbage, so that the main stack's
+                            // allocation starts collections too.
+                            s.scope(|t| {
+                                t.alloc(&mut ap, Pair::new(1)).unwrap();
+                            });
+                        }
+                    }
+                });
+                drop(stacks);
+                assert_eq!(finished, COROUTINES);
+            })
+            .unwrap();
+    });
+    assert!(collections.load(Ordering::Relaxed) > 0);
+}
+
+/// Checks a list built above: ids, and each cdr refers to the next cell
+/// (compared while both are borrowed, so neither can move meanwhile).
+fn check_list(cells: &[Handle<'_, Lisp>], c: u64) -> u64 {
+    for (k, pair) in cells.windows(2).enumerate() {
+        pair[0].with(|p: &Pair| {
+            assert_eq!(p.id, (c << 16) | k as u64);
+            pair[1].with(|q: &Pair| {
+                assert_eq!(p.cdr.addr(), q as *const Pair as usize, "cdr of cell {k}");
+            });
+        });
+    }
+    cells.len() as u64
+}
