@@ -136,6 +136,9 @@ impl<'o, F: JitFn> CodeRef<'o, F> {
     #[inline]
     pub fn call(&self, args: F::Args) -> F::Output {
         assert_jit_thread(self.arena, "CodeRef::call");
+        // Return addresses on a stack the collector does not scan would
+        // not pin the code they return into.
+        mps::check_stack("CodeRef::call");
         let write = self.slot.load(Ordering::Relaxed) as usize;
         debug_assert!(write != 0, "a live code object's slot is never null");
         let entry = exec_address(write, self.delta) + self.entry as usize;

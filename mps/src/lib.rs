@@ -326,7 +326,7 @@ pub use pool::{
     Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
-pub use stack::StackGuard;
+pub use stack::{check_stack, StackGuard};
 pub use thread::{Handle, Scope, Thread};
 pub use walk::RootReference;
 

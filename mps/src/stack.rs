@@ -64,7 +64,21 @@ pub(crate) fn note_own_stack(thr: mps_thr_t) {
 }
 
 /// Panics unless the caller runs on a stack the collector scans: the
-/// thread's own or one it added. `what` names the operation.
+/// thread's own, or one it added with [`Thread::add_stack`]. `what` names
+/// the operation, for the message. For layers above this crate (the code
+/// pool checks JIT calls with it); [`Handle`](crate::Handle) accesses and
+/// [`Arena::with_thread`](crate::Arena::with_thread) already call it.
+///
+/// # Panics
+///
+/// If the calling thread, registered through `with_thread`, runs on a
+/// stack it did not add.
+#[inline(always)]
+pub fn check_stack(what: &str) {
+    check_here(what);
+}
+
+/// See [`check_stack`].
 #[inline(always)]
 pub(crate) fn check_here(what: &str) {
     let probe = 0u8;
