@@ -1,7 +1,6 @@
 //! The executable pool: [`CodePool`], installed [`CodeObject`]s, the
 //! [`Env`] that binds their external symbols, and statistics.
 
-use core::cell::RefCell;
 use core::ffi::c_void;
 use core::fmt;
 use core::ptr::{self, NonNull};
@@ -10,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mps::sys::*;
-use mps::{Arena, Chain, Format, Handle, Scope};
+use mps::{Arena, Chain, Format, Handle, Registered, Registrations, Scope};
 
 use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
@@ -70,14 +69,16 @@ fn keep_alive(addr: usize) {
 // Threads that run JIT code.
 
 std::thread_local! {
-    /// The arenas (raw addresses) for which the current thread has a
-    /// code-aware thread root, innermost last.
-    static JIT_THREADS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The scopes of [`CodePool::with_jit_thread`] open on the current
+    /// thread: each has a code-aware thread root for its arena. Entries
+    /// are removed by identity (scopes may end out of order, see
+    /// [`Registrations`]).
+    static JIT_THREADS: Registrations = const { Registrations::new() };
 }
 
 /// Is the current thread inside [`CodePool::with_jit_thread`] for `arena`?
 fn is_jit_thread(arena: usize) -> bool {
-    JIT_THREADS.with(|t| t.borrow().contains(&arena))
+    Registrations::contains(&JIT_THREADS, arena as mps_arena_t)
 }
 
 /// Panics unless the current thread has a code-aware root for `arena`.
@@ -99,6 +100,8 @@ pub(crate) fn assert_jit_thread(arena: usize, what: &str) {
 struct CodeThreadRoot {
     root: mps_root_t,
     thread: mps_thr_t,
+    /// This scope's entry in `JIT_THREADS`, removed before the root.
+    entry: Option<Registered>,
 }
 
 impl CodeThreadRoot {
@@ -128,15 +131,17 @@ impl CodeThreadRoot {
             unsafe { mps_thread_dereg(thread) };
             return Err(e);
         }
-        let arena = arena.as_raw() as usize;
-        JIT_THREADS.with(|t| t.borrow_mut().push(arena));
-        Ok(CodeThreadRoot { root, thread })
+        Ok(CodeThreadRoot {
+            root,
+            thread,
+            entry: Some(Registrations::enter(&JIT_THREADS, arena.as_raw())),
+        })
     }
 }
 
 impl Drop for CodeThreadRoot {
     fn drop(&mut self) {
-        JIT_THREADS.with(|t| t.borrow_mut().pop());
+        drop(self.entry.take());
         // SAFETY: created in `register` on this thread (a `CodeThreadRoot`
         // never leaves the frame that made it); the root goes before the
         // registration it scans.

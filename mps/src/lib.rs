@@ -325,7 +325,7 @@ pub use pool::{
     Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
-pub use thread::{Handle, Scope, Thread};
+pub use thread::{Handle, Registered, Registrations, Scope, Thread};
 pub use walk::RootReference;
 
 /// The raw bindings this crate is built on.
