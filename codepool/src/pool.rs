@@ -185,6 +185,10 @@ fn enter_jit<R>(
 struct HeapConst<'e> {
     current: Box<dyn Fn() -> usize + 'e>,
     offset: u32,
+    /// The object's size from its client pointer (`Handle::size`).
+    size: usize,
+    /// Its pool (`Handle::pool`), for the interior check.
+    pool: Option<mps::PoolId>,
 }
 
 /// The symbols an installation may bind besides the functions already
@@ -223,8 +227,16 @@ impl<'e> Env<'e> {
     /// Binds `name` to the address `offset` bytes into the heap object
     /// held by `object` (an object of another pool of the pool's arena).
     /// The code object then holds an exact reference to the object: it
-    /// keeps it alive, and is relinked when the object moves. `offset`
-    /// should lie inside the object.
+    /// keeps it alive, and is relinked when the object moves.
+    ///
+    /// [`CodePool::install`] refuses the binding unless `offset` lies
+    /// inside the object ([`InstallError::HeapOffsetOutside`]) and the
+    /// object's pool keeps objects in place under interior references
+    /// ([`InstallError::InteriorNotPinned`], see
+    /// [`Arena::interior_pins`]): running code holds `object + offset`, an
+    /// interior address, in registers and on the stack (compilers hoist it
+    /// out of loops), and only the thread's ambiguous root pinning the
+    /// object through it keeps that address valid across a collection.
     pub fn heap<F: Format>(
         &mut self,
         name: impl Into<String>,
@@ -236,6 +248,8 @@ impl<'e> Env<'e> {
             HeapConst {
                 current: Box::new(move || object.addr()),
                 offset,
+                size: object.size(),
+                pool: object.pool(),
             },
         );
         self
@@ -319,6 +333,24 @@ pub enum InstallError {
         /// The symbol.
         name: String,
     },
+    /// A heap constant's offset does not lie inside its object.
+    HeapOffsetOutside {
+        /// The symbol.
+        name: String,
+        /// The offset given to [`Env::heap`].
+        offset: u32,
+        /// The object's size from its client pointer.
+        size: usize,
+    },
+    /// A heap constant's object is in a pool that may move it while code
+    /// holds only an interior address of it: an AMC or AMCZ pool created
+    /// with [`PoolOptions::interior`](mps::PoolOptions::interior)
+    /// `Some(false)`, or a pool the `mps` crate did not create (see
+    /// [`Arena::interior_pins`]).
+    InteriorNotPinned {
+        /// The symbol.
+        name: String,
+    },
     /// Laying the object out failed for another reason.
     Layout(LayoutError),
     /// Linking the object failed for another reason.
@@ -363,6 +395,15 @@ impl fmt::Display for InstallError {
             InstallError::NotAHeapObject { name } => write!(
                 f,
                 "heap constant {name} is not an object of another pool of the arena"
+            ),
+            InstallError::HeapOffsetOutside { name, offset, size } => write!(
+                f,
+                "heap constant {name}: offset {offset} is outside its object of {size} bytes"
+            ),
+            InstallError::InteriorNotPinned { name } => write!(
+                f,
+                "heap constant {name}: its pool may move the object while code holds an \
+                 interior address of it (an AMC/AMCZ pool with interior false?)"
             ),
             InstallError::Layout(e) => write!(f, "{e}"),
             InstallError::Relink(e) => write!(f, "{e}"),
@@ -942,15 +983,15 @@ impl<'a> CodePool<'a> {
         let inner = &mut *inner;
 
         // Bind and lay out.
-        let mut not_heap: Option<String> = None;
+        let mut refused: Option<InstallError> = None;
         let image = {
             let symbols = &inner.symbols;
             let inner_ref = &*inner;
             layout::layout(object, |name| {
                 if let Some(h) = env.heap.get(name) {
                     let address = (h.current)();
-                    if !self.is_heap_object(address) {
-                        not_heap.get_or_insert_with(|| name.to_owned());
+                    if let Err(e) = self.check_heap_constant(name, h, address) {
+                        refused.get_or_insert(e);
                         return None;
                     }
                     return Some(Binding::Heap {
@@ -969,8 +1010,8 @@ impl<'a> CodePool<'a> {
                 })
             })
         };
-        let image = match (image, not_heap) {
-            (_, Some(name)) => return Err(InstallError::NotAHeapObject { name }),
+        let image = match (image, refused) {
+            (_, Some(e)) => return Err(e),
             (image, None) => image?,
         };
         if image.align() as usize > self.align {
@@ -1090,10 +1131,31 @@ impl<'a> CodePool<'a> {
         })
     }
 
-    /// Is `address` in memory of the arena outside its code memory?
-    fn is_heap_object(&self, address: usize) -> bool {
+    /// Checks heap constant `name` (`h`, now at `address`): an object of
+    /// the arena outside its code memory, in a pool that keeps it in place
+    /// under interior references, with the offset inside it.
+    fn check_heap_constant(
+        &self,
+        name: &str,
+        h: &HeapConst<'_>,
+        address: usize,
+    ) -> Result<(), InstallError> {
         let (lo, hi) = self.code_range;
-        self.arena.has_addr(address) && !(lo..hi).contains(&address)
+        let name = name.to_owned();
+        if !self.arena.has_addr(address) || (lo..hi).contains(&address) {
+            return Err(InstallError::NotAHeapObject { name });
+        }
+        if !h.pool.is_some_and(|pool| self.arena.interior_pins(pool)) {
+            return Err(InstallError::InteriorNotPinned { name });
+        }
+        if h.offset as usize >= h.size {
+            return Err(InstallError::HeapOffsetOutside {
+                name,
+                offset: h.offset,
+                size: h.size,
+            });
+        }
+        Ok(())
     }
 
     /// Checks that every site of `image` stays linkable wherever the

@@ -36,11 +36,21 @@ pub struct Arena {
     raw: RawArena,
 }
 
+/// A pool of the registry, with what the crate knows about it.
+struct AdoptedPool {
+    raw: RawPool,
+    /// May the pool hold pads?
+    may_pad: bool,
+    /// Does an ambiguous reference into the inside of one of its objects
+    /// keep the object in place (see [`Arena::interior_pins`])?
+    interior_pins: bool,
+}
+
 /// What an arena owns besides itself, in creation order.
 #[derive(Default)]
 struct Registry {
-    /// Every pool, automatic or manual, with whether it may hold pads.
-    pools: Vec<(RawPool, bool)>,
+    /// Every pool, automatic or manual.
+    pools: Vec<AdoptedPool>,
     formats: Vec<(RawFmt, TypeId)>,
     chains: Vec<RawChain>,
 }
@@ -105,15 +115,42 @@ impl Arena {
         registry
             .pools
             .iter()
-            .filter(|(_, may_pad)| !*may_pad)
-            .map(|(raw, _)| raw.as_ptr())
+            .filter(|p| !p.may_pad)
+            .map(|p| p.raw.as_ptr())
             .collect()
+    }
+
+    /// Does an ambiguous reference to the inside of an object of `pool` (an
+    /// address past the object's client pointer and inside its block, such
+    /// as a field's address that compiled code keeps in a register) keep
+    /// the object **in place**?
+    ///
+    /// - AMC and AMCZ pools: only if created with
+    ///   [`PoolOptions::interior`] true (the default); with false only
+    ///   client pointers pin, and the object may move under an interior
+    ///   address.
+    /// - AMS, AWL, LO and the manual pools: yes, their objects never move.
+    ///   (In the mark-sweep pools an interior reference does not keep the
+    ///   object *alive*: something else must.)
+    /// - A pool this crate did not create (through the raw bindings) or of
+    ///   another arena: `false`, nothing is known about it.
+    pub fn interior_pins(&self, pool: PoolId) -> bool {
+        self.registry()
+            .pools
+            .iter()
+            .any(|p| p.raw.as_ptr() == pool.as_raw() && p.interior_pins)
     }
 
     /// Hands a new pool to the registry, which destroys it (after every
     /// borrow of the arena has ended) when the arena is dropped.
-    pub(crate) fn adopt_pool(&self, pool: RawPool, may_pad: bool) {
-        self.registry().pools.push((pool, may_pad));
+    /// `may_pad`: may the pool hold pads; `interior_pins`: see
+    /// [`interior_pins`](Self::interior_pins).
+    pub(crate) fn adopt_pool(&self, pool: RawPool, may_pad: bool, interior_pins: bool) {
+        self.registry().pools.push(AdoptedPool {
+            raw: pool,
+            may_pad,
+            interior_pins,
+        });
     }
 
     /// A generation chain (`mps_chain_create`): one [`GenParam`] per
@@ -200,7 +237,15 @@ impl Arena {
             return Err(Error::Param);
         }
         let (pool, owned) = Pool::create(self, fmt, options)?;
-        self.adopt_pool(owned, <C as crate::pool::sealed::Sealed>::MAY_PAD);
+        // Only the moving classes can move an object under an interior
+        // reference, and they pin on one unless told otherwise.
+        let interior_pins =
+            !<C as crate::pool::sealed::Sealed>::MOVES || options.interior.unwrap_or(true);
+        self.adopt_pool(
+            owned,
+            <C as crate::pool::sealed::Sealed>::MAY_PAD,
+            interior_pins,
+        );
         Ok(pool)
     }
 
@@ -401,8 +446,8 @@ impl Drop for Arena {
             .registry
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        while let Some((pool, _)) = registry.pools.pop() {
-            drop(pool);
+        while let Some(pool) = registry.pools.pop() {
+            drop(pool.raw);
         }
         registry.formats.clear();
         registry.chains.clear();

@@ -207,7 +207,7 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
         // (blocks borrow the arena).
         let owned = unsafe { RawPool::from_raw(pool) };
         let raw = NonNull::new(pool).expect("checked by RawPool::from_raw");
-        arena.adopt_pool(owned, false);
+        arena.adopt_pool(owned, false, true);
         Ok(ManualPool {
             raw,
             arena,

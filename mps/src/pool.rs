@@ -163,6 +163,8 @@ pub(crate) mod sealed {
         /// keep free space in bit tables instead
         /// (`vendor/mps/DESIGN.md#mark-sweep`).
         const MAY_PAD: bool;
+        /// Does the class move objects (AMC, AMCZ)?
+        const MOVES: bool;
         /// The rank of an allocation point without a rank option; `None`
         /// for leaf pools, whose allocation points have no rank.
         const DEFAULT_RANK: Option<Rank>;
@@ -255,6 +257,7 @@ fn mark_sweep_args(args: &mut ArgList, options: &PoolOptions<'_>) -> Result<(), 
 
 impl sealed::Sealed for AmcClass {
     const MAY_PAD: bool = true;
+    const MOVES: bool = true;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = true;
     fn accepts_rank(rank: Rank) -> bool {
@@ -267,6 +270,7 @@ impl sealed::Sealed for AmcClass {
 
 impl sealed::Sealed for AmczClass {
     const MAY_PAD: bool = true;
+    const MOVES: bool = true;
     const DEFAULT_RANK: Option<Rank> = None;
     const HASH_ARRAYS: bool = true;
     fn accepts_rank(_: Rank) -> bool {
@@ -279,6 +283,7 @@ impl sealed::Sealed for AmczClass {
 
 impl sealed::Sealed for AmsClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(rank: Rank) -> bool {
@@ -296,6 +301,7 @@ impl sealed::Sealed for AmsClass {
 
 impl sealed::Sealed for AwlClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(rank: Rank) -> bool {
@@ -313,6 +319,7 @@ impl sealed::Sealed for AwlClass {
 
 impl sealed::Sealed for LoClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = None;
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(_: Rank) -> bool {

@@ -663,6 +663,22 @@ impl<'s, F: Format> Handle<'s, F> {
         self.load().as_ptr() as usize
     }
 
+    /// The object's size in bytes from its client pointer to the end of its
+    /// block (`F::skip(p) - p - F::HEADER_SIZE`): addresses `p + 0 ..
+    /// p + size()` lie inside the object.
+    #[inline]
+    pub fn size(self) -> usize {
+        let addr = self.load();
+        // SAFETY: `addr` is the client pointer of a live object of format
+        // F, pinned by the local while `skip` reads it (this thread is
+        // registered); `skip` works on any object of the format.
+        let next = unsafe { F::skip(addr) };
+        keep_alive(addr.as_ptr());
+        (next.as_ptr() as usize)
+            .checked_sub(addr.as_ptr() as usize + F::HEADER_SIZE)
+            .expect("mps: Format::skip returned an address before the object's end")
+    }
+
     /// Do both handles refer to the same object?
     #[inline]
     pub fn ptr_eq(self, other: Handle<'_, F>) -> bool {
