@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mps::sys::*;
-use mps::{Arena, Chain, Format, Handle, Registered, Registrations, Scope};
+use mps::{Arena, Chain, Format, Handle, Registered, Registrations, Scope, UndoReserve};
 
 use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
@@ -1065,6 +1065,13 @@ impl<'a> CodePool<'a> {
                 return Err(InstallError::Memory(e));
             }
             let base = p as usize;
+            // Until the commit, an unwind or an error return undoes the
+            // reservation.
+            // SAFETY: `p` was just reserved on `ap`, used only under the
+            // lock we hold, with nothing else reserved.
+            let undo = unsafe { UndoReserve::new(ap, p) };
+            #[cfg(test)]
+            tests::maybe_panic_in_install();
             // SAFETY: the block `[p, p + size)` was just reserved: it is
             // ours, writable (a buffered segment is never protected) and
             // nothing else refers to it.
@@ -1080,6 +1087,7 @@ impl<'a> CodePool<'a> {
             let exec = exec_address(base, self.delta);
             match layout::relink_from_table(block, exec as u64, self.delta as i64) {
                 Ok(stats) => {
+                    undo.disarm();
                     // SAFETY: `p` and `size` are the block reserved above,
                     // now a well-formed code object whose references (the
                     // target table's bases) are current addresses of live
@@ -1090,12 +1098,7 @@ impl<'a> CodePool<'a> {
                     }
                 }
                 Err(e) => {
-                    // SAFETY: the block `[p, p + size)` is the last one
-                    // reserved on `ap`, not committed: moving `alloc` back
-                    // to `init` (= p) returns it to the buffer, the state a
-                    // failed commit leaves; the collector never looks above
-                    // `init`.
-                    unsafe { (*ap).alloc = p };
+                    drop(undo);
                     inner.free.push(slot_index);
                     return Err(self.relink_error(&image, e));
                 }
@@ -1412,10 +1415,10 @@ impl fmt::Debug for CodePool<'_> {
 /// the pool's symbol table; the collector then reclaims the object once
 /// no other code object refers to it (code that calls it keeps it alive,
 /// and keeps working). Dropping on a thread not registered with the arena
-/// is allowed: at worst, if a collection is scanning the slot at that very
-/// moment, it writes the object's new address back after the slot was
-/// cleared, and the object stays alive until a later installation reuses
-/// the slot.
+/// is allowed: the slot is cleared with an atomic store, and a collection
+/// scanning the slot at that moment writes a moved object's new address
+/// back only if the slot still holds the old one (`mps_scan_area`,
+/// `vendor/mps/DESIGN.md#roots`), so a cleared slot stays cleared.
 pub struct CodeObject<'p> {
     pool: &'p CodePool<'p>,
     slot: NonNull<AtomicPtr<u8>>,
@@ -1578,6 +1581,58 @@ mod tests {
             (6, 20, 500)
         );
         assert_eq!(d.scan_seconds, 0.25);
+    }
+
+    std::thread_local! {
+        /// Makes the next installation on this thread panic inside its
+        /// reserve / commit loop.
+        static PANIC_IN_INSTALL: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+
+    pub(super) fn maybe_panic_in_install() {
+        if PANIC_IN_INSTALL.with(|p| p.replace(false)) {
+            panic!("injected panic between reserve and commit");
+        }
+    }
+
+    /// Is a block reserved on the pool's allocation point and not
+    /// committed?
+    fn reservation_pending(code: &CodePool<'_>) -> bool {
+        let ap = code.lock().ap;
+        // SAFETY: the allocation point is live while the pool is; its
+        // fields are only read, under no reservation of this thread.
+        unsafe { (*ap).init != (*ap).alloc }
+    }
+
+    #[cfg(feature = "llvm")]
+    #[test]
+    fn a_panic_between_reserve_and_commit_undoes_the_reservation() {
+        use inkwell::context::Context;
+        use inkwell::memory_buffer::MemoryBuffer;
+        let context = Context::create();
+        let ir = "define i64 @f(i64 %x) {\n  ret i64 %x\n}\n";
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "f");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        let object = crate::jit::compile(&module).unwrap();
+        let arena = Arena::new().unwrap();
+        let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+        code.with_jit_thread(|_| {
+            PANIC_IN_INSTALL.with(|p| p.set(true));
+            let unwound = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                code.install(&object, &Env::new())
+            }));
+            assert!(unwound.is_err(), "the injected panic did not happen");
+            assert!(
+                !reservation_pending(&code),
+                "the unwinding installation left a block reserved and never committed"
+            );
+            // The pool is still usable, and its slot table consistent.
+            let f = code.install(&object, &Env::new()).unwrap();
+            // SAFETY: `f` is `i64 f(i64)` with the C calling convention.
+            let call = unsafe { f.function::<extern "C" fn(i64) -> i64>("f") }.unwrap();
+            assert_eq!(call.call((7,)), 7);
+        })
+        .unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use mps_sys::*;
 
 use crate::error::{check, Error};
 use crate::format::{Fmt, FmtId, Format};
-use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolId, PoolOptions};
+use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolId, PoolOptions, ABSURD_SIZE};
 use crate::raw::{RawArena, RawChain, RawFmt, RawPool};
 
 /// An arena (`mps_arena_t`, VM class): the memory manager instance.
@@ -468,6 +468,10 @@ impl fmt::Debug for Arena {
 /// the arena's grain.
 const MIN_PAGE_SIZE: usize = 4096;
 
+/// The fewest grains an arena reserves at first: the largest grain is the
+/// absurd-size bound divided by this.
+const MIN_ARENA_GRAINS: usize = 64;
+
 /// Settings for a new [`Arena`]; every one is optional.
 #[derive(Debug, Clone, Default)]
 pub struct ArenaBuilder {
@@ -493,7 +497,7 @@ impl ArenaBuilder {
     }
 
     /// The arena's grain (`MPS_KEY_ARENA_GRAIN_SIZE`): a power of two, at
-    /// least the page size.
+    /// least the page size (smaller ones are raised to it).
     pub fn grain_size(mut self, bytes: usize) -> Self {
         self.grain_size = Some(bytes);
         self
@@ -514,15 +518,28 @@ impl ArenaBuilder {
     }
 
     /// Creates the arena (`mps_arena_create_k`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Param`] if the arena size is absurd (2^48 bytes or more),
+    /// the grain is not a power of two or absurd (2^42 bytes or more: an
+    /// arena holds at least 64 grains), or the spare fraction is out of
+    /// range; otherwise the MPS's result.
     pub fn build(self) -> Result<Arena, Error> {
         let mut args = ArgList::new();
         if let Some(size) = self.arena_size {
+            if size >= ABSURD_SIZE {
+                return Err(Error::Param);
+            }
             args.add(MPS_KEY_ARENA_SIZE, size);
         }
         if let Some(limit) = self.commit_limit {
             args.add(MPS_KEY_COMMIT_LIMIT, limit);
         }
         if let Some(grain) = self.grain_size {
+            if !grain.is_power_of_two() || grain >= ABSURD_SIZE / MIN_ARENA_GRAINS {
+                return Err(Error::Param);
+            }
             args.add(MPS_KEY_ARENA_GRAIN_SIZE, grain);
         }
         if let Some(pause) = self.pause_time {

@@ -322,7 +322,7 @@ pub use message::{Finalization, Message, MessageType, Messages};
 pub use object::{alloc_size, Leaf, Object, Ref};
 pub use pool::{
     Amc, AmcClass, Amcz, AmczClass, Ams, AmsClass, Ap, ApOptions, Awl, AwlClass, Chain, GenParam,
-    Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
+    Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions, UndoReserve,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
 pub use thread::{Handle, Registered, Registrations, Scope, Thread};
