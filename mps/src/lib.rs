@@ -205,7 +205,11 @@
 //!   the stack from the stack pointer to a cold end taken from a local of
 //!   `with_thread`'s own frame; the closure runs in a non-inlined callee,
 //!   so all its frames lie below). The thread is deregistered when the
-//!   closure returns or unwinds.
+//!   closure returns or unwinds. Each scope is an entry of its own in the
+//!   thread's [`Registrations`], removed by identity when it ends, so
+//!   checks such as [`Root::clear`]'s ("is this thread registered with the
+//!   root's arena?") stay right when scopes end out of order (a coroutine
+//!   suspended inside one while its thread leaves another).
 //! - A [`Handle<'s, F>`](Handle) refers to one slot of the thread's handle
 //!   table: chunks of memory outside the heap, each registered as an exact
 //!   root with `mps_scan_area` and never moved or freed while registered.

@@ -122,7 +122,10 @@ pub struct PoolOptions<'a> {
     /// Do ambiguous references to the inside of an object pin it
     /// (`MPS_KEY_INTERIOR`)? `None`: the default, true. With false only
     /// client pointers pin. AMC and AMCZ only (the mark-sweep pools
-    /// recognise client pointers only).
+    /// recognise client pointers only). The safe API pins through client
+    /// pointers, so false is safe; but code that keeps only interior
+    /// addresses (JIT code using a heap constant) needs true: see
+    /// [`Arena::interior_pins`](crate::Arena::interior_pins).
     pub interior: Option<bool>,
     /// Minimum segment size in bytes (`MPS_KEY_EXTEND_BY`). Every class.
     pub extend_by: Option<usize>,
