@@ -105,7 +105,14 @@
 //!   program counter of a thread stopped in JIT code) are in the thread's
 //!   code-aware root, which pins every object with a live frame;
 //! - calling and installing assert that the thread is inside
-//!   [`CodePool::with_jit_thread`] for the pool's arena;
+//!   [`CodePool::with_jit_thread`] for the pool's arena; each scope is an
+//!   entry of its own ([`mps::Registrations`]), removed by identity, so
+//!   scopes that end out of order (coroutines) leave exactly the right
+//!   arenas registered;
+//! - running code holds interior addresses of its heap constants, so
+//!   installation refuses a heap constant whose pool may move it under an
+//!   interior reference ([`InstallError::InteriorNotPinned`]) or whose
+//!   offset lies outside it ([`InstallError::HeapOffsetOutside`]);
 //! - an installation reads every moving target's address (code objects'
 //!   slots, heap constants' handles) inside the reserve / commit loop, so
 //!   a collection between the reads and the commit voids the block and the

@@ -1,7 +1,6 @@
 //! The executable pool: [`CodePool`], installed [`CodeObject`]s, the
 //! [`Env`] that binds their external symbols, and statistics.
 
-use core::cell::RefCell;
 use core::ffi::c_void;
 use core::fmt;
 use core::ptr::{self, NonNull};
@@ -10,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mps::sys::*;
-use mps::{Arena, Chain, Format, Handle, Scope};
+use mps::{Arena, Chain, Format, Handle, Registered, Registrations, Scope, UndoReserve};
 
 use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
@@ -70,14 +69,16 @@ fn keep_alive(addr: usize) {
 // Threads that run JIT code.
 
 std::thread_local! {
-    /// The arenas (raw addresses) for which the current thread has a
-    /// code-aware thread root, innermost last.
-    static JIT_THREADS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The scopes of [`CodePool::with_jit_thread`] open on the current
+    /// thread: each has a code-aware thread root for its arena. Entries
+    /// are removed by identity (scopes may end out of order, see
+    /// [`Registrations`]).
+    static JIT_THREADS: Registrations = const { Registrations::new() };
 }
 
 /// Is the current thread inside [`CodePool::with_jit_thread`] for `arena`?
 fn is_jit_thread(arena: usize) -> bool {
-    JIT_THREADS.with(|t| t.borrow().contains(&arena))
+    Registrations::contains(&JIT_THREADS, arena as mps_arena_t)
 }
 
 /// Panics unless the current thread has a code-aware root for `arena`.
@@ -99,6 +100,8 @@ pub(crate) fn assert_jit_thread(arena: usize, what: &str) {
 struct CodeThreadRoot {
     root: mps_root_t,
     thread: mps_thr_t,
+    /// This scope's entry in `JIT_THREADS`, removed before the root.
+    entry: Option<Registered>,
 }
 
 impl CodeThreadRoot {
@@ -128,15 +131,17 @@ impl CodeThreadRoot {
             unsafe { mps_thread_dereg(thread) };
             return Err(e);
         }
-        let arena = arena.as_raw() as usize;
-        JIT_THREADS.with(|t| t.borrow_mut().push(arena));
-        Ok(CodeThreadRoot { root, thread })
+        Ok(CodeThreadRoot {
+            root,
+            thread,
+            entry: Some(Registrations::enter(&JIT_THREADS, arena.as_raw())),
+        })
     }
 }
 
 impl Drop for CodeThreadRoot {
     fn drop(&mut self) {
-        JIT_THREADS.with(|t| t.borrow_mut().pop());
+        drop(self.entry.take());
         // SAFETY: created in `register` on this thread (a `CodeThreadRoot`
         // never leaves the frame that made it); the root goes before the
         // registration it scans.
@@ -180,6 +185,10 @@ fn enter_jit<R>(
 struct HeapConst<'e> {
     current: Box<dyn Fn() -> usize + 'e>,
     offset: u32,
+    /// The object's size from its client pointer (`Handle::size`).
+    size: usize,
+    /// Its pool (`Handle::pool`), for the interior check.
+    pool: Option<mps::PoolId>,
 }
 
 /// The symbols an installation may bind besides the functions already
@@ -218,8 +227,16 @@ impl<'e> Env<'e> {
     /// Binds `name` to the address `offset` bytes into the heap object
     /// held by `object` (an object of another pool of the pool's arena).
     /// The code object then holds an exact reference to the object: it
-    /// keeps it alive, and is relinked when the object moves. `offset`
-    /// should lie inside the object.
+    /// keeps it alive, and is relinked when the object moves.
+    ///
+    /// [`CodePool::install`] refuses the binding unless `offset` lies
+    /// inside the object ([`InstallError::HeapOffsetOutside`]) and the
+    /// object's pool keeps objects in place under interior references
+    /// ([`InstallError::InteriorNotPinned`], see
+    /// [`Arena::interior_pins`]): running code holds `object + offset`, an
+    /// interior address, in registers and on the stack (compilers hoist it
+    /// out of loops), and only the thread's ambiguous root pinning the
+    /// object through it keeps that address valid across a collection.
     pub fn heap<F: Format>(
         &mut self,
         name: impl Into<String>,
@@ -231,6 +248,8 @@ impl<'e> Env<'e> {
             HeapConst {
                 current: Box::new(move || object.addr()),
                 offset,
+                size: object.size(),
+                pool: object.pool(),
             },
         );
         self
@@ -314,6 +333,24 @@ pub enum InstallError {
         /// The symbol.
         name: String,
     },
+    /// A heap constant's offset does not lie inside its object.
+    HeapOffsetOutside {
+        /// The symbol.
+        name: String,
+        /// The offset given to [`Env::heap`].
+        offset: u32,
+        /// The object's size from its client pointer.
+        size: usize,
+    },
+    /// A heap constant's object is in a pool that may move it while code
+    /// holds only an interior address of it: an AMC or AMCZ pool created
+    /// with [`PoolOptions::interior`](mps::PoolOptions::interior)
+    /// `Some(false)`, or a pool the `mps` crate did not create (see
+    /// [`Arena::interior_pins`]).
+    InteriorNotPinned {
+        /// The symbol.
+        name: String,
+    },
     /// Laying the object out failed for another reason.
     Layout(LayoutError),
     /// Linking the object failed for another reason.
@@ -358,6 +395,15 @@ impl fmt::Display for InstallError {
             InstallError::NotAHeapObject { name } => write!(
                 f,
                 "heap constant {name} is not an object of another pool of the arena"
+            ),
+            InstallError::HeapOffsetOutside { name, offset, size } => write!(
+                f,
+                "heap constant {name}: offset {offset} is outside its object of {size} bytes"
+            ),
+            InstallError::InteriorNotPinned { name } => write!(
+                f,
+                "heap constant {name}: its pool may move the object while code holds an \
+                 interior address of it (an AMC/AMCZ pool with interior false?)"
             ),
             InstallError::Layout(e) => write!(f, "{e}"),
             InstallError::Relink(e) => write!(f, "{e}"),
@@ -937,15 +983,15 @@ impl<'a> CodePool<'a> {
         let inner = &mut *inner;
 
         // Bind and lay out.
-        let mut not_heap: Option<String> = None;
+        let mut refused: Option<InstallError> = None;
         let image = {
             let symbols = &inner.symbols;
             let inner_ref = &*inner;
             layout::layout(object, |name| {
                 if let Some(h) = env.heap.get(name) {
                     let address = (h.current)();
-                    if !self.is_heap_object(address) {
-                        not_heap.get_or_insert_with(|| name.to_owned());
+                    if let Err(e) = self.check_heap_constant(name, h, address) {
+                        refused.get_or_insert(e);
                         return None;
                     }
                     return Some(Binding::Heap {
@@ -964,8 +1010,8 @@ impl<'a> CodePool<'a> {
                 })
             })
         };
-        let image = match (image, not_heap) {
-            (_, Some(name)) => return Err(InstallError::NotAHeapObject { name }),
+        let image = match (image, refused) {
+            (_, Some(e)) => return Err(e),
             (image, None) => image?,
         };
         if image.align() as usize > self.align {
@@ -1019,6 +1065,13 @@ impl<'a> CodePool<'a> {
                 return Err(InstallError::Memory(e));
             }
             let base = p as usize;
+            // Until the commit, an unwind or an error return undoes the
+            // reservation.
+            // SAFETY: `p` was just reserved on `ap`, used only under the
+            // lock we hold, with nothing else reserved.
+            let undo = unsafe { UndoReserve::new(ap, p) };
+            #[cfg(test)]
+            tests::maybe_panic_in_install();
             // SAFETY: the block `[p, p + size)` was just reserved: it is
             // ours, writable (a buffered segment is never protected) and
             // nothing else refers to it.
@@ -1034,6 +1087,7 @@ impl<'a> CodePool<'a> {
             let exec = exec_address(base, self.delta);
             match layout::relink_from_table(block, exec as u64, self.delta as i64) {
                 Ok(stats) => {
+                    undo.disarm();
                     // SAFETY: `p` and `size` are the block reserved above,
                     // now a well-formed code object whose references (the
                     // target table's bases) are current addresses of live
@@ -1044,12 +1098,7 @@ impl<'a> CodePool<'a> {
                     }
                 }
                 Err(e) => {
-                    // SAFETY: the block `[p, p + size)` is the last one
-                    // reserved on `ap`, not committed: moving `alloc` back
-                    // to `init` (= p) returns it to the buffer, the state a
-                    // failed commit leaves; the collector never looks above
-                    // `init`.
-                    unsafe { (*ap).alloc = p };
+                    drop(undo);
                     inner.free.push(slot_index);
                     return Err(self.relink_error(&image, e));
                 }
@@ -1085,10 +1134,31 @@ impl<'a> CodePool<'a> {
         })
     }
 
-    /// Is `address` in memory of the arena outside its code memory?
-    fn is_heap_object(&self, address: usize) -> bool {
+    /// Checks heap constant `name` (`h`, now at `address`): an object of
+    /// the arena outside its code memory, in a pool that keeps it in place
+    /// under interior references, with the offset inside it.
+    fn check_heap_constant(
+        &self,
+        name: &str,
+        h: &HeapConst<'_>,
+        address: usize,
+    ) -> Result<(), InstallError> {
         let (lo, hi) = self.code_range;
-        self.arena.has_addr(address) && !(lo..hi).contains(&address)
+        let name = name.to_owned();
+        if !self.arena.has_addr(address) || (lo..hi).contains(&address) {
+            return Err(InstallError::NotAHeapObject { name });
+        }
+        if !h.pool.is_some_and(|pool| self.arena.interior_pins(pool)) {
+            return Err(InstallError::InteriorNotPinned { name });
+        }
+        if h.offset as usize >= h.size {
+            return Err(InstallError::HeapOffsetOutside {
+                name,
+                offset: h.offset,
+                size: h.size,
+            });
+        }
+        Ok(())
     }
 
     /// Checks that every site of `image` stays linkable wherever the
@@ -1345,10 +1415,10 @@ impl fmt::Debug for CodePool<'_> {
 /// the pool's symbol table; the collector then reclaims the object once
 /// no other code object refers to it (code that calls it keeps it alive,
 /// and keeps working). Dropping on a thread not registered with the arena
-/// is allowed: at worst, if a collection is scanning the slot at that very
-/// moment, it writes the object's new address back after the slot was
-/// cleared, and the object stays alive until a later installation reuses
-/// the slot.
+/// is allowed: the slot is cleared with an atomic store, and a collection
+/// scanning the slot at that moment writes a moved object's new address
+/// back only if the slot still holds the old one (`mps_scan_area`,
+/// `vendor/mps/DESIGN.md#roots`), so a cleared slot stays cleared.
 pub struct CodeObject<'p> {
     pool: &'p CodePool<'p>,
     slot: NonNull<AtomicPtr<u8>>,
@@ -1511,6 +1581,58 @@ mod tests {
             (6, 20, 500)
         );
         assert_eq!(d.scan_seconds, 0.25);
+    }
+
+    std::thread_local! {
+        /// Makes the next installation on this thread panic inside its
+        /// reserve / commit loop.
+        static PANIC_IN_INSTALL: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+
+    pub(super) fn maybe_panic_in_install() {
+        if PANIC_IN_INSTALL.with(|p| p.replace(false)) {
+            panic!("injected panic between reserve and commit");
+        }
+    }
+
+    /// Is a block reserved on the pool's allocation point and not
+    /// committed?
+    fn reservation_pending(code: &CodePool<'_>) -> bool {
+        let ap = code.lock().ap;
+        // SAFETY: the allocation point is live while the pool is; its
+        // fields are only read, under no reservation of this thread.
+        unsafe { (*ap).init != (*ap).alloc }
+    }
+
+    #[cfg(feature = "llvm")]
+    #[test]
+    fn a_panic_between_reserve_and_commit_undoes_the_reservation() {
+        use inkwell::context::Context;
+        use inkwell::memory_buffer::MemoryBuffer;
+        let context = Context::create();
+        let ir = "define i64 @f(i64 %x) {\n  ret i64 %x\n}\n";
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "f");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        let object = crate::jit::compile(&module).unwrap();
+        let arena = Arena::new().unwrap();
+        let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+        code.with_jit_thread(|_| {
+            PANIC_IN_INSTALL.with(|p| p.set(true));
+            let unwound = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                code.install(&object, &Env::new())
+            }));
+            assert!(unwound.is_err(), "the injected panic did not happen");
+            assert!(
+                !reservation_pending(&code),
+                "the unwinding installation left a block reserved and never committed"
+            );
+            // The pool is still usable, and its slot table consistent.
+            let f = code.install(&object, &Env::new()).unwrap();
+            // SAFETY: `f` is `i64 f(i64)` with the C calling convention.
+            let call = unsafe { f.function::<extern "C" fn(i64) -> i64>("f") }.unwrap();
+            assert_eq!(call.call((7,)), 7);
+        })
+        .unwrap();
     }
 
     #[test]

@@ -31,13 +31,6 @@ define i64 @caller(i64 %x) {
 }
 "#;
 
-const LEAF: &str = r#"
-define i64 @leaf(i64 %x) {
-  %r = mul i64 %x, 3
-  ret i64 %r
-}
-"#;
-
 thread_local! {
     /// The arena, for the callback.
     static ARENA: Cell<usize> = const { Cell::new(0) };
@@ -124,7 +117,7 @@ fn running_code_is_pinned_and_relinked_in_place() {
         .amc(arena.format::<Boxes>().unwrap(), &PoolOptions::default())
         .unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
-    let leaf_elf = gen::compile("leaf", LEAF);
+    let leaf_elf = gen::compile("leaf", gen::LEAF_TIMES_3);
     let caller_elf = gen::compile("caller", CALLER);
     ARENA.with(|a| a.set(&arena as *const Arena as usize));
 

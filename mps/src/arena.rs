@@ -8,7 +8,7 @@ use mps_sys::*;
 
 use crate::error::{check, Error};
 use crate::format::{Fmt, FmtId, Format};
-use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolId, PoolOptions};
+use crate::pool::{Chain, GenParam, Pool, PoolClass, PoolId, PoolOptions, ABSURD_SIZE};
 use crate::raw::{RawArena, RawChain, RawFmt, RawPool};
 
 /// An arena (`mps_arena_t`, VM class): the memory manager instance.
@@ -36,11 +36,21 @@ pub struct Arena {
     raw: RawArena,
 }
 
+/// A pool of the registry, with what the crate knows about it.
+struct AdoptedPool {
+    raw: RawPool,
+    /// May the pool hold pads?
+    may_pad: bool,
+    /// Does an ambiguous reference into the inside of one of its objects
+    /// keep the object in place (see [`Arena::interior_pins`])?
+    interior_pins: bool,
+}
+
 /// What an arena owns besides itself, in creation order.
 #[derive(Default)]
 struct Registry {
-    /// Every pool, automatic or manual, with whether it may hold pads.
-    pools: Vec<(RawPool, bool)>,
+    /// Every pool, automatic or manual.
+    pools: Vec<AdoptedPool>,
     formats: Vec<(RawFmt, TypeId)>,
     chains: Vec<RawChain>,
 }
@@ -105,15 +115,42 @@ impl Arena {
         registry
             .pools
             .iter()
-            .filter(|(_, may_pad)| !*may_pad)
-            .map(|(raw, _)| raw.as_ptr())
+            .filter(|p| !p.may_pad)
+            .map(|p| p.raw.as_ptr())
             .collect()
+    }
+
+    /// Does an ambiguous reference to the inside of an object of `pool` (an
+    /// address past the object's client pointer and inside its block, such
+    /// as a field's address that compiled code keeps in a register) keep
+    /// the object **in place**?
+    ///
+    /// - AMC and AMCZ pools: only if created with
+    ///   [`PoolOptions::interior`] true (the default); with false only
+    ///   client pointers pin, and the object may move under an interior
+    ///   address.
+    /// - AMS, AWL, LO and the manual pools: yes, their objects never move.
+    ///   (In the mark-sweep pools an interior reference does not keep the
+    ///   object *alive*: something else must.)
+    /// - A pool this crate did not create (through the raw bindings) or of
+    ///   another arena: `false`, nothing is known about it.
+    pub fn interior_pins(&self, pool: PoolId) -> bool {
+        self.registry()
+            .pools
+            .iter()
+            .any(|p| p.raw.as_ptr() == pool.as_raw() && p.interior_pins)
     }
 
     /// Hands a new pool to the registry, which destroys it (after every
     /// borrow of the arena has ended) when the arena is dropped.
-    pub(crate) fn adopt_pool(&self, pool: RawPool, may_pad: bool) {
-        self.registry().pools.push((pool, may_pad));
+    /// `may_pad`: may the pool hold pads; `interior_pins`: see
+    /// [`interior_pins`](Self::interior_pins).
+    pub(crate) fn adopt_pool(&self, pool: RawPool, may_pad: bool, interior_pins: bool) {
+        self.registry().pools.push(AdoptedPool {
+            raw: pool,
+            may_pad,
+            interior_pins,
+        });
     }
 
     /// A generation chain (`mps_chain_create`): one [`GenParam`] per
@@ -200,7 +237,15 @@ impl Arena {
             return Err(Error::Param);
         }
         let (pool, owned) = Pool::create(self, fmt, options)?;
-        self.adopt_pool(owned, <C as crate::pool::sealed::Sealed>::MAY_PAD);
+        // Only the moving classes can move an object under an interior
+        // reference, and they pin on one unless told otherwise.
+        let interior_pins =
+            !<C as crate::pool::sealed::Sealed>::MOVES || options.interior.unwrap_or(true);
+        self.adopt_pool(
+            owned,
+            <C as crate::pool::sealed::Sealed>::MAY_PAD,
+            interior_pins,
+        );
         Ok(pool)
     }
 
@@ -401,8 +446,8 @@ impl Drop for Arena {
             .registry
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        while let Some((pool, _)) = registry.pools.pop() {
-            drop(pool);
+        while let Some(pool) = registry.pools.pop() {
+            drop(pool.raw);
         }
         registry.formats.clear();
         registry.chains.clear();
@@ -422,6 +467,10 @@ impl fmt::Debug for Arena {
 /// The smallest page size of the supported platforms: a lower bound for
 /// the arena's grain.
 const MIN_PAGE_SIZE: usize = 4096;
+
+/// The fewest grains an arena reserves at first: the largest grain is the
+/// absurd-size bound divided by this.
+const MIN_ARENA_GRAINS: usize = 64;
 
 /// Settings for a new [`Arena`]; every one is optional.
 #[derive(Debug, Clone, Default)]
@@ -448,7 +497,7 @@ impl ArenaBuilder {
     }
 
     /// The arena's grain (`MPS_KEY_ARENA_GRAIN_SIZE`): a power of two, at
-    /// least the page size.
+    /// least the page size (smaller ones are raised to it).
     pub fn grain_size(mut self, bytes: usize) -> Self {
         self.grain_size = Some(bytes);
         self
@@ -469,15 +518,28 @@ impl ArenaBuilder {
     }
 
     /// Creates the arena (`mps_arena_create_k`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Param`] if the arena size is absurd (2^48 bytes or more),
+    /// the grain is not a power of two or absurd (2^42 bytes or more: an
+    /// arena holds at least 64 grains), or the spare fraction is out of
+    /// range; otherwise the MPS's result.
     pub fn build(self) -> Result<Arena, Error> {
         let mut args = ArgList::new();
         if let Some(size) = self.arena_size {
+            if size >= ABSURD_SIZE {
+                return Err(Error::Param);
+            }
             args.add(MPS_KEY_ARENA_SIZE, size);
         }
         if let Some(limit) = self.commit_limit {
             args.add(MPS_KEY_COMMIT_LIMIT, limit);
         }
         if let Some(grain) = self.grain_size {
+            if !grain.is_power_of_two() || grain >= ABSURD_SIZE / MIN_ARENA_GRAINS {
+                return Err(Error::Param);
+            }
             args.add(MPS_KEY_ARENA_GRAIN_SIZE, grain);
         }
         if let Some(pause) = self.pause_time {

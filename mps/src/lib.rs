@@ -205,7 +205,11 @@
 //!   the stack from the stack pointer to a cold end taken from a local of
 //!   `with_thread`'s own frame; the closure runs in a non-inlined callee,
 //!   so all its frames lie below). The thread is deregistered when the
-//!   closure returns or unwinds.
+//!   closure returns or unwinds. Each scope is an entry of its own in the
+//!   thread's [`Registrations`], removed by identity when it ends, so
+//!   checks such as [`Root::clear`]'s ("is this thread registered with the
+//!   root's arena?") stay right when scopes end out of order (a coroutine
+//!   suspended inside one while its thread leaves another).
 //! - A [`Handle<'s, F>`](Handle) refers to one slot of the thread's handle
 //!   table: chunks of memory outside the heap, each registered as an exact
 //!   root with `mps_scan_area` and never moved or freed while registered.
@@ -323,11 +327,11 @@ pub use message::{Finalization, Message, MessageType, Messages};
 pub use object::{alloc_size, Leaf, Object, Ref};
 pub use pool::{
     Amc, AmcClass, Amcz, AmczClass, Ams, AmsClass, Ap, ApOptions, Awl, AwlClass, Chain, GenParam,
-    Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
+    Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions, UndoReserve,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
 pub use stack::{check_stack, StackGuard};
-pub use thread::{Handle, Scope, Thread};
+pub use thread::{Handle, Registered, Registrations, Scope, Thread};
 pub use walk::RootReference;
 
 /// The raw bindings this crate is built on.

@@ -108,6 +108,10 @@ pub struct ManualPool<'a, C> {
     align: usize,
     /// The largest block: the unit size (MFS) or unlimited (MVFF).
     max_size: usize,
+    /// Every block is allocated and freed with this size, whatever its
+    /// length: the unit size (MFS, whose blocks are all one unit); 0
+    /// (MVFF: the block's length).
+    fixed_size: usize,
     _class: PhantomData<fn() -> C>,
 }
 
@@ -160,7 +164,7 @@ impl Arena {
         if let Some(first) = options.first_fit {
             args.add(MPS_KEY_MVFF_FIRST_FIT, mps_bool_t::from(first));
         }
-        ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1)
+        ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1, 0)
     }
 
     /// A manual fixed-size pool (MFS) of `unit_size`-byte units (rounded
@@ -185,7 +189,7 @@ impl Arena {
             }
             args.add(MPS_KEY_EXTEND_BY, extend_by);
         }
-        ManualPool::create(self, &mut args, word, unit_size)
+        ManualPool::create(self, &mut args, word, unit_size, unit_size)
     }
 }
 
@@ -195,6 +199,7 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
         args: &mut ArgList,
         align: usize,
         max_size: usize,
+        fixed_size: usize,
     ) -> Result<Self, Error> {
         let mut pool = ptr::null_mut();
         // SAFETY: `pool` is a valid out parameter; the arena is live; the
@@ -207,18 +212,21 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
         // (blocks borrow the arena).
         let owned = unsafe { RawPool::from_raw(pool) };
         let raw = NonNull::new(pool).expect("checked by RawPool::from_raw");
-        arena.adopt_pool(owned, false);
+        arena.adopt_pool(owned, false, true);
         Ok(ManualPool {
             raw,
             arena,
             align,
             max_size,
+            fixed_size,
             _class: PhantomData,
         })
     }
 
     /// Allocates a block of `size` bytes (`mps_alloc`), **zeroed**. It is
-    /// freed (`mps_free`) when the [`ManualBlock`] is dropped.
+    /// freed (`mps_free`) when the [`ManualBlock`] is dropped. In an MFS
+    /// pool every block is one whole unit, allocated and freed with the
+    /// unit size (the MPS requires it); its length is still `size`.
     ///
     /// # Errors
     ///
@@ -229,11 +237,19 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
         if size == 0 || size > self.max_size || size >= ABSURD_SIZE {
             return Err(Error::Param);
         }
+        // MFS: every block is one unit, allocated and freed as such (the
+        // MPS manual: all blocks of an MFS pool have the unit size).
+        let alloc_size = if self.fixed_size != 0 {
+            self.fixed_size
+        } else {
+            size
+        };
         let mut p: mps_addr_t = ptr::null_mut();
-        // SAFETY: the pool is live and supports `mps_alloc`; `size` is
-        // non-zero and small enough that rounding it up cannot overflow;
-        // `p` is a valid out parameter.
-        check(unsafe { mps_alloc(&mut p, self.raw.as_ptr(), size) })?;
+        // SAFETY: the pool is live and supports `mps_alloc`; `alloc_size`
+        // is non-zero, at least `size`, and small enough that rounding it
+        // up cannot overflow (the unit size of an MFS pool); `p` is a valid
+        // out parameter.
+        check(unsafe { mps_alloc(&mut p, self.raw.as_ptr(), alloc_size) })?;
         let ptr = NonNull::new(p.cast::<u8>()).expect("mps_alloc returned a null block");
         // SAFETY: the MPS gave us `size` (rounded up) writable bytes at
         // `ptr`, owned by the new block alone.
@@ -241,6 +257,7 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
         Ok(ManualBlock {
             ptr,
             size,
+            alloc_size,
             pool: self.raw,
             _arena: PhantomData,
         })
@@ -323,13 +340,17 @@ unsafe impl<C> Sync for ManualPool<'_, C> {}
 /// A block of a manual pool ([`ManualPool::alloc`]): `len()` bytes of
 /// plain memory, zeroed at allocation, read and written as a byte slice
 /// (`Deref<Target = [u8]>`). Dropping it frees it (`mps_free` with the
-/// size it was allocated with); so does [`free`](Self::free).
+/// size it was allocated with: its length in an MVFF pool, the unit size in
+/// an MFS pool); so does [`free`](Self::free).
 ///
 /// The memory is not scanned: a block may hold addresses as numbers, but
 /// the collector neither keeps their objects alive nor updates them.
 pub struct ManualBlock<'a> {
     ptr: NonNull<u8>,
+    /// The length the client asked for.
     size: usize,
+    /// The size passed to `mps_alloc`, and so to `mps_free`.
+    alloc_size: usize,
     pool: NonNull<mps_pool_s>,
     _arena: PhantomData<&'a Arena>,
 }
@@ -392,10 +413,16 @@ impl DerefMut for ManualBlock<'_> {
 
 impl Drop for ManualBlock<'_> {
     fn drop(&mut self) {
-        // SAFETY: the block was allocated from this pool with this size
-        // and is freed once, here; the pool is live (the arena, which owns
-        // it, is borrowed for `'a`).
-        unsafe { mps_free(self.pool.as_ptr(), self.ptr.as_ptr().cast(), self.size) }
+        // SAFETY: the block was allocated from this pool with size
+        // `alloc_size` and is freed once, here; the pool is live (the
+        // arena, which owns it, is borrowed for `'a`).
+        unsafe {
+            mps_free(
+                self.pool.as_ptr(),
+                self.ptr.as_ptr().cast(),
+                self.alloc_size,
+            )
+        }
     }
 }
 

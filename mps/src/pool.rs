@@ -34,6 +34,8 @@ pub struct GenParam {
 pub struct Chain<'a> {
     raw: NonNull<mps_chain_s>,
     arena: &'a Arena,
+    /// Number of generations.
+    gens: usize,
 }
 
 impl<'a> Chain<'a> {
@@ -60,7 +62,14 @@ impl<'a> Chain<'a> {
         // destroys it after every pool, with the arena parked.
         let owned = unsafe { RawChain::from_raw(chain) };
         let raw = NonNull::new(chain).expect("checked by RawChain::from_raw");
-        Ok((Chain { raw, arena }, owned))
+        Ok((
+            Chain {
+                raw,
+                arena,
+                gens: gens.len(),
+            },
+            owned,
+        ))
     }
 
     /// The raw MPS handle.
@@ -73,6 +82,12 @@ impl<'a> Chain<'a> {
     #[inline]
     pub fn arena(&self) -> &'a Arena {
         self.arena
+    }
+
+    /// Number of generations.
+    #[inline]
+    pub fn generations(&self) -> usize {
+        self.gens
     }
 }
 
@@ -107,14 +122,19 @@ pub struct PoolOptions<'a> {
     /// Do ambiguous references to the inside of an object pin it
     /// (`MPS_KEY_INTERIOR`)? `None`: the default, true. With false only
     /// client pointers pin. AMC and AMCZ only (the mark-sweep pools
-    /// recognise client pointers only).
+    /// recognise client pointers only). The safe API pins through client
+    /// pointers, so false is safe; but code that keeps only interior
+    /// addresses (JIT code using a heap constant) needs true: see
+    /// [`Arena::interior_pins`](crate::Arena::interior_pins).
     pub interior: Option<bool>,
     /// Minimum segment size in bytes (`MPS_KEY_EXTEND_BY`). Every class.
     pub extend_by: Option<usize>,
     /// The generation of the chain the pool's objects live in
     /// (`MPS_KEY_GEN`); `None`: generation 0. AMS, AWL and LO only: they
     /// do not promote, so their objects stay in this generation. It must
-    /// be a generation of the chain ([`Error::Param`] otherwise).
+    /// be a generation of [`chain`](Self::chain), checked by this crate
+    /// ([`Error::Param`] otherwise); without a chain only generation 0 is
+    /// accepted (the arena's default chain is the collector's business).
     pub gen: Option<u32>,
 }
 
@@ -163,6 +183,8 @@ pub(crate) mod sealed {
         /// keep free space in bit tables instead
         /// (`vendor/mps/DESIGN.md#mark-sweep`).
         const MAY_PAD: bool;
+        /// Does the class move objects (AMC, AMCZ)?
+        const MOVES: bool;
         /// The rank of an allocation point without a rank option; `None`
         /// for leaf pools, whose allocation points have no rank.
         const DEFAULT_RANK: Option<Rank>;
@@ -248,6 +270,10 @@ fn mark_sweep_args(args: &mut ArgList, options: &PoolOptions<'_>) -> Result<(), 
         return Err(Error::Param);
     }
     if let Some(gen) = options.gen {
+        let gens = options.chain.map_or(1, |chain| chain.generations());
+        if usize::try_from(gen).map_or(true, |gen| gen >= gens) {
+            return Err(Error::Param);
+        }
         args.add(MPS_KEY_GEN, gen);
     }
     Ok(())
@@ -255,6 +281,7 @@ fn mark_sweep_args(args: &mut ArgList, options: &PoolOptions<'_>) -> Result<(), 
 
 impl sealed::Sealed for AmcClass {
     const MAY_PAD: bool = true;
+    const MOVES: bool = true;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = true;
     fn accepts_rank(rank: Rank) -> bool {
@@ -267,6 +294,7 @@ impl sealed::Sealed for AmcClass {
 
 impl sealed::Sealed for AmczClass {
     const MAY_PAD: bool = true;
+    const MOVES: bool = true;
     const DEFAULT_RANK: Option<Rank> = None;
     const HASH_ARRAYS: bool = true;
     fn accepts_rank(_: Rank) -> bool {
@@ -279,6 +307,7 @@ impl sealed::Sealed for AmczClass {
 
 impl sealed::Sealed for AmsClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(rank: Rank) -> bool {
@@ -296,6 +325,7 @@ impl sealed::Sealed for AmsClass {
 
 impl sealed::Sealed for AwlClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = Some(Rank::Exact);
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(rank: Rank) -> bool {
@@ -313,6 +343,7 @@ impl sealed::Sealed for AwlClass {
 
 impl sealed::Sealed for LoClass {
     const MAY_PAD: bool = false;
+    const MOVES: bool = false;
     const DEFAULT_RANK: Option<Rank> = None;
     const HASH_ARRAYS: bool = false;
     fn accepts_rank(_: Rank) -> bool {
@@ -659,9 +690,11 @@ impl<'a, F: Format, C: PoolClass> Ap<'a, F, C> {
             // reservation); `size` was checked above.
             check(unsafe { reserve(&mut p, ap, size) })?;
             let base = NonNull::new(p.cast::<u8>()).expect("mps_reserve returned a null block");
-            let undo = UndoReserve { ap, base: p };
+            // SAFETY: `p` was just reserved on `ap`, which this thread alone
+            // uses, and nothing else is reserved on it.
+            let undo = unsafe { UndoReserve::new(ap, p) };
             init(base);
-            mem::forget(undo);
+            undo.disarm();
             // SAFETY: `p` and `size` are the block reserved above on this
             // allocation point, initialised by `init` (caller's contract).
             if unsafe { commit(ap, p, size) } {
@@ -671,21 +704,52 @@ impl<'a, F: Format, C: PoolClass> Ap<'a, F, C> {
     }
 }
 
-/// Undoes a reservation if the initialiser unwinds, so that the allocation
-/// point is not left with a block reserved and never committed.
-struct UndoReserve {
+/// Undoes a reservation when dropped (unless [disarmed](Self::disarm)):
+/// a guard for the code between `mps_reserve` and `mps_commit`, so that an
+/// unwinding initialiser, or an error return, does not leave the
+/// allocation point with a block reserved and never committed (the next
+/// commit would then take that uninitialised block for an object).
+/// [`Ap::alloc`] uses one; so does any raw reserve / commit loop.
+#[must_use = "dropping the guard undoes the reservation at once"]
+pub struct UndoReserve {
     ap: mps_ap_t,
     base: mps_addr_t,
 }
 
+impl UndoReserve {
+    /// A guard for the block reserved at `base` on `ap`.
+    ///
+    /// # Safety
+    ///
+    /// `base` is the block most recently reserved on `ap` (`mps_reserve`
+    /// returned it), not committed; `ap` stays live and is used by no other
+    /// thread until the guard is dropped or disarmed, and nothing else is
+    /// reserved on it meanwhile.
+    pub unsafe fn new(ap: mps_ap_t, base: mps_addr_t) -> UndoReserve {
+        UndoReserve { ap, base }
+    }
+
+    /// Keeps the reservation (call it right before `mps_commit`).
+    #[inline]
+    pub fn disarm(self) {
+        mem::forget(self);
+    }
+}
+
 impl Drop for UndoReserve {
     fn drop(&mut self) {
-        // SAFETY: the allocation point is live and owned by the unwinding
-        // `Ap::alloc`; the block just reserved runs from `base` (= `init`)
-        // to `alloc`. Moving `alloc` back to `init` returns the space to the
-        // buffer, which is the state `mps_ap_trip` leaves after a failed
-        // commit; the collector never looks above `init`.
+        // SAFETY: by `new`'s contract the allocation point is live and ours;
+        // the block just reserved runs from `base` (= `init`) to `alloc`.
+        // Moving `alloc` back to `init` returns the space to the buffer,
+        // which is the state `mps_ap_trip` leaves after a failed commit; the
+        // collector never looks above `init`.
         unsafe { (*self.ap).alloc = self.base };
+    }
+}
+
+impl fmt::Debug for UndoReserve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UndoReserve({:p})", self.base)
     }
 }
 

@@ -8,6 +8,7 @@ use core::marker::PhantomData;
 use core::mem::{self, size_of_val, ManuallyDrop};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
+use std::thread::LocalKey;
 
 use mps_sys::*;
 
@@ -224,34 +225,124 @@ impl fmt::Debug for Thread {
     }
 }
 
-std::thread_local! {
-    /// The arenas the current thread is registered with through
-    /// `with_thread` (innermost last).
-    static ENTERED: core::cell::RefCell<Vec<usize>> = const { core::cell::RefCell::new(Vec::new()) };
+/// A per-thread record of the scopes in which the current thread is
+/// registered with an arena, for checks of the form "is this thread
+/// registered with arena A now?".
+///
+/// Each scope adds an entry with an identity of its own
+/// ([`Registrations::enter`]) and its guard removes *that* entry when the
+/// scope ends, whatever entries were added or removed meanwhile: scopes may
+/// end out of order (a coroutine that suspends inside one scope while its
+/// thread enters and leaves another). A check passes only while an entry
+/// for that very arena is live.
+///
+/// Declare one per kind of registration in a `thread_local!` (the crate
+/// uses one for [`Arena::with_thread`]; `codepool` one for its code-aware
+/// roots):
+///
+/// ```
+/// use mps::Registrations;
+///
+/// std::thread_local! {
+///     static MINE: Registrations = const { Registrations::new() };
+/// }
+///
+/// let arena = 0x1000 as mps::sys::mps_arena_t; // only compared, never used
+/// let entry = Registrations::enter(&MINE, arena);
+/// assert!(Registrations::contains(&MINE, arena));
+/// drop(entry);
+/// assert!(!Registrations::contains(&MINE, arena));
+/// ```
+pub struct Registrations {
+    /// `(identity, arena address)` of every live entry.
+    entries: core::cell::RefCell<Vec<(u64, usize)>>,
 }
 
-/// Is the current thread registered with `arena` (inside
-/// [`Arena::with_thread`])? Root slots are only touched by registered
-/// threads, which a collection stops, so the collector never races with
-/// them.
-pub(crate) fn registered_with(arena: mps_arena_t) -> bool {
-    ENTERED.with(|e| e.borrow().contains(&(arena as usize)))
-}
+/// The next identity of a registration entry (never reused).
+static NEXT_REGISTRATION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
-/// Records the current thread as registered with an arena until dropped.
-struct Entered;
+impl Registrations {
+    /// An empty record.
+    pub const fn new() -> Registrations {
+        Registrations {
+            entries: core::cell::RefCell::new(Vec::new()),
+        }
+    }
 
-impl Entered {
-    fn new(arena: mps_arena_t) -> Entered {
-        ENTERED.with(|e| e.borrow_mut().push(arena as usize));
-        Entered
+    /// Records that the current thread is registered with `arena` until
+    /// the returned guard is dropped (on this thread: it is not `Send`).
+    pub fn enter(key: &'static LocalKey<Registrations>, arena: mps_arena_t) -> Registered {
+        let id = NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed);
+        key.with(|r| r.entries.borrow_mut().push((id, arena as usize)));
+        Registered {
+            key,
+            id,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Does the current thread have a live entry for `arena`?
+    pub fn contains(key: &'static LocalKey<Registrations>, arena: mps_arena_t) -> bool {
+        key.with(|r| r.entries.borrow().iter().any(|&(_, a)| a == arena as usize))
     }
 }
 
-impl Drop for Entered {
+impl Default for Registrations {
+    fn default() -> Registrations {
+        Registrations::new()
+    }
+}
+
+impl fmt::Debug for Registrations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registrations")
+            .field("entries", &self.entries.borrow().len())
+            .finish()
+    }
+}
+
+/// The guard of one entry of a [`Registrations`] record: dropping it
+/// removes that entry, and no other.
+#[must_use = "the entry is removed when the guard is dropped"]
+pub struct Registered {
+    key: &'static LocalKey<Registrations>,
+    id: u64,
+    /// Removed on the thread that added it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        ENTERED.with(|e| e.borrow_mut().pop());
+        let id = self.id;
+        let removed = self.key.with(|r| {
+            let mut entries = r.entries.borrow_mut();
+            let at = entries.iter().position(|&(i, _)| i == id);
+            at.map(|at| entries.remove(at))
+        });
+        debug_assert!(
+            removed.is_some(),
+            "mps: a registration entry was removed twice"
+        );
     }
+}
+
+impl fmt::Debug for Registered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registered").field("id", &self.id).finish()
+    }
+}
+
+std::thread_local! {
+    /// The scopes of [`Arena::with_thread`] open on the current thread.
+    static ENTERED: Registrations = const { Registrations::new() };
+}
+
+/// Is the current thread registered with `arena` (inside a scope of
+/// [`Arena::with_thread`] that has not ended)? Root slots are only touched
+/// by registered threads, which a collection stops, so the collector never
+/// races with them.
+pub(crate) fn registered_with(arena: mps_arena_t) -> bool {
+    Registrations::contains(&ENTERED, arena)
 }
 
 impl Arena {
@@ -283,7 +374,7 @@ impl Arena {
             .cast::<u8>();
         let thread = Thread::register(self, cold)?;
         crate::stack::check_here("Arena::with_thread was called");
-        let entered = Entered::new(self.as_raw());
+        let entered = Registrations::enter(&ENTERED, self.as_raw());
         let result = run_below(&thread, f);
         drop(entered);
         drop(thread);
@@ -579,6 +670,22 @@ impl<'s, F: Format> Handle<'s, F> {
     #[inline]
     pub fn addr(self) -> usize {
         self.load().as_ptr() as usize
+    }
+
+    /// The object's size in bytes from its client pointer to the end of its
+    /// block (`F::skip(p) - p - F::HEADER_SIZE`): addresses `p + 0 ..
+    /// p + size()` lie inside the object.
+    #[inline]
+    pub fn size(self) -> usize {
+        let addr = self.load();
+        // SAFETY: `addr` is the client pointer of a live object of format
+        // F, pinned by the local while `skip` reads it (this thread is
+        // registered); `skip` works on any object of the format.
+        let next = unsafe { F::skip(addr) };
+        keep_alive(addr.as_ptr());
+        (next.as_ptr() as usize)
+            .checked_sub(addr.as_ptr() as usize + F::HEADER_SIZE)
+            .expect("mps: Format::skip returned an address before the object's end")
     }
 
     /// Do both handles refer to the same object?

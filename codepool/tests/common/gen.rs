@@ -46,6 +46,15 @@ impl Rng {
     }
 }
 
+/// `i64 leaf(i64 x) = 3 * x`: the callee of the tests whose caller calls
+/// back into Rust (`pool_pinning`, `registration`).
+pub const LEAF_TIMES_3: &str = r#"
+define i64 @leaf(i64 %x) {
+  %r = mul i64 %x, 3
+  ret i64 %r
+}
+"#;
+
 pub static RUNTIME_CALLS: AtomicU64 = AtomicU64::new(0);
 
 pub fn mix(a: i64, b: i64) -> i64 {

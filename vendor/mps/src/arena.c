@@ -13,6 +13,10 @@
 
 #define ARENA_DEFAULT_SIZE ((Size)256 << 20)
 #define ARENA_MIN_GRAINS 64
+/* No reservation or grain can be larger: 2^48 bytes is the whole user
+ * address space of x86-64 and AArch64 Linux.  Larger requests are refused
+ * with MPS_RES_PARAM before any arithmetic on them can overflow. */
+#define ARENA_SIZE_MAX ((Size)1 << 48)
 
 RingStruct ArenaGlobalRing = {&ArenaGlobalRing, &ArenaGlobalRing};
 
@@ -201,10 +205,12 @@ Chunk ArenaChunkSearch(Arena arena, Addr addr)
 
 /* Create and destroy -------------------------------------------------- */
 
+/* The smallest shift with (1 << shift) >= s, for s up to ARENA_SIZE_MAX;
+ * never shifts by the width of Size or more. */
 static unsigned log2Size(Size s)
 {
   unsigned shift = 0;
-  while (((Size)1 << shift) < s)
+  while (shift < WORD_BITS - 1 && ((Size)1 << shift) < s)
     ++shift;
   return shift;
 }
@@ -222,13 +228,17 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   Res res;
 
   if (ArgPick(&arg, args, MPS_KEY_ARENA_GRAIN_SIZE)) {
-    if (!IsPow2(arg.val.size))
+    if (!IsPow2(arg.val.size) ||
+        arg.val.size >= ARENA_SIZE_MAX / ARENA_MIN_GRAINS)
       return MPS_RES_PARAM;
     if (arg.val.size > grain)
       grain = arg.val.size;
   }
-  if (ArgPick(&arg, args, MPS_KEY_ARENA_SIZE))
+  if (ArgPick(&arg, args, MPS_KEY_ARENA_SIZE)) {
+    if (arg.val.size >= ARENA_SIZE_MAX)
+      return MPS_RES_PARAM;
     size = arg.val.size;
+  }
   if (size < ARENA_MIN_GRAINS * grain)
     size = ARENA_MIN_GRAINS * grain;
   if (ArgPick(&arg, args, MPS_KEY_COMMIT_LIMIT))

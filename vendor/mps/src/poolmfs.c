@@ -68,6 +68,9 @@ static Res mfsAlloc(Addr *p_o, Pool pool, Size size)
   MFS mfs = PoolMFS(pool);
   void *unit;
   AVER(MFSCheck(mfs));
+  /* Every block of an MFS pool is one unit: the client passes the unit
+   * size (as given at creation; init rounded it up to the alignment). */
+  AVER(SizeAlignUp(size, pool->align) == mfs->unit_size);
   if (size > mfs->unit_size)
     return MPS_RES_PARAM;
   if (mfs->free_list == NULL) {
@@ -98,7 +101,7 @@ static void mfsFree(Pool pool, Addr p, Size size)
 {
   MFS mfs = PoolMFS(pool);
   AVER(MFSCheck(mfs));
-  AVER(size <= mfs->unit_size);
+  AVER(SizeAlignUp(size, pool->align) == mfs->unit_size);
   AVER(SegOfAddr(pool->arena, p) != NULL &&
        SegOfAddr(pool->arena, p)->pool == pool);
   (void)size;

@@ -87,6 +87,12 @@ Res RootScan(Trace trace, Root root)
  * its rule, putting back any tag bits after the fix.
  */
 
+/* mps_scan_area reads and writes each word atomically, and writes a fixed
+ * reference back only if the word still holds what it read: an area root
+ * may be written by a thread the collection did not stop (a code pool's
+ * root slot cleared by a CodeObject dropped on an unregistered thread),
+ * and that store must neither race with the collector's (a data race in
+ * the C11 memory model) nor be undone by it (DESIGN.md#roots). */
 NO_SANITIZE_ADDRESS
 mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
 {
@@ -95,7 +101,7 @@ mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
   MPS_SCAN_BEGIN(ss) {
     Bool walking = TraceOfSS(ss)->root_stepper != NULL;
     for (p = base; p < (mps_word_t *)limit; ++p) {
-      mps_word_t word = *p;
+      mps_word_t word = __atomic_load_n(p, __ATOMIC_RELAXED);
       if (MPS_FIX1(ss, word)) {
         /* Fix a copy (the area may be a stack, with sanitizer red zones
          * between its words) and write back only what changed, so a live
@@ -104,8 +110,12 @@ mps_res_t mps_scan_area(mps_ss_t ss, void *base, void *limit, void *closure)
         mps_res_t res = MPS_FIX2(ss, walking ? (mps_addr_t *)(void *)p : &ref);
         if (res != MPS_RES_OK)
           return res;
-        if (!walking && (mps_word_t)ref != word)
-          *p = (mps_word_t)ref;
+        if (!walking && (mps_word_t)ref != word) {
+          mps_word_t expected = word;
+          (void)__atomic_compare_exchange_n(p, &expected, (mps_word_t)ref, 0,
+                                            __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED);
+        }
       }
     }
   } MPS_SCAN_END(ss);

@@ -12,7 +12,10 @@
  *    allocation point; committing a block that was never reserved;
  *    reserving a size that is not a multiple of the alignment; creating a
  *    thread root with a rank other than ambiguous; a format method that
- *    calls back into the collector.
+ *    calls back into the collector; an MFS block of another size than the
+ *    pool's unit.
+ * 3. Absurd arena sizes and grains are refused with MPS_RES_PARAM (every
+ *    build).
  */
 
 #define _GNU_SOURCE
@@ -22,9 +25,11 @@
 #include "mps.h"
 #include "mpsavm.h"
 #include "mpscamc.h"
+#include "mpscmfs.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +175,42 @@ static void sweep(void)
     die("the sweep never exhausted the limit at both sites");
 }
 
+/* Absurd sizes are refused with an error, in every build: an arena size
+ * of 2^48 bytes or more, a grain of 2^42 or more or not a power of two
+ * (log2Size used to shift by 64 and loop forever on SIZE_MAX). */
+static void absurd_sizes(void)
+{
+  static const size_t sizes[] = {SIZE_MAX, SIZE_MAX / 2 + 2, SIZE_MAX / 2 + 1,
+                                 (size_t)1 << 48};
+  static const size_t grains[] = {SIZE_MAX / 2 + 1, (size_t)1 << 42,
+                                  (size_t)3 << 12, 0};
+  size_t i;
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+    mps_arena_t a;
+    mps_res_t res;
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, sizes[i]);
+      res = mps_arena_create_k(&a, mps_arena_class_vm(), args);
+    } MPS_ARGS_END(args);
+    if (res != MPS_RES_PARAM)
+      die("an arena of %#zx bytes: result %d, not MPS_RES_PARAM", sizes[i],
+          (int)res);
+  }
+  for (i = 0; i < sizeof grains / sizeof grains[0]; ++i) {
+    mps_arena_t a;
+    mps_res_t res;
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_GRAIN_SIZE, grains[i]);
+      res = mps_arena_create_k(&a, mps_arena_class_vm(), args);
+    } MPS_ARGS_END(args);
+    if (res != MPS_RES_PARAM)
+      die("an arena grain of %#zx bytes: result %d, not MPS_RES_PARAM",
+          grains[i], (int)res);
+  }
+  printf("faults: absurd arena sizes and grains refused with "
+         "MPS_RES_PARAM\n");
+}
+
 #if defined(MPS_CHECK) && MPS_CHECK
 
 typedef void (*misuse_fn)(void);
@@ -251,6 +292,18 @@ static void reenter(void)
   (void)mps_arena_collect(m_arena);
 }
 
+static void mfs_other_size(void)
+{
+  mps_pool_t mfs;
+  mps_addr_t p;
+  setup();
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_MFS_UNIT_SIZE, (size_t)64);
+    CHECK_RES(mps_pool_create_k(&mfs, m_arena, mps_class_mfs(), args));
+  } MPS_ARGS_END(args);
+  (void)mps_alloc(&p, mfs, 8);
+}
+
 static void expect_assertion(const char *name, misuse_fn f)
 {
   int fds[2], status;
@@ -296,6 +349,7 @@ static void expect_assertion(const char *name, misuse_fn f)
 int main(void)
 {
   test_init("faults");
+  absurd_sizes();
   sweep();
 #if defined(MPS_CHECK) && MPS_CHECK
   expect_assertion("destroying a pool with a live allocation point",
@@ -304,6 +358,8 @@ int main(void)
   expect_assertion("reserving an unaligned size", unaligned_reserve);
   expect_assertion("a thread root of rank exact", thread_root_exact);
   expect_assertion("re-entering the collector from a scan", reenter);
+  expect_assertion("an MFS block of another size than the unit",
+                   mfs_other_size);
 #else
   printf("faults: misuse checks need the checking build: skipped\n");
 #endif
