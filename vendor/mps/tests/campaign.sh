@@ -8,7 +8,8 @@
 # `make campaign`).  Prints one line per failure (seed, pause setting,
 # exit status, last line of output, log kept in build/campaign/) and a
 # summary; exits 1 if any run failed.  Each run has the time limit of
-# run-tests.sh (MPS_TEST_TIMEOUT, default 300 s).
+# run-tests.sh (MPS_TEST_TIMEOUT, default 300 s).  CAMPAIGN_PROGRESS=file:
+# the run count so far is kept in that file.
 #
 #   make campaign CAMPAIGN_TEST=threads CAMPAIGN_RUNS=1000 CAMPAIGN_VARIETY=asan
 
@@ -49,6 +50,10 @@ while [ "$i" -le "$runs" ]; do
   timeout -k 10 "$limit" env $CAMPAIGN_ENV $pause MPS_TEST_SEED="$seed" \
     "$bin" >"$log" 2>&1
   rc=$?
+  # Progress, for a long campaign watched from elsewhere.
+  [ -n "${CAMPAIGN_PROGRESS:-}" ] &&
+    printf '%s/%s: run %d of %d, %d failed\n' "$variety" "$test" "$i" "$runs" \
+      "$fails" >"$CAMPAIGN_PROGRESS"
   if [ $rc -ne 0 ]; then
     fails=$((fails + 1))
     printf 'FAIL run %d: seed=%s %s exit %d: %s\n' "$i" "$seed" \
