@@ -13,6 +13,7 @@
 #ifndef MPS_MPM_H
 #define MPS_MPM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -372,6 +373,10 @@ typedef void (*PoolScanMethod)(Pool pool, Trace trace, Seg seg);
 typedef Size (*PoolFreeSizeMethod)(Pool pool);
 typedef void (*PoolBeforeScanMethod)(Pool pool, Seg seg, Addr base,
                                      Addr limit);
+/* Decode the positional arguments of the deprecated mps_pool_create and
+ * mps_pool_create_v into a keyword list (terminated), DESIGN.md#varargs. */
+typedef void (*PoolVarargsMethod)(mps_arg_s args[MPS_ARGS_MAX],
+                                  va_list varargs);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -395,6 +400,8 @@ struct mps_pool_class_s {
   PoolScanMethod scan;            /* scan the grey part of a segment */
   PoolFreeSizeMethod free_size;
   PoolBeforeScanMethod before_scan; /* AWL: lift barriers on dependents */
+  PoolVarargsMethod varargs;      /* NULL: no positional arguments */
+  Bool ap_rank_vararg;            /* mps_ap_create takes a rank */
 };
 
 struct mps_pool_s {

@@ -583,18 +583,16 @@ mps_res_t mps_pool_create_k(mps_pool_t *pool_o, mps_arena_t arena,
 mps_res_t mps_pool_create_v(mps_pool_t *pool_o, mps_arena_t arena,
                             mps_pool_class_t pool_class, va_list varargs)
 {
-  /* AMC and AMCZ take (format, chain) positionally. */
-  mps_res_t res;
-  if ((PoolClass)pool_class != &AMCPoolClass &&
-      (PoolClass)pool_class != &AMCZPoolClass &&
-      (PoolClass)pool_class != &AMCXPoolClass)
-    return MPS_RES_UNIMPL;
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, va_arg(varargs, mps_fmt_t));
-    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, va_arg(varargs, mps_chain_t));
-    res = mps_pool_create_k(pool_o, arena, pool_class, args);
-  } MPS_ARGS_END(args);
-  return res;
+  /* Each class decodes its own positional arguments (DESIGN.md#varargs). */
+  PoolClass klass = (PoolClass)pool_class;
+  mps_arg_s args[MPS_ARGS_MAX];
+  if (klass == NULL || klass->sig != PoolClassSig)
+    return MPS_RES_PARAM;
+  args[0].key = MPS_KEY_ARGS_END;
+  if (klass->varargs != NULL)
+    klass->varargs(args, varargs);
+  AVER(ArgListCheck(args));
+  return mps_pool_create_k(pool_o, arena, pool_class, args);
 }
 
 mps_res_t mps_pool_create(mps_pool_t *pool_o, mps_arena_t arena,
@@ -695,8 +693,17 @@ mps_res_t mps_ap_create_k(mps_ap_t *ap_o, mps_pool_t pool, mps_arg_s args[])
 
 mps_res_t mps_ap_create_v(mps_ap_t *ap_o, mps_pool_t pool, va_list varargs)
 {
-  (void)varargs; /* AMC and AMCZ take no positional arguments */
-  return mps_ap_create_k(ap_o, pool, mps_args_none);
+  /* AMS, AWL and SNC take the rank of the point positionally; the other
+   * classes take nothing (DESIGN.md#varargs). */
+  mps_res_t res;
+  AVERT(Pool, pool);
+  if (!pool->klass->ap_rank_vararg)
+    return mps_ap_create_k(ap_o, pool, mps_args_none);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_RANK, va_arg(varargs, mps_rank_t));
+    res = mps_ap_create_k(ap_o, pool, args);
+  } MPS_ARGS_END(args);
+  return res;
 }
 
 mps_res_t mps_ap_create(mps_ap_t *ap_o, mps_pool_t pool, ...)

@@ -80,6 +80,17 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   return MPS_RES_OK;
 }
 
+/* mps_pool_create(&pool, arena, class, format, chain) for AMC, AMCZ and
+ * AMCX (DESIGN.md#varargs). */
+static void amcVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_FORMAT;
+  args[0].val.format = va_arg(varargs, mps_fmt_t);
+  args[1].key = MPS_KEY_CHAIN;
+  args[1].val.chain = va_arg(varargs, mps_chain_t);
+  args[2].key = MPS_KEY_ARGS_END;
+}
+
 static Res amcInit(Pool pool, mps_arg_s args[])
 {
   return amcInitCommon(pool, args, FALSE);
@@ -506,7 +517,7 @@ static Size amcFreeSize(Pool pool)
   .moving = TRUE, .finish = amcFinish, .buffer_fill = amcBufferFill,         \
   .buffer_empty = amcBufferEmpty, .fix = amcFix, .is_alive = amcIsAlive,     \
   .condemn = amcCondemn, .reclaim = amcReclaim, .trace_end = amcTraceEnd,    \
-  .scan = amcScan, .free_size = amcFreeSize
+  .scan = amcScan, .free_size = amcFreeSize, .varargs = amcVarargs
 
 /* AMC and AMCZ may wait behind the read barrier; AMCX may not: code runs
  * in its pages (DESIGN.md#incremental). */

@@ -332,12 +332,32 @@ static Size mvffFreeSize(Pool pool)
   return PoolMVFF(pool)->free_size;
 }
 
+/* mps_pool_create(&pool, arena, mps_class_mvff(), extend_size,
+ * average_size, alignment, slot_high, arena_high, first_fit)
+ * (DESIGN.md#varargs). */
+static void mvffVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_EXTEND_BY;
+  args[0].val.size = va_arg(varargs, size_t);
+  args[1].key = MPS_KEY_MEAN_SIZE;
+  args[1].val.size = va_arg(varargs, size_t);
+  args[2].key = MPS_KEY_ALIGN;
+  args[2].val.align = va_arg(varargs, mps_align_t);
+  args[3].key = MPS_KEY_MVFF_SLOT_HIGH;
+  args[3].val.b = va_arg(varargs, mps_bool_t);
+  args[4].key = MPS_KEY_MVFF_ARENA_HIGH;
+  args[4].val.b = va_arg(varargs, mps_bool_t);
+  args[5].key = MPS_KEY_MVFF_FIRST_FIT;
+  args[5].val.b = va_arg(varargs, mps_bool_t);
+  args[6].key = MPS_KEY_ARGS_END;
+}
+
 const struct mps_pool_class_s MVFFPoolClass = {
     .sig = PoolClassSig, .name = "MVFF", .size = sizeof(MVFFStruct),
     .automatic = FALSE, .moving = FALSE, .init = mvffInit,
     .finish = mvffFinish, .alloc = mvffAlloc, .free = mvffFree,
     .buffer_fill = mvffBufferFill, .buffer_empty = mvffBufferEmpty,
-    .free_size = mvffFreeSize};
+    .free_size = mvffFreeSize, .varargs = mvffVarargs};
 
 mps_pool_class_t mps_class_mvff(void)
 {
