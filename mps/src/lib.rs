@@ -304,10 +304,12 @@ mod format;
 mod ld;
 mod manual;
 mod message;
+mod mvt;
 mod object;
 mod pool;
 mod raw;
 mod root;
+mod sac;
 mod thread;
 mod walk;
 
@@ -319,12 +321,14 @@ pub use manual::{
     ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass, MvffOptions,
 };
 pub use message::{Finalization, Message, MessageType, Messages};
+pub use mvt::{Mvt, MvtAp, MvtBlock, MvtOptions};
 pub use object::{alloc_size, Leaf, Object, Ref};
 pub use pool::{
     Amc, AmcClass, Amcz, AmczClass, Ams, AmsClass, Ap, ApOptions, Awl, AwlClass, Chain, GenParam,
     Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
+pub use sac::{Sac, SacBlock, SacClass};
 pub use thread::{Handle, Scope, Thread};
 pub use walk::RootReference;
 

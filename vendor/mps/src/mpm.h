@@ -25,6 +25,16 @@
 #include "mpslib.h"
 #include "mpsx.h"
 
+/* The strict variety (-DMPSX_STRICT=1) defines no symbol of the extension
+ * interface mpsx.h, so that clients can be tested against the MPS
+ * interface alone (DESIGN.md#strict).  The code behind the extensions
+ * stays; only their entry points go. */
+#if defined(MPSX_STRICT) && MPSX_STRICT
+#define EXTENSIONS 0
+#else
+#define EXTENSIONS 1
+#endif
+
 /* ---------------------------------------------------------------------
  * Basic types
  */
@@ -418,6 +428,7 @@ struct mps_pool_s {
   unsigned serial;
   Bool exec;               /* its segments hold executable code */
   Bool arena_high;         /* take segments from high addresses */
+  unsigned sacs;           /* segregated allocation caches (sac.c) */
   /* Automatic pools: one pool generation per chain generation, plus the
    * arena's top generation last. */
   size_t gen_count;
@@ -465,7 +476,12 @@ struct BufferStruct {
   Bool flipped;            /* trapped by a flip since it was filled */
   Addr scan_limit;         /* ap.init read at the last flip */
   Size fills;
-  unsigned ramp_depth;     /* allocation pattern nesting */
+  /* Allocation patterns (DESIGN.md#ramps): bit i of ramp_stack is set
+   * if level i is a ramp_collect_all; while ramp_depth > 0, AMC does not
+   * count this point's fills toward its nursery's new size. */
+  unsigned ramp_depth;
+  Word ramp_stack;
+  Bool ramp_collect_all;   /* a collect_all level ended in this ramp */
 };
 
 Bool BufferCheck(Buffer buffer);

@@ -107,6 +107,7 @@ static Res amcxInit(Pool pool, mps_arg_s args[])
   Arena arena = pool->arena;
   mps_arg_s arg;
   Res res;
+#if EXTENSIONS
   if (ArgPick(&arg, args, MPSX_KEY_CODE_RESERVE)) {
     Size reserve = SizeAlignUp(arg.val.size, arena->grain);
     if (reserve == 0 || reserve > ((Size)2 << 30))
@@ -114,6 +115,9 @@ static Res amcxInit(Pool pool, mps_arg_s args[])
     if (arena->code_chunk == NULL)
       arena->code_reserve = reserve;
   }
+#else
+  (void)arg;
+#endif
   res = ArenaEnsureCodeChunk(arena);
   if (res != MPS_RES_OK)
     return res;
@@ -160,7 +164,9 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
   seg->large = large;
   seg->buffer = buffer;
   buffer->seg = seg;
-  if (!buffer->hash_arrays)
+  /* Rehash buffers and ramps do not bring the nursery's collection nearer
+   * (DESIGN.md#ramps). */
+  if (!buffer->hash_arrays && buffer->ramp_depth == 0)
     pgen->gen->new_size += seg_size;
   arena->allocated_since_full += seg_size;
   *base_o = seg->base;
@@ -531,10 +537,12 @@ const struct mps_pool_class_s AMCZPoolClass = {
 const struct mps_pool_class_s AMCXPoolClass = {
     AMC_CLASS_METHODS, .name = "AMCX", .init = amcxInit};
 
+#if EXTENSIONS /* DESIGN.md#strict */
 mps_pool_class_t mpsx_class_amcx(void)
 {
   return (mps_pool_class_t)&AMCXPoolClass;
 }
+#endif
 
 mps_pool_class_t mps_class_amc(void)
 {
