@@ -318,7 +318,8 @@ pub use error::Error;
 pub use format::{Fmt, FmtId, Format, ScanState};
 pub use ld::Ld;
 pub use manual::{
-    ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass, MvffOptions,
+    DebugOptions, ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass,
+    MvffDebug, MvffDebugClass, MvffOptions,
 };
 pub use message::{Finalization, Message, MessageType, Messages};
 pub use mvt::{Mvt, MvtAp, MvtBlock, MvtOptions};

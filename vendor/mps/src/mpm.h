@@ -387,6 +387,8 @@ typedef void (*PoolBeforeScanMethod)(Pool pool, Seg seg, Addr base,
  * mps_pool_create_v into a keyword list (terminated), DESIGN.md#varargs. */
 typedef void (*PoolVarargsMethod)(mps_arg_s args[MPS_ARGS_MAX],
                                   va_list varargs);
+/* mps_pool_check_fenceposts, mps_pool_check_free_space (debug classes). */
+typedef void (*PoolDebugCheckMethod)(Pool pool);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -412,6 +414,8 @@ struct mps_pool_class_s {
   PoolBeforeScanMethod before_scan; /* AWL: lift barriers on dependents */
   PoolVarargsMethod varargs;      /* NULL: no positional arguments */
   Bool ap_rank_vararg;            /* mps_ap_create takes a rank */
+  PoolDebugCheckMethod check_fenceposts; /* NULL: nothing to check */
+  PoolDebugCheckMethod check_free_space;
 };
 
 struct mps_pool_s {

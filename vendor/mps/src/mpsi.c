@@ -638,14 +638,26 @@ size_t mps_pool_free_size(mps_pool_t pool)
   return size;
 }
 
+/* The debug classes check their blocks' fenceposts and free memory
+ * (DESIGN.md#debug); other classes have nothing to check. */
 void mps_pool_check_fenceposts(mps_pool_t pool)
 {
-  (void)pool; /* no debug pool classes: nothing to check */
+  Arena arena = pool->arena;
+  ArenaEnter(arena);
+  AVERT(Pool, pool);
+  if (pool->klass->check_fenceposts != NULL)
+    pool->klass->check_fenceposts(pool);
+  ArenaLeave(arena);
 }
 
 void mps_pool_check_free_space(mps_pool_t pool)
 {
-  (void)pool;
+  Arena arena = pool->arena;
+  ArenaEnter(arena);
+  AVERT(Pool, pool);
+  if (pool->klass->check_free_space != NULL)
+    pool->klass->check_free_space(pool);
+  ArenaLeave(arena);
 }
 
 mps_res_t mps_alloc(mps_addr_t *p_o, mps_pool_t pool, size_t size)

@@ -16,6 +16,7 @@
 #include "args.h"
 #include "mpscmvff.h"
 #include "poolmvff.h"
+#include "dbgpool.h"
 
 #define MVFF_DEFAULT_EXTEND_BY ((Size)64 << 10)
 
@@ -39,11 +40,12 @@ void MVFFInitRanges(MVFF mvff)
   mvff->free_size = 0;
   mvff->reserve = 0;
   mvff->fill_low_above = 2.0; /* never: buffers are filled worst fit */
+  mvff->debug = NULL;
   RingInit(&mvff->segs);
   mvff->sig = MVFFSig;
 }
 
-static Res mvffInit(Pool pool, mps_arg_s args[])
+Res MVFFInit(Pool pool, mps_arg_s args[])
 {
   MVFF mvff = PoolMVFF(pool);
   Arena arena = pool->arena;
@@ -192,6 +194,8 @@ static Res mvffExtend(MVFF mvff, Size size)
     return res;
   RingAppend(&mvff->segs, &seg->pgen_ring);
   seg->used = seg->limit;
+  if (mvff->debug != NULL)
+    PoolDebugSplat(mvff->debug, seg->base, seg->limit);
   res = rangeInsert(mvff, seg->base, seg->limit);
   if (res != MPS_RES_OK)
     SegFree(seg);
@@ -239,7 +243,7 @@ static Bool mvffFind(Size *i_o, MVFF mvff, Size size)
   return FALSE;
 }
 
-static Res mvffAlloc(Addr *p_o, Pool pool, Size size)
+Res MVFFAlloc(Addr *p_o, Pool pool, Size size)
 {
   MVFF mvff = PoolMVFF(pool);
   Size i;
@@ -318,8 +322,11 @@ void MVFFBufferEmpty(Pool pool, Buffer buffer)
 {
   MVFF mvff = PoolMVFF(pool);
   Addr init = (Addr)buffer->ap.init;
-  if (init < buffer->limit)
+  if (init < buffer->limit) {
+    if (mvff->debug != NULL)
+      PoolDebugSplat(mvff->debug, init, buffer->limit);
     (void)rangeInsert(mvff, init, buffer->limit);
+  }
 }
 
 Size MVFFFreeSize(Pool pool)
@@ -330,7 +337,7 @@ Size MVFFFreeSize(Pool pool)
 /* mps_pool_create(&pool, arena, mps_class_mvff(), extend_size,
  * average_size, alignment, slot_high, arena_high, first_fit)
  * (DESIGN.md#varargs). */
-static void mvffVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+void MVFFVarargs(mps_arg_s *args, va_list varargs)
 {
   args[0].key = MPS_KEY_EXTEND_BY;
   args[0].val.size = va_arg(varargs, size_t);
@@ -349,10 +356,10 @@ static void mvffVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
 
 const struct mps_pool_class_s MVFFPoolClass = {
     .sig = PoolClassSig, .name = "MVFF", .size = sizeof(MVFFStruct),
-    .automatic = FALSE, .moving = FALSE, .init = mvffInit,
-    .finish = MVFFFinish, .alloc = mvffAlloc, .free = MVFFFree,
+    .automatic = FALSE, .moving = FALSE, .init = MVFFInit,
+    .finish = MVFFFinish, .alloc = MVFFAlloc, .free = MVFFFree,
     .buffer_fill = MVFFBufferFill, .buffer_empty = MVFFBufferEmpty,
-    .free_size = MVFFFreeSize, .varargs = mvffVarargs};
+    .free_size = MVFFFreeSize, .varargs = MVFFVarargs};
 
 mps_pool_class_t mps_class_mvff(void)
 {

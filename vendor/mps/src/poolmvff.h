@@ -31,6 +31,7 @@ typedef struct MVFFStruct {
   Size count, capacity;
   Size free_size;          /* sum of the free ranges */
   RingStruct segs;
+  struct PoolDebugStruct *debug; /* MVFF debug: splat free memory */
 } MVFFStruct, *MVFF;
 
 #define PoolMVFF(pool) ((MVFF)(void *)(pool))
@@ -38,6 +39,9 @@ typedef struct MVFFStruct {
 Bool MVFFCheck(MVFF mvff);
 /* Set up an empty range set; the caller has set the policy fields. */
 void MVFFInitRanges(MVFF mvff);
+Res MVFFInit(Pool pool, mps_arg_s args[]);
+Res MVFFAlloc(Addr *p_o, Pool pool, Size size);
+void MVFFVarargs(mps_arg_s *args, va_list varargs);
 void MVFFFinish(Pool pool);
 void MVFFFree(Pool pool, Addr p, Size size);
 Res MVFFBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
