@@ -9,6 +9,15 @@
 //! Either way the headers' directory is published as `cargo:include=`, which
 //! dependants read as `DEP_MPS_INCLUDE` (this crate has `links = "mps"`).
 //!
+//! Two facts about the linked library become `cfg`s of this crate, read by
+//! dependants through the constants `VENDORED` and `EXTENSIONS`:
+//!
+//! - `mps_vendored`: the library is the one built here from `vendor/mps`
+//!   (behaviour only that library promises may be relied on);
+//! - `mps_extensions`: the library defines this project's `mpsx_`
+//!   extensions. Always true for the vendored build; for an installed
+//!   library, a build-time check of its exported symbols (`nm`) decides.
+//!
 //! With the `bindgen` feature it also regenerates the raw bindings from the
 //! headers into `$OUT_DIR/bindings.rs` (options in `bindgen_config.rs`); the
 //! crate then uses those instead of the committed `src/bindings.rs`, and the
@@ -28,15 +37,22 @@ const ENV_INCLUDE_DIR: &str = "MPS_INCLUDE_DIR";
 const ENV_LIBCLANG_PATH: &str = "LIBCLANG_PATH";
 
 fn main() {
+    println!("cargo::rustc-check-cfg=cfg(mps_vendored)");
+    println!("cargo::rustc-check-cfg=cfg(mps_extensions)");
     let vendored_include = vendor_dir().join("include");
     let include_dir = match env_var(ENV_LIB_DIR) {
         Some(lib_dir) => {
             let include_dir = env_var(ENV_INCLUDE_DIR).map(PathBuf::from);
             link_installed(&lib_dir, include_dir.as_deref());
+            if library_has_extensions(Path::new(&lib_dir)) {
+                println!("cargo:rustc-cfg=mps_extensions");
+            }
             include_dir.unwrap_or(vendored_include)
         }
         None => {
             build_vendored();
+            println!("cargo:rustc-cfg=mps_vendored");
+            println!("cargo:rustc-cfg=mps_extensions");
             vendored_include
         }
     };
@@ -90,6 +106,52 @@ fn link_installed(lib_dir: &str, include_dir: Option<&Path>) {
     if let Some(include_dir) = include_dir {
         println!("cargo:include={}", include_dir.display());
     }
+}
+
+/// The symbol whose definition marks a library with this project's
+/// extensions (`mpsx.h`); they come and go together.
+const EXTENSION_PROBE: &str = "mpsx_arena_tracing";
+
+/// Does the library in `lib_dir` define the `mpsx_` extensions? Asks `nm`
+/// for the globally defined symbols of `libmps.a` (or of the dynamic symbol
+/// table of `libmps.so`). Without `nm`, or with neither file, the answer is
+/// no, with a warning: the extensions' users then compile to stubs that
+/// report the missing extension instead of failing to link.
+fn library_has_extensions(lib_dir: &Path) -> bool {
+    let candidates = [
+        ("libmps.a", &["-g", "--defined-only"][..]),
+        ("libmps.so", &["-D", "--defined-only"][..]),
+    ];
+    for (name, flags) in candidates {
+        let path = lib_dir.join(name);
+        println!("cargo:rerun-if-changed={}", path.display());
+        if !path.is_file() {
+            continue;
+        }
+        match std::process::Command::new("nm")
+            .args(flags)
+            .arg(&path)
+            .output()
+        {
+            Ok(out) if out.status.success() => {
+                return String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|line| line.split_whitespace().last() == Some(EXTENSION_PROBE));
+            }
+            _ => {
+                println!(
+                    "cargo:warning=cannot list the symbols of {} with nm: assuming it has no mpsx_ extensions",
+                    path.display()
+                );
+                return false;
+            }
+        }
+    }
+    println!(
+        "cargo:warning=no libmps.a or libmps.so in {}: assuming no mpsx_ extensions",
+        lib_dir.display()
+    );
+    false
 }
 
 /// Compiles every `vendor/mps/src/*.c` into a static library `libmps.a`.

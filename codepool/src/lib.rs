@@ -3,6 +3,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "llvm")] {
+//! # if !mps::sys::EXTENSIONS { return Ok(()); } // AMCX is an mpsx_ extension
 //! use codepool::jit::inkwell::context::Context;
 //! use codepool::jit::inkwell::memory_buffer::MemoryBuffer;
 //! use codepool::{CodePool, CodePoolOptions, Env};

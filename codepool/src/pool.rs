@@ -771,10 +771,18 @@ unsafe impl Sync for CodePool<'_> {}
 
 impl<'a> CodePool<'a> {
     /// Creates an executable pool in `arena`.
+    ///
+    /// Fails with [`mps::Error::Unimpl`] when the linked MPS library lacks
+    /// this project's extensions ([`mps::sys::EXTENSIONS`]).
     pub fn new(
         arena: &'a Arena,
         options: &CodePoolOptions<'a>,
     ) -> Result<CodePool<'a>, mps::Error> {
+        // AMCX is an extension (mpsx.h): a library without it cannot
+        // hold code objects.
+        if !mps::sys::EXTENSIONS {
+            return Err(mps::Error::Unimpl);
+        }
         if let Some(chain) = options.chain {
             if !ptr::eq(chain.arena(), arena) {
                 return Err(mps::Error::Param);

@@ -37,6 +37,9 @@ const RUN: Duration = Duration::from_secs(4);
 
 #[test]
 fn a_slot_cleared_during_a_collection_stays_cleared() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let _watchdog = Watchdog::new();
     let arena = Arena::new().unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();

@@ -86,6 +86,9 @@ fn read_after_collect(interior: Option<bool>, offset: u32) -> Result<i64, Instal
 
 #[test]
 fn a_heap_constant_in_a_pool_where_interior_references_do_not_pin_is_refused() {
+    if common::skip_without_extensions() {
+        return;
+    }
     match read_after_collect(Some(false), VALUE_OFFSET) {
         Err(InstallError::InteriorNotPinned { name }) => assert_eq!(name, "k"),
         Err(e) => panic!("unexpected error: {e}"),
@@ -97,6 +100,9 @@ fn a_heap_constant_in_a_pool_where_interior_references_do_not_pin_is_refused() {
 
 #[test]
 fn a_heap_constant_in_a_pool_where_interior_references_pin_stays_put() {
+    if common::skip_without_extensions() {
+        return;
+    }
     for _ in 0..3 {
         assert_eq!(read_after_collect(None, VALUE_OFFSET).unwrap(), 1);
         assert_eq!(read_after_collect(Some(true), VALUE_OFFSET).unwrap(), 1);
@@ -105,6 +111,9 @@ fn a_heap_constant_in_a_pool_where_interior_references_pin_stays_put() {
 
 #[test]
 fn a_heap_constant_offset_outside_its_object_is_refused() {
+    if common::skip_without_extensions() {
+        return;
+    }
     // A box is 16 bytes: offsets 0..16 lie inside it.
     assert_eq!(read_after_collect(None, 0).unwrap(), 0x201); // the header
     for offset in [16, 17, 4096, u32::MAX] {

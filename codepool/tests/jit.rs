@@ -217,6 +217,9 @@ fn far_runtime_calls_go_through_stubs() {
 /// within the pool and B follows.
 #[test]
 fn dual_mapping_and_code_targets() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let a_obj = compile(MODULE_A, "a");
     let b_obj = compile(MODULE_B, "b");
     let cell = Box::new([0i64, 5, 0, 0]);

@@ -33,6 +33,9 @@ define i64 @read_near() {
 /// The child: installs an object, corrupts it as `CHILD` says, collects.
 #[test]
 fn child_collects_a_corrupt_code_object() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let Ok(case) = std::env::var(CHILD) else {
         return; // only meaningful in the child process
     };
@@ -93,6 +96,9 @@ fn run_child(case: &str) -> (Option<i32>, String) {
 
 #[test]
 fn an_unknown_tag_aborts_naming_the_method() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let (signal, stderr) = run_child("tag");
     assert_eq!(signal, Some(6), "expected SIGABRT; stderr:\n{stderr}");
     assert!(
@@ -103,6 +109,9 @@ fn an_unknown_tag_aborts_naming_the_method() {
 
 #[test]
 fn a_relink_failure_aborts_with_the_error() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let (signal, stderr) = run_child("relink");
     assert_eq!(signal, Some(6), "expected SIGABRT; stderr:\n{stderr}");
     assert!(

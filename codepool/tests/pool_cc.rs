@@ -124,6 +124,9 @@ fn collect(arena: &Arena) {
 
 #[test]
 fn a_cc_object_runs_and_moves_in_the_pool() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let Some(elf) = cc("pic", &["-fPIC"]) else {
         return;
     };
@@ -179,6 +182,9 @@ fn a_cc_object_runs_and_moves_in_the_pool() {
 /// error, not a time bomb.
 #[test]
 fn a_cc_pie_object_cannot_refer_to_the_heap() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let Some(elf) = cc("pie", &["-fPIE"]) else {
         return;
     };

@@ -111,6 +111,9 @@ fn enter_all<'a, 'r>(
 
 #[test]
 fn jit_frames_on_suspended_coroutines_pin_their_code() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let Some(elfs) = (0..COPIES).map(cc).collect::<Option<Vec<_>>>() else {
         return;
     };

@@ -38,6 +38,9 @@ const PAUSE: std::time::Duration = std::time::Duration::from_micros(500);
 
 #[test]
 fn installs_race_back_to_back_collections() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let mut rng = Rng::from_env(11);
     let boxes: Vec<String> = (0..6).map(|k| format!("box{k}")).collect();
     let value = |b: &str| {

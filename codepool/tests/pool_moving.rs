@@ -51,6 +51,9 @@ fn check_all(funs: &[Fun<'_>], rows: &[[i64; DEPTH + 1]], when: &str) {
 
 #[test]
 fn functions_move_and_keep_running() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let mut rng = Rng::from_env(42);
     let box_names: Vec<String> = (0..BOXES).map(|k| format!("box{k}")).collect();
     let mut box_values: HashMap<String, i64> = box_names

@@ -112,6 +112,9 @@ fn moves() -> [usize; 2] {
 
 #[test]
 fn running_code_is_pinned_and_relinked_in_place() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let arena = Arena::new().unwrap();
     let heap = arena
         .amc(arena.format::<Boxes>().unwrap(), &PoolOptions::default())

@@ -19,6 +19,9 @@ const PER_WORKER: usize = 40;
 
 #[test]
 fn threads_install_and_call_while_another_collects() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let mut rng = Rng::from_env(3);
     let boxes: Vec<String> = (0..8).map(|k| format!("box{k}")).collect();
     let value = |b: &str| {

@@ -79,8 +79,8 @@ fn caller() -> codepool::CodeRef<'static, extern "C" fn(i64) -> i64> {
 /// if the call after the B scope is refused with the expected message.
 #[test]
 fn child_calls_after_an_out_of_order_scope_end() {
-    if std::env::var_os(CHILD).is_none() {
-        return; // only meaningful in the child process
+    if std::env::var_os(CHILD).is_none() || common::skip_without_extensions() {
+        return; // only meaningful in the child process, with code pools
     }
     let a = ARENA_A.get_or_init(|| Arena::new().unwrap());
     // No spare memory: the old copy of a moved object is decommitted.
@@ -154,6 +154,9 @@ fn child_calls_after_an_out_of_order_scope_end() {
 
 #[test]
 fn a_jit_call_after_its_scope_ended_out_of_order_is_refused() {
+    if common::skip_without_extensions() {
+        return;
+    }
     let exe = std::env::current_exe().unwrap();
     let out = output_within(
         Command::new(exe)

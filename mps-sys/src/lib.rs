@@ -68,6 +68,12 @@
 //! Changing either variable reruns the build script. Without
 //! `MPS_INCLUDE_DIR`, `DEP_MPS_INCLUDE` names the vendored headers.
 //!
+//! With `MPS_LIB_DIR`, [`VENDORED`] is false, and [`EXTENSIONS`] says
+//! whether that library defines the `mpsx_` extensions (a build-time check
+//! of its symbols). Without them, the `mpsx_*` functions here are stand-ins
+//! that abort, so that code using an extension still links; callers check
+//! [`EXTENSIONS`] first.
+//!
 //! # Safety
 //!
 //! Everything here is raw FFI: the functions are `unsafe` and follow the
@@ -86,6 +92,8 @@
     clippy::pedantic,
     reason = "bindgen output, named and shaped as the C headers"
 )]
+// Without the extensions their declarations are shadowed (see `no_ext`).
+#[cfg_attr(not(mps_extensions), allow(dead_code))]
 mod bindings {
     #[cfg(not(feature = "bindgen"))]
     include!("bindings.rs");
@@ -97,6 +105,34 @@ pub mod macros;
 
 pub use bindings::*;
 pub use macros::*;
+
+#[cfg(not(mps_extensions))]
+mod no_ext;
+// Named imports shadow the glob import of the generated declarations, so
+// the linker never looks for the missing symbols.
+#[cfg(not(mps_extensions))]
+pub use no_ext::{
+    _mpsx_key_CODE_RESERVE, mpsx_arena_last_trace, mpsx_arena_pause_log, mpsx_arena_traces,
+    mpsx_arena_tracing, mpsx_class_amcx, mpsx_code_delta, mpsx_code_range, mpsx_flush_icache,
+    mpsx_scan_area_code, mpsx_test_hook_set, mpsx_thread_stack_add, mpsx_thread_stack_known,
+    mpsx_thread_stack_own, mpsx_thread_stack_remove, mpsx_thread_stack_switch,
+};
+
+/// Is the linked library the one built from `vendor/mps` by this crate's
+/// build script? False when `MPS_LIB_DIR` names another library (even one
+/// built from the same sources). Behaviour that only this project's
+/// collector promises, beyond what the MPS Reference Manual allows every
+/// implementation to do differently, may be relied on only when it is true
+/// (the `mps` crate's tests skip such checks otherwise, with a message).
+pub const VENDORED: bool = cfg!(mps_vendored);
+
+/// Does the linked library define this project's `mpsx_` extensions
+/// (`mpsx.h`: the executable pool class AMCX, code views, collection
+/// statistics and pause logs)? Always true for the vendored library; for
+/// one named by `MPS_LIB_DIR`, the build script looks for the symbols.
+/// When false, the `mpsx_*` items of this crate are stand-ins that abort
+/// if called: check this constant first.
+pub const EXTENSIONS: bool = cfg!(mps_extensions);
 
 /// Sizes and offsets of the transparent structures (section 6 of the
 /// interface specification, x86-64 and AArch64 Linux, both LP64). The

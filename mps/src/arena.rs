@@ -382,10 +382,16 @@ impl Arena {
     /// [`pause_time`](Self::pause_time): only a collection that condemns
     /// nothing but AMC and AMCZ objects, in an arena with no weak root and
     /// no weak (AWL) pool, can be.
-    pub fn collection_in_progress(&self) -> bool {
+    ///
+    /// `None` when the linked MPS library lacks this project's extensions
+    /// ([`mps_sys::EXTENSIONS`]): the MPS interface itself cannot tell.
+    pub fn collection_in_progress(&self) -> Option<bool> {
+        if !mps_sys::EXTENSIONS {
+            return None;
+        }
         // SAFETY: the arena is live; the call only reads its state under
-        // the arena lock.
-        unsafe { mpsx_arena_tracing(self.as_raw()) != 0 }
+        // the arena lock, and the library defines it (EXTENSIONS).
+        Some(unsafe { mpsx_arena_tracing(self.as_raw()) != 0 })
     }
 
     /// Is `addr` inside memory this arena manages (`mps_arena_has_addr`)?

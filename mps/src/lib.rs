@@ -308,10 +308,12 @@ mod format;
 mod ld;
 mod manual;
 mod message;
+mod mvt;
 mod object;
 mod pool;
 mod raw;
 mod root;
+mod sac;
 mod stack;
 mod thread;
 mod walk;
@@ -321,15 +323,18 @@ pub use error::Error;
 pub use format::{Fmt, FmtId, Format, ScanState};
 pub use ld::Ld;
 pub use manual::{
-    ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass, MvffOptions,
+    DebugOptions, ManualBlock, ManualClass, ManualPool, Mfs, MfsClass, MfsOptions, Mvff, MvffClass,
+    MvffDebug, MvffDebugClass, MvffOptions,
 };
 pub use message::{Finalization, Message, MessageType, Messages};
+pub use mvt::{Mvt, MvtAp, MvtBlock, MvtOptions};
 pub use object::{alloc_size, Leaf, Object, Ref};
 pub use pool::{
     Amc, AmcClass, Amcz, AmczClass, Ams, AmsClass, Ap, ApOptions, Awl, AwlClass, Chain, GenParam,
     Holds, Lo, LoClass, Pool, PoolClass, PoolId, PoolOptions, UndoReserve,
 };
 pub use root::{Rank, Root, RootId, WeakRef};
+pub use sac::{Sac, SacBlock, SacClass};
 pub use stack::{check_stack, StackGuard};
 pub use thread::{Handle, Registered, Registrations, Scope, Thread};
 pub use walk::RootReference;

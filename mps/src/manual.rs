@@ -35,8 +35,35 @@ pub enum MvffClass {}
 #[derive(Debug)]
 pub enum MfsClass {}
 
+/// The class of [`MvffDebug`] pools: MVFF with fenceposts and free-space
+/// splatting (`mps_class_mvff_debug`).
+#[derive(Debug)]
+pub enum MvffDebugClass {}
+
 impl sealed::Sealed for MvffClass {}
 impl sealed::Sealed for MfsClass {}
+impl sealed::Sealed for MvffDebugClass {}
+
+impl ManualClass for MvffDebugClass {
+    fn mps_class() -> mps_pool_class_t {
+        // SAFETY: a pure query of the MPS.
+        unsafe { mps_class_mvff_debug() }
+    }
+    const NAME: &'static str = "MVFF debug";
+}
+
+/// What a debug pool ([`Arena::mvff_debug`]) does to catch memory errors
+/// (`mps_pool_debug_option_s`). An empty template turns its check off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DebugOptions {
+    /// Copied, repeated, before and after every block (`fence_template`):
+    /// [`ManualPool::check_fenceposts`] and freeing a block check that
+    /// they are intact.
+    pub fence: &'static [u8],
+    /// Written, repeated, over freed memory (`free_template`):
+    /// [`ManualPool::check_free_space`] checks that nothing wrote to it.
+    pub free: &'static [u8],
+}
 
 impl ManualClass for MvffClass {
     fn mps_class() -> mps_pool_class_t {
@@ -121,6 +148,9 @@ pub type Mvff<'a> = ManualPool<'a, MvffClass>;
 /// A manual fixed-size pool (MFS): every block is one unit.
 pub type Mfs<'a> = ManualPool<'a, MfsClass>;
 
+/// An MVFF pool with fenceposts and free-space splatting.
+pub type MvffDebug<'a> = ManualPool<'a, MvffDebugClass>;
+
 impl Arena {
     /// A manual variable-size first-fit pool (MVFF): blocks of any size,
     /// allocated with [`ManualPool::alloc`].
@@ -130,6 +160,39 @@ impl Arena {
     /// [`Error::Param`] if an option is out of range (see
     /// [`MvffOptions`]); otherwise the MPS's result.
     pub fn mvff(&self, options: &MvffOptions) -> Result<Mvff<'_>, Error> {
+        let (mut args, align) = self.mvff_args(options)?;
+        ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1, 0)
+    }
+
+    /// A debugging MVFF pool (`mps_class_mvff_debug`): as
+    /// [`mvff`](Self::mvff), and every block allocated with
+    /// [`ManualPool::alloc`] has fenceposts, freed memory is overwritten
+    /// with a template. A check that fails stops the process with an
+    /// assertion of the MPS.
+    ///
+    /// # Errors
+    ///
+    /// As [`mvff`](Self::mvff).
+    pub fn mvff_debug(
+        &self,
+        options: &MvffOptions,
+        debug: &DebugOptions,
+    ) -> Result<MvffDebug<'_>, Error> {
+        let (mut args, align) = self.mvff_args(options)?;
+        // The MPS may keep the option structure for the pool's lifetime:
+        // it lives as long as the process (32 bytes per pool).
+        let raw = Box::leak(Box::new(mps_pool_debug_option_s {
+            fence_template: debug.fence.as_ptr().cast(),
+            fence_size: debug.fence.len(),
+            free_template: debug.free.as_ptr().cast(),
+            free_size: debug.free.len(),
+        }));
+        args.add(MPS_KEY_POOL_DEBUG_OPTIONS, raw);
+        ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1, 0)
+    }
+
+    /// The keyword arguments of an MVFF pool, and its alignment.
+    fn mvff_args(&self, options: &MvffOptions) -> Result<(ArgList, usize), Error> {
         let word = core::mem::size_of::<usize>();
         let mut args = ArgList::new();
         if let Some(extend_by) = options.extend_by {
@@ -164,7 +227,7 @@ impl Arena {
         if let Some(first) = options.first_fit {
             args.add(MPS_KEY_MVFF_FIRST_FIT, mps_bool_t::from(first));
         }
-        ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1, 0)
+        Ok((args, align))
     }
 
     /// A manual fixed-size pool (MFS) of `unit_size`-byte units (rounded
@@ -267,6 +330,23 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
     #[inline]
     pub fn align(&self) -> usize {
         self.align
+    }
+
+    /// Checks the fenceposts of every block of a debug pool
+    /// (`mps_pool_check_fenceposts`); does nothing for other classes. An
+    /// overwritten fencepost stops the process with an MPS assertion.
+    pub fn check_fenceposts(&self) {
+        // SAFETY: the pool is live.
+        unsafe { mps_pool_check_fenceposts(self.raw.as_ptr()) }
+    }
+
+    /// Checks that the free memory of a debug pool still holds the free
+    /// template (`mps_pool_check_free_space`); does nothing for other
+    /// classes. A write to freed memory stops the process with an MPS
+    /// assertion.
+    pub fn check_free_space(&self) {
+        // SAFETY: the pool is live.
+        unsafe { mps_pool_check_free_space(self.raw.as_ptr()) }
     }
 
     /// The largest block [`alloc`](Self::alloc) accepts: an MFS pool's

@@ -55,6 +55,9 @@ std::thread_local! {
 /// Records the calling thread's own stack (from the collector, which
 /// asked the system) for [`check_here`].
 pub(crate) fn note_own_stack(thr: mps_thr_t) {
+    if !mps_sys::EXTENSIONS {
+        return; // another MPS library: no stacks but the own one
+    }
     let (mut low, mut high) = (ptr::null_mut(), ptr::null_mut());
     // SAFETY: `thr` is the calling thread's live registration; the out
     // parameters are valid.
@@ -126,6 +129,9 @@ impl StackGuard<'_> {
 
 impl Drop for StackGuard<'_> {
     fn drop(&mut self) {
+        if !mps_sys::EXTENSIONS {
+            return; // never added (add_stack refused)
+        }
         // SAFETY: the registration is live (the guard borrows it) and
         // belongs to this thread (the guard is neither Send nor Sync).
         let removed = unsafe {
@@ -177,8 +183,13 @@ impl Thread {
     /// # Errors
     ///
     /// [`Error::Param`] if the bounds are not word-aligned, empty, or
-    /// overlap the thread's own stack or another it added.
+    /// overlap the thread's own stack or another it added;
+    /// [`Error::Unimpl`] if the linked MPS library lacks this project's
+    /// extensions ([`mps_sys::EXTENSIONS`]).
     pub fn add_stack(&self, low: usize, high: usize) -> Result<StackGuard<'_>, Error> {
+        if !mps_sys::EXTENSIONS {
+            return Err(Error::Unimpl);
+        }
         // SAFETY: the registration is live and the calling thread's (a
         // `Thread` exists only on its thread, inside `with_thread`); the
         // collector only records the bounds.
@@ -203,6 +214,9 @@ impl Thread {
     ///
     /// A panic in `f` is resumed after the mark is cleared.
     pub fn switch_stack<F: FnOnce() -> R, R>(&self, f: F) -> R {
+        if !mps_sys::EXTENSIONS {
+            return f(); // no stack can have been added
+        }
         let mut switch = Switch {
             f: Some(f),
             result: None,

@@ -43,6 +43,9 @@ fn nest(h: Handle<'_, Lisp>, depth: u32, suspend: &dyn Fn(), seen: &AtomicU64) {
 
 #[test]
 fn borrows_on_a_coroutine_stack_survive_collections() {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
     let _watchdog = Watchdog::new();
     let arena = arena_and_pool();
     let fmt = arena.format::<Lisp>().unwrap();
@@ -87,6 +90,9 @@ fn borrows_on_a_coroutine_stack_survive_collections() {
 
 #[test]
 fn a_collection_on_a_coroutine_stack() {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
     let _watchdog = Watchdog::new();
     let arena = arena_and_pool();
     let fmt = arena.format::<Lisp>().unwrap();
@@ -118,6 +124,9 @@ fn a_collection_on_a_coroutine_stack() {
 
 #[test]
 fn a_handle_used_on_an_unregistered_stack_panics() {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
     let _watchdog = Watchdog::new();
     let arena = arena_and_pool();
     let fmt = arena.format::<Lisp>().unwrap();
@@ -174,6 +183,9 @@ fn enter_all<'a, 'r>(
 
 #[test]
 fn hundreds_of_coroutines_hold_handles_while_threads_collect() {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
     const COROUTINES: usize = 300;
     const ROUNDS: u64 = 12;
     const LEN: usize = 16;

@@ -258,6 +258,9 @@ fn exact_awl_objects_keep_their_targets() {
 
 #[test]
 fn weak_roots_and_weak_refs_read_none_after_death() {
+    if common::skip_unless_vendored("weak roots (Root::weak, WeakRef)") {
+        return;
+    }
     let arena = arena();
     let fmt = arena.format::<Lisp>().unwrap();
     let amc = arena.amc(fmt, &options(&arena)).unwrap();

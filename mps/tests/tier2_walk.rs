@@ -142,6 +142,9 @@ fn a_walk_keeps_its_objects_while_the_closure_collects_and_allocates() {
 
 #[test]
 fn root_walks_report_root_references() {
+    if common::skip_unless_vendored("weak roots (WeakRef)") {
+        return;
+    }
     let arena = arena();
     let fmt = arena.format::<Lisp>().unwrap();
     let amc = arena.amc(fmt, &PoolOptions::default()).unwrap();

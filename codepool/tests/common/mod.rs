@@ -11,6 +11,17 @@ pub mod gen;
 #[path = "../../../mps/tests/common/hang.rs"]
 pub mod hang;
 
+/// True, after printing why, if the linked MPS library lacks this project's
+/// `mpsx_` extensions (the executable pool class AMCX that code objects live
+/// in): the calling test returns at once.
+pub fn skip_without_extensions() -> bool {
+    if mps::sys::EXTENSIONS {
+        return false;
+    }
+    eprintln!("skipped: code pools need the mpsx_ extensions, which the linked MPS library lacks");
+    true
+}
+
 use std::fs::File;
 use std::os::fd::FromRawFd;
 

@@ -8,6 +8,18 @@
 
 pub mod hang;
 
+/// True, after printing why, if the linked MPS library is not vendor/mps's
+/// own (`MPS_LIB_DIR` names another): the calling test checks behaviour
+/// that the MPS Reference Manual allows another library to refuse or do
+/// differently (`what`), and returns at once.
+pub fn skip_unless_vendored(what: &str) -> bool {
+    if mps::sys::VENDORED {
+        return false;
+    }
+    eprintln!("skipped: {what}: only vendor/mps's library promises it (MPS_LIB_DIR links another)");
+    true
+}
+
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

@@ -98,17 +98,29 @@ typedef struct _mps_sac_s *mps_sac_t;
 
 /* 2. RESULT CODES AND OTHER CONSTANTS */
 
-/* Result codes, in their fixed order; MPS_RES_OK is zero. */
+/* Result codes, in their fixed order; MPS_RES_OK is zero.
+ *
+ * _mps_RES_ENUM(R, X) expands to R(X, IDENT, "description") once per code,
+ * in order, where MPS_RES_IDENT is the code's name: client code passes
+ * its own R to build tables of names or messages, e.g.
+ *
+ *   #define NAME_ROW(prefix, ident, doc) case prefix##ident: return #ident;
+ *   switch (res) { _mps_RES_ENUM(NAME_ROW, MPS_RES_) }
+ */
+#define _mps_RES_ENUM(R, X)                                               \
+  R(X, OK, "success")                                                     \
+  R(X, FAIL, "failure not covered by another code")                       \
+  R(X, RESOURCE, "a resource (such as address space) ran out")            \
+  R(X, MEMORY, "memory could not be obtained")                            \
+  R(X, LIMIT, "an internal limit was reached")                            \
+  R(X, UNIMPL, "the operation is not implemented")                        \
+  R(X, IO, "input/output error")                                          \
+  R(X, COMMIT_LIMIT, "the arena's commit limit would be exceeded")        \
+  R(X, PARAM, "an invalid parameter was passed")
+
+#define _mps_ENUM_DEF_ROW(prefix, ident, doc) prefix##ident,
 enum {
-  MPS_RES_OK = 0,         /* success */
-  MPS_RES_FAIL,           /* failure not covered by another code */
-  MPS_RES_RESOURCE,       /* a resource (such as address space) ran out */
-  MPS_RES_MEMORY,         /* memory could not be obtained */
-  MPS_RES_LIMIT,          /* an internal limit was reached */
-  MPS_RES_UNIMPL,         /* the operation is not implemented */
-  MPS_RES_IO,             /* input/output error */
-  MPS_RES_COMMIT_LIMIT,   /* the arena's commit limit would be exceeded */
-  MPS_RES_PARAM,          /* an invalid parameter was passed */
+  _mps_RES_ENUM(_mps_ENUM_DEF_ROW, MPS_RES_)
   _mps_MPS_RES_LIMIT      /* private: one more than the last code */
 };
 

@@ -15,6 +15,8 @@ extern "C" {
 #endif
 
 extern mps_pool_class_t mps_class_mvff(void);
+/* MVFF with fenceposts and free-space splatting: MPS_KEY_POOL_DEBUG_OPTIONS. */
+extern mps_pool_class_t mps_class_mvff_debug(void);
 
 #define mps_mvff_free_size mps_pool_free_size
 #define mps_mvff_size mps_pool_total_size

@@ -10,8 +10,10 @@
 #include "args.h"
 #include "mpsx.h"
 
+#if EXTENSIONS
 const struct mps_key_s _mpsx_key_CODE_RESERVE = {
     KeySig, "MPSX_KEY_CODE_RESERVE", "size"};
+#endif
 
 /* The instruction-cache rule: after bytes of code change through the
  * write view, and before they run, the execute view's range must be made
@@ -35,6 +37,8 @@ void CodeFlushWritten(Arena arena, Addr rw, Size size)
   AVER(chunk != NULL && rw >= chunk->base && rw + size <= chunk->limit);
   CodeFlush(chunk->exec_base + (rw - chunk->base), size);
 }
+
+#if EXTENSIONS /* the entry points of mpsx.h (DESIGN.md#strict) */
 
 void mpsx_flush_icache(void *exec, size_t size)
 {
@@ -120,3 +124,5 @@ size_t mpsx_arena_traces(mps_arena_t arena)
   ArenaLeave(arena);
   return n;
 }
+
+#endif /* EXTENSIONS */

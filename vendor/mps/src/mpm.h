@@ -13,6 +13,7 @@
 #ifndef MPS_MPM_H
 #define MPS_MPM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -31,6 +32,16 @@
 #define NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
 #else
 #define NO_SANITIZE_ADDRESS
+#endif
+
+/* The strict variety (-DMPSX_STRICT=1) defines no symbol of the extension
+ * interface mpsx.h, so that clients can be tested against the MPS
+ * interface alone (DESIGN.md#strict).  The code behind the extensions
+ * stays; only their entry points go. */
+#if defined(MPSX_STRICT) && MPSX_STRICT
+#define EXTENSIONS 0
+#else
+#define EXTENSIONS 1
 #endif
 
 /* ---------------------------------------------------------------------
@@ -381,6 +392,12 @@ typedef void (*PoolScanMethod)(Pool pool, Trace trace, Seg seg);
 typedef Size (*PoolFreeSizeMethod)(Pool pool);
 typedef void (*PoolBeforeScanMethod)(Pool pool, Seg seg, Addr base,
                                      Addr limit);
+/* Decode the positional arguments of the deprecated mps_pool_create and
+ * mps_pool_create_v into a keyword list (terminated), DESIGN.md#varargs. */
+typedef void (*PoolVarargsMethod)(mps_arg_s args[MPS_ARGS_MAX],
+                                  va_list varargs);
+/* mps_pool_check_fenceposts, mps_pool_check_free_space (debug classes). */
+typedef void (*PoolDebugCheckMethod)(Pool pool);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -404,6 +421,10 @@ struct mps_pool_class_s {
   PoolScanMethod scan;            /* scan the grey part of a segment */
   PoolFreeSizeMethod free_size;
   PoolBeforeScanMethod before_scan; /* AWL: lift barriers on dependents */
+  PoolVarargsMethod varargs;      /* NULL: no positional arguments */
+  Bool ap_rank_vararg;            /* mps_ap_create takes a rank */
+  PoolDebugCheckMethod check_fenceposts; /* NULL: nothing to check */
+  PoolDebugCheckMethod check_free_space;
 };
 
 struct mps_pool_s {
@@ -420,6 +441,7 @@ struct mps_pool_s {
   unsigned serial;
   Bool exec;               /* its segments hold executable code */
   Bool arena_high;         /* take segments from high addresses */
+  unsigned sacs;           /* segregated allocation caches (sac.c) */
   /* Automatic pools: one pool generation per chain generation, plus the
    * arena's top generation last. */
   size_t gen_count;
@@ -467,7 +489,12 @@ struct BufferStruct {
   Bool flipped;            /* trapped by a flip since it was filled */
   Addr scan_limit;         /* ap.init read at the last flip */
   Size fills;
-  unsigned ramp_depth;     /* allocation pattern nesting */
+  /* Allocation patterns (DESIGN.md#ramps): bit i of ramp_stack is set
+   * if level i is a ramp_collect_all; while ramp_depth > 0, AMC does not
+   * count this point's fills toward its nursery's new size. */
+  unsigned ramp_depth;
+  Word ramp_stack;
+  Bool ramp_collect_all;   /* a collect_all level ended in this ramp */
 };
 
 Bool BufferCheck(Buffer buffer);

@@ -254,6 +254,7 @@ void mps_arena_spare_commit_limit_set(mps_arena_t arena, size_t limit)
   ArenaLeave(arena);
 }
 
+#if EXTENSIONS /* DESIGN.md#strict */
 void mpsx_arena_pause_log(mps_arena_t arena, mpsx_pause_log_s *log)
 {
   ArenaEnter(arena);
@@ -269,6 +270,7 @@ mps_bool_t mpsx_arena_tracing(mps_arena_t arena)
   ArenaLeave(arena);
   return tracing;
 }
+#endif /* EXTENSIONS */
 
 double mps_arena_pause_time(mps_arena_t arena)
 {
@@ -583,18 +585,16 @@ mps_res_t mps_pool_create_k(mps_pool_t *pool_o, mps_arena_t arena,
 mps_res_t mps_pool_create_v(mps_pool_t *pool_o, mps_arena_t arena,
                             mps_pool_class_t pool_class, va_list varargs)
 {
-  /* AMC and AMCZ take (format, chain) positionally. */
-  mps_res_t res;
-  if ((PoolClass)pool_class != &AMCPoolClass &&
-      (PoolClass)pool_class != &AMCZPoolClass &&
-      (PoolClass)pool_class != &AMCXPoolClass)
-    return MPS_RES_UNIMPL;
-  MPS_ARGS_BEGIN(args) {
-    MPS_ARGS_ADD(args, MPS_KEY_FORMAT, va_arg(varargs, mps_fmt_t));
-    MPS_ARGS_ADD(args, MPS_KEY_CHAIN, va_arg(varargs, mps_chain_t));
-    res = mps_pool_create_k(pool_o, arena, pool_class, args);
-  } MPS_ARGS_END(args);
-  return res;
+  /* Each class decodes its own positional arguments (DESIGN.md#varargs). */
+  PoolClass klass = (PoolClass)pool_class;
+  mps_arg_s args[MPS_ARGS_MAX];
+  if (klass == NULL || klass->sig != PoolClassSig)
+    return MPS_RES_PARAM;
+  args[0].key = MPS_KEY_ARGS_END;
+  if (klass->varargs != NULL)
+    klass->varargs(args, varargs);
+  AVER(ArgListCheck(args));
+  return mps_pool_create_k(pool_o, arena, pool_class, args);
 }
 
 mps_res_t mps_pool_create(mps_pool_t *pool_o, mps_arena_t arena,
@@ -638,14 +638,26 @@ size_t mps_pool_free_size(mps_pool_t pool)
   return size;
 }
 
+/* The debug classes check their blocks' fenceposts and free memory
+ * (DESIGN.md#debug); other classes have nothing to check. */
 void mps_pool_check_fenceposts(mps_pool_t pool)
 {
-  (void)pool; /* no debug pool classes: nothing to check */
+  Arena arena = pool->arena;
+  ArenaEnter(arena);
+  AVERT(Pool, pool);
+  if (pool->klass->check_fenceposts != NULL)
+    pool->klass->check_fenceposts(pool);
+  ArenaLeave(arena);
 }
 
 void mps_pool_check_free_space(mps_pool_t pool)
 {
-  (void)pool;
+  Arena arena = pool->arena;
+  ArenaEnter(arena);
+  AVERT(Pool, pool);
+  if (pool->klass->check_free_space != NULL)
+    pool->klass->check_free_space(pool);
+  ArenaLeave(arena);
 }
 
 mps_res_t mps_alloc(mps_addr_t *p_o, mps_pool_t pool, size_t size)
@@ -695,8 +707,17 @@ mps_res_t mps_ap_create_k(mps_ap_t *ap_o, mps_pool_t pool, mps_arg_s args[])
 
 mps_res_t mps_ap_create_v(mps_ap_t *ap_o, mps_pool_t pool, va_list varargs)
 {
-  (void)varargs; /* AMC and AMCZ take no positional arguments */
-  return mps_ap_create_k(ap_o, pool, mps_args_none);
+  /* AMS, AWL and SNC take the rank of the point positionally; the other
+   * classes take nothing (DESIGN.md#varargs). */
+  mps_res_t res;
+  AVERT(Pool, pool);
+  if (!pool->klass->ap_rank_vararg)
+    return mps_ap_create_k(ap_o, pool, mps_args_none);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_RANK, va_arg(varargs, mps_rank_t));
+    res = mps_ap_create_k(ap_o, pool, args);
+  } MPS_ARGS_END(args);
+  return res;
 }
 
 mps_res_t mps_ap_create(mps_ap_t *ap_o, mps_pool_t pool, ...)
@@ -771,110 +792,100 @@ mps_res_t (mps_ap_frame_pop)(mps_ap_t ap, mps_frame_t frame)
   return MPS_RES_OK;
 }
 
-/* Allocation patterns: accepted; a ramp only changes scheduling, which
- * this collector does not yet do differently. */
+/* Allocation patterns (DESIGN.md#ramps): a ramp keeps an AMC point's
+ * allocation from counting toward its nursery's collection; the end of a
+ * ramp_collect_all asks for a full collection once the ramps are over. */
 struct mps_alloc_pattern_s {
-  int ramp;
+  Sig sig;
+  Bool collect_all;
 };
-static struct mps_alloc_pattern_s patternRamp = {1};
-static struct mps_alloc_pattern_s patternRampCollectAll = {2};
+#define AllocPatternSig ((Sig)0x519A77E4UL)
+#define RAMP_DEPTH_MAX ((unsigned)WORD_BITS)
+static const struct mps_alloc_pattern_s patternRamp = {AllocPatternSig,
+                                                       FALSE};
+static const struct mps_alloc_pattern_s patternRampCollectAll = {
+    AllocPatternSig, TRUE};
+
+CHECK_FUNCTION static Bool AllocPatternCheck(mps_alloc_pattern_t pattern)
+{
+  return pattern == &patternRamp || pattern == &patternRampCollectAll;
+}
 
 mps_alloc_pattern_t mps_alloc_pattern_ramp(void)
 {
-  return &patternRamp;
+  return (mps_alloc_pattern_t)&patternRamp;
 }
 
 mps_alloc_pattern_t mps_alloc_pattern_ramp_collect_all(void)
 {
-  return &patternRampCollectAll;
+  return (mps_alloc_pattern_t)&patternRampCollectAll;
 }
 
 mps_res_t mps_ap_alloc_pattern_begin(mps_ap_t ap, mps_alloc_pattern_t pattern)
 {
   Buffer buffer = BufferOfAP(ap);
-  (void)pattern;
-  ++buffer->ramp_depth;
-  return MPS_RES_OK;
+  Arena arena = buffer->arena;
+  Res res = MPS_RES_OK;
+  ArenaEnter(arena);
+  AVERT(Buffer, buffer);
+  AVERT(AllocPattern, pattern);
+  if (buffer->ramp_depth >= RAMP_DEPTH_MAX) {
+    res = MPS_RES_LIMIT;
+  } else {
+    Word bit = (Word)1 << buffer->ramp_depth;
+    if (pattern->collect_all)
+      buffer->ramp_stack |= bit;
+    else
+      buffer->ramp_stack &= ~bit;
+    ++buffer->ramp_depth;
+  }
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_ap_alloc_pattern_end(mps_ap_t ap, mps_alloc_pattern_t pattern)
 {
   Buffer buffer = BufferOfAP(ap);
-  (void)pattern;
-  if (buffer->ramp_depth == 0)
-    return MPS_RES_FAIL;
-  --buffer->ramp_depth;
-  return MPS_RES_OK;
+  Arena arena = buffer->arena;
+  Res res = MPS_RES_OK;
+  ArenaEnter(arena);
+  AVERT(Buffer, buffer);
+  AVERT(AllocPattern, pattern);
+  if (buffer->ramp_depth == 0) {
+    res = MPS_RES_FAIL;
+  } else {
+    unsigned top = buffer->ramp_depth - 1;
+    Bool top_all = (buffer->ramp_stack >> top) & 1;
+    if (top_all != pattern->collect_all) {
+      res = MPS_RES_FAIL; /* not the pattern begun last */
+    } else {
+      buffer->ramp_depth = top;
+      if (top_all)
+        buffer->ramp_collect_all = TRUE;
+      if (top == 0 && buffer->ramp_collect_all) {
+        buffer->ramp_collect_all = FALSE;
+        arena->pending_full = TRUE; /* runs at the next poll */
+      }
+    }
+  }
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_ap_alloc_pattern_reset(mps_ap_t ap)
 {
-  BufferOfAP(ap)->ramp_depth = 0;
+  Buffer buffer = BufferOfAP(ap);
+  Arena arena = buffer->arena;
+  ArenaEnter(arena);
+  AVERT(Buffer, buffer);
+  buffer->ramp_depth = 0;
+  buffer->ramp_stack = 0;
+  buffer->ramp_collect_all = FALSE;
+  ArenaLeave(arena);
   return MPS_RES_OK;
 }
 
-/* Segregated allocation caches need a manual pool (MFS, MVFF): not yet. */
-mps_res_t mps_sac_create(mps_sac_t *sac_o, mps_pool_t pool,
-                         size_t classes_count, mps_sac_class_s *classes)
-{
-  (void)sac_o;
-  (void)pool;
-  (void)classes_count;
-  (void)classes;
-  return MPS_RES_UNIMPL;
-}
-
-#define SAC_UNIMPL                                                           \
-  AssertFail(__FILE__, __LINE__,                                             \
-             "segregated allocation caches are not implemented")
-
-void mps_sac_destroy(mps_sac_t sac)
-{
-  (void)sac;
-  SAC_UNIMPL;
-}
-
-mps_res_t mps_sac_alloc(mps_addr_t *p_o, mps_sac_t sac, size_t size,
-                        mps_bool_t unused)
-{
-  (void)p_o;
-  (void)sac;
-  (void)size;
-  (void)unused;
-  return MPS_RES_UNIMPL;
-}
-
-void mps_sac_free(mps_sac_t sac, mps_addr_t p, size_t size)
-{
-  (void)sac;
-  (void)p;
-  (void)size;
-  SAC_UNIMPL;
-}
-
-void mps_sac_flush(mps_sac_t sac)
-{
-  (void)sac;
-  SAC_UNIMPL;
-}
-
-mps_res_t mps_sac_fill(mps_addr_t *p_o, mps_sac_t sac, size_t size,
-                       mps_bool_t unused)
-{
-  (void)p_o;
-  (void)sac;
-  (void)size;
-  (void)unused;
-  return MPS_RES_UNIMPL;
-}
-
-void mps_sac_empty(mps_sac_t sac, mps_addr_t p, size_t size)
-{
-  (void)sac;
-  (void)p;
-  (void)size;
-  SAC_UNIMPL;
-}
+/* Segregated allocation caches are in sac.c. */
 
 /* Chains ------------------------------------------------------------------ */
 
@@ -1160,6 +1171,8 @@ void mps_thread_dereg(mps_thr_t thr)
   ArenaLeave(arena);
 }
 
+#if EXTENSIONS /* DESIGN.md#strict */
+
 /* Other stacks of a thread (mpsx.h; DESIGN.md#stacks).  No arena lock: the
  * list belongs to the calling thread, and collectors read it only while
  * that thread is stopped. */
@@ -1201,6 +1214,8 @@ mps_bool_t mpsx_thread_stack_own(mps_thr_t thr, void **low_o, void **high_o)
   *high_o = thr->stack_high;
   return thr->stack_high != NULL;
 }
+
+#endif /* EXTENSIONS */
 
 /* Messages ---------------------------------------------------------------- */
 

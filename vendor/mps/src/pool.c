@@ -52,6 +52,7 @@ void PoolDestroy(Pool pool)
 {
   AVERT(Pool, pool);
   AVER(RingIsSingle(&pool->buffers));
+  AVER(pool->sacs == 0); /* caches are destroyed before their pool */
   RingRemove(&pool->arena_ring);
   pool->klass->finish(pool);
   pool->sig = SigInvalid;

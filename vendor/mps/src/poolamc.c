@@ -80,6 +80,17 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   return MPS_RES_OK;
 }
 
+/* mps_pool_create(&pool, arena, class, format, chain) for AMC, AMCZ and
+ * AMCX (DESIGN.md#varargs). */
+static void amcVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_FORMAT;
+  args[0].val.format = va_arg(varargs, mps_fmt_t);
+  args[1].key = MPS_KEY_CHAIN;
+  args[1].val.chain = va_arg(varargs, mps_chain_t);
+  args[2].key = MPS_KEY_ARGS_END;
+}
+
 static Res amcInit(Pool pool, mps_arg_s args[])
 {
   return amcInitCommon(pool, args, FALSE);
@@ -96,6 +107,7 @@ static Res amcxInit(Pool pool, mps_arg_s args[])
   Arena arena = pool->arena;
   mps_arg_s arg;
   Res res;
+#if EXTENSIONS
   if (ArgPick(&arg, args, MPSX_KEY_CODE_RESERVE)) {
     Size reserve = SizeAlignUp(arg.val.size, arena->grain);
     if (reserve == 0 || reserve > ((Size)2 << 30))
@@ -103,6 +115,9 @@ static Res amcxInit(Pool pool, mps_arg_s args[])
     if (arena->code_chunk == NULL)
       arena->code_reserve = reserve;
   }
+#else
+  (void)arg;
+#endif
   res = ArenaEnsureCodeChunk(arena);
   if (res != MPS_RES_OK)
     return res;
@@ -149,7 +164,9 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
   seg->large = large;
   seg->buffer = buffer;
   buffer->seg = seg;
-  if (!buffer->hash_arrays)
+  /* Rehash buffers and ramps do not bring the nursery's collection nearer
+   * (DESIGN.md#ramps). */
+  if (!buffer->hash_arrays && buffer->ramp_depth == 0)
     pgen->gen->new_size += seg_size;
   arena->allocated_since_full += seg_size;
   *base_o = seg->base;
@@ -506,7 +523,7 @@ static Size amcFreeSize(Pool pool)
   .moving = TRUE, .finish = amcFinish, .buffer_fill = amcBufferFill,         \
   .buffer_empty = amcBufferEmpty, .fix = amcFix, .is_alive = amcIsAlive,     \
   .condemn = amcCondemn, .reclaim = amcReclaim, .trace_end = amcTraceEnd,    \
-  .scan = amcScan, .free_size = amcFreeSize
+  .scan = amcScan, .free_size = amcFreeSize, .varargs = amcVarargs
 
 /* AMC and AMCZ may wait behind the read barrier; AMCX may not: code runs
  * in its pages (DESIGN.md#incremental). */
@@ -520,10 +537,12 @@ const struct mps_pool_class_s AMCZPoolClass = {
 const struct mps_pool_class_s AMCXPoolClass = {
     AMC_CLASS_METHODS, .name = "AMCX", .init = amcxInit};
 
+#if EXTENSIONS /* DESIGN.md#strict */
 mps_pool_class_t mpsx_class_amcx(void)
 {
   return (mps_pool_class_t)&AMCXPoolClass;
 }
+#endif
 
 mps_pool_class_t mps_class_amc(void)
 {

@@ -24,8 +24,22 @@ static Res amsInit(Pool pool, mps_arg_s args[])
   return MPS_RES_OK;
 }
 
+/* mps_pool_create(&pool, arena, mps_class_ams(), format, chain,
+ * support_ambiguous); mps_ap_create(&ap, pool, rank) (DESIGN.md#varargs). */
+static void amsVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_FORMAT;
+  args[0].val.format = va_arg(varargs, mps_fmt_t);
+  args[1].key = MPS_KEY_CHAIN;
+  args[1].val.chain = va_arg(varargs, mps_chain_t);
+  args[2].key = MPS_KEY_AMS_SUPPORT_AMBIGUOUS;
+  args[2].val.b = va_arg(varargs, mps_bool_t);
+  args[3].key = MPS_KEY_ARGS_END;
+}
+
 const struct mps_pool_class_s AMSPoolClass = {
-    MS_CLASS_METHODS, .name = "AMS", .init = amsInit};
+    MS_CLASS_METHODS, .name = "AMS", .init = amsInit,
+    .varargs = amsVarargs, .ap_rank_vararg = TRUE};
 
 mps_pool_class_t mps_class_ams(void)
 {

@@ -48,9 +48,21 @@ static void awlBeforeScan(Pool pool, Seg seg, Addr base, Addr limit)
   }
 }
 
+/* mps_pool_create(&pool, arena, mps_class_awl(), format, find_dependent);
+ * mps_ap_create(&ap, pool, rank) (DESIGN.md#varargs). */
+static void awlVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_FORMAT;
+  args[0].val.format = va_arg(varargs, mps_fmt_t);
+  args[1].key = MPS_KEY_AWL_FIND_DEPENDENT;
+  args[1].val.addr_method = va_arg(varargs, mps_awl_find_dependent_t);
+  args[2].key = MPS_KEY_ARGS_END;
+}
+
 const struct mps_pool_class_s AWLPoolClass = {
     MS_CLASS_METHODS, .name = "AWL", .init = awlInit,
-    .before_scan = awlBeforeScan};
+    .before_scan = awlBeforeScan, .varargs = awlVarargs,
+    .ap_rank_vararg = TRUE};
 
 mps_pool_class_t mps_class_awl(void)
 {

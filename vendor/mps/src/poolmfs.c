@@ -116,11 +116,22 @@ static Size mfsFreeSize(Pool pool)
   return mfs->free_units * mfs->unit_size;
 }
 
+/* mps_pool_create(&pool, arena, mps_class_mfs(), extend_size, unit_size)
+ * (DESIGN.md#varargs). */
+static void mfsVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+{
+  args[0].key = MPS_KEY_EXTEND_BY;
+  args[0].val.size = va_arg(varargs, size_t);
+  args[1].key = MPS_KEY_MFS_UNIT_SIZE;
+  args[1].val.size = va_arg(varargs, size_t);
+  args[2].key = MPS_KEY_ARGS_END;
+}
+
 const struct mps_pool_class_s MFSPoolClass = {
     .sig = PoolClassSig, .name = "MFS", .size = sizeof(MFSStruct),
     .automatic = FALSE, .moving = FALSE, .init = mfsInit,
     .finish = mfsFinish, .alloc = mfsAlloc, .free = mfsFree,
-    .free_size = mfsFreeSize};
+    .free_size = mfsFreeSize, .varargs = mfsVarargs};
 
 mps_pool_class_t mps_class_mfs(void)
 {

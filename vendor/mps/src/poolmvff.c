@@ -15,30 +15,13 @@
 #include "mpm.h"
 #include "args.h"
 #include "mpscmvff.h"
+#include "poolmvff.h"
+#include "dbgpool.h"
 
 #define MVFF_DEFAULT_EXTEND_BY ((Size)64 << 10)
-#define MVFFSig ((Sig)0x5193FFFFUL)
 
-typedef struct RangeStruct {
-  Addr base, limit;
-} RangeStruct;
 
-typedef struct MVFFStruct {
-  struct mps_pool_s pool;
-  Sig sig;
-  Size extend_by;
-  Size mean_size;
-  Bool arena_high, slot_high, first_fit;
-  double spare;
-  RangeStruct *ranges;     /* free ranges, sorted, disjoint */
-  Size count, capacity;
-  Size free_size;          /* sum of the free ranges */
-  RingStruct segs;
-} MVFFStruct, *MVFF;
-
-#define PoolMVFF(pool) ((MVFF)(void *)(pool))
-
-CHECK_FUNCTION static Bool MVFFCheck(MVFF mvff)
+Bool MVFFCheck(MVFF mvff)
 {
   Size i;
   if (mvff == NULL || mvff->sig != MVFFSig || mvff->count > mvff->capacity)
@@ -50,7 +33,19 @@ CHECK_FUNCTION static Bool MVFFCheck(MVFF mvff)
   return TRUE;
 }
 
-static Res mvffInit(Pool pool, mps_arg_s args[])
+void MVFFInitRanges(MVFF mvff)
+{
+  mvff->ranges = NULL;
+  mvff->count = mvff->capacity = 0;
+  mvff->free_size = 0;
+  mvff->reserve = 0;
+  mvff->fill_low_above = 2.0; /* never: buffers are filled worst fit */
+  mvff->debug = NULL;
+  RingInit(&mvff->segs);
+  mvff->sig = MVFFSig;
+}
+
+Res MVFFInit(Pool pool, mps_arg_s args[])
 {
   MVFF mvff = PoolMVFF(pool);
   Arena arena = pool->arena;
@@ -84,15 +79,11 @@ static Res mvffInit(Pool pool, mps_arg_s args[])
     mvff->first_fit = arg.val.b != 0;
   pool->align = align;
   mvff->extend_by = SizeAlignUp(mvff->extend_by, arena->grain);
-  mvff->ranges = NULL;
-  mvff->count = mvff->capacity = 0;
-  mvff->free_size = 0;
-  RingInit(&mvff->segs);
-  mvff->sig = MVFFSig;
+  MVFFInitRanges(mvff);
   return MPS_RES_OK;
 }
 
-static void mvffFinish(Pool pool)
+void MVFFFinish(Pool pool)
 {
   MVFF mvff = PoolMVFF(pool);
   AVER(MVFFCheck(mvff));
@@ -203,6 +194,8 @@ static Res mvffExtend(MVFF mvff, Size size)
     return res;
   RingAppend(&mvff->segs, &seg->pgen_ring);
   seg->used = seg->limit;
+  if (mvff->debug != NULL)
+    PoolDebugSplat(mvff->debug, seg->base, seg->limit);
   res = rangeInsert(mvff, seg->base, seg->limit);
   if (res != MPS_RES_OK)
     SegFree(seg);
@@ -215,7 +208,7 @@ static void mvffReturnSpare(MVFF mvff)
 {
   Pool pool = &mvff->pool;
   Size i = 0;
-  while (i < mvff->count &&
+  while (i < mvff->count && mvff->free_size > mvff->reserve &&
          (double)mvff->free_size > mvff->spare * (double)pool->total_size) {
     RangeStruct r = mvff->ranges[i];
     Seg seg = SegOfAddr(pool->arena, r.base);
@@ -250,7 +243,7 @@ static Bool mvffFind(Size *i_o, MVFF mvff, Size size)
   return FALSE;
 }
 
-static Res mvffAlloc(Addr *p_o, Pool pool, Size size)
+Res MVFFAlloc(Addr *p_o, Pool pool, Size size)
 {
   MVFF mvff = PoolMVFF(pool);
   Size i;
@@ -272,7 +265,7 @@ static Res mvffAlloc(Addr *p_o, Pool pool, Size size)
   return MPS_RES_OK;
 }
 
-static void mvffFree(Pool pool, Addr p, Size size)
+void MVFFFree(Pool pool, Addr p, Size size)
 {
   MVFF mvff = PoolMVFF(pool);
   Seg seg = SegOfAddr(pool->arena, p);
@@ -287,13 +280,17 @@ static void mvffFree(Pool pool, Addr p, Size size)
 
 /* Allocation points: the largest range (worst fit). */
 
-static Res mvffBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
-                          Buffer buffer, Size size)
+Res MVFFBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
+                   Size size)
 {
   MVFF mvff = PoolMVFF(pool);
   Size i, best = 0;
   Bool found = FALSE;
   RangeStruct r;
+  /* Lowest fitting range instead when the pool is fragmented beyond
+   * fill_low_above (MVT's fragmentation limit, DESIGN.md#mvt). */
+  Bool low = (double)mvff->free_size >
+             mvff->fill_low_above * (double)pool->total_size;
   for (i = 0; i < mvff->count; ++i) {
     Size s = AddrOffset(mvff->ranges[i].base, mvff->ranges[i].limit);
     if (s >= size &&
@@ -301,13 +298,15 @@ static Res mvffBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
                                   mvff->ranges[best].limit))) {
       best = i;
       found = TRUE;
+      if (low)
+        break;
     }
   }
   if (!found) {
     Res res = mvffExtend(mvff, size);
     if (res != MPS_RES_OK)
       return res;
-    return mvffBufferFill(base_o, limit_o, pool, buffer, size);
+    return MVFFBufferFill(base_o, limit_o, pool, buffer, size);
   }
   r = mvff->ranges[best];
   rangeTake(mvff, best, r.base, AddrOffset(r.base, r.limit));
@@ -319,25 +318,48 @@ static Res mvffBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
   return MPS_RES_OK;
 }
 
-static void mvffBufferEmpty(Pool pool, Buffer buffer)
+void MVFFBufferEmpty(Pool pool, Buffer buffer)
 {
   MVFF mvff = PoolMVFF(pool);
   Addr init = (Addr)buffer->ap.init;
-  if (init < buffer->limit)
+  if (init < buffer->limit) {
+    if (mvff->debug != NULL)
+      PoolDebugSplat(mvff->debug, init, buffer->limit);
     (void)rangeInsert(mvff, init, buffer->limit);
+  }
 }
 
-static Size mvffFreeSize(Pool pool)
+Size MVFFFreeSize(Pool pool)
 {
   return PoolMVFF(pool)->free_size;
 }
 
+/* mps_pool_create(&pool, arena, mps_class_mvff(), extend_size,
+ * average_size, alignment, slot_high, arena_high, first_fit)
+ * (DESIGN.md#varargs). */
+void MVFFVarargs(mps_arg_s *args, va_list varargs)
+{
+  args[0].key = MPS_KEY_EXTEND_BY;
+  args[0].val.size = va_arg(varargs, size_t);
+  args[1].key = MPS_KEY_MEAN_SIZE;
+  args[1].val.size = va_arg(varargs, size_t);
+  args[2].key = MPS_KEY_ALIGN;
+  args[2].val.align = va_arg(varargs, mps_align_t);
+  args[3].key = MPS_KEY_MVFF_SLOT_HIGH;
+  args[3].val.b = va_arg(varargs, mps_bool_t);
+  args[4].key = MPS_KEY_MVFF_ARENA_HIGH;
+  args[4].val.b = va_arg(varargs, mps_bool_t);
+  args[5].key = MPS_KEY_MVFF_FIRST_FIT;
+  args[5].val.b = va_arg(varargs, mps_bool_t);
+  args[6].key = MPS_KEY_ARGS_END;
+}
+
 const struct mps_pool_class_s MVFFPoolClass = {
     .sig = PoolClassSig, .name = "MVFF", .size = sizeof(MVFFStruct),
-    .automatic = FALSE, .moving = FALSE, .init = mvffInit,
-    .finish = mvffFinish, .alloc = mvffAlloc, .free = mvffFree,
-    .buffer_fill = mvffBufferFill, .buffer_empty = mvffBufferEmpty,
-    .free_size = mvffFreeSize};
+    .automatic = FALSE, .moving = FALSE, .init = MVFFInit,
+    .finish = MVFFFinish, .alloc = MVFFAlloc, .free = MVFFFree,
+    .buffer_fill = MVFFBufferFill, .buffer_empty = MVFFBufferEmpty,
+    .free_size = MVFFFreeSize, .varargs = MVFFVarargs};
 
 mps_pool_class_t mps_class_mvff(void)
 {

@@ -1,0 +1,208 @@
+/* debug.c -- the debug pool class MVFF debug (DESIGN.md#debug)
+ *
+ * Options: a 9-byte fence template and a 4-byte free template.  Checked:
+ *
+ *  1. random mps_alloc and mps_free with writes that stay inside the
+ *     blocks: mps_pool_check_fenceposts and mps_pool_check_free_space
+ *     pass every time, blocks keep their contents, and a fresh block's
+ *     fenceposts hold the template;
+ *  2. the positional mps_pool_create works (options pointer first);
+ *  3. caught, in a child process that must stop with an assertion naming
+ *     the problem (in every build):
+ *     - one byte written past the end of a block, by
+ *       mps_pool_check_fenceposts;
+ *     - one byte written before the start of a block, by mps_free;
+ *     - a write into a freed block, by mps_pool_check_free_space;
+ *     and a child that makes no such mistake exits normally.
+ */
+
+#include "testlib.h"
+
+#include "mps.h"
+#include "mpsavm.h"
+#include "mpscmvff.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NBLOCKS 1000
+
+static const char fence[9] = {'F', 'E', 'N', 'C', 'E', 'P', 'O', 'S', 'T'};
+static const unsigned char splat[4] = {0xDE, 0xAD, 0xBE, 0xEF};
+static mps_pool_debug_option_s options = {fence, sizeof fence, splat,
+                                          sizeof splat};
+static mps_arena_t arena;
+
+static mps_pool_t debug_pool(void)
+{
+  mps_pool_t pool;
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_POOL_DEBUG_OPTIONS, &options);
+    CHECK_RES(mps_pool_create_k(&pool, arena, mps_class_mvff_debug(), args));
+  } MPS_ARGS_END(args);
+  return pool;
+}
+
+typedef struct block {
+  unsigned char *p;
+  size_t size;
+  unsigned char fill;
+} block;
+
+static block blocks[NBLOCKS];
+
+static void phase_clean(mps_pool_t pool, const char *name)
+{
+  unsigned long ops, n_ops = test_scale(20000);
+  size_t i;
+  unsigned char fill = 1;
+  for (ops = 0; ops < n_ops; ++ops) {
+    block *b = &blocks[rnd_below(NBLOCKS)];
+    if (b->p == NULL) {
+      mps_addr_t p;
+      b->size = 1 + rnd_below(400);
+      CHECK_RES(mps_alloc(&p, pool, b->size));
+      b->p = p;
+      CHECKF(memcmp(b->p - sizeof fence, fence, sizeof fence) == 0 ||
+                 memcmp(b->p - 16, fence, sizeof fence) == 0,
+             "%s: no fence template before block %p", name, p);
+      b->fill = fill;
+      fill = (unsigned char)(fill % 250 + 1);
+      memset(b->p, b->fill, b->size);
+    } else {
+      for (i = 0; i < b->size; ++i)
+        CHECK(b->p[i] == b->fill);
+      mps_free(pool, b->p, b->size);
+      b->p = NULL;
+    }
+    if (ops % 1000 == 0) {
+      mps_pool_check_fenceposts(pool);
+      mps_pool_check_free_space(pool);
+    }
+  }
+  for (i = 0; i < NBLOCKS; ++i) {
+    if (blocks[i].p != NULL) {
+      mps_free(pool, blocks[i].p, blocks[i].size);
+      blocks[i].p = NULL;
+    }
+  }
+  mps_pool_check_fenceposts(pool);
+  mps_pool_check_free_space(pool);
+  printf("debug: %s: %lu operations, checks passed\n", name, n_ops);
+}
+
+/* ---- mistakes, each in a child process ---- */
+
+static void overrun(void)
+{
+  mps_pool_t pool = debug_pool();
+  mps_addr_t p;
+  CHECK_RES(mps_alloc(&p, pool, 40));
+  memset(p, 1, 40);
+  ((unsigned char *)p)[40] = 0; /* one byte past the end */
+  mps_pool_check_fenceposts(pool);
+}
+
+static void underrun_then_free(void)
+{
+  mps_pool_t pool = debug_pool();
+  mps_addr_t p;
+  CHECK_RES(mps_alloc(&p, pool, 24));
+  ((unsigned char *)p)[-1] = 'x';
+  mps_free(pool, p, 24);
+}
+
+static void write_after_free(void)
+{
+  mps_pool_t pool = debug_pool();
+  mps_addr_t p, q;
+  CHECK_RES(mps_alloc(&p, pool, 64));
+  CHECK_RES(mps_alloc(&q, pool, 64));
+  mps_free(pool, p, 64);
+  ((unsigned char *)p)[10] = 0x55; /* a dangling write */
+  mps_pool_check_free_space(pool);
+}
+
+static void no_mistake(void)
+{
+  mps_pool_t pool = debug_pool();
+  mps_addr_t p;
+  CHECK_RES(mps_alloc(&p, pool, 40));
+  memset(p, 1, 40);
+  mps_pool_check_fenceposts(pool);
+  mps_free(pool, p, 40);
+  mps_pool_check_free_space(pool);
+}
+
+/* Run f in a child; if `want` is NULL the child must exit 0, otherwise
+ * abort with a message containing `want`. */
+static void in_child(const char *name, void (*f)(void), const char *want)
+{
+  int fds[2], status;
+  char buf[2048];
+  size_t len = 0;
+  ssize_t got;
+  pid_t pid;
+  CHECK(pipe(fds) == 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    alarm(60);
+    close(fds[0]);
+    dup2(fds[1], 2);
+    f();
+    _exit(0);
+  }
+  close(fds[1]);
+  while (len < sizeof buf - 1 &&
+         (got = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)got;
+  buf[len] = '\0';
+  close(fds[0]);
+  CHECK(waitpid(pid, &status, 0) == pid);
+  if (want == NULL) {
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "%s: the child failed (status %#x): %s", name, status, buf);
+    return;
+  }
+  CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+             strstr(buf, want) != NULL,
+         "%s was not caught (status %#x, wanted \"%s\"): %s", name, status,
+         want, buf);
+  printf("debug: caught %s: %.*s\n", name, (int)strcspn(buf, "\n"), buf);
+}
+
+int main(void)
+{
+  mps_pool_t pool;
+  test_init("debug");
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, (size_t)32 << 20);
+    CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+  } MPS_ARGS_END(args);
+
+  pool = debug_pool();
+  phase_clean(pool, "keywords");
+  mps_pool_destroy(pool);
+  CHECK_RES(mps_pool_create(&pool, arena, mps_class_mvff_debug(), &options,
+                            (size_t)65536, (size_t)32, (mps_align_t)16,
+                            (mps_bool_t)0, (mps_bool_t)0, (mps_bool_t)1));
+  phase_clean(pool, "positional");
+  mps_pool_destroy(pool);
+
+  in_child("no mistake", no_mistake, NULL);
+  in_child("a write past the end of a block", overrun, "fencepost");
+  in_child("a write before a block, then mps_free", underrun_then_free,
+           "fencepost");
+  in_child("a write to a freed block", write_after_free, "freed block");
+
+  mps_arena_destroy(arena);
+  printf("debug: OK\n");
+  return 0;
+}
