@@ -300,3 +300,36 @@ fn check_list(cells: &[Handle<'_, Lisp>], c: u64) -> u64 {
     }
     cells.len() as u64
 }
+
+#[test]
+fn a_collection_on_an_unregistered_stack_does_not_crash() {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
+    // Before stacks could be added, a collection run on a coroutine's
+    // stack scanned from there to the cold end on the thread's own stack,
+    // across whatever lay between, and the process died. Now the
+    // collector scans the registers there and the whole own stack; the
+    // handles (an exact root) keep their objects, which stay intact.
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    arena
+        .with_thread(|s| {
+            let mut ap = amc.ap().unwrap();
+            let h = s.alloc(&mut ap, Pair::new(11)).unwrap();
+            let co = ScopedCoroutine::with_stack(
+                DefaultStack::new(STACK).unwrap(),
+                |_: &Yielder<(), ()>, ()| {
+                    for _ in 0..3 {
+                        arena.collect().unwrap();
+                        arena.release();
+                    }
+                },
+            );
+            co.scope(|mut co| co.as_mut().resume(()));
+            assert_eq!(h.with(|p: &Pair| p.id), 11);
+        })
+        .unwrap();
+}

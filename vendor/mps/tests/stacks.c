@@ -50,6 +50,10 @@ typedef struct coro {
 } coro;
 
 static coro coros[NCORO];
+/* Objects held only by an exact root: free to move, and checked at the
+ * end. */
+#define NKEPT 256
+static void *kept[NKEPT];
 static unsigned long rounds_total;
 
 typedef struct swap_args {
@@ -184,7 +188,7 @@ int main(void)
 {
   mps_fmt_t fmt;
   mps_chain_t chain;
-  mps_root_t root;
+  mps_root_t root, kept_root;
   mps_gen_param_s gens[] = { { 256, 0.8 }, { 512, 0.5 } };
   void *marker = &marker;
   pthread_t collector;
@@ -204,6 +208,10 @@ int main(void)
   CHECK_RES(mps_thread_reg(&main_thr, arena));
   CHECK_RES(mps_root_create_thread(&root, arena, main_thr, marker));
   CHECK_RES(mps_ap_create_k(&main_ap, amc, mps_args_none));
+  CHECK_RES(mps_root_create_table(&kept_root, arena, mps_rank_exact(), 0,
+                                  kept, NKEPT));
+  for (i = 0; i < NKEPT; ++i)
+    kept[i] = tf_make_pair(main_ap, 7000000 + (unsigned long)i, NULL, NULL);
   if (pthread_create(&collector, NULL, collector_main, NULL) != 0)
     die("pthread_create");
 
@@ -218,14 +226,19 @@ int main(void)
   }
   if (checks != rounds_total * NOBJ)
     die("%lu checks, expected %lu", checks, rounds_total * NOBJ);
+  mps_arena_park(arena);
+  for (i = 0; i < NKEPT; ++i)
+    if (tf_kind(kept[i]) != TF_PAIR ||
+        tf_id(kept[i]) != 7000000 + (unsigned long)i)
+      die("kept object %d broke", i);
   if (tf_fwd_count == 0)
-    die("no object was forwarded");
+    die("no object was forwarded (the kept ones should move)");
   printf("stacks: %d coroutines, %lu rounds, %lu objects checked, %lu "
          "collections\n", NCORO, rounds_total, checks,
          (unsigned long)mps_collections(arena));
 
-  mps_arena_park(arena);
   mps_ap_destroy(main_ap);
+  mps_root_destroy(kept_root);
   mps_root_destroy(root);
   mps_thread_dereg(main_thr);
   mps_pool_destroy(amc);
