@@ -210,6 +210,18 @@
 //!   checks such as [`Root::clear`]'s ("is this thread registered with the
 //!   root's arena?") stay right when scopes end out of order (a coroutine
 //!   suspended inside one while its thread leaves another).
+//! - The "stack" of a thread is every stack it runs heap-using code on:
+//!   its own, and each it added with [`Thread::add_stack`] (a stackful
+//!   coroutine's). Every switch between them goes through
+//!   [`Thread::switch_stack`], which saves the callee-saved registers in
+//!   its frame and marks the stack it leaves, so a stack not in use is
+//!   scanned from that mark to its top and a `&T` held on a suspended
+//!   coroutine pins its object like one on the running stack. Handle
+//!   accesses and `with_thread` check where they run ([`check_stack`]) and
+//!   panic, naming the fix, on a stack the collector does not scan. Any
+//!   alternate signal stack works (the collector's barrier handler leaves
+//!   it for the faulting stack, and replaces one too small to hold a
+//!   signal frame while the thread is registered).
 //! - A [`Handle<'s, F>`](Handle) refers to one slot of the thread's handle
 //!   table: chunks of memory outside the heap, each registered as an exact
 //!   root with `mps_scan_area` and never moved or freed while registered.
