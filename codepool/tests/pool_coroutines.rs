@@ -17,9 +17,10 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use codepool::{CodePool, CodePoolOptions, Env};
+use common::coroutines::enter_all;
 use common::hang::{Stop, Watchdog};
 use corosensei::stack::{DefaultStack, Stack};
-use corosensei::{CoroutineResult, ScopedCoroutine, ScopedCoroutineRef, Yielder};
+use corosensei::{CoroutineResult, ScopedCoroutine, Yielder};
 use mps::{Arena, Thread};
 
 /// Copy `k` of the code: `outer<k>` calls `leaf<k>`, which calls the
@@ -84,28 +85,6 @@ fn cc(k: usize) -> Option<Vec<u8>> {
             assert!(s.success(), "cc failed");
             Some(std::fs::read(&o).unwrap())
         }
-    }
-}
-
-type Co<'r> = ScopedCoroutineRef<'r, (), (), i64, DefaultStack>;
-
-/// Enters the scope of every coroutine (one nested scope each), then runs
-/// `run` with all of them.
-fn enter_all<'a, 'r>(
-    mut pending: Vec<ScopedCoroutine<'a, (), (), i64, DefaultStack>>,
-    refs: Vec<Co<'r>>,
-    run: &mut dyn FnMut(&mut [Co<'_>]),
-) {
-    match pending.pop() {
-        None => {
-            let mut refs = refs;
-            run(&mut refs);
-        }
-        Some(co) => co.scope(|r| {
-            let mut all: Vec<Co<'_>> = refs;
-            all.push(r);
-            enter_all(pending, all, run);
-        }),
     }
 }
 

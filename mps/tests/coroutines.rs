@@ -8,11 +8,12 @@ mod common;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::coroutines::enter_all;
 use common::hang::{Stop, Watchdog};
 use common::{Lisp, Pair};
 use corosensei::stack::{DefaultStack, Stack};
-use corosensei::{CoroutineResult, ScopedCoroutine, ScopedCoroutineRef, Yielder};
-use mps::{Amc, Arena, Handle, PoolOptions};
+use corosensei::{CoroutineResult, ScopedCoroutine, Yielder};
+use mps::{Amc, AmcClass, Ap, Arena, Handle, PoolOptions, Scope, StackGuard, Thread};
 
 const STACK: usize = 64 << 10;
 
@@ -22,6 +23,37 @@ fn arena_and_pool() -> Arena {
 
 fn bounds(stack: &DefaultStack) -> (usize, usize) {
     (stack.limit().get(), stack.base().get())
+}
+
+/// A coroutine stack, added to `thread` until the guard is dropped.
+fn added_stack(thread: &Thread) -> (DefaultStack, StackGuard<'_>) {
+    let stack = DefaultStack::new(STACK).unwrap();
+    let (low, high) = bounds(&stack);
+    let guard = thread.add_stack(low, high).unwrap();
+    (stack, guard)
+}
+
+/// Runs `f` on a registered thread of a new arena (AMC pool of the test
+/// format), with an allocation point and a handle to a new pair `id`;
+/// nothing, after saying why, if the linked library is not vendor/mps's.
+fn with_a_pair(
+    id: u64,
+    f: impl for<'s, 'p> FnOnce(&Arena, &mut Scope<'s>, &mut Ap<'p, Lisp, AmcClass>, Handle<'s, Lisp>),
+) {
+    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
+        return;
+    }
+    let _watchdog = Watchdog::new();
+    let arena = arena_and_pool();
+    let fmt = arena.format::<Lisp>().unwrap();
+    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
+    arena
+        .with_thread(|s| {
+            let mut ap = amc.ap().unwrap();
+            let h = s.alloc(&mut ap, Pair::new(id)).unwrap();
+            f(&arena, s, &mut ap, h);
+        })
+        .unwrap();
 }
 
 /// Nests `depth` borrows of `h` (one per frame), suspends from the
@@ -43,142 +75,83 @@ fn nest(h: Handle<'_, Lisp>, depth: u32, suspend: &dyn Fn(), seen: &AtomicU64) {
 
 #[test]
 fn borrows_on_a_coroutine_stack_survive_collections() {
-    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
-        return;
-    }
-    let _watchdog = Watchdog::new();
-    let arena = arena_and_pool();
-    let fmt = arena.format::<Lisp>().unwrap();
-    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    arena
-        .with_thread(|s| {
-            let thread = s.thread();
-            let mut ap = amc.ap().unwrap();
-            let h = s.alloc(&mut ap, Pair::new(0x3f)).unwrap();
-            let stack = DefaultStack::new(STACK).unwrap();
-            let (low, high) = bounds(&stack);
-            let _guard = thread.add_stack(low, high).unwrap();
-            let seen = AtomicU64::new(0);
-            let co = ScopedCoroutine::with_stack(stack, |y: &Yielder<(), ()>, ()| {
-                nest(h, 64, &|| thread.switch_stack(|| y.suspend(())), &seen);
-            });
-            co.scope(|mut co| {
-                assert!(matches!(
-                    thread.switch_stack(|| co.as_mut().resume(())),
-                    CoroutineResult::Yield(())
-                ));
-                // The coroutine holds 64 borrows of `h`'s object: move
-                // everything else, and try to move it.
-                for _ in 0..5 {
-                    s.scope(|t| {
-                        for i in 0..10_000 {
-                            t.alloc(&mut ap, Pair::new(i)).unwrap();
-                        }
-                    });
-                    arena.collect().unwrap();
-                }
-                assert!(matches!(
-                    thread.switch_stack(|| co.as_mut().resume(())),
-                    CoroutineResult::Return(())
-                ));
-            });
-            assert_eq!(seen.load(Ordering::Relaxed), 64);
-            assert_eq!(h.with(|p: &Pair| p.id), 0x3f);
-        })
-        .unwrap();
+    with_a_pair(0x3f, |arena, s, ap, h| {
+        let thread = s.thread();
+        let (stack, _guard) = added_stack(thread);
+        let seen = AtomicU64::new(0);
+        let co = ScopedCoroutine::with_stack(stack, |y: &Yielder<(), ()>, ()| {
+            nest(h, 64, &|| thread.switch_stack(|| y.suspend(())), &seen);
+        });
+        co.scope(|mut co| {
+            assert!(matches!(
+                thread.switch_stack(|| co.as_mut().resume(())),
+                CoroutineResult::Yield(())
+            ));
+            // The coroutine holds 64 borrows of `h`'s object: move
+            // everything else, and try to move it.
+            for _ in 0..5 {
+                s.scope(|t| {
+                    for i in 0..10_000 {
+                        t.alloc(ap, Pair::new(i)).unwrap();
+                    }
+                });
+                arena.collect().unwrap();
+            }
+            assert!(matches!(
+                thread.switch_stack(|| co.as_mut().resume(())),
+                CoroutineResult::Return(())
+            ));
+        });
+        assert_eq!(seen.load(Ordering::Relaxed), 64);
+        assert_eq!(h.with(|p: &Pair| p.id), 0x3f);
+    });
 }
 
 #[test]
 fn a_collection_on_a_coroutine_stack() {
-    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
-        return;
-    }
-    let _watchdog = Watchdog::new();
-    let arena = arena_and_pool();
-    let fmt = arena.format::<Lisp>().unwrap();
-    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    arena
-        .with_thread(|s| {
-            let thread = s.thread();
-            let mut ap = amc.ap().unwrap();
-            let h = s.alloc(&mut ap, Pair::new(7)).unwrap();
-            let stack = DefaultStack::new(STACK).unwrap();
-            let (low, high) = bounds(&stack);
-            let _guard = thread.add_stack(low, high).unwrap();
-            let co = ScopedCoroutine::with_stack(stack, |_: &Yielder<(), ()>, ()| {
-                h.with(|p: &Pair| {
-                    let at = p as *const Pair as usize;
-                    // A whole collection, run on this stack, with the
-                    // main stack left at its switch.
-                    arena.collect().unwrap();
-                    arena.release();
-                    assert_eq!(p as *const Pair as usize, at);
-                    p.id
-                })
-            });
-            let r = co.scope(|mut co| thread.switch_stack(|| co.as_mut().resume(())));
-            assert!(matches!(r, CoroutineResult::Return(7)));
-        })
-        .unwrap();
+    with_a_pair(7, |arena, s, _, h| {
+        let thread = s.thread();
+        let (stack, _guard) = added_stack(thread);
+        let co = ScopedCoroutine::with_stack(stack, |_: &Yielder<(), ()>, ()| {
+            h.with(|p: &Pair| {
+                let at = p as *const Pair as usize;
+                // A whole collection, run on this stack, with the
+                // main stack left at its switch.
+                arena.collect().unwrap();
+                arena.release();
+                assert_eq!(p as *const Pair as usize, at);
+                p.id
+            })
+        });
+        let r = co.scope(|mut co| thread.switch_stack(|| co.as_mut().resume(())));
+        assert!(matches!(r, CoroutineResult::Return(7)));
+    });
 }
 
 #[test]
 fn a_handle_used_on_an_unregistered_stack_panics() {
-    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
-        return;
-    }
-    let _watchdog = Watchdog::new();
-    let arena = arena_and_pool();
-    let fmt = arena.format::<Lisp>().unwrap();
-    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    arena
-        .with_thread(|s| {
-            let mut ap = amc.ap().unwrap();
-            let h = s.alloc(&mut ap, Pair::new(9)).unwrap();
-            // The stack is not added: reading through the handle there
-            // must panic before it reads anything.
-            let co = ScopedCoroutine::with_stack(
-                DefaultStack::new(STACK).unwrap(),
-                |_: &Yielder<(), ()>, ()| h.with(|p: &Pair| p.id),
-            );
-            let caught = panic::catch_unwind(AssertUnwindSafe(|| {
-                co.scope(|mut co| co.as_mut().resume(()))
-            }));
-            let payload = caught.expect_err("a handle was used on an unknown stack");
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_default();
-            assert!(
-                msg.contains("Thread::add_stack") && msg.contains("switch_stack"),
-                "the message should name the fix: {msg}"
-            );
-            // Back on the own stack, the handle works.
-            assert_eq!(h.with(|p: &Pair| p.id), 9);
-        })
-        .unwrap();
-}
-
-type Co<'r> = ScopedCoroutineRef<'r, (), u64, u64, DefaultStack>;
-
-/// Enters the scope of every coroutine in `pending` (one nested scope
-/// each), then runs them all round-robin with `run`.
-fn enter_all<'a, 'r>(
-    mut pending: Vec<ScopedCoroutine<'a, (), u64, u64, DefaultStack>>,
-    refs: Vec<Co<'r>>,
-    run: &mut dyn FnMut(&mut [Co<'_>]),
-) {
-    match pending.pop() {
-        None => {
-            let mut refs = refs;
-            run(&mut refs);
-        }
-        Some(co) => co.scope(|r| {
-            let mut all: Vec<Co<'_>> = refs;
-            all.push(r);
-            enter_all(pending, all, run);
-        }),
-    }
+    with_a_pair(9, |_, _, _, h| {
+        // The stack is not added: reading through the handle there
+        // must panic before it reads anything.
+        let co = ScopedCoroutine::with_stack(
+            DefaultStack::new(STACK).unwrap(),
+            |_: &Yielder<(), ()>, ()| h.with(|p: &Pair| p.id),
+        );
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+            co.scope(|mut co| co.as_mut().resume(()))
+        }));
+        let payload = caught.expect_err("a handle was used on an unknown stack");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            msg.contains("Thread::add_stack") && msg.contains("switch_stack"),
+            "the message should name the fix: {msg}"
+        );
+        // Back on the own stack, the handle works.
+        assert_eq!(h.with(|p: &Pair| p.id), 9);
+    });
 }
 
 #[test]
@@ -303,33 +276,17 @@ fn check_list(cells: &[Handle<'_, Lisp>], c: u64) -> u64 {
 
 #[test]
 fn a_collection_on_an_unregistered_stack_does_not_crash() {
-    if common::skip_unless_vendored("stacks other than the thread's own (an mpsx_ extension)") {
-        return;
-    }
-    // Before stacks could be added, a collection run on a coroutine's
-    // stack scanned from there to the cold end on the thread's own stack,
-    // across whatever lay between, and the process died. Now the
-    // collector scans the registers there and the whole own stack; the
-    // handles (an exact root) keep their objects, which stay intact.
-    let _watchdog = Watchdog::new();
-    let arena = arena_and_pool();
-    let fmt = arena.format::<Lisp>().unwrap();
-    let amc: Amc<'_, Lisp> = arena.amc(fmt, &PoolOptions::default()).unwrap();
-    arena
-        .with_thread(|s| {
-            let mut ap = amc.ap().unwrap();
-            let h = s.alloc(&mut ap, Pair::new(11)).unwrap();
-            let co = ScopedCoroutine::with_stack(
-                DefaultStack::new(STACK).unwrap(),
-                |_: &Yielder<(), ()>, ()| {
-                    for _ in 0..3 {
-                        arena.collect().unwrap();
-                        arena.release();
-                    }
-                },
-            );
-            co.scope(|mut co| co.as_mut().resume(()));
-            assert_eq!(h.with(|p: &Pair| p.id), 11);
-        })
-        .unwrap();
+    with_a_pair(11, |arena, _, _, h| {
+        let co = ScopedCoroutine::with_stack(
+            DefaultStack::new(STACK).unwrap(),
+            |_: &Yielder<(), ()>, ()| {
+                for _ in 0..3 {
+                    arena.collect().unwrap();
+                    arena.release();
+                }
+            },
+        );
+        co.scope(|mut co| co.as_mut().resume(()));
+        assert_eq!(h.with(|p: &Pair| p.id), 11);
+    });
 }

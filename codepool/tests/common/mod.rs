@@ -8,6 +8,8 @@ pub mod boxes;
 #[cfg(feature = "llvm")]
 pub mod gen;
 // One implementation for both crates' tests: see the file's documentation.
+#[path = "../../../mps/tests/common/coroutines.rs"]
+pub mod coroutines;
 #[path = "../../../mps/tests/common/hang.rs"]
 pub mod hang;
 

@@ -6,6 +6,7 @@
 //! `skip` is the same for objects, pads and forwarding markers.
 #![allow(dead_code)]
 
+pub mod coroutines;
 pub mod hang;
 
 /// True, after printing why, if the linked MPS library is not vendor/mps's
