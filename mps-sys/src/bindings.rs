@@ -873,6 +873,7 @@ extern "C" {
     pub fn mps_class_mvff() -> mps_pool_class_t;
     pub fn mps_class_mvff_debug() -> mps_pool_class_t;
     pub fn mps_class_mvt() -> mps_pool_class_t;
+    pub fn mps_class_snc() -> mps_pool_class_t;
     pub fn mpsx_class_amcx() -> mps_pool_class_t;
     pub static _mpsx_key_CODE_RESERVE: mps_key_s;
     pub fn mpsx_code_delta(arena: mps_arena_t) -> isize;

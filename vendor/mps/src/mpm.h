@@ -250,6 +250,8 @@ struct SegStruct {
   unsigned weak_pending : 1; /* on the trace's weak list */
   Seg weak_next;
   RingStruct grey_ring;    /* in trace->grey while grey */
+  Seg stack_next;          /* SNC: the segment below it in its allocation
+                              point's stack (DESIGN.md#snc) */
   Seg free_next;           /* descriptor free list */
 };
 
@@ -398,6 +400,12 @@ typedef void (*PoolVarargsMethod)(mps_arg_s args[MPS_ARGS_MAX],
                                   va_list varargs);
 /* mps_pool_check_fenceposts, mps_pool_check_free_space (debug classes). */
 typedef void (*PoolDebugCheckMethod)(Pool pool);
+/* Allocation frames (SNC, DESIGN.md#snc): called with the arena lock held
+ * and no block reserved on the point. */
+typedef Res (*PoolFramePushMethod)(mps_frame_t *frame_o, Pool pool,
+                                   Buffer buffer);
+typedef Res (*PoolFramePopMethod)(Pool pool, Buffer buffer,
+                                  mps_frame_t frame);
 
 struct mps_pool_class_s {
   Sig sig;
@@ -425,6 +433,12 @@ struct mps_pool_class_s {
   Bool ap_rank_vararg;            /* mps_ap_create takes a rank */
   PoolDebugCheckMethod check_fenceposts; /* NULL: nothing to check */
   PoolDebugCheckMethod check_free_space;
+  /* SNC: its segments take part in every trace as roots (scanned whole,
+   * buffers flipped) but are never condemned and never get a barrier
+   * (DESIGN.md#snc). */
+  Bool never_condemned;
+  PoolFramePushMethod frame_push; /* NULL: frames accepted and ignored */
+  PoolFramePopMethod frame_pop;
 };
 
 struct mps_pool_s {
@@ -495,6 +509,8 @@ struct BufferStruct {
   unsigned ramp_depth;
   Word ramp_stack;
   Bool ramp_collect_all;   /* a collect_all level ended in this ramp */
+  Seg stack;               /* SNC: the newest segment of the point's
+                              stack of segments (DESIGN.md#snc) */
 };
 
 Bool BufferCheck(Buffer buffer);

@@ -777,19 +777,43 @@ mps_bool_t mps_ap_trip(mps_ap_t ap, mps_addr_t p, size_t size)
   return keep != 0;
 }
 
-/* Frames mean something only in SNC pools; elsewhere they are accepted
- * and ignored, as the interface allows. */
+/* Allocation frames mean something only in pools whose class has frame
+ * methods (SNC, DESIGN.md#snc); elsewhere they are accepted and ignored,
+ * as the interface allows.  Neither may come between a reserve and its
+ * commit. */
 mps_res_t (mps_ap_frame_push)(mps_frame_t *frame_o, mps_ap_t ap)
 {
-  *frame_o = (mps_frame_t)ap->init;
-  return MPS_RES_OK;
+  Buffer buffer = BufferOfAP(ap);
+  Pool pool = buffer->pool;
+  Res res;
+  AVER(frame_o != NULL);
+  if (ap->init != ap->alloc)
+    return MPS_RES_FAIL;
+  if (pool->klass->frame_push == NULL) {
+    *frame_o = (mps_frame_t)ap->init;
+    return MPS_RES_OK;
+  }
+  ArenaEnter(buffer->arena);
+  AVERT(Buffer, buffer);
+  res = pool->klass->frame_push(frame_o, pool, buffer);
+  ArenaLeave(buffer->arena);
+  return res;
 }
 
 mps_res_t (mps_ap_frame_pop)(mps_ap_t ap, mps_frame_t frame)
 {
-  (void)ap;
-  (void)frame;
-  return MPS_RES_OK;
+  Buffer buffer = BufferOfAP(ap);
+  Pool pool = buffer->pool;
+  Res res;
+  if (ap->init != ap->alloc)
+    return MPS_RES_FAIL;
+  if (pool->klass->frame_pop == NULL)
+    return MPS_RES_OK;
+  ArenaEnter(buffer->arena);
+  AVERT(Buffer, buffer);
+  res = pool->klass->frame_pop(pool, buffer, frame);
+  ArenaLeave(buffer->arena);
+  return res;
 }
 
 /* Allocation patterns (DESIGN.md#ramps): a ramp keeps an AMC point's
@@ -1352,7 +1376,8 @@ mps_res_t mps_finalize(mps_arena_t arena, mps_addr_t *ref_p)
   AVER(ref_p != NULL);
   ArenaEnter(arena);
   seg = SegOfAddr(arena, *ref_p);
-  if (seg == NULL || !seg->pool->klass->automatic) {
+  if (seg == NULL || !seg->pool->klass->automatic ||
+      seg->pool->klass->never_condemned) {
     ArenaLeave(arena);
     return MPS_RES_PARAM;
   }

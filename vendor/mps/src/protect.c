@@ -109,7 +109,8 @@ static void arenaSetProtection(Arena arena, unsigned (*want)(Seg seg))
 static Bool barrierEligible(Seg seg)
 {
   Pool pool = seg->pool;
-  return pool->klass->automatic && pool->ranks != RankSetEMPTY &&
+  return pool->klass->automatic && !pool->klass->never_condemned &&
+         pool->ranks != RankSetEMPTY &&
          seg->pgen != NULL &&
          !(seg->pgen->gen->chain != NULL && seg->pgen->gen->index == 0) &&
          seg->buffer == NULL && !seg->condemned &&

@@ -123,6 +123,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   RingInit(&seg->grey_ring);
   seg->scan_whole = 0;
   seg->flip_limit = NULL;
+  seg->stack_next = NULL;
   seg->free_next = NULL;
   seg->sig = SegSig;
   pool->total_size += size;

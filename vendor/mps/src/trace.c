@@ -93,7 +93,7 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   if (seg == NULL || !seg->condemned) {
     /* Nothing is condemned while roots are walked. */
     if (trace->root_stepper != NULL && seg != NULL &&
-        seg->pool->klass->automatic)
+        seg->pool->klass->automatic && !seg->pool->klass->never_condemned)
       trace->root_stepper(ref_io, trace->walk_root, trace->walk_p,
                           trace->walk_s);
     return MPS_RES_OK;
@@ -348,7 +348,9 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
     for (g = 0; g < pool->gen_count; ++g) {
       PoolGen pgen = &pool->pgens[g];
       Ring snode, snext;
-      Bool condemn = traceCondemns(pgen, chain, top, full);
+      /* SNC's segments are roots, never condemned (DESIGN.md#snc). */
+      Bool condemn = !pool->klass->never_condemned &&
+                     traceCondemns(pgen, chain, top, full);
       RING_FOR(snode, &pgen->segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn) {
@@ -378,7 +380,7 @@ static void traceReclaim(Trace trace)
   size_t g;
   RING_FOR(pnode, &arena->pools, pnext) {
     Pool pool = RING_ELT(Pool, arena_ring, pnode);
-    if (!pool->klass->automatic)
+    if (!pool->klass->automatic || pool->klass->never_condemned)
       continue;
     /* Oldest first, so that a segment promoted into a generation is not
      * visited twice. */
