@@ -140,6 +140,10 @@
 //! - [`ManualPool`]: the manual pools [`Mvff`] and [`Mfs`], whose
 //!   [`alloc`](ManualPool::alloc) returns a [`ManualBlock`] of plain
 //!   memory, freed when dropped.
+//! - [`Snc`]: the stack pool; objects are allocated in allocation frames
+//!   ([`SncAp::frame`], [`Frame::alloc`]), reached through [`StackRef`]s
+//!   branded with their frame, scanned at every collection and freed when
+//!   the frame is popped ([`Snc`] gives the soundness argument).
 //! - [`Ap`]: an allocation point, a per-thread bump allocator
 //!   ([`ApOptions`]: the rank of its objects' references);
 //!   [`Ap::alloc`] runs the reserve / initialise / commit protocol.
@@ -326,6 +330,7 @@ mod pool;
 mod raw;
 mod root;
 mod sac;
+mod snc;
 mod stack;
 mod thread;
 mod walk;
@@ -347,6 +352,7 @@ pub use pool::{
 };
 pub use root::{Rank, Root, RootId, WeakRef};
 pub use sac::{Sac, SacBlock, SacClass};
+pub use snc::{Frame, Snc, SncAp, StackRef};
 pub use stack::{check_stack, StackGuard};
 pub use thread::{Handle, Registered, Registrations, Scope, Thread};
 pub use walk::RootReference;

@@ -512,14 +512,9 @@ impl<'a, F: Format, C: PoolClass> Pool<'a, F, C> {
             }
             args.add(MPS_KEY_AP_HASH_ARRAYS, mps_bool_t::from(hash_arrays));
         }
-        let mut ap = ptr::null_mut();
-        // SAFETY: `ap` is a valid out parameter; the pool is live; the
-        // arguments are ones the class takes, with valid values.
-        check(unsafe { mps_ap_create_k(&mut ap, self.raw.as_ptr(), args.as_mut_ptr()) })?;
+        // The arguments are ones the class takes, with valid values.
         Ok(Ap {
-            // SAFETY: the call succeeded; the `Ap` owns it and, borrowing
-            // the arena, is dropped before the pool is destroyed.
-            raw: unsafe { RawAp::from_raw(ap) },
+            raw: create_ap(self.raw, &mut args)?,
             pool: *self,
             rank,
         })
@@ -527,15 +522,13 @@ impl<'a, F: Format, C: PoolClass> Pool<'a, F, C> {
 
     /// Bytes the pool got from the arena (`mps_pool_total_size`).
     pub fn total_size(&self) -> usize {
-        // SAFETY: the pool is live.
-        unsafe { mps_pool_total_size(self.raw.as_ptr()) }
+        pool_total_size(self.raw)
     }
 
     /// Bytes of [`total_size`](Self::total_size) not in use by objects
     /// (`mps_pool_free_size`).
     pub fn free_size(&self) -> usize {
-        // SAFETY: the pool is live.
-        unsafe { mps_pool_free_size(self.raw.as_ptr()) }
+        pool_free_size(self.raw)
     }
 
     /// Is `h`'s object in this pool (`mps_addr_pool`)?
@@ -675,31 +668,76 @@ impl<'a, F: Format, C: PoolClass> Ap<'a, F, C> {
     pub unsafe fn alloc(
         &mut self,
         size: usize,
-        mut init: impl FnMut(NonNull<u8>),
+        init: impl FnMut(NonNull<u8>),
     ) -> Result<NonNull<u8>, Error> {
         assert!(
             size > F::HEADER_SIZE && size % F::ALIGN == 0,
             "Ap::alloc: size {size} is not a non-empty multiple of the format's alignment"
         );
-        let ap = self.raw.as_ptr();
-        loop {
-            let mut p: mps_addr_t = ptr::null_mut();
-            // SAFETY: `ap` is live and used only by this thread (`&mut
-            // self`); no block is reserved (every iteration ends with a
-            // commit, an error return, or an unwind that undoes the
-            // reservation); `size` was checked above.
-            check(unsafe { reserve(&mut p, ap, size) })?;
-            let base = NonNull::new(p.cast::<u8>()).expect("mps_reserve returned a null block");
-            // SAFETY: `p` was just reserved on `ap`, which this thread alone
-            // uses, and nothing else is reserved on it.
-            let undo = unsafe { UndoReserve::new(ap, p) };
-            init(base);
-            undo.disarm();
-            // SAFETY: `p` and `size` are the block reserved above on this
-            // allocation point, initialised by `init` (caller's contract).
-            if unsafe { commit(ap, p, size) } {
-                return Ok(base);
-            }
+        // SAFETY: the allocation point is live and used only by this
+        // thread (`&mut self`), with nothing reserved on it; `size` was
+        // checked above; the rest is the caller's contract.
+        unsafe { alloc_on(self.raw.as_ptr(), size, init) }
+    }
+}
+
+/// A new allocation point on `pool` (`mps_ap_create_k`), owned by the
+/// returned [`RawAp`], which the caller drops before the pool is
+/// destroyed (allocation points borrow the arena, which owns the pool).
+/// `args` must hold only keys the pool's class takes, with valid values.
+pub(crate) fn create_ap(pool: NonNull<mps_pool_s>, args: &mut ArgList) -> Result<RawAp, Error> {
+    let mut ap = ptr::null_mut();
+    // SAFETY: `ap` is a valid out parameter; the pool is live (a pool
+    // handle borrows its arena); the list is terminated and valid.
+    check(unsafe { mps_ap_create_k(&mut ap, pool.as_ptr(), args.as_mut_ptr()) })?;
+    // SAFETY: the call succeeded; the point is destroyed once, by
+    // `RawAp`'s drop.
+    Ok(unsafe { RawAp::from_raw(ap) })
+}
+
+/// `mps_pool_total_size` of a live pool.
+pub(crate) fn pool_total_size(pool: NonNull<mps_pool_s>) -> usize {
+    // SAFETY: the pool is live (a pool handle borrows its arena).
+    unsafe { mps_pool_total_size(pool.as_ptr()) }
+}
+
+/// `mps_pool_free_size` of a live pool.
+pub(crate) fn pool_free_size(pool: NonNull<mps_pool_s>) -> usize {
+    // SAFETY: the pool is live (a pool handle borrows its arena).
+    unsafe { mps_pool_free_size(pool.as_ptr()) }
+}
+
+/// The reserve / initialise / commit loop of [`Ap::alloc`] on a raw
+/// allocation point (also used by [`SncAp`](crate::SncAp)).
+///
+/// # Safety
+///
+/// `ap` is live, used by this thread alone while the call runs, and has
+/// no block reserved; `size` is a non-zero multiple of the pool's
+/// alignment; `init` leaves a well-formed object of the pool's format
+/// whose reference fields are null or point to live objects of the arena.
+pub(crate) unsafe fn alloc_on(
+    ap: mps_ap_t,
+    size: usize,
+    mut init: impl FnMut(NonNull<u8>),
+) -> Result<NonNull<u8>, Error> {
+    loop {
+        let mut p: mps_addr_t = ptr::null_mut();
+        // SAFETY: `ap` is live and used only by this thread; no block is
+        // reserved (every iteration ends with a commit, an error return,
+        // or an unwind that undoes the reservation); `size` is valid
+        // (caller's contract).
+        check(unsafe { reserve(&mut p, ap, size) })?;
+        let base = NonNull::new(p.cast::<u8>()).expect("mps_reserve returned a null block");
+        // SAFETY: `p` was just reserved on `ap`, which this thread alone
+        // uses, and nothing else is reserved on it.
+        let undo = unsafe { UndoReserve::new(ap, p) };
+        init(base);
+        undo.disarm();
+        // SAFETY: `p` and `size` are the block reserved above on this
+        // allocation point, initialised by `init` (caller's contract).
+        if unsafe { commit(ap, p, size) } {
+            return Ok(base);
         }
     }
 }

@@ -21,6 +21,15 @@ pub fn skip_unless_vendored(what: &str) -> bool {
     true
 }
 
+/// Overwrites a stretch of stack below the caller, so that stale copies of
+/// heap addresses left by earlier calls do not pin the objects a test
+/// wants to see move or die.
+#[inline(never)]
+pub fn clobber_stack() {
+    let buf = [0u64; 2048];
+    std::hint::black_box(&buf);
+}
+
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
