@@ -867,6 +867,7 @@ extern "C" {
     ) -> *mut ::core::ffi::c_void;
     pub fn mps_lib_telemetry_control() -> ::core::ffi::c_ulong;
     pub fn mps_class_ams() -> mps_pool_class_t;
+    pub fn mps_class_ams_debug() -> mps_pool_class_t;
     pub fn mps_class_awl() -> mps_pool_class_t;
     pub fn mps_class_lo() -> mps_pool_class_t;
     pub fn mps_class_mfs() -> mps_pool_class_t;

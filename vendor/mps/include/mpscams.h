@@ -15,6 +15,8 @@ extern "C" {
 #endif
 
 extern mps_pool_class_t mps_class_ams(void);
+/* AMS with free-space splatting: MPS_KEY_POOL_DEBUG_OPTIONS. */
+extern mps_pool_class_t mps_class_ams_debug(void);
 
 #ifdef __cplusplus
 }

@@ -707,8 +707,8 @@ mps_res_t mps_ap_create_k(mps_ap_t *ap_o, mps_pool_t pool, mps_arg_s args[])
 
 mps_res_t mps_ap_create_v(mps_ap_t *ap_o, mps_pool_t pool, va_list varargs)
 {
-  /* AMS, AWL and SNC take the rank of the point positionally; the other
-   * classes take nothing (DESIGN.md#varargs). */
+  /* AMS, AMS debug, AWL and SNC take the rank of the point positionally;
+   * the other classes take nothing (DESIGN.md#varargs). */
   mps_res_t res;
   AVERT(Pool, pool);
   if (!pool->klass->ap_rank_vararg)

@@ -11,7 +11,7 @@
 #include "segms.h"
 #include "mpscams.h"
 
-static Res amsInit(Pool pool, mps_arg_s args[])
+Res AMSInit(Pool pool, mps_arg_s args[])
 {
   mps_arg_s arg;
   Res res = MSInit(pool, args,
@@ -26,7 +26,7 @@ static Res amsInit(Pool pool, mps_arg_s args[])
 
 /* mps_pool_create(&pool, arena, mps_class_ams(), format, chain,
  * support_ambiguous); mps_ap_create(&ap, pool, rank) (DESIGN.md#varargs). */
-static void amsVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
+void AMSVarargs(mps_arg_s args[], va_list varargs)
 {
   args[0].key = MPS_KEY_FORMAT;
   args[0].val.format = va_arg(varargs, mps_fmt_t);
@@ -38,8 +38,8 @@ static void amsVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
 }
 
 const struct mps_pool_class_s AMSPoolClass = {
-    MS_CLASS_METHODS, .name = "AMS", .init = amsInit,
-    .varargs = amsVarargs, .ap_rank_vararg = TRUE};
+    MS_CLASS_METHODS, .name = "AMS", .init = AMSInit,
+    .varargs = AMSVarargs, .ap_rank_vararg = TRUE};
 
 mps_pool_class_t mps_class_ams(void)
 {

@@ -18,6 +18,7 @@
 #include "args.h"
 #include "bt.h"
 #include "segms.h"
+#include "dbgpool.h"
 
 #define MS_DEFAULT_EXTEND_BY ((Size)64 << 10)
 
@@ -118,6 +119,8 @@ static Res msSegCreate(Seg *seg_o, Pool pool, Size size, RankSet ranks)
   seg->ranks = ranks;
   seg->used = seg->limit; /* free space is found by the bit table */
   seg->free_bytes = SegSize(seg);
+  if (ms->debug != NULL)
+    PoolDebugSplat(ms->debug, seg->base, seg->limit);
   *seg_o = seg;
   return MPS_RES_OK;
 }
@@ -176,14 +179,16 @@ Res MSBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
 
 void MSBufferEmpty(Pool pool, Buffer buffer)
 {
+  MS ms = PoolMS(pool);
   Seg seg = buffer->seg;
   Addr init = (Addr)buffer->ap.init;
-  (void)pool;
   AVERT(Seg, seg);
   if (init < buffer->limit) {
     BTClearRange(seg->alloc_bits, msIndex(seg, init),
                  msIndex(seg, buffer->limit));
     seg->free_bytes += AddrOffset(init, buffer->limit);
+    if (ms->debug != NULL)
+      PoolDebugSplat(ms->debug, init, buffer->limit);
   }
   seg->buffer = NULL;
 }
@@ -331,6 +336,8 @@ static void sweepObject(Addr client, Seg seg, void *closure)
   } else {
     BTClearRange(seg->alloc_bits, i, msIndex(seg, limit));
     seg->free_bytes += AddrOffset(base, limit);
+    if (PoolMS(seg->pool)->debug != NULL)
+      PoolDebugSplat(PoolMS(seg->pool)->debug, base, limit);
   }
 }
 
@@ -373,4 +380,24 @@ Size MSFreeSize(Pool pool)
       size += AddrOffset(seg->buffer->ap.alloc, seg->buffer->limit);
   }
   return size;
+}
+
+void MSEachFreeRun(Pool pool, void (*f)(Addr base, Addr limit, void *closure),
+                   void *closure)
+{
+  MS ms = PoolMS(pool);
+  Ring node, next;
+  RING_FOR(node, &ms->pgen.segs, next) {
+    Seg seg = RING_ELT(Seg, pgen_ring, node);
+    Size n = msGrains(seg), i = 0;
+    while (i < n) {
+      Size j;
+      i = BTFindClear(seg->alloc_bits, i, n);
+      if (i >= n)
+        break;
+      j = BTFindSet(seg->alloc_bits, i, n);
+      f(msAddr(seg, i), msAddr(seg, j), closure);
+      i = j;
+    }
+  }
 }

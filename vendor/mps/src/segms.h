@@ -13,6 +13,8 @@ typedef struct MSStruct {
   Size extend_by;
   Bool support_ambiguous;      /* AMS */
   mps_awl_find_dependent_t find_dependent; /* AWL */
+  /* AMS debug (poolamsdbg.c): free grains are splatted, or NULL. */
+  struct PoolDebugStruct *debug;
 } MSStruct, *MS;
 
 #define PoolMS(pool) ((MS)(void *)(pool))
@@ -30,12 +32,22 @@ void MSScan(Pool pool, Trace trace, Seg seg);
 void MSReclaim(Pool pool, Trace trace, Seg seg);
 void MSTraceEnd(Pool pool, Trace trace);
 Size MSFreeSize(Pool pool);
+/* Call f on every maximal run of free grains of the pool's segments. */
+void MSEachFreeRun(Pool pool, void (*f)(Addr base, Addr limit, void *closure),
+                   void *closure);
+
+/* AMS, for its debug class (poolamsdbg.c). */
+Res AMSInit(Pool pool, mps_arg_s args[]);
+void AMSVarargs(mps_arg_s args[], va_list varargs);
+
+/* The methods of every mark-sweep class but its size and finish. */
+#define MS_CLASS_COMMON                                                      \
+  .sig = PoolClassSig, .automatic = TRUE, .moving = FALSE,                   \
+  .buffer_fill = MSBufferFill, .buffer_empty = MSBufferEmpty, .fix = MSFix,  \
+  .is_alive = MSIsAlive, .condemn = MSCondemn, .reclaim = MSReclaim,         \
+  .trace_end = MSTraceEnd, .scan = MSScan, .free_size = MSFreeSize
 
 #define MS_CLASS_METHODS                                                     \
-  .sig = PoolClassSig, .size = sizeof(MSStruct), .automatic = TRUE,          \
-  .moving = FALSE, .finish = MSFinish, .buffer_fill = MSBufferFill,          \
-  .buffer_empty = MSBufferEmpty, .fix = MSFix, .is_alive = MSIsAlive,        \
-  .condemn = MSCondemn, .reclaim = MSReclaim, .trace_end = MSTraceEnd,       \
-  .scan = MSScan, .free_size = MSFreeSize
+  MS_CLASS_COMMON, .size = sizeof(MSStruct), .finish = MSFinish
 
 #endif /* MPS_SEGMS_H */

@@ -22,12 +22,9 @@
 #include "mpsavm.h"
 #include "mpscmvff.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define NBLOCKS 1000
 
@@ -138,46 +135,6 @@ static void no_mistake(void)
   mps_pool_check_free_space(pool);
 }
 
-/* Run f in a child; if `want` is NULL the child must exit 0, otherwise
- * abort with a message containing `want`. */
-static void in_child(const char *name, void (*f)(void), const char *want)
-{
-  int fds[2], status;
-  char buf[2048];
-  size_t len = 0;
-  ssize_t got;
-  pid_t pid;
-  CHECK(pipe(fds) == 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    alarm(60);
-    close(fds[0]);
-    dup2(fds[1], 2);
-    f();
-    _exit(0);
-  }
-  close(fds[1]);
-  while (len < sizeof buf - 1 &&
-         (got = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-    len += (size_t)got;
-  buf[len] = '\0';
-  close(fds[0]);
-  CHECK(waitpid(pid, &status, 0) == pid);
-  if (want == NULL) {
-    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-           "%s: the child failed (status %#x): %s", name, status, buf);
-    return;
-  }
-  CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
-             strstr(buf, want) != NULL,
-         "%s was not caught (status %#x, wanted \"%s\"): %s", name, status,
-         want, buf);
-  printf("debug: caught %s: %.*s\n", name, (int)strcspn(buf, "\n"), buf);
-}
-
 int main(void)
 {
   mps_pool_t pool;
@@ -196,11 +153,11 @@ int main(void)
   phase_clean(pool, "positional");
   mps_pool_destroy(pool);
 
-  in_child("no mistake", no_mistake, NULL);
-  in_child("a write past the end of a block", overrun, "fencepost");
-  in_child("a write before a block, then mps_free", underrun_then_free,
+  test_in_child("no mistake", no_mistake, NULL);
+  test_in_child("a write past the end of a block", overrun, "fencepost");
+  test_in_child("a write before a block, then mps_free", underrun_then_free,
            "fencepost");
-  in_child("a write to a freed block", write_after_free, "freed block");
+  test_in_child("a write to a freed block", write_after_free, "freed block");
 
   mps_arena_destroy(arena);
   printf("debug: OK\n");

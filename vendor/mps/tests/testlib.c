@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *test_name = "test";
@@ -199,4 +201,44 @@ void test_pauses_report(mps_arena_t arena)
       (pause_log.kinds[MPSX_PAUSE_FLIP] == 0 ||
        pause_log.kinds[MPSX_PAUSE_STEP] == 0))
     die("pause time 0, but no collection was incremental");
+}
+
+/* Run f in a child; if `want` is NULL the child must exit 0, otherwise
+ * abort with a message containing `want`. */
+void test_in_child(const char *name, void (*f)(void), const char *want)
+{
+  int fds[2], status;
+  char buf[2048];
+  size_t len = 0;
+  ssize_t got;
+  pid_t pid;
+  CHECK(pipe(fds) == 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    alarm(60);
+    close(fds[0]);
+    dup2(fds[1], 2);
+    f();
+    _exit(0);
+  }
+  close(fds[1]);
+  while (len < sizeof buf - 1 &&
+         (got = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)got;
+  buf[len] = '\0';
+  close(fds[0]);
+  CHECK(waitpid(pid, &status, 0) == pid);
+  if (want == NULL) {
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "%s: the child failed (status %#x): %s", name, status, buf);
+    return;
+  }
+  CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+             strstr(buf, want) != NULL,
+         "%s was not caught (status %#x, wanted \"%s\"): %s", name, status,
+         want, buf);
+  printf("%s: caught %s: %.*s\n", test_name, name, (int)strcspn(buf, "\n"), buf);
 }

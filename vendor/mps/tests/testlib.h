@@ -93,4 +93,8 @@ void test_pauses_start(mps_arena_t arena);
  * collection was incremental (a flip and at least one step). */
 void test_pauses_report(mps_arena_t arena);
 
+/* Run f in a child process (stderr captured); if `want` is NULL the
+ * child must exit 0, otherwise abort with a message containing `want`. */
+void test_in_child(const char *name, void (*f)(void), const char *want);
+
 #endif /* TESTLIB_H */
