@@ -57,6 +57,13 @@ fn no_mapping_is_ever_writable_and_executable() {
                     .collect()
             });
             for _ in 0..20 {
+                // At least one whole sample per round, however loaded the
+                // machine is (under load the sampler once took none in the
+                // whole run, 3 of 200 runs).
+                let seen = samples.load(Ordering::Relaxed);
+                while samples.load(Ordering::Relaxed) < seen + 1 {
+                    std::thread::yield_now();
+                }
                 s.scope(|t| {
                     for i in 0..2000 {
                         t.alloc(&mut ap, Boxed::new(i)).unwrap();
