@@ -1,8 +1,9 @@
 //! JIT code on coroutine stacks: 200 `corosensei` coroutines each call a
 //! JIT function that calls another, which calls a Rust runtime function
 //! that suspends the coroutine, so every suspended coroutine's stack holds
-//! return addresses into two code objects; meanwhile another thread
-//! collects and moves code. Each coroutine stack is added to the thread
+//! return addresses into two code objects, and a borrow (`Handle::with`)
+//! of a box of the heap; meanwhile another thread collects and moves code
+//! and boxes. Each coroutine stack is added to the thread
 //! (`mps::Thread::add_stack`) and every switch goes through
 //! `switch_stack`, so those return addresses pin the code they return
 //! into, and every result is right. Skipped (with a message) when there is
@@ -17,11 +18,12 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use codepool::{CodePool, CodePoolOptions, Env};
+use common::boxes::{Boxed, Boxes};
 use common::coroutines::enter_all;
 use common::hang::{Stop, Watchdog};
 use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{CoroutineResult, ScopedCoroutine, Yielder};
-use mps::{Arena, Thread};
+use mps::{Arena, PoolOptions, Thread};
 
 /// Copy `k` of the code: `outer<k>` calls `leaf<k>`, which calls the
 /// runtime.
@@ -128,8 +130,18 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
             let mut addresses: Vec<usize> = Vec::new();
             let mut guards = Vec::new();
             let mut coroutines = Vec::new();
+            // Each coroutine also holds a handle to a box of the heap, and a
+            // borrow of it across every suspension.
+            let heap = arena
+                .amc(arena.format::<Boxes>().unwrap(), &PoolOptions::default())
+                .unwrap();
+            let mut ap = heap.ap().unwrap();
+            let boxes: Vec<_> = (0..COROUTINES)
+                .map(|c| s.alloc(&mut ap, Boxed::new(c as i64 * 7)).unwrap())
+                .collect();
             for c in 0..COROUTINES {
                 let stack = DefaultStack::new(64 << 10).unwrap();
+                let boxed = boxes[c];
                 guards.push(
                     thread
                         .add_stack(stack.limit().get(), stack.base().get())
@@ -146,10 +158,17 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
                     let mut sum = 0;
                     for round in 0..ROUNDS {
                         let x = c as i64 * 100 + round;
-                        CURRENT.set((y, thread));
-                        let r = outer.call((x,));
-                        assert_eq!(r, expected(x), "coroutine {c}, round {round}");
-                        sum += r;
+                        boxed.with(|b: &Boxed| {
+                            let at = b as *const Boxed as usize;
+                            CURRENT.set((y, thread));
+                            let r = outer.call((x,));
+                            assert_eq!(r, expected(x), "coroutine {c}, round {round}");
+                            // The box stayed put and intact under the
+                            // borrow held across the suspension.
+                            assert_eq!(b as *const Boxed as usize, at);
+                            assert_eq!(b.value, c as i64 * 7);
+                            sum += r;
+                        });
                     }
                     sum
                 }));
