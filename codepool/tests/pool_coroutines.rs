@@ -139,9 +139,8 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
             let boxes: Vec<_> = (0..COROUTINES)
                 .map(|c| s.alloc(&mut ap, Boxed::new(c as i64 * 7)).unwrap())
                 .collect();
-            for c in 0..COROUTINES {
+            for (c, &boxed) in boxes.iter().enumerate() {
                 let stack = DefaultStack::new(64 << 10).unwrap();
-                let boxed = boxes[c];
                 guards.push(
                     thread
                         .add_stack(stack.limit().get(), stack.base().get())
