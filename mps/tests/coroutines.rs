@@ -176,7 +176,10 @@ fn hundreds_of_coroutines_hold_handles_while_threads_collect() {
                         arena.collect().unwrap();
                         arena.release();
                         collections.fetch_add(1, Ordering::Relaxed);
-                        std::thread::yield_now();
+                        // A pause between collections: back to back, on a
+                        // debug build, they left the mutator so little time
+                        // that the test once ran past its 300 s limit.
+                        std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                 })
                 .unwrap();
