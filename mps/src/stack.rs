@@ -53,7 +53,7 @@ std::thread_local! {
 }
 
 /// Records the calling thread's own stack (from the collector, which
-/// asked the system) for [`check_here`].
+/// asked the system) for [`check_stack`].
 pub(crate) fn note_own_stack(thr: mps_thr_t) {
     if !mps_sys::EXTENSIONS {
         return; // another MPS library: no stacks but the own one
@@ -78,12 +78,6 @@ pub(crate) fn note_own_stack(thr: mps_thr_t) {
 /// stack it did not add.
 #[inline(always)]
 pub fn check_stack(what: &str) {
-    check_here(what);
-}
-
-/// See [`check_stack`].
-#[inline(always)]
-pub(crate) fn check_here(what: &str) {
     let probe = 0u8;
     let sp = ptr::addr_of!(probe) as usize;
     let (low, high) = OWN.get();

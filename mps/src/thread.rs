@@ -373,7 +373,7 @@ impl Arena {
             .cast_mut()
             .cast::<u8>();
         let thread = Thread::register(self, cold)?;
-        crate::stack::check_here("Arena::with_thread was called");
+        crate::stack::check_stack("Arena::with_thread was called");
         let entered = Registrations::enter(&ENTERED, self.as_raw());
         let result = run_below(&thread, f);
         drop(entered);
@@ -649,7 +649,7 @@ impl<'s, F: Format> Handle<'s, F> {
     /// The object's current client pointer (never null).
     #[inline(always)]
     fn load(self) -> NonNull<u8> {
-        crate::stack::check_here("a handle was used");
+        crate::stack::check_stack("a handle was used");
         let p = self.slot.load(Ordering::Relaxed);
         debug_assert!(!p.is_null(), "a live handle's slot is never null");
         // SAFETY: a live handle's slot holds a client pointer: it is set

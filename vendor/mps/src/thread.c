@@ -139,6 +139,22 @@ static void futexWakeAll(unsigned *word)
   (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/* Wait while a collector counts this thread as stopped (REQUESTED), then
+ * clear `bit` (STOPPED or PARKED) in the same atomic step that sees
+ * REQUESTED clear, so that a collector asking again either finds the bit
+ * (and counts the thread as stopped) or finds it gone (and signals). */
+static void waitReleased(struct ThreadSuspendStruct *rec, unsigned bit)
+{
+  for (;;) {
+    unsigned w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
+    if (w & STATE_REQUESTED)
+      futexWait(&rec->state, w);
+    else if (__atomic_compare_exchange_n(&rec->state, &w, w & ~bit, FALSE,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return;
+  }
+}
+
 /* The signal frame of the handler that was interrupted first on the
  * alternate stack [low, high): the frame the kernel built at the top of
  * that stack when it switched to it.  Its ucontext records the alternate
@@ -243,7 +259,6 @@ static void suspendHandler(int sig, siginfo_t *info, void *context)
 {
   struct ThreadSuspendStruct *rec = &threadSuspend;
   int saved_errno = errno;
-  unsigned w;
 
   if (!(__atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) & STATE_REQUESTED)) {
     /* Ours but late (DESIGN.md#threads), or someone else's. */
@@ -256,17 +271,7 @@ static void suspendHandler(int sig, siginfo_t *info, void *context)
   TEST_HOOK(MPSX_HOOK_SUSPEND_RECORDED);
   (void)__atomic_fetch_or(&rec->state, STATE_STOPPED, __ATOMIC_ACQ_REL);
   (void)sem_post(&ackSem);
-  for (;;) {
-    w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
-    if (w & STATE_REQUESTED) {
-      futexWait(&rec->state, w);
-    } else if (__atomic_compare_exchange_n(&rec->state, &w,
-                                           w & ~(unsigned)STATE_STOPPED,
-                                           FALSE, __ATOMIC_ACQ_REL,
-                                           __ATOMIC_ACQUIRE)) {
-      break;
-    }
-  }
+  waitReleased(rec, STATE_STOPPED);
   errno = saved_errno;
 }
 
@@ -293,19 +298,9 @@ void ThreadPark(void *context)
  * thread as stopped. */
 void ThreadUnpark(void)
 {
-  struct ThreadSuspendStruct *rec = &threadSuspend;
-  for (;;) {
-    unsigned w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
-    AVER(w & STATE_PARKED);
-    if (w & STATE_REQUESTED) {
-      futexWait(&rec->state, w);
-    } else if (__atomic_compare_exchange_n(&rec->state, &w,
-                                           w & ~(unsigned)STATE_PARKED,
-                                           FALSE, __ATOMIC_ACQ_REL,
-                                           __ATOMIC_ACQUIRE)) {
-      return;
-    }
-  }
+  AVER(__atomic_load_n(&threadSuspend.state, __ATOMIC_ACQUIRE) &
+       STATE_PARKED);
+  waitReleased(&threadSuspend, STATE_PARKED);
 }
 
 /* fork: DESIGN.md#fork.  Before a fork, take every arena's lock, then the
@@ -611,6 +606,17 @@ __attribute__((noinline)) void ThreadStackSwitch(Thread thread,
 
 /* Stack scanning ---------------------------------------------------------- */
 
+/* Scan [base, limit), rounded to words (empty: nothing). */
+static Res scanWords(mps_ss_t ss, Addr base, Addr limit,
+                     mps_area_scan_t scan_area, void *closure)
+{
+  base = AddrAlignDown(base, sizeof(Word));
+  limit = AddrAlignDown(limit, sizeof(Word));
+  if (base >= limit)
+    return MPS_RES_OK;
+  return scan_area(ss, base, limit, closure);
+}
+
 /* Scan the current thread: spill every register into a context on this
  * frame, then scan from that frame to the cold end, which covers the
  * context and every caller's frame.  Vector registers need no spilling
@@ -629,8 +635,7 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
   hot = AddrAlignDown((Addr)&uc, sizeof(Word));
   if (cold == NULL) {
     /* Only the registers: the stack's extent is not known. */
-    res = scan_area(ss, &uc, (Addr)&uc + sizeof(Word) *
-                    (sizeof uc / sizeof(Word)), closure);
+    res = scanWords(ss, (Addr)&uc, (Addr)(&uc + 1), scan_area, closure);
     __asm__ volatile("" : : "r"(&uc) : "memory");
     return res;
   }
@@ -639,8 +644,7 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
      * to a "fake stack" in the heap.  Scan it there, and the real stack
      * from the frame (locals in fake frames are not seen:
      * DESIGN.md#threads). */
-    res = scan_area(ss, &uc, (Addr)&uc + sizeof(Word) *
-                    (sizeof uc / sizeof(Word)), closure);
+    res = scanWords(ss, (Addr)&uc, (Addr)(&uc + 1), scan_area, closure);
     if (res != MPS_RES_OK)
       return res;
     hot = AddrAlignDown(frame, sizeof(Word));
@@ -678,15 +682,6 @@ static Addr mappedFrom(Addr low, Addr high)
   return AddrAdd(low, hi * page);
 }
 
-static Res scanWords(mps_ss_t ss, Addr base, Addr limit,
-                     mps_area_scan_t scan_area, void *closure)
-{
-  base = AddrAlignDown(base, sizeof(Word));
-  limit = AddrAlignDown(limit, sizeof(Word));
-  if (base >= limit)
-    return MPS_RES_OK;
-  return scan_area(ss, base, limit, closure);
-}
 
 /* The thread's stacks (DESIGN.md#stacks): its own, and those it said it
  * runs on besides.  Each one not in use is scanned from where the thread
