@@ -50,6 +50,10 @@ std::thread_local! {
     /// The other stacks the thread added, with how many times each was
     /// added (once per registration that added it).
     static OTHERS: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The added stack [`check_stack`] last found the caller on (`(0, 0)`:
+    /// none), so that code running on a coroutine is checked without a
+    /// search.
+    static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// Records the calling thread's own stack (from the collector, which
@@ -93,7 +97,14 @@ fn check_slow(sp: usize, low: usize, high: usize, what: &str) {
     if low == high {
         return; // the system did not say where the own stack is
     }
-    if OTHERS.with(|o| o.borrow().iter().any(|&(l, h)| sp >= l && sp < h)) {
+    let (l, h) = LAST.get();
+    if sp >= l && sp < h {
+        return;
+    }
+    if let Some(found) =
+        OTHERS.with(|o| o.borrow().iter().copied().find(|&(l, h)| sp >= l && sp < h))
+    {
+        LAST.set(found);
         return;
     }
     panic!(
@@ -142,6 +153,9 @@ impl Drop for StackGuard<'_> {
                 o.swap_remove(i);
             }
         });
+        if LAST.get() == (self.low, self.high) {
+            LAST.set((0, 0));
+        }
     }
 }
 
