@@ -638,7 +638,7 @@ pub const CODE_GENERATIONS: [GenParam; 2] = [
 /// incremental: it runs to completion with every registered thread
 /// stopped, whatever the arena's pause time, because code runs in the
 /// pool's pages and cannot wait behind a read barrier
-/// (`vendor/mps/DESIGN.md#incremental`). With the pool on its own chain
+/// (`vendor/mps/DESIGN.md#code-incremental` says what it would take). With the pool on its own chain
 /// (the default), the collections that heap allocation triggers condemn
 /// no code and may be incremental; on the arena's default chain
 /// ([`arena_default_chain`](Self::arena_default_chain)) each of them
