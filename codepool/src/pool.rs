@@ -1104,6 +1104,29 @@ impl<'a> CodePool<'a> {
             .map(|(object, _)| object)
     }
 
+    /// Redefines from an ELF relocatable object (see
+    /// [`redefine`](Self::redefine)).
+    pub fn redefine_elf(
+        &self,
+        bytes: &[u8],
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let object = elf::load(bytes)?;
+        self.redefine(&object, env)
+    }
+
+    /// Compiles an LLVM module with [`crate::jit`] and redefines from it
+    /// (see [`redefine`](Self::redefine)).
+    #[cfg(feature = "llvm")]
+    pub fn redefine_module(
+        &self,
+        module: &inkwell::module::Module<'_>,
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let object = crate::jit::compile(module)?;
+        self.redefine(&object, env)
+    }
+
     /// Installs a loaded object like [`install`](Self::install), except
     /// that its entry points may have the names of installed functions:
     /// those names are **redefined**. Every later call goes to the new
