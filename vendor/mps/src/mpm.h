@@ -208,6 +208,10 @@ struct ChunkStruct {
   Bool exec;
   Addr exec_base;
   int fd;
+  /* A client chunk (DESIGN.md#client-arena) is a block the client gave:
+   * its tables at the start, its pages after them; nothing is mapped or
+   * unmapped, commit and decommit are bookkeeping only. */
+  Bool client;
 };
 
 Bool ChunkCheck(Chunk chunk);
@@ -833,6 +837,7 @@ struct mps_arena_s {
   double spare;
   double pause_time;
   Size control_committed;
+  Bool client;                      /* a client arena (mpsacl.h) */
   mps_arena_extended_t extended;
   mps_arena_contracted_t contracted;
   /* Contents */
@@ -879,7 +884,9 @@ struct mps_arena_s {
 extern RingStruct ArenaGlobalRing;
 
 Bool ArenaCheck(Arena arena);
-Res ArenaCreate(Arena *arena_o, mps_arg_s args[]);
+Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client);
+/* Give a client arena another block (mps_arena_extend). */
+Res ArenaExtend(Arena arena, Addr base, Size size);
 void ArenaDestroy(Arena arena);
 void ArenaEnter(Arena arena);
 void ArenaLeave(Arena arena);

@@ -42,18 +42,27 @@ mps_res_t mps_arena_create_k(mps_arena_t *arena_o,
 {
   AVER(arena_o != NULL);
   AVER(args != NULL);
-  if (arena_class == &arenaClassCL)
-    return MPS_RES_UNIMPL; /* client arenas: DESIGN.md#unimplemented */
-  if (arena_class != &arenaClassVM)
+  if (arena_class != &arenaClassVM && arena_class != &arenaClassCL)
     return MPS_RES_PARAM;
-  return ArenaCreate(arena_o, args);
+  return ArenaCreate(arena_o, args, arena_class == &arenaClassCL);
 }
 
 mps_res_t mps_arena_create_v(mps_arena_t *arena_o,
                              mps_arena_class_t arena_class, va_list varargs)
 {
-  /* The VM class's positional argument is the reservation size. */
+  /* The VM class's positional argument is the reservation size; the
+   * client class's are the block's size, then its base. */
   mps_res_t res;
+  if (arena_class == &arenaClassCL) {
+    size_t size = va_arg(varargs, size_t);
+    mps_addr_t base = va_arg(varargs, mps_addr_t);
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_CL_BASE, base);
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, size);
+      res = mps_arena_create_k(arena_o, arena_class, args);
+    } MPS_ARGS_END(args);
+    return res;
+  }
   if (arena_class != &arenaClassVM)
     return mps_arena_create_k(arena_o, arena_class, mps_args_none);
   MPS_ARGS_BEGIN(args) {
@@ -153,10 +162,11 @@ mps_bool_t mps_arena_busy(mps_arena_t arena)
 
 mps_res_t mps_arena_extend(mps_arena_t arena, mps_addr_t base, size_t size)
 {
-  (void)arena;
-  (void)base;
-  (void)size;
-  return MPS_RES_UNIMPL; /* only client arenas can be extended */
+  Res res;
+  ArenaEnter(arena);
+  res = ArenaExtend(arena, base, size);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_arena_vm_growth(mps_arena_t arena, size_t desired,
