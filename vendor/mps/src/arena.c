@@ -10,6 +10,7 @@
 #include "mpm.h"
 #include "args.h"
 #include "bt.h"
+#include "telemetry.h"
 
 #define ARENA_DEFAULT_SIZE ((Size)256 << 20)
 #define ARENA_MIN_GRAINS 64
@@ -90,6 +91,10 @@ static void chunkInsert(Arena arena, Chunk chunk)
   arena->control_committed += chunk->table_bytes;
   if (arena->extended != NULL)
     arena->extended(arena, chunk->map_base, chunk->map_size);
+  TelemetryEvent(TelArena, "ChunkAdd",
+                 "arena=0x%lx base=0x%lx limit=0x%lx size=%zu client=%d",
+                 TelAddr(arena), TelAddr(chunk->base), TelAddr(chunk->limit),
+                 chunk->map_size, chunk->client ? 1 : 0);
 }
 
 static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
@@ -402,6 +407,10 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   RingAppend(&ArenaGlobalRing, &arena->global_ring);
   LockReleaseGlobal();
   AVERT(Arena, arena);
+  TelemetryEvent(TelArena, "ArenaCreate",
+                 "arena=0x%lx class=%s reserved=%zu grain=%zu",
+                 TelAddr(arena), client ? "CL" : "VM", arena->reserved,
+                 arena->grain);
   *arena_o = arena;
   return MPS_RES_OK;
 
@@ -453,6 +462,8 @@ void ArenaDestroy(Arena arena)
     chunkDestroy(arena->chunks[arena->chunk_count]);
   }
   SegFreeDescriptors(arena);
+  TelemetryEvent(TelArena, "ArenaDestroy", "arena=0x%lx", TelAddr(arena));
+  TelemetryFlush(0); /* the manual: destroying an arena flushes */
   arena->sig = SigInvalid;
   LockFinish(&arena->lock);
   free(arena);
@@ -756,6 +767,8 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = seg;
   base = AddrAdd(chunk->base, i << arena->grain_shift);
+  TelemetryEvent(TelSeg, "SegAlloc", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
+                 TelAddr(arena), TelAddr(seg), TelAddr(base), size);
   *base_o = base;
   return MPS_RES_OK;
 }
@@ -767,6 +780,9 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
   AVERT(Chunk, chunk);
   i = AddrOffset(chunk->base, base) >> arena->grain_shift;
   AVER(BTCountSet(chunk->alloc_table, i, i + n) == n);
+  TelemetryEvent(TelSeg, "SegFree", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
+                 TelAddr(arena), TelAddr(chunk->page_seg[i]), TelAddr(base),
+                 size);
   BTClearRange(chunk->alloc_table, i, i + n);
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = NULL;

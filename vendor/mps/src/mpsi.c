@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 #include "args.h"
 #include "mpsavm.h"
 #include "mpsacl.h"
@@ -683,8 +684,11 @@ mps_res_t mps_alloc(mps_addr_t *p_o, mps_pool_t pool, size_t size)
   ArenaEnter(arena);
   res = pool->klass->alloc(&p, pool, SizeAlignUp(size, pool->align));
   ArenaLeave(arena);
-  if (res == MPS_RES_OK)
+  if (res == MPS_RES_OK) {
+    TelemetryEvent(TelObject, "Alloc", "pool=0x%lx address=0x%lx size=%zu",
+                   TelAddr(pool), TelAddr(p), size);
     *p_o = p;
+  }
   return res;
 }
 
@@ -696,6 +700,8 @@ void mps_free(mps_pool_t pool, mps_addr_t p, size_t size)
   ArenaEnter(arena);
   pool->klass->free(pool, p, SizeAlignUp(size, pool->align));
   ArenaLeave(arena);
+  TelemetryEvent(TelObject, "Free", "pool=0x%lx address=0x%lx size=%zu",
+                 TelAddr(pool), TelAddr(p), size);
 }
 
 /* Allocation points ------------------------------------------------------- */
@@ -1441,37 +1447,4 @@ void mps_transform_destroy(mps_transform_t transform)
   AssertFail(__FILE__, __LINE__, "transforms are not implemented");
 }
 
-/* Telemetry: a filter word and nothing else. */
-
-static mps_word_t telemetryFilter = 0;
-
-void mps_telemetry_set(mps_word_t set_mask)
-{
-  __atomic_fetch_or(&telemetryFilter, set_mask, __ATOMIC_RELAXED);
-}
-
-void mps_telemetry_reset(mps_word_t reset_mask)
-{
-  __atomic_fetch_and(&telemetryFilter, ~reset_mask, __ATOMIC_RELAXED);
-}
-
-mps_word_t mps_telemetry_get(void)
-{
-  return __atomic_load_n(&telemetryFilter, __ATOMIC_RELAXED);
-}
-
-mps_label_t mps_telemetry_intern(const char *label)
-{
-  (void)label;
-  return 0;
-}
-
-void mps_telemetry_label(mps_addr_t addr, mps_label_t label)
-{
-  (void)addr;
-  (void)label;
-}
-
-void mps_telemetry_flush(void)
-{
-}
+/* Telemetry: telemetry.c. */

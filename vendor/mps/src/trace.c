@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 
 Bool TraceCheck(Trace trace)
 {
@@ -530,6 +531,9 @@ static void traceComplete(Trace trace)
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
+  TelemetryEvent(TelTrace, "TraceEnd", "arena=0x%lx condemned=%zu live=%zu",
+                 TelAddr(arena), trace->condemned,
+                 trace->copied + trace->preserved);
   if (trace->end_message != NULL) {
     Message end = trace->end_message;
     end->the.gc.live = trace->copied + trace->preserved;
@@ -637,6 +641,8 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 
   traceFlipBuffers(arena);
   traceCondemn(trace, chain, top, full);
+  TelemetryEvent(TelTrace, "TraceStart", "arena=0x%lx why=\"%s\" condemned=%zu",
+                 TelAddr(arena), why, trace->condemned);
   /* Incremental if it may be and is expected to take longer than the
    * pause time at the measured rate (DESIGN.md#incremental). */
   trace->incremental =
