@@ -126,6 +126,7 @@ typedef struct PoolGenStruct *PoolGen;
 typedef struct mps_message_s *Message;
 typedef struct TraceStruct *Trace;
 typedef struct FinalEntryStruct *FinalEntry;
+typedef struct mps_transform_s *Transform;
 
 /* ---------------------------------------------------------------------
  * Plinth (lib.c)
@@ -740,6 +741,7 @@ struct TraceStruct {
   Sig sig;
   Arena arena;
   Rank rank;               /* rank of the references being fixed */
+  Transform transform;     /* being applied (DESIGN.md#transforms), or NULL */
   ZoneSet white;
   /* Zones of the references as fixed (moved) since the scan began: the
    * client's summary (_ufs) has their zones before the fix only. */
@@ -856,6 +858,7 @@ struct mps_arena_s {
                                        stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
+  Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */
   Size filled;                      /* bytes handed to buffers, ever */
   mpsx_pause_log_s *pause_log;      /* client's pause record, or NULL */
@@ -882,6 +885,18 @@ struct mps_arena_s {
 };
 
 extern RingStruct ArenaGlobalRing;
+
+/* Transforms (transform.c).  DESIGN.md#transforms */
+Bool TransformCheck(Transform t);
+Res TransformCreate(Transform *t_o, Arena arena);
+Arena TransformArena(Transform t);
+Res TransformAddOldNew(Transform t, Addr *olds, Addr *news, Size count);
+Res TransformApply(Bool *applied_o, Transform t);
+void TransformDestroy(Transform t);
+/* The trace applying t: widen its white set by the old objects' zones. */
+void TransformBegin(Trace trace, Transform t);
+/* First thing in _mps_fix2 while a transform is applied. */
+void TransformFix(Trace trace, mps_addr_t *ref_io);
 
 Bool ArenaCheck(Arena arena);
 Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client);

@@ -1412,39 +1412,54 @@ mps_res_t mps_definalize(mps_arena_t arena, mps_addr_t *ref_p)
   return res;
 }
 
-/* Transforms: not implemented (DESIGN.md#unimplemented). */
+/* Transforms (DESIGN.md#transforms). */
 
 mps_res_t mps_transform_create(mps_transform_t *transform_o,
                                mps_arena_t arena)
 {
-  (void)transform_o;
-  (void)arena;
-  return MPS_RES_UNIMPL;
+  Res res;
+  AVER(transform_o != NULL);
+  ArenaEnter(arena);
+  res = TransformCreate(transform_o, arena);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_transform_add_oldnew(mps_transform_t transform,
                                    mps_addr_t *old_array,
                                    mps_addr_t *new_array, size_t count)
 {
-  (void)transform;
-  (void)old_array;
-  (void)new_array;
-  (void)count;
-  return MPS_RES_UNIMPL;
+  Arena arena = TransformArena(transform);
+  Res res;
+  AVER(count == 0 || (old_array != NULL && new_array != NULL));
+  ArenaEnter(arena);
+  res = TransformAddOldNew(transform, (Addr *)old_array, (Addr *)new_array,
+                           count);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_transform_apply(mps_bool_t *applied_o,
                               mps_transform_t transform)
 {
-  (void)applied_o;
-  (void)transform;
-  return MPS_RES_UNIMPL;
+  Arena arena = TransformArena(transform);
+  Bool applied = FALSE;
+  Res res;
+  AVER(applied_o != NULL);
+  ArenaEnter(arena);
+  res = TransformApply(&applied, transform);
+  ArenaLeave(arena);
+  if (res == MPS_RES_OK)
+    *applied_o = applied;
+  return res;
 }
 
 void mps_transform_destroy(mps_transform_t transform)
 {
-  (void)transform;
-  AssertFail(__FILE__, __LINE__, "transforms are not implemented");
+  Arena arena = TransformArena(transform);
+  ArenaEnter(arena);
+  TransformDestroy(transform);
+  ArenaLeave(arena);
 }
 
 /* Telemetry: telemetry.c. */

@@ -90,7 +90,10 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
 {
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
-  Seg seg = SegOfAddr(arena, (Addr)*ref_io);
+  Seg seg;
+  if (trace->transform != NULL)
+    TransformFix(trace, ref_io);
+  seg = SegOfAddr(arena, (Addr)*ref_io);
   if (seg == NULL || !seg->condemned) {
     /* Nothing is condemned while roots are walked. */
     if (trace->root_stepper != NULL && seg != NULL &&
@@ -641,6 +644,8 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 
   traceFlipBuffers(arena);
   traceCondemn(trace, chain, top, full);
+  if (arena->transform != NULL)
+    TransformBegin(trace, arena->transform);
   TelemetryEvent(TelTrace, "TraceStart", "arena=0x%lx why=\"%s\" condemned=%zu",
                  TelAddr(arena), why, trace->condemned);
   /* Incremental if it may be and is expected to take longer than the
