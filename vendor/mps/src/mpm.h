@@ -369,11 +369,27 @@ struct mps_fmt_s {
   mps_fmt_class_t klass;
   Bool scan_given, skip_given, fwd_given, pad_given;
   unsigned pools;
+  /* Variant fixed (mps_fmt_create_fixed, DESIGN.md#fixed-format): no
+   * skip; every object is fixed_size bytes, learnt from the first pool. */
+  Bool fixed;
+  Size fixed_size;
 };
 
 Bool FormatCheck(Format format);
 Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[]);
 void FormatDestroy(Format format);
+/* A pool taking the format: a fixed format learns its object size from
+ * MPS_KEY_MFS_UNIT_SIZE in the pool's arguments.  FALSE if the format is
+ * fixed and the size is missing, bad, or not the one it already has. */
+Bool FormatBindFixed(Format format, mps_arg_s args[]);
+
+/* The client address after the object at client address p: the
+ * format's skip method, or the fixed size. */
+static inline Addr FormatSkip(Format format, Addr p)
+{
+  return format->fixed_size != 0 ? AddrAdd(p, format->fixed_size)
+                                 : (Addr)format->skip(p);
+}
 
 /* ---------------------------------------------------------------------
  * Pools (pool.c) and pool classes (poolamc.c, ...).  DESIGN.md#pools

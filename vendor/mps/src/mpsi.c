@@ -348,7 +348,7 @@ mps_res_t mps_addr_object(mps_addr_t *p_o, mps_arena_t arena,
     Addr limit = SegWalkLimit(seg);
     Addr p = AddrAdd(seg->base, format->header);
     while (p - format->header < limit) {
-      Addr next = format->skip(p);
+      Addr next = FormatSkip(format, p);
       if ((Addr)addr < next - format->header) {
         if ((Addr)addr >= p - format->header && format->isfwd(p) == NULL) {
           *p_o = p - format->header;
@@ -562,10 +562,16 @@ mps_res_t mps_fmt_create_auto_header(mps_fmt_t *fmt_o, mps_arena_t arena,
 mps_res_t mps_fmt_create_fixed(mps_fmt_t *fmt_o, mps_arena_t arena,
                                mps_fmt_fixed_s *s)
 {
-  /* Fixed-size objects have no skip method, so no pool class here can use
-   * the format; creating it is still the keyword form without a skip. */
-  return fmtCreate(fmt_o, arena, s->align, s->scan, NULL, s->fwd, s->isfwd,
-                   s->pad, NULL, 0);
+  /* Fixed-size objects have no skip method: each pool given the format
+   * learns their size (DESIGN.md#fixed-format). */
+  mps_res_t res = fmtCreate(fmt_o, arena, s->align, s->scan, NULL, s->fwd,
+                            s->isfwd, s->pad, NULL, 0);
+  if (res == MPS_RES_OK) {
+    ArenaEnter(arena);
+    (*fmt_o)->fixed = TRUE;
+    ArenaLeave(arena);
+  }
+  return res;
 }
 
 void mps_fmt_destroy(mps_fmt_t fmt)

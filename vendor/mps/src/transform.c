@@ -193,7 +193,7 @@ static void objectExtent(Arena arena, Addr p, ExtentStruct *e)
   if (seg != NULL && seg->pool->format != NULL &&
       seg->pool->format->skip_given && p >= seg->base && p < seg->limit) {
     Format format = seg->pool->format;
-    Addr next = format->skip(p);
+    Addr next = FormatSkip(format, p);
     e->base = p - format->header;
     if (next > p)
       e->limit = next - format->header;
