@@ -44,8 +44,20 @@ static size_t bufferUsed;
 static mps_io_t stream;
 static int streamFailed;
 
+/* In a forked child only the forking thread exists: a lock another
+ * thread held at the fork would never be released.  (No handler holds
+ * it across the fork: a thread blocking signals while it waits for the
+ * collector's locks in thread.c's fork handler would keep the collector
+ * from stopping it.)  Events buffered are kept; the stream's file
+ * description is shared with the parent. */
+static void childAfterFork(void)
+{
+  (void)pthread_mutex_init(&bufferLock, NULL);
+}
+
 static void filterInit(void)
 {
+  (void)pthread_atfork(NULL, NULL, childAfterFork);
   __atomic_store_n(&filter, (mps_word_t)mps_lib_telemetry_control(),
                    __ATOMIC_RELAXED);
 }
