@@ -821,6 +821,10 @@ extern "C" {
     pub fn mps_telemetry_intern(label: *const ::core::ffi::c_char) -> mps_label_t;
     pub fn mps_telemetry_label(addr: mps_addr_t, label: mps_label_t);
     pub fn mps_telemetry_flush();
+    pub fn mps_telemetry_control(
+        reset_mask: mps_word_t,
+        flip_mask: mps_word_t,
+    ) -> mps_word_t;
     pub fn mps_arena_class_vm() -> mps_arena_class_t;
     pub fn mps_arena_vm_growth(
         arena: mps_arena_t,

@@ -244,6 +244,17 @@ impl Arena {
         fmt: Fmt<'a, F>,
         options: &PoolOptions<'a>,
     ) -> Result<Pool<'a, F, C>, Error> {
+        self.pool_with(fmt, options, |_| {})
+    }
+
+    /// As [`pool`](Self::pool), with keyword arguments `extra` adds
+    /// (a debug class's options).
+    pub(crate) fn pool_with<'a, F: Format, C: PoolClass>(
+        &'a self,
+        fmt: Fmt<'a, F>,
+        options: &PoolOptions<'a>,
+        extra: impl FnOnce(&mut mps_sys::ArgList),
+    ) -> Result<Pool<'a, F, C>, Error> {
         let same_arena = core::ptr::eq(fmt.arena(), self)
             && options
                 .chain
@@ -251,7 +262,7 @@ impl Arena {
         if !same_arena {
             return Err(Error::Param);
         }
-        let (pool, owned) = Pool::create(self, fmt, options)?;
+        let (pool, owned) = Pool::create(self, fmt, options, extra)?;
         // Only the moving classes can move an object under an interior
         // reference, and they pin on one unless told otherwise.
         let interior_pins =

@@ -318,6 +318,7 @@
 //!   structure checks on every call; slower).
 #![warn(missing_docs)]
 
+mod amsdebug;
 mod arena;
 mod error;
 mod format;
@@ -335,6 +336,7 @@ mod stack;
 mod thread;
 mod walk;
 
+pub use amsdebug::{AmsDebug, AmsDebugClass};
 pub use arena::{Arena, ArenaBuilder};
 pub use error::Error;
 pub use format::{Fmt, FmtId, Format, ScanState};

@@ -52,7 +52,8 @@ impl ManualClass for MvffDebugClass {
     const NAME: &'static str = "MVFF debug";
 }
 
-/// What a debug pool ([`Arena::mvff_debug`]) does to catch memory errors
+/// What a debug pool ([`Arena::mvff_debug`],
+/// [`Arena::ams_debug`](crate::Arena::ams_debug)) does to catch memory errors
 /// (`mps_pool_debug_option_s`). An empty template turns its check off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DebugOptions {
@@ -63,6 +64,20 @@ pub struct DebugOptions {
     /// Written, repeated, over freed memory (`free_template`):
     /// [`ManualPool::check_free_space`] checks that nothing wrote to it.
     pub free: &'static [u8],
+}
+
+impl DebugOptions {
+    /// The options as the MPS takes them. The MPS may keep the structure
+    /// for the pool's lifetime: it lives as long as the process (32 bytes
+    /// per debug pool); the templates are `'static`.
+    pub(crate) fn leak_raw(&self) -> &'static mut mps_pool_debug_option_s {
+        Box::leak(Box::new(mps_pool_debug_option_s {
+            fence_template: self.fence.as_ptr().cast(),
+            fence_size: self.fence.len(),
+            free_template: self.free.as_ptr().cast(),
+            free_size: self.free.len(),
+        }))
+    }
 }
 
 impl ManualClass for MvffClass {
@@ -179,15 +194,7 @@ impl Arena {
         debug: &DebugOptions,
     ) -> Result<MvffDebug<'_>, Error> {
         let (mut args, align) = self.mvff_args(options)?;
-        // The MPS may keep the option structure for the pool's lifetime:
-        // it lives as long as the process (32 bytes per pool).
-        let raw = Box::leak(Box::new(mps_pool_debug_option_s {
-            fence_template: debug.fence.as_ptr().cast(),
-            fence_size: debug.fence.len(),
-            free_template: debug.free.as_ptr().cast(),
-            free_size: debug.free.len(),
-        }));
-        args.add(MPS_KEY_POOL_DEBUG_OPTIONS, raw);
+        args.add(MPS_KEY_POOL_DEBUG_OPTIONS, debug.leak_raw());
         ManualPool::create(self, &mut args, align, ABSURD_SIZE - 1, 0)
     }
 

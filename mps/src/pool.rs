@@ -203,7 +203,8 @@ pub(crate) mod sealed {
 }
 
 /// A pool class of the safe layer's automatic pools: [`AmcClass`],
-/// [`AmczClass`], [`AmsClass`], [`AwlClass`] or [`LoClass`]. Sealed: the
+/// [`AmczClass`], [`AmsClass`], [`AmsDebugClass`](crate::AmsDebugClass),
+/// [`AwlClass`] or [`LoClass`]. Sealed: the
 /// crate relies on each class's exact behaviour.
 pub trait PoolClass: sealed::Sealed + 'static {
     /// The MPS class (`mps_class_amc()`, ...).
@@ -449,8 +450,10 @@ impl<'a, F: Format, C: PoolClass> Pool<'a, F, C> {
         arena: &'a Arena,
         fmt: Fmt<'a, F>,
         options: &PoolOptions<'a>,
+        extra: impl FnOnce(&mut ArgList),
     ) -> Result<(Self, RawPool), Error> {
         let mut args = ArgList::new();
+        extra(&mut args);
         args.add(MPS_KEY_FORMAT, fmt.as_raw());
         if let Some(chain) = options.chain {
             args.add(MPS_KEY_CHAIN, chain.as_raw());

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::hang::output_within;
 use mps::{Arena, DebugOptions, MvffOptions};
 
 const CHILD: &str = "MPS_DEBUG_POOL_CHILD";
@@ -49,44 +46,13 @@ fn child(case: &str) {
     }
 }
 
-fn run_child(case: &str) -> (Option<i32>, String) {
-    let exe = std::env::current_exe().expect("current exe");
-    let out = output_within(
-        Command::new(exe)
-            .args(["--exact", "mistakes_are_caught", "--nocapture"])
-            .env(CHILD, case),
-    );
-    use std::os::unix::process::ExitStatusExt;
-    (
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn mistakes_are_caught() {
-    if let Ok(case) = std::env::var(CHILD) {
-        child(&case);
-        return;
-    }
-    let (signal, stderr) = run_child("none");
-    assert_eq!(signal, None, "a clean child failed: {stderr}");
-    let (signal, stderr) = run_child("overrun");
-    assert_eq!(signal, Some(6), "an overrun was not caught: {stderr}");
-    // The wording of the assertion is vendor/mps's.
-    assert!(
-        !mps::sys::VENDORED || stderr.contains("fencepost"),
-        "stderr: {stderr}"
-    );
-    let (signal, stderr) = run_child("use_after_free");
-    assert_eq!(
-        signal,
-        Some(6),
-        "a write after free was not caught: {stderr}"
-    );
-    assert!(
-        !mps::sys::VENDORED || stderr.contains("freed block"),
-        "stderr: {stderr}"
+    common::check_mistakes(
+        "mistakes_are_caught",
+        CHILD,
+        child,
+        &[("overrun", "fencepost"), ("use_after_free", "freed block")],
     );
 }
 

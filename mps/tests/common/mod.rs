@@ -9,6 +9,43 @@
 pub mod coroutines;
 pub mod hang;
 
+/// The body of a test that checks memory mistakes stop the process: in a
+/// child process (this test binary re-run for the test `test` alone, with
+/// `var` naming the case) `child(case)` makes the mistake and the check
+/// that must catch it. The parent runs the case "none", which must pass,
+/// then each `(case, words)` of `cases`, which must end in SIGABRT with
+/// `words` in its stderr (vendor/mps's wording: not checked against
+/// another library).
+pub fn check_mistakes(test: &str, var: &str, child: fn(&str), cases: &[(&str, &str)]) {
+    use std::os::unix::process::ExitStatusExt;
+    if let Ok(case) = std::env::var(var) {
+        child(&case);
+        return;
+    }
+    let run = |case: &str| {
+        let exe = std::env::current_exe().expect("current exe");
+        let out = hang::output_within(
+            std::process::Command::new(exe)
+                .args(["--exact", test, "--nocapture"])
+                .env(var, case),
+        );
+        (
+            out.status.signal(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (signal, stderr) = run("none");
+    assert_eq!(signal, None, "a clean child failed: {stderr}");
+    for (case, words) in cases {
+        let (signal, stderr) = run(case);
+        assert_eq!(signal, Some(6), "{case}: not caught: {stderr}");
+        assert!(
+            !mps::sys::VENDORED || stderr.contains(words),
+            "{case}: stderr: {stderr}"
+        );
+    }
+}
+
 /// True, after printing why, if the linked MPS library is not vendor/mps's
 /// own (`MPS_LIB_DIR` names another): the calling test checks behaviour
 /// that the MPS Reference Manual allows another library to refuse or do

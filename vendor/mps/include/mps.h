@@ -809,6 +809,10 @@ extern mps_word_t mps_telemetry_get(void);
 extern mps_label_t mps_telemetry_intern(const char *label);
 extern void mps_telemetry_label(mps_addr_t addr, mps_label_t label);
 extern void mps_telemetry_flush(void);
+/* Deprecated (removed from the manual in 1.118): clear reset_mask, toggle
+ * flip_mask, return the filter as it was. */
+extern mps_word_t mps_telemetry_control(mps_word_t reset_mask,
+                                        mps_word_t flip_mask);
 
 
 /* 6. INLINE FAST PATHS */

@@ -10,9 +10,11 @@
 #include "mpm.h"
 #include "args.h"
 #include "bt.h"
+#include "telemetry.h"
 
 #define ARENA_DEFAULT_SIZE ((Size)256 << 20)
 #define ARENA_MIN_GRAINS 64
+#define CLIENT_DEFAULT_GRAIN ((Size)8192)
 /* No reservation or grain can be larger: 2^48 bytes is the whole user
  * address space of x86-64 and AArch64 Linux.  Larger requests are refused
  * with MPS_RES_PARAM before any arithmetic on them can overflow. */
@@ -72,6 +74,29 @@ ZoneSet ZoneSetOfRange(Arena arena, Addr base, Addr limit)
 
 /* Chunks -------------------------------------------------------------- */
 
+/* Enter a new chunk in the arena's sorted array and its totals. */
+static void chunkInsert(Arena arena, Chunk chunk)
+{
+  unsigned i;
+  for (i = arena->chunk_count;
+       i > 0 && arena->chunks[i - 1]->base > chunk->base; --i)
+    arena->chunks[i] = arena->chunks[i - 1];
+  arena->chunks[i] = chunk;
+  ++arena->chunk_count;
+  /* The span of every chunk: a cheap first test in address lookups. */
+  arena->span_base = arena->chunks[0]->base;
+  arena->span_limit = arena->chunks[arena->chunk_count - 1]->limit;
+  arena->reserved += chunk->map_size;
+  arena->committed += chunk->table_bytes;
+  arena->control_committed += chunk->table_bytes;
+  if (arena->extended != NULL)
+    arena->extended(arena, chunk->map_base, chunk->map_size);
+  TelemetryEvent(TelArena, "ChunkAdd",
+                 "arena=0x%lx base=0x%lx limit=0x%lx size=%zu client=%d",
+                 TelAddr(arena), TelAddr(chunk->base), TelAddr(chunk->limit),
+                 chunk->map_size, chunk->client ? 1 : 0);
+}
+
 static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
 {
   Chunk chunk;
@@ -79,7 +104,6 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
   int fd = -1;
   Size pages, seg_bytes, bit_bytes, table_bytes;
   Res res;
-  unsigned i;
   void *tables;
 
   if (arena->chunk_count == ARENA_MAX_CHUNKS)
@@ -126,21 +150,64 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
   chunk->sig = ChunkSig;
   if (exec)
     arena->code_chunk = chunk;
+  chunkInsert(arena, chunk);
+  *chunk_o = chunk;
+  return MPS_RES_OK;
+}
 
-  /* Keep the chunk array sorted by address. */
-  for (i = arena->chunk_count; i > 0 && arena->chunks[i - 1]->base > base;
-       --i)
-    arena->chunks[i] = arena->chunks[i - 1];
-  arena->chunks[i] = chunk;
-  ++arena->chunk_count;
-  /* The span of every chunk: a cheap first test in address lookups. */
-  arena->span_base = arena->chunks[0]->base;
-  arena->span_limit = arena->chunks[arena->chunk_count - 1]->limit;
-  arena->reserved += size;
-  arena->committed += table_bytes;
-  arena->control_committed += table_bytes;
-  if (arena->extended != NULL)
-    arena->extended(arena, base, size);
+/* A client chunk (DESIGN.md#client-arena): the block [block, block+size)
+ * holds the chunk's descriptor and tables at its start and its pages,
+ * aligned to the grain, after them.  MPS_RES_MEMORY if not even one page
+ * fits after the tables. */
+static Res chunkCreateClient(Chunk *chunk_o, Arena arena, Addr block,
+                             Size size)
+{
+  Chunk chunk;
+  Size bound, seg_bytes, bit_bytes, table_bytes;
+  Addr base, limit, end;
+
+  if (arena->chunk_count == ARENA_MAX_CHUNKS)
+    return MPS_RES_RESOURCE;
+  if (block == NULL || !AddrIsAligned(block, sizeof(Word)) ||
+      (Word)block + size < (Word)block)
+    return MPS_RES_PARAM;
+  /* Tables sized for every grain the block could hold. */
+  bound = size >> arena->grain_shift;
+  seg_bytes = bound * sizeof(Seg);
+  bit_bytes = BTWords(bound) * sizeof(Word);
+  table_bytes = sizeof(struct ChunkStruct) + seg_bytes + 2 * bit_bytes;
+  end = AddrAdd(block, size);
+  if (table_bytes >= size)
+    return MPS_RES_MEMORY;
+  base = AddrAlignUp(AddrAdd(block, table_bytes), arena->grain);
+  limit = AddrAlignDown(end, arena->grain);
+  if (base >= limit || base < block)
+    return MPS_RES_MEMORY;
+  {
+    unsigned c;
+    for (c = 0; c < arena->chunk_count; ++c)
+      if (block < arena->chunks[c]->limit &&
+          arena->chunks[c]->map_base < end)
+        return MPS_RES_PARAM; /* overlaps a block already given */
+  }
+  memset(block, 0, table_bytes);
+  chunk = (Chunk)(void *)block;
+  chunk->arena = arena;
+  chunk->base = base;
+  chunk->limit = limit;
+  chunk->pages = AddrOffset(base, limit) >> arena->grain_shift;
+  chunk->page_seg = (Seg *)(void *)(chunk + 1);
+  chunk->alloc_table = (Word *)(void *)((char *)chunk->page_seg + seg_bytes);
+  chunk->commit_table = (Word *)(void *)((char *)chunk->alloc_table +
+                                         bit_bytes);
+  chunk->map_base = block;
+  chunk->map_size = size;
+  chunk->table_bytes = table_bytes;
+  chunk->tables = block;
+  chunk->fd = -1;
+  chunk->client = TRUE;
+  chunk->sig = ChunkSig;
+  chunkInsert(arena, chunk);
   *chunk_o = chunk;
   return MPS_RES_OK;
 }
@@ -163,7 +230,9 @@ static void chunkDestroy(Chunk chunk)
   chunk->sig = SigInvalid;
   if (arena->last_chunk == chunk)
     arena->last_chunk = NULL;
-  if (chunk->exec) {
+  if (chunk->client) {
+    return; /* the block goes back to the client as it is */
+  } else if (chunk->exec) {
     arena->code_chunk = NULL;
     VMUnreserveCode(chunk->map_base, chunk->exec_base, chunk->fd,
                     chunk->map_size);
@@ -180,6 +249,8 @@ Res ArenaEnsureCodeChunk(Arena arena)
   Chunk chunk;
   if (arena->code_chunk != NULL)
     return MPS_RES_OK;
+  if (arena->client)
+    return MPS_RES_UNIMPL; /* code needs a VM arena: DESIGN.md#client-arena */
   return chunkCreate(&chunk, arena, arena->code_reserve, TRUE);
 }
 
@@ -215,7 +286,9 @@ static unsigned log2Size(Size s)
   return shift;
 }
 
-Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
+/* A client arena (client TRUE, DESIGN.md#client-arena) requires
+ * MPS_KEY_ARENA_CL_BASE and MPS_KEY_ARENA_SIZE and manages that block. */
+Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
 {
   Arena arena;
   mps_arg_s arg;
@@ -224,22 +297,39 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   double spare = 0.75, pause = 0.1;
   mps_arena_extended_t extended = NULL;
   mps_arena_contracted_t contracted = NULL;
+  Addr cl_base = NULL;
   Chunk chunk;
   Res res;
 
+  if (client) {
+    /* The manual's default grain for client arenas; barriers protect
+     * whole pages, so never below the page size. */
+    if (grain < CLIENT_DEFAULT_GRAIN)
+      grain = CLIENT_DEFAULT_GRAIN;
+    if (!ArgPick(&arg, args, MPS_KEY_ARENA_CL_BASE))
+      return MPS_RES_PARAM;
+    cl_base = arg.val.addr;
+    if (!ArgPick(&arg, args, MPS_KEY_ARENA_SIZE))
+      return MPS_RES_PARAM;
+    size = arg.val.size;
+  }
   if (ArgPick(&arg, args, MPS_KEY_ARENA_GRAIN_SIZE)) {
     if (!IsPow2(arg.val.size) ||
         arg.val.size >= ARENA_SIZE_MAX / ARENA_MIN_GRAINS)
       return MPS_RES_PARAM;
-    if (arg.val.size > grain)
+    if (client)
+      grain = arg.val.size < VMPageSize() ? VMPageSize() : arg.val.size;
+    else if (arg.val.size > grain)
       grain = arg.val.size;
   }
-  if (ArgPick(&arg, args, MPS_KEY_ARENA_SIZE)) {
+  if (!client && ArgPick(&arg, args, MPS_KEY_ARENA_SIZE)) {
     if (arg.val.size >= ARENA_SIZE_MAX)
       return MPS_RES_PARAM;
     size = arg.val.size;
   }
-  if (size < ARENA_MIN_GRAINS * grain)
+  if (client && size >= ARENA_SIZE_MAX)
+    return MPS_RES_PARAM;
+  if (!client && size < ARENA_MIN_GRAINS * grain)
     size = ARENA_MIN_GRAINS * grain;
   if (ArgPick(&arg, args, MPS_KEY_COMMIT_LIMIT))
     commit_limit = arg.val.size;
@@ -276,6 +366,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   if (arena->zone_shift < arena->grain_shift)
     arena->zone_shift = arena->grain_shift;
   arena->chunk_size = size;
+  arena->client = client;
   arena->commit_limit = commit_limit;
   arena->spare = spare;
   arena->pause_time = pause;
@@ -294,7 +385,10 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   GenInit(&arena->top_gen, NULL, 0, SIZE_MAX, 0.5);
   arena->sig = ArenaSig;
 
-  res = chunkCreate(&chunk, arena, size, FALSE);
+  if (client)
+    res = chunkCreateClient(&chunk, arena, cl_base, size);
+  else
+    res = chunkCreate(&chunk, arena, size, FALSE);
   if (res != MPS_RES_OK)
     goto failChunk;
   {
@@ -313,6 +407,10 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[])
   RingAppend(&ArenaGlobalRing, &arena->global_ring);
   LockReleaseGlobal();
   AVERT(Arena, arena);
+  TelemetryEvent(TelArena, "ArenaCreate",
+                 "arena=0x%lx class=%s reserved=%zu grain=%zu",
+                 TelAddr(arena), client ? "CL" : "VM", arena->reserved,
+                 arena->grain);
   *arena_o = arena;
   return MPS_RES_OK;
 
@@ -325,6 +423,16 @@ failChunk:
   LockFinish(&arena->lock);
   free(arena);
   return res;
+}
+
+Res ArenaExtend(Arena arena, Addr base, Size size)
+{
+  Chunk chunk;
+  if (!arena->client)
+    return MPS_RES_PARAM; /* only client arenas take blocks */
+  if (size >= ARENA_SIZE_MAX)
+    return MPS_RES_PARAM;
+  return chunkCreateClient(&chunk, arena, base, size);
 }
 
 void ArenaDestroy(Arena arena)
@@ -354,6 +462,8 @@ void ArenaDestroy(Arena arena)
     chunkDestroy(arena->chunks[arena->chunk_count]);
   }
   SegFreeDescriptors(arena);
+  TelemetryEvent(TelArena, "ArenaDestroy", "arena=0x%lx", TelAddr(arena));
+  TelemetryFlush(0); /* the manual: destroying an arena flushes */
   arena->sig = SigInvalid;
   LockFinish(&arena->lock);
   free(arena);
@@ -378,6 +488,8 @@ static Res chunkCommit(Chunk chunk, Size start, Size end)
   Arena arena = chunk->arena;
   Size offset = start << arena->grain_shift;
   Size size = (end - start) << arena->grain_shift;
+  if (chunk->client)
+    return MPS_RES_OK;
   if (chunk->exec)
     return VMCommitCode(AddrAdd(chunk->base, offset),
                         AddrAdd(chunk->exec_base, offset), size);
@@ -389,6 +501,8 @@ static void chunkDecommit(Chunk chunk, Size start, Size end)
   Arena arena = chunk->arena;
   Size offset = start << arena->grain_shift;
   Size size = (end - start) << arena->grain_shift;
+  if (chunk->client)
+    return;
   if (chunk->exec)
     VMDecommitCode(AddrAdd(chunk->base, offset),
                    AddrAdd(chunk->exec_base, offset), chunk->fd, offset,
@@ -601,6 +715,9 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
      * objects stays within reach of a 32-bit displacement. */
     if (exec && arena->code_chunk != NULL)
       return MPS_RES_RESOURCE;
+    /* A client arena has only what the client gave it. */
+    if (arena->client)
+      return MPS_RES_RESOURCE;
     if (want < size + arena->grain)
       want = size + arena->grain;
     res = chunkCreate(&chunk, arena, want, exec);
@@ -650,6 +767,8 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = seg;
   base = AddrAdd(chunk->base, i << arena->grain_shift);
+  TelemetryEvent(TelSeg, "SegAlloc", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
+                 TelAddr(arena), TelAddr(seg), TelAddr(base), size);
   *base_o = base;
   return MPS_RES_OK;
 }
@@ -661,6 +780,9 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
   AVERT(Chunk, chunk);
   i = AddrOffset(chunk->base, base) >> arena->grain_shift;
   AVER(BTCountSet(chunk->alloc_table, i, i + n) == n);
+  TelemetryEvent(TelSeg, "SegFree", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
+                 TelAddr(arena), TelAddr(chunk->page_seg[i]), TelAddr(base),
+                 size);
   BTClearRange(chunk->alloc_table, i, i + n);
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = NULL;

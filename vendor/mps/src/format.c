@@ -115,6 +115,26 @@ Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[])
   return MPS_RES_OK;
 }
 
+Bool FormatBindFixed(Format format, mps_arg_s args[])
+{
+  mps_arg_s arg;
+  Size size;
+  if (!format->fixed)
+    return TRUE;
+  if (!ArgPick(&arg, args, MPS_KEY_MFS_UNIT_SIZE))
+    return FALSE;
+  size = arg.val.size;
+  /* A power of two, so that it divides every segment and every gap a
+   * pool pads is a whole number of objects. */
+  if (size < format->align || !IsPow2(size) ||
+      size > format->arena->grain ||
+      (format->fixed_size != 0 && format->fixed_size != size))
+    return FALSE;
+  format->fixed_size = size;
+  format->skip_given = TRUE;
+  return TRUE;
+}
+
 void FormatDestroy(Format format)
 {
   AVERT(Format, format);

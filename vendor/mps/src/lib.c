@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/mman.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 #include "mpslib.h"
 
 /* Assertions ---------------------------------------------------------- */
@@ -22,6 +24,7 @@ static void defaultAssertFail(const char *file, unsigned line,
   fprintf(stderr, "MPS assertion failed: %s:%u: %s\n", file, line,
           condition);
   fflush(stderr);
+  TelemetryFlush(1);
   abort();
 }
 
@@ -170,8 +173,33 @@ void *mps_lib_memset(void *s, int c, size_t n)
   return memset(s, c, n);
 }
 
+/* MPS_TELEMETRY_CONTROL: a number (the filter's bits), or words
+ * separated by spaces naming categories (DESIGN.md#telemetry), "all" for
+ * every one; case does not matter, unknown words are ignored. */
 unsigned long mps_lib_telemetry_control(void)
 {
+  static const char *const names[] = {"arena", "pool", "trace", "seg",
+                                      "ref", "object", "user"};
   const char *s = getenv("MPS_TELEMETRY_CONTROL");
-  return s != NULL ? strtoul(s, NULL, 0) : 0;
+  unsigned long bits = 0;
+  char *end;
+  if (s == NULL)
+    return 0;
+  bits = strtoul(s, &end, 0);
+  if (end != s && *end == '\0')
+    return bits;
+  bits = 0;
+  while (*s != '\0') {
+    size_t n, i;
+    while (*s == ' ')
+      ++s;
+    n = strcspn(s, " ");
+    if (n == 3 && strncasecmp(s, "all", 3) == 0)
+      bits = ~0UL;
+    for (i = 0; i < sizeof names / sizeof names[0]; ++i)
+      if (n == strlen(names[i]) && strncasecmp(s, names[i], n) == 0)
+        bits |= 1UL << i;
+    s += n;
+  }
+  return bits;
 }

@@ -126,6 +126,7 @@ typedef struct PoolGenStruct *PoolGen;
 typedef struct mps_message_s *Message;
 typedef struct TraceStruct *Trace;
 typedef struct FinalEntryStruct *FinalEntry;
+typedef struct mps_transform_s *Transform;
 
 /* ---------------------------------------------------------------------
  * Plinth (lib.c)
@@ -208,6 +209,10 @@ struct ChunkStruct {
   Bool exec;
   Addr exec_base;
   int fd;
+  /* A client chunk (DESIGN.md#client-arena) is a block the client gave:
+   * its tables at the start, its pages after them; nothing is mapped or
+   * unmapped, commit and decommit are bookkeeping only. */
+  Bool client;
 };
 
 Bool ChunkCheck(Chunk chunk);
@@ -364,11 +369,27 @@ struct mps_fmt_s {
   mps_fmt_class_t klass;
   Bool scan_given, skip_given, fwd_given, pad_given;
   unsigned pools;
+  /* Variant fixed (mps_fmt_create_fixed, DESIGN.md#fixed-format): no
+   * skip; every object is fixed_size bytes, learnt from the first pool. */
+  Bool fixed;
+  Size fixed_size;
 };
 
 Bool FormatCheck(Format format);
 Res FormatCreate(Format *format_o, Arena arena, mps_arg_s args[]);
 void FormatDestroy(Format format);
+/* A pool taking the format: a fixed format learns its object size from
+ * MPS_KEY_MFS_UNIT_SIZE in the pool's arguments.  FALSE if the format is
+ * fixed and the size is missing, bad, or not the one it already has. */
+Bool FormatBindFixed(Format format, mps_arg_s args[]);
+
+/* The client address after the object at client address p: the
+ * format's skip method, or the fixed size. */
+static inline Addr FormatSkip(Format format, Addr p)
+{
+  return format->fixed_size != 0 ? AddrAdd(p, format->fixed_size)
+                                 : (Addr)format->skip(p);
+}
 
 /* ---------------------------------------------------------------------
  * Pools (pool.c) and pool classes (poolamc.c, ...).  DESIGN.md#pools
@@ -740,6 +761,7 @@ struct TraceStruct {
   Sig sig;
   Arena arena;
   Rank rank;               /* rank of the references being fixed */
+  Transform transform;     /* being applied (DESIGN.md#transforms), or NULL */
   ZoneSet white;
   /* Zones of the references as fixed (moved) since the scan began: the
    * client's summary (_ufs) has their zones before the fix only. */
@@ -837,6 +859,7 @@ struct mps_arena_s {
   double spare;
   double pause_time;
   Size control_committed;
+  Bool client;                      /* a client arena (mpsacl.h) */
   mps_arena_extended_t extended;
   mps_arena_contracted_t contracted;
   /* Contents */
@@ -855,6 +878,7 @@ struct mps_arena_s {
                                        stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
+  Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */
   Size filled;                      /* bytes handed to buffers, ever */
   mpsx_pause_log_s *pause_log;      /* client's pause record, or NULL */
@@ -882,8 +906,22 @@ struct mps_arena_s {
 
 extern RingStruct ArenaGlobalRing;
 
+/* Transforms (transform.c).  DESIGN.md#transforms */
+Bool TransformCheck(Transform t);
+Res TransformCreate(Transform *t_o, Arena arena);
+Arena TransformArena(Transform t);
+Res TransformAddOldNew(Transform t, Addr *olds, Addr *news, Size count);
+Res TransformApply(Bool *applied_o, Transform t);
+void TransformDestroy(Transform t);
+/* The trace applying t: widen its white set by the old objects' zones. */
+void TransformBegin(Trace trace, Transform t);
+/* First thing in _mps_fix2 while a transform is applied. */
+void TransformFix(Trace trace, mps_addr_t *ref_io);
+
 Bool ArenaCheck(Arena arena);
-Res ArenaCreate(Arena *arena_o, mps_arg_s args[]);
+Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client);
+/* Give a client arena another block (mps_arena_extend). */
+Res ArenaExtend(Arena arena, Addr base, Size size);
 void ArenaDestroy(Arena arena);
 void ArenaEnter(Arena arena);
 void ArenaLeave(Arena arena);

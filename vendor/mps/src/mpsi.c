@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 #include "args.h"
 #include "mpsavm.h"
 #include "mpsacl.h"
@@ -42,18 +43,27 @@ mps_res_t mps_arena_create_k(mps_arena_t *arena_o,
 {
   AVER(arena_o != NULL);
   AVER(args != NULL);
-  if (arena_class == &arenaClassCL)
-    return MPS_RES_UNIMPL; /* client arenas: DESIGN.md#unimplemented */
-  if (arena_class != &arenaClassVM)
+  if (arena_class != &arenaClassVM && arena_class != &arenaClassCL)
     return MPS_RES_PARAM;
-  return ArenaCreate(arena_o, args);
+  return ArenaCreate(arena_o, args, arena_class == &arenaClassCL);
 }
 
 mps_res_t mps_arena_create_v(mps_arena_t *arena_o,
                              mps_arena_class_t arena_class, va_list varargs)
 {
-  /* The VM class's positional argument is the reservation size. */
+  /* The VM class's positional argument is the reservation size; the
+   * client class's are the block's size, then its base. */
   mps_res_t res;
+  if (arena_class == &arenaClassCL) {
+    size_t size = va_arg(varargs, size_t);
+    mps_addr_t base = va_arg(varargs, mps_addr_t);
+    MPS_ARGS_BEGIN(args) {
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_CL_BASE, base);
+      MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, size);
+      res = mps_arena_create_k(arena_o, arena_class, args);
+    } MPS_ARGS_END(args);
+    return res;
+  }
   if (arena_class != &arenaClassVM)
     return mps_arena_create_k(arena_o, arena_class, mps_args_none);
   MPS_ARGS_BEGIN(args) {
@@ -153,10 +163,11 @@ mps_bool_t mps_arena_busy(mps_arena_t arena)
 
 mps_res_t mps_arena_extend(mps_arena_t arena, mps_addr_t base, size_t size)
 {
-  (void)arena;
-  (void)base;
-  (void)size;
-  return MPS_RES_UNIMPL; /* only client arenas can be extended */
+  Res res;
+  ArenaEnter(arena);
+  res = ArenaExtend(arena, base, size);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_arena_vm_growth(mps_arena_t arena, size_t desired,
@@ -337,7 +348,7 @@ mps_res_t mps_addr_object(mps_addr_t *p_o, mps_arena_t arena,
     Addr limit = SegWalkLimit(seg);
     Addr p = AddrAdd(seg->base, format->header);
     while (p - format->header < limit) {
-      Addr next = format->skip(p);
+      Addr next = FormatSkip(format, p);
       if ((Addr)addr < next - format->header) {
         if ((Addr)addr >= p - format->header && format->isfwd(p) == NULL) {
           *p_o = p - format->header;
@@ -551,10 +562,16 @@ mps_res_t mps_fmt_create_auto_header(mps_fmt_t *fmt_o, mps_arena_t arena,
 mps_res_t mps_fmt_create_fixed(mps_fmt_t *fmt_o, mps_arena_t arena,
                                mps_fmt_fixed_s *s)
 {
-  /* Fixed-size objects have no skip method, so no pool class here can use
-   * the format; creating it is still the keyword form without a skip. */
-  return fmtCreate(fmt_o, arena, s->align, s->scan, NULL, s->fwd, s->isfwd,
-                   s->pad, NULL, 0);
+  /* Fixed-size objects have no skip method: each pool given the format
+   * learns their size (DESIGN.md#fixed-format). */
+  mps_res_t res = fmtCreate(fmt_o, arena, s->align, s->scan, NULL, s->fwd,
+                            s->isfwd, s->pad, NULL, 0);
+  if (res == MPS_RES_OK) {
+    ArenaEnter(arena);
+    (*fmt_o)->fixed = TRUE;
+    ArenaLeave(arena);
+  }
+  return res;
 }
 
 void mps_fmt_destroy(mps_fmt_t fmt)
@@ -673,8 +690,11 @@ mps_res_t mps_alloc(mps_addr_t *p_o, mps_pool_t pool, size_t size)
   ArenaEnter(arena);
   res = pool->klass->alloc(&p, pool, SizeAlignUp(size, pool->align));
   ArenaLeave(arena);
-  if (res == MPS_RES_OK)
+  if (res == MPS_RES_OK) {
+    TelemetryEvent(TelObject, "Alloc", "pool=0x%lx address=0x%lx size=%zu",
+                   TelAddr(pool), TelAddr(p), size);
     *p_o = p;
+  }
   return res;
 }
 
@@ -686,6 +706,8 @@ void mps_free(mps_pool_t pool, mps_addr_t p, size_t size)
   ArenaEnter(arena);
   pool->klass->free(pool, p, SizeAlignUp(size, pool->align));
   ArenaLeave(arena);
+  TelemetryEvent(TelObject, "Free", "pool=0x%lx address=0x%lx size=%zu",
+                 TelAddr(pool), TelAddr(p), size);
 }
 
 /* Allocation points ------------------------------------------------------- */
@@ -1396,72 +1418,54 @@ mps_res_t mps_definalize(mps_arena_t arena, mps_addr_t *ref_p)
   return res;
 }
 
-/* Transforms: not implemented (DESIGN.md#unimplemented). */
+/* Transforms (DESIGN.md#transforms). */
 
 mps_res_t mps_transform_create(mps_transform_t *transform_o,
                                mps_arena_t arena)
 {
-  (void)transform_o;
-  (void)arena;
-  return MPS_RES_UNIMPL;
+  Res res;
+  AVER(transform_o != NULL);
+  ArenaEnter(arena);
+  res = TransformCreate(transform_o, arena);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_transform_add_oldnew(mps_transform_t transform,
                                    mps_addr_t *old_array,
                                    mps_addr_t *new_array, size_t count)
 {
-  (void)transform;
-  (void)old_array;
-  (void)new_array;
-  (void)count;
-  return MPS_RES_UNIMPL;
+  Arena arena = TransformArena(transform);
+  Res res;
+  AVER(count == 0 || (old_array != NULL && new_array != NULL));
+  ArenaEnter(arena);
+  res = TransformAddOldNew(transform, (Addr *)old_array, (Addr *)new_array,
+                           count);
+  ArenaLeave(arena);
+  return res;
 }
 
 mps_res_t mps_transform_apply(mps_bool_t *applied_o,
                               mps_transform_t transform)
 {
-  (void)applied_o;
-  (void)transform;
-  return MPS_RES_UNIMPL;
+  Arena arena = TransformArena(transform);
+  Bool applied = FALSE;
+  Res res;
+  AVER(applied_o != NULL);
+  ArenaEnter(arena);
+  res = TransformApply(&applied, transform);
+  ArenaLeave(arena);
+  if (res == MPS_RES_OK)
+    *applied_o = applied;
+  return res;
 }
 
 void mps_transform_destroy(mps_transform_t transform)
 {
-  (void)transform;
-  AssertFail(__FILE__, __LINE__, "transforms are not implemented");
+  Arena arena = TransformArena(transform);
+  ArenaEnter(arena);
+  TransformDestroy(transform);
+  ArenaLeave(arena);
 }
 
-/* Telemetry: a filter word and nothing else. */
-
-static mps_word_t telemetryFilter = 0;
-
-void mps_telemetry_set(mps_word_t set_mask)
-{
-  __atomic_fetch_or(&telemetryFilter, set_mask, __ATOMIC_RELAXED);
-}
-
-void mps_telemetry_reset(mps_word_t reset_mask)
-{
-  __atomic_fetch_and(&telemetryFilter, ~reset_mask, __ATOMIC_RELAXED);
-}
-
-mps_word_t mps_telemetry_get(void)
-{
-  return __atomic_load_n(&telemetryFilter, __ATOMIC_RELAXED);
-}
-
-mps_label_t mps_telemetry_intern(const char *label)
-{
-  (void)label;
-  return 0;
-}
-
-void mps_telemetry_label(mps_addr_t addr, mps_label_t label)
-{
-  (void)addr;
-  (void)label;
-}
-
-void mps_telemetry_flush(void)
-{
-}
+/* Telemetry: telemetry.c. */

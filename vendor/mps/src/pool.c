@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 
 Bool PoolClassCheck(PoolClass klass)
 {
@@ -44,6 +45,8 @@ Res PoolCreate(Pool *pool_o, Arena arena, PoolClass klass, mps_arg_s args[])
   RingAppend(&arena->pools, &pool->arena_ring);
   pool->sig = PoolSig;
   AVERT(Pool, pool);
+  TelemetryEvent(TelPool, "PoolInit", "pool=0x%lx arena=0x%lx class=%s",
+                 TelAddr(pool), TelAddr(arena), klass->name);
   *pool_o = pool;
   return MPS_RES_OK;
 }
@@ -54,6 +57,7 @@ void PoolDestroy(Pool pool)
   AVER(RingIsSingle(&pool->buffers));
   AVER(pool->sacs == 0); /* caches are destroyed before their pool */
   RingRemove(&pool->arena_ring);
+  TelemetryEvent(TelPool, "PoolFinish", "pool=0x%lx", TelAddr(pool));
   pool->klass->finish(pool);
   pool->sig = SigInvalid;
   free(pool);

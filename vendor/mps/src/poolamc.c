@@ -38,7 +38,8 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   if (!ArgPick(&arg, args, MPS_KEY_FORMAT) || arg.val.format == NULL)
     return MPS_RES_PARAM;
   format = arg.val.format;
-  if (!FormatCheck(format) || format->arena != arena)
+  if (!FormatCheck(format) || format->arena != arena ||
+      !FormatBindFixed(format, args))
     return MPS_RES_PARAM;
   /* AMC needs scan, skip, fwd, isfwd and pad; AMCZ all but scan.  (isfwd
    * has no default that could stand in for the client's.) */
@@ -288,7 +289,7 @@ static Addr amcObjectOf(Seg seg, Addr ref, Bool interior)
   Addr limit = SegWalkLimit(seg);
   Addr p = AddrAdd(seg->base, header);
   while (p - header < limit) {
-    Addr next = format->skip(p);
+    Addr next = FormatSkip(format, p);
     if (p == ref || (interior && ref >= p - header && ref < next - header))
       return p - header;
     if (p > ref)
@@ -337,7 +338,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
     return MPS_RES_OK;
   }
 
-  size = AddrOffset(ref, format->skip(ref));
+  size = AddrOffset(ref, FormatSkip(format, ref));
   res = amcForwardAlloc(&base, trace, pool, seg->pgen->next, size);
   if (res != MPS_RES_OK) {
     /* No room for a copy: pin in place instead of failing
@@ -384,7 +385,7 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   Size header = format->header, kept = 0;
   Addr p = AddrAdd(seg->base, header), run = NULL;
   while (p - header < limit) {
-    Addr next = format->skip(p);
+    Addr next = FormatSkip(format, p);
     if (amcIsNailed(seg, p - header)) {
       if (run != NULL) {
         amcReclaimed(seg->pool, run, p - header);
@@ -445,7 +446,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     Addr limit = SegWalkLimit(seg);
     Addr p = AddrAdd(seg->base, header);
     while ((Addr)(p - header) < limit) {
-      Addr next = format->skip(p);
+      Addr next = FormatSkip(format, p);
       if (format->isfwd(p) != NULL)
         format->pad(p - header, AddrOffset(p, next));
       p = next;
@@ -498,7 +499,7 @@ static void amcScan(Pool pool, Trace trace, Seg seg)
       Addr p = AddrAdd(seg->base, header), run = NULL;
       seg->scanned = limit;
       while (p - header < limit) {
-        Addr next = format->skip(p);
+        Addr next = FormatSkip(format, p);
         if (amcIsNailed(seg, p - header)) {
           if (run == NULL)
             run = p - header;

@@ -35,7 +35,7 @@ static void awlBeforeScan(Pool pool, Seg seg, Addr base, Addr limit)
   if (ms->find_dependent == NULL)
     return;
   while (p - format->header < limit) {
-    Addr next = format->skip(p);
+    Addr next = FormatSkip(format, p);
     Addr dep = ms->find_dependent(p);
     if (dep != NULL) {
       Seg dep_seg = SegOfAddr(pool->arena, dep);

@@ -57,7 +57,7 @@ static Res sncInit(Pool pool, mps_arg_s args[])
   format = arg.val.format;
   /* Scanned and walked; no in-band headers (frames are base addresses). */
   if (!FormatCheck(format) || format->arena != arena ||
-      !format->scan_given || !format->skip_given || format->header != 0)
+      !FormatBindFixed(format, args) || !format->scan_given || !format->skip_given || format->header != 0)
     return MPS_RES_PARAM;
   snc->extend_by = SizeAlignUp(SNC_EXTEND_BY, arena->grain);
   GenInit(&snc->gen, NULL, 0, (Size)-1, 0.0);

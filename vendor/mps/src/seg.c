@@ -282,7 +282,7 @@ static void walkArea(Seg seg, Addr base, Addr limit, void *closure)
   Size header = format->header;
   Addr p = AddrAdd(base, header);
   while (p - header < limit) {
-    Addr next = format->skip(p);
+    Addr next = FormatSkip(format, p);
     w->f(p, seg, w->closure);
     p = next;
   }

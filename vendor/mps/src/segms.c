@@ -41,7 +41,8 @@ Res MSInit(Pool pool, mps_arg_s args[], RankSet ranks, Bool need_scan)
   if (!ArgPick(&arg, args, MPS_KEY_FORMAT) || arg.val.format == NULL)
     return MPS_RES_PARAM;
   format = arg.val.format;
-  if (!FormatCheck(format) || format->arena != arena || !format->skip_given ||
+  if (!FormatCheck(format) || format->arena != arena ||
+      !FormatBindFixed(format, args) || !format->skip_given ||
       (need_scan && !format->scan_given))
     return MPS_RES_PARAM;
   if (ArgPick(&arg, args, MPS_KEY_CHAIN) && arg.val.chain != NULL)
@@ -231,7 +232,7 @@ static Bool msIsObject(Seg seg, Addr ref)
   if (seg->buffer != NULL && p < hole_limit && base >= hole_limit)
     p = hole_limit;
   while (p < base) {
-    p = format->skip(p + header) - header;
+    p = FormatSkip(format, p + header) - header;
     if (p >= hole && p < hole_limit)
       return FALSE;
   }
@@ -298,7 +299,7 @@ static void scanGreyObject(Addr client, Seg seg, void *closure)
   Size i = msIndex(seg, base);
   if (BTGet(seg->greys, i)) {
     BTClear(seg->greys, i);
-    TraceScanSeg(s->trace, seg, base, format->skip(client) - format->header);
+    TraceScanSeg(s->trace, seg, base, FormatSkip(format, client) - format->header);
     ++s->scanned;
   }
 }
@@ -329,7 +330,7 @@ static void sweepObject(Addr client, Seg seg, void *closure)
   MSSweepStruct *s = closure;
   Format format = seg->pool->format;
   Addr base = client - format->header;
-  Addr limit = format->skip(client) - format->header;
+  Addr limit = FormatSkip(format, client) - format->header;
   Size i = msIndex(seg, base);
   if (BTGet(seg->marks, i)) {
     s->kept += AddrOffset(base, limit);

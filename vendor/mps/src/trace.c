@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "mpm.h"
+#include "telemetry.h"
 
 Bool TraceCheck(Trace trace)
 {
@@ -89,7 +90,10 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
 {
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
-  Seg seg = SegOfAddr(arena, (Addr)*ref_io);
+  Seg seg;
+  if (trace->transform != NULL)
+    TransformFix(trace, ref_io);
+  seg = SegOfAddr(arena, (Addr)*ref_io);
   if (seg == NULL || !seg->condemned) {
     /* Nothing is condemned while roots are walked. */
     if (trace->root_stepper != NULL && seg != NULL &&
@@ -530,6 +534,9 @@ static void traceComplete(Trace trace)
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
+  TelemetryEvent(TelTrace, "TraceEnd", "arena=0x%lx condemned=%zu live=%zu",
+                 TelAddr(arena), trace->condemned,
+                 trace->copied + trace->preserved);
   if (trace->end_message != NULL) {
     Message end = trace->end_message;
     end->the.gc.live = trace->copied + trace->preserved;
@@ -637,6 +644,10 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 
   traceFlipBuffers(arena);
   traceCondemn(trace, chain, top, full);
+  if (arena->transform != NULL)
+    TransformBegin(trace, arena->transform);
+  TelemetryEvent(TelTrace, "TraceStart", "arena=0x%lx why=\"%s\" condemned=%zu",
+                 TelAddr(arena), why, trace->condemned);
   /* Incremental if it may be and is expected to take longer than the
    * pause time at the measured rate (DESIGN.md#incremental). */
   trace->incremental =

@@ -13,14 +13,19 @@
  *       mps_pool_check_fenceposts;
  *     - one byte written before the start of a block, by mps_free;
  *     - a write into a freed block, by mps_pool_check_free_space;
- *     and a child that makes no such mistake exits normally.
+ *     and a child that makes no such mistake exits normally;
+ *  4. on pools that are not debug pools (MVFF, MFS, MVT) the two checks
+ *     do nothing, as the manual says, even after the very writes that the
+ *     debug pool catches (into freed memory, past a block's end).
  */
 
 #include "testlib.h"
 
 #include "mps.h"
 #include "mpsavm.h"
+#include "mpscmfs.h"
 #include "mpscmvff.h"
+#include "mpscmvt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +140,40 @@ static void no_mistake(void)
   mps_pool_check_free_space(pool);
 }
 
+/* 4: mistakes a debug pool would catch, on pools that are not debug
+ * pools; the checks must return. */
+static void other_classes(void)
+{
+  mps_pool_t pools[3];
+  size_t i;
+  CHECK_RES(mps_pool_create_k(&pools[0], arena, mps_class_mvff(),
+                              mps_args_none));
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_MFS_UNIT_SIZE, (size_t)64);
+    CHECK_RES(mps_pool_create_k(&pools[1], arena, mps_class_mfs(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_pool_create_k(&pools[2], arena, mps_class_mvt(),
+                              mps_args_none));
+  for (i = 0; i < 3; ++i) {
+    mps_addr_t p, q;
+    if (i == 2) { /* MVT: no mps_alloc; a free block is still the pool's */
+      mps_pool_check_fenceposts(pools[i]);
+      mps_pool_check_free_space(pools[i]);
+      continue;
+    }
+    CHECK_RES(mps_alloc(&p, pools[i], 64));
+    CHECK_RES(mps_alloc(&q, pools[i], 64));
+    mps_free(pools[i], p, 64);
+    ((unsigned char *)p)[40] = 0x55; /* into freed memory */
+    memset(q, 2, 64);
+    mps_pool_check_fenceposts(pools[i]);
+    mps_pool_check_free_space(pools[i]);
+    mps_free(pools[i], q, 64);
+    mps_pool_destroy(pools[i]);
+  }
+  mps_pool_destroy(pools[2]);
+}
+
 int main(void)
 {
   mps_pool_t pool;
@@ -158,6 +197,7 @@ int main(void)
   test_in_child("a write before a block, then mps_free", underrun_then_free,
            "fencepost");
   test_in_child("a write to a freed block", write_after_free, "freed block");
+  other_classes();
 
   mps_arena_destroy(arena);
   printf("debug: OK\n");
