@@ -21,7 +21,8 @@
 //!
 //! - **skip**: `base + total_size` (or the pad's size).
 //! - **forward**: turns the old copy into a marker (see above) and counts
-//!   the move.
+//!   the move; in a pool that registers unwind tables, points the object's
+//!   unwind record at the new copy ([`crate::unwind`]).
 //! - **is-forwarded**: the marker's new address, or null.
 //! - **pad**: writes a pad.
 //! - **scan**: for every code object, fixes each `base` word of its Code
@@ -100,6 +101,9 @@ pub(crate) struct PoolContext {
     /// exec = write + delta.
     pub delta: isize,
     pub counters: Counters,
+    /// Objects end with a [`crate::unwind::TRAILER`] naming their unwind
+    /// record.
+    pub unwind: bool,
 }
 
 impl PoolContext {
@@ -328,6 +332,16 @@ pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
                 &context.counters.bytes_moved,
                 u64::from(read_u32(p, TOTAL_SIZE_AT)),
             );
+            if context.unwind {
+                // The unwinder is told before any thread runs again
+                // (crate::unwind).
+                crate::unwind::moved(
+                    p,
+                    new as usize,
+                    read_u32(p, TOTAL_SIZE_AT) as usize,
+                    context.delta,
+                );
+            }
             write_u64(p, WORD_AT, new as u64);
             ((p + TAG_AT) as *mut u32).write_unaligned(FORWARD);
         }
@@ -490,6 +504,7 @@ mod tests {
         let context = PoolContext {
             delta: 0,
             counters: Counters::default(),
+            unwind: false,
         };
         let mut block = Block([0; 128]);
         let header = Header {

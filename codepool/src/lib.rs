@@ -184,8 +184,9 @@ mod pool;
 pub mod publish;
 pub mod reloc;
 pub mod sidecar;
+pub mod unwind;
 
-pub use elf::{load, LoadError, LoadedObject};
+pub use elf::{load, EhFrame, LoadError, LoadedObject};
 pub use layout::{layout, relink, relink_from_table, Binding, CodeImage, RelinkError, RelinkStats};
 pub use sidecar::{SidecarStats, Target};
 

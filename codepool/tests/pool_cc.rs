@@ -116,7 +116,7 @@ fn record(to: &mut Vec<usize>, object: &CodeObject<'_>) {
 /// addresses there), then collects.
 #[inline(never)]
 fn collect(arena: &Arena) {
-    let buf = [0u8; 16 << 10];
+    let buf = [0u8; 64 << 10];
     std::hint::black_box(&buf);
     arena.collect().unwrap();
     arena.release();

@@ -118,6 +118,9 @@ pub type _bindgen_ty_4 = u32;
 pub type mpsx_test_hook_t = ::core::option::Option<
     unsafe extern "C" fn(point: ::core::ffi::c_int, closure: *mut ::core::ffi::c_void),
 >;
+pub type mpsx_reclaim_hook_t = ::core::option::Option<
+    unsafe extern "C" fn(client: mps_addr_t, closure: *mut ::core::ffi::c_void),
+>;
 #[repr(C)]
 #[derive(Debug)]
 pub struct mps_arena_s {
@@ -926,4 +929,9 @@ extern "C" {
         fn_: mpsx_test_hook_t,
         closure: *mut ::core::ffi::c_void,
     ) -> mps_res_t;
+    pub fn mpsx_pool_reclaim_hook_set(
+        pool: mps_pool_t,
+        hook: mpsx_reclaim_hook_t,
+        closure: *mut ::core::ffi::c_void,
+    );
 }

@@ -9,8 +9,8 @@
 //! as an error (the `mps` and `codepool` crates do).
 
 use crate::bindings::{
-    mps_arena_t, mps_bool_t, mps_key_s, mps_pool_class_t, mps_res_t, mps_ss_t, mps_thr_t,
-    mpsx_pause_log_s, mpsx_test_hook_t, mpsx_trace_stats_s,
+    mps_arena_t, mps_bool_t, mps_key_s, mps_pool_class_t, mps_pool_t, mps_res_t, mps_ss_t,
+    mps_thr_t, mpsx_pause_log_s, mpsx_reclaim_hook_t, mpsx_test_hook_t, mpsx_trace_stats_s,
 };
 use core::ffi::c_void;
 
@@ -84,6 +84,19 @@ pub unsafe extern "C" fn mpsx_scan_area_code(
 /// Never returns.
 pub unsafe extern "C" fn mpsx_flush_icache(_exec: *mut c_void, _size: usize) {
     missing("mpsx_flush_icache")
+}
+
+/// Stand-in for `mpsx_pool_reclaim_hook_set`: aborts.
+///
+/// # Safety
+///
+/// Never returns.
+pub unsafe extern "C" fn mpsx_pool_reclaim_hook_set(
+    _pool: mps_pool_t,
+    _hook: mpsx_reclaim_hook_t,
+    _closure: *mut c_void,
+) {
+    missing("mpsx_pool_reclaim_hook_set")
 }
 
 /// Stand-in for `mpsx_arena_last_trace`: aborts.

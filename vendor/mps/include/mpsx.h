@@ -173,6 +173,18 @@ typedef void (*mpsx_test_hook_t)(int point, void *closure);
 extern mps_res_t mpsx_test_hook_set(int point, mpsx_test_hook_t fn,
                                     void *closure);
 
+/* Reclaim hook (reclaimhook.c): after a collection, the collector calls
+ * `hook(client, closure)` on every block of a formatted automatic pool
+ * (AMC, AMCZ, AMCX) that it gives up (frees or pads): dead objects, and
+ * also pads, so the hook must tell them apart by its format's own tags.
+ * Forwarding markers are left out.  The hook runs with the world stopped
+ * and the arena lock held: it must not allocate, lock, call the MPS, or
+ * unwind.  NULL removes it. */
+typedef void (*mpsx_reclaim_hook_t)(mps_addr_t client, void *closure);
+extern void mpsx_pool_reclaim_hook_set(mps_pool_t pool,
+                                       mpsx_reclaim_hook_t hook,
+                                       void *closure);
+
 #ifdef __cplusplus
 }
 #endif

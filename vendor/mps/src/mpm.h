@@ -460,7 +460,15 @@ struct mps_pool_s {
    * arena's top generation last. */
   size_t gen_count;
   struct PoolGenStruct *pgens;
+  /* Called on each block a reclaim gives up (reclaimhook.c); NULL: none. */
+  void (*reclaim_hook)(void *client, void *closure);
+  void *reclaim_closure;
 };
+
+/* Calls the pool's reclaim hook, if it has one, on every block of
+ * [base, limit) (base addresses of blocks, as the format's skip method
+ * walks them) that is not a forwarding marker (reclaimhook.c). */
+void PoolReclaimHook(Pool pool, Addr base, Addr limit);
 
 Bool PoolCheck(Pool pool);
 Bool PoolClassCheck(PoolClass klass);

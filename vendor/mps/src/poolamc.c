@@ -376,6 +376,8 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   Addr p = AddrAdd(seg->base, header), run = NULL;
   while (p - header < limit) {
     Addr next = format->skip(p);
+    if (!amcIsNailed(seg, p - header) && seg->pool->reclaim_hook != NULL)
+      PoolReclaimHook(seg->pool, p - header, next - header);
     if (amcIsNailed(seg, p - header)) {
       if (run != NULL)
         format->pad(run, AddrOffset(run, p - header));
@@ -448,6 +450,8 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     SegSetPoolGen(seg, seg->pgen->next);
     return;
   }
+  if (pool->reclaim_hook != NULL)
+    PoolReclaimHook(pool, seg->base, SegWalkLimit(seg));
   seg->condemned = 0;
   SegFree(seg);
 }
