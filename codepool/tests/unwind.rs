@@ -83,14 +83,19 @@ fn link_ir(name: &str, callee: &str, k: i64) -> String {
 
 /// a(x) = b(x) + 3 after a collection; b(x) = c(x) + 2 and
 /// c(x) = rt_panic(x) + 1 (`link_ir`).
-const IR_A: &str = "declare i64 @b(i64)
-declare void @rt_collect()
-define i64 @a(i64 %x) {
-  call void @rt_collect()
-  %r = call i64 @b(i64 %x)
-  %s = add i64 %r, 3
-  ret i64 %s
-}";
+/// `i64 name(i64 x) { rt_collect(); return callee(x) + 3; }`.
+fn collect_ir(name: &str, callee: &str) -> String {
+    format!(
+        "declare i64 @{callee}(i64)
+         declare void @rt_collect()
+         define i64 @{name}(i64 %x) {{
+           call void @rt_collect()
+           %r = call i64 @{callee}(i64 %x)
+           %s = add i64 %r, 3
+           ret i64 %s
+         }}"
+    )
+}
 
 /// An object's address, disguised: an address on the stack would pin it.
 fn masked(object: &CodeObject<'_>) -> usize {
@@ -156,7 +161,7 @@ fn a_panic_unwinds_through_moving_jit_frames() {
         let env = env();
         let c = install(&code, &env, &link_ir("c", "rt_panic", 1));
         let b = install(&code, &env, &link_ir("b", "c", 2));
-        let a = install(&code, &env, IR_A);
+        let a = install(&code, &env, &collect_ir("a", "b"));
         // SAFETY: `a` is `i64 a(i64)`, and may unwind.
         let f = unsafe { a.function::<extern "C-unwind" fn(i64) -> i64>("a") }.unwrap();
         check_registry(&code, &[&a, &b, &c]);
@@ -331,4 +336,129 @@ fn threads_unwind_while_another_collects() {
         });
     });
     drop(objects);
+}
+
+const CPP_RUNTIME: &str = r#"
+#include <stdexcept>
+
+static long destroyed = 0;
+struct Guard {
+    ~Guard() { ++destroyed; }
+};
+
+extern "C" long rt_throw(long x) {
+    Guard guard;
+    if (x == 13)
+        throw std::runtime_error("thirteen from C++");
+    return x * 10;
+}
+
+/* Calls f(x) and catches what it throws: -1, and the guards destroyed. */
+extern "C" long cpp_catch(long (*f)(long), long x, long *destroyed_o) {
+    Guard guard;
+    long r;
+    try {
+        r = f(x);
+    } catch (const std::runtime_error &) {
+        r = -1;
+    }
+    *destroyed_o = destroyed;
+    return r;
+}
+"#;
+
+/// Builds `CPP_RUNTIME` into a shared library with the system C++
+/// compiler and opens it; `None` (the test is skipped) without one.
+fn cpp_runtime() -> Option<*mut core::ffi::c_void> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("codepool-unwind-cpp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("runtime.cpp");
+    let lib = dir.join("libruntime.so");
+    std::fs::write(&src, CPP_RUNTIME).unwrap();
+    let status = std::process::Command::new("c++")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status();
+    match status {
+        Err(e) => {
+            eprintln!("skipped: cannot run c++: {e}");
+            return None;
+        }
+        Ok(s) => assert!(s.success(), "c++ failed"),
+    }
+    let path = std::ffi::CString::new(lib.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path of a library built above.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW) };
+    assert!(!handle.is_null(), "dlopen failed");
+    Some(handle)
+}
+
+fn symbol(handle: *mut core::ffi::c_void, name: &core::ffi::CStr) -> usize {
+    // SAFETY: a live handle and a NUL-terminated name.
+    let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    assert!(!p.is_null(), "{name:?} not found");
+    p as usize
+}
+
+#[test]
+fn a_cpp_exception_unwinds_through_moving_jit_frames() {
+    if common::skip_without_extensions() {
+        return;
+    }
+    let Some(lib) = cpp_runtime() else {
+        return;
+    };
+    type Catch = unsafe extern "C" fn(usize, i64, *mut i64) -> i64;
+    // SAFETY: `cpp_catch` has this signature (CPP_RUNTIME).
+    let cpp_catch: Catch = unsafe { core::mem::transmute(symbol(lib, c"cpp_catch")) };
+    let rt_throw = symbol(lib, c"rt_throw");
+    let _lock = ARENA_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let arena = Arena::new().unwrap();
+    let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+    code.with_jit_thread(|_| {
+        let mut env = env();
+        env.address("rt_throw", rt_throw);
+        let c = install(&code, &env, &link_ir("c", "rt_throw", 1));
+        let b = install(&code, &env, &link_ir("b", "c", 2));
+        let a = install(&code, &env, &collect_ir("a", "b"));
+        // SAFETY: `a` is `i64 a(i64)`, and may unwind.
+        let f = unsafe { a.function::<extern "C-unwind" fn(i64) -> i64>("a") }.unwrap();
+        ARENA.store(arena.as_raw(), Ordering::SeqCst);
+        let moved_before = code.stats().collector.objects_moved;
+        let mut moved_during = false;
+        let mut expected = 0;
+        for _ in 0..20 {
+            clobber_stack();
+            arena.collect().unwrap();
+            arena.release();
+            let b_before = masked(&b);
+            let mut destroyed = 0;
+            // SAFETY: `f`'s entry is `i64 (i64)`; the thread runs JIT code
+            // inside with_jit_thread, so the frames are pinned.
+            let r = unsafe { cpp_catch(f.exec_address(), 13, &mut destroyed) };
+            assert_eq!(r, -1, "the exception was not caught");
+            // rt_throw's guard was destroyed by the unwinding (and the
+            // previous call's cpp_catch guard after it returned).
+            expected += 1;
+            assert_eq!(destroyed, expected);
+            // SAFETY: as above.
+            assert_eq!(
+                unsafe { cpp_catch(f.exec_address(), 4, &mut destroyed) },
+                46
+            );
+            expected += 2;
+            assert_eq!(destroyed, expected);
+            expected += 1;
+            check_registry(&code, &[&a, &b, &c]);
+            moved_during |= masked(&b) != b_before;
+            if moved_during {
+                break;
+            }
+        }
+        assert!(moved_during, "b never moved during a call");
+        assert!(code.stats().collector.objects_moved > moved_before);
+        ARENA.store(std::ptr::null_mut(), Ordering::SeqCst);
+    })
+    .unwrap();
 }
