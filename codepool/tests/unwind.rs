@@ -443,10 +443,8 @@ fn a_cpp_exception_unwinds_through_moving_jit_frames() {
             expected += 1;
             assert_eq!(destroyed, expected);
             // SAFETY: as above.
-            assert_eq!(
-                unsafe { cpp_catch(f.exec_address(), 4, &mut destroyed) },
-                46
-            );
+            let r = unsafe { cpp_catch(f.exec_address(), 4, &mut destroyed) };
+            assert_eq!(r, 46);
             expected += 2;
             assert_eq!(destroyed, expected);
             expected += 1;
