@@ -174,6 +174,7 @@
 
 #![warn(missing_docs)]
 
+pub mod debuginfo;
 pub mod elf;
 mod format;
 mod func;

@@ -877,6 +877,7 @@ impl<'a> CodePool<'a> {
         let delta = unsafe { mpsx_code_delta(arena.as_raw()) };
         let unwind = options.unwind.unwrap_or(true);
         if unwind {
+            crate::debuginfo::enable_from_env();
             crate::unwind::add_code_range(
                 write.wrapping_add_signed(delta),
                 (write + size).wrapping_add_signed(delta),

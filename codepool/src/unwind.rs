@@ -163,6 +163,65 @@ impl Reader<'_> {
     }
 }
 
+/// What matters of a CIE.
+struct Cie {
+    /// The FDE pointer encoding (augmentation `R`).
+    encoding: u8,
+    /// Where its byte is, if the CIE has one.
+    encoding_at: Option<usize>,
+}
+
+/// Parses the CIE at `at` (`r` is just after its id).
+fn parse_cie(r: &mut Reader<'_>, at: usize) -> Result<Cie, UnwindError> {
+    let err = |s: String| Err(UnwindError(s));
+    let version = r.u8()?;
+    if version != 1 && version != 3 {
+        return err(format!("CIE at {at:#x} has version {version}"));
+    }
+    let mut aug = Vec::new();
+    loop {
+        match r.u8()? {
+            0 => break,
+            c => aug.push(c),
+        }
+    }
+    let aug_text = || String::from_utf8_lossy(&aug).into_owned();
+    r.uleb()?; // code alignment
+    r.uleb()?; // data alignment (signed; only skipped)
+    if version == 1 {
+        r.u8()?;
+    } else {
+        r.uleb()?;
+    }
+    let mut cie = Cie {
+        encoding: PCREL_SDATA4,
+        encoding_at: None,
+    };
+    if aug.first() == Some(&b'z') {
+        r.uleb()?;
+        for &c in &aug[1..] {
+            match c {
+                b'R' => {
+                    cie.encoding_at = Some(r.at);
+                    cie.encoding = r.u8()?;
+                }
+                b'S' => {}
+                b'P' | b'L' => {
+                    return err(format!(
+                        "CIE at {at:#x} names a personality routine or LSDA \
+                         (augmentation {:?}): JIT code cannot catch exceptions",
+                        aug_text()
+                    ))
+                }
+                _ => return err(format!("CIE at {at:#x} has augmentation {:?}", aug_text())),
+            }
+        }
+    } else if !aug.is_empty() {
+        return err(format!("CIE at {at:#x} has augmentation {:?}", aug_text()));
+    }
+    Ok(cie)
+}
+
 /// `DW_EH_PE_pcrel | DW_EH_PE_sdata4`, the FDE pointer encoding LLVM and
 /// GCC use on x86-64.
 const PCREL_SDATA4: u8 = 0x1b;
@@ -210,57 +269,14 @@ impl UnwindTable {
             let id_at = r.at;
             let id = r.u32()? as usize;
             if id == 0 {
-                let version = r.u8()?;
-                if version != 1 && version != 3 {
-                    return err(format!("CIE at {at:#x} has version {version}"));
-                }
-                let mut aug = Vec::new();
-                loop {
-                    match r.u8()? {
-                        0 => break,
-                        c => aug.push(c),
-                    }
-                }
-                r.uleb()?; // code alignment
-                r.uleb()?; // data alignment (signed; only skipped)
-                if version == 1 {
-                    r.u8()?;
-                } else {
-                    r.uleb()?;
-                }
-                let mut encoding = PCREL_SDATA4;
-                if aug.first() == Some(&b'z') {
-                    r.uleb()?;
-                    for &c in &aug[1..] {
-                        match c {
-                            b'R' => encoding = r.u8()?,
-                            b'S' => {}
-                            b'P' | b'L' => {
-                                return err(format!(
-                                    "CIE at {at:#x} names a personality routine or LSDA \
-                                     (augmentation {:?}): JIT code cannot catch exceptions",
-                                    String::from_utf8_lossy(&aug)
-                                ))
-                            }
-                            _ => {
-                                return err(format!(
-                                    "CIE at {at:#x} has augmentation {:?}",
-                                    String::from_utf8_lossy(&aug)
-                                ))
-                            }
-                        }
-                    }
-                } else if !aug.is_empty() {
+                let cie = parse_cie(r, at)?;
+                if cie.encoding != PCREL_SDATA4 {
                     return err(format!(
-                        "CIE at {at:#x} has augmentation {:?}",
-                        String::from_utf8_lossy(&aug)
+                        "CIE at {at:#x} has FDE pointer encoding {:#x}",
+                        cie.encoding
                     ));
                 }
-                if encoding != PCREL_SDATA4 {
-                    return err(format!(
-                        "CIE at {at:#x} has FDE pointer encoding {encoding:#x}"
-                    ));
-                }
+                let encoding = cie.encoding;
                 cies.push((at, encoding));
             } else {
                 let Some(cie) = id_at.checked_sub(id) else {
@@ -321,6 +337,54 @@ impl UnwindTable {
         })
     }
 
+    /// The table for a debugger: the same CIEs and FDEs with absolute
+    /// 64-bit FDE addresses (`DW_EH_PE_absptr`) for the object at `base`,
+    /// so that it reads right wherever the bytes are put.
+    pub fn absolute_eh_frame(&self, base: u64) -> Vec<u8> {
+        let bytes = &self.bytes;
+        let mut out = Vec::with_capacity(bytes.len() + 8 * self.fdes.len());
+        let mut cies: Vec<(usize, usize)> = Vec::new();
+        let mut at = 0;
+        while at + 4 <= bytes.len() {
+            let word = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+            let length = word(at) as usize;
+            if length == 0 {
+                break;
+            }
+            let id = word(at + 4) as usize;
+            let end = at + 4 + length;
+            if id == 0 {
+                let r = &mut Reader {
+                    bytes: &bytes[..end],
+                    at: at + 8,
+                };
+                let cie = parse_cie(r, at).expect("checked by build");
+                cies.push((at, out.len()));
+                let start = out.len();
+                out.extend_from_slice(&bytes[at..end]);
+                if let Some(e) = cie.encoding_at {
+                    out[start + e - at] = 0; // DW_EH_PE_absptr
+                }
+            } else if let Some(f) = self.fdes.iter().find(|f| f.fde as usize == at) {
+                let cie = at + 4 - id;
+                let new_cie = cies
+                    .iter()
+                    .find(|c| c.0 == cie)
+                    .expect("checked by build")
+                    .1;
+                let new_at = out.len();
+                out.extend_from_slice(&((length + 8) as u32).to_le_bytes());
+                out.extend_from_slice(&((new_at + 4 - new_cie) as u32).to_le_bytes());
+                out.extend_from_slice(&(base + u64::from(f.start)).to_le_bytes());
+                out.extend_from_slice(&u64::from(f.len).to_le_bytes());
+                out.extend_from_slice(&bytes[at + 16..end]);
+            }
+            at = end;
+        }
+        out.extend_from_slice(&[0; 4]);
+        out
+    }
+
     /// The FDEs.
     pub fn fdes(&self) -> &[FdeRange] {
         &self.fdes
@@ -378,6 +442,19 @@ static DEAD: AtomicU32 = AtomicU32::new(0);
 /// The union of the execute views of every arena's code memory seen.
 static LOW: AtomicUsize = AtomicUsize::new(usize::MAX);
 static HIGH: AtomicUsize = AtomicUsize::new(0);
+
+/// Bumped on every change of a record's address: debuggers and profilers
+/// ([`crate::debuginfo`]) resynchronise when it changes.
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
+
+/// The registry's generation (see `GENERATION`).
+pub(crate) fn generation() -> usize {
+    GENERATION.load(Ordering::Acquire)
+}
+
+fn changed() {
+    GENERATION.fetch_add(1, Ordering::Release);
+}
 
 /// Free record indices, behind a lock taken only outside the stopped world.
 static STATE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -465,6 +542,7 @@ impl Registration {
     pub(crate) fn activate(&self, exec: usize) {
         let r = record(self.index as usize).expect("taken");
         r.base.store(exec, Ordering::Release);
+        changed();
     }
 
     /// The object is installed: the record stays until the object dies.
@@ -477,6 +555,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let r = record(self.index as usize).expect("taken");
         r.base.store(0, Ordering::Release);
+        changed();
         let mut free = STATE.lock().unwrap_or_else(|e| e.into_inner());
         let table = r.table.swap(ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: from `Box::into_raw` in `new`; the object was never
@@ -515,6 +594,7 @@ pub(crate) unsafe fn moved(old: usize, new: usize, total_size: usize, delta: isi
         let _ = r
             .base
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed);
+        changed();
     }
 }
 
@@ -542,6 +622,7 @@ fn died(r: &'static Record) {
     if r.base.swap(0, Ordering::AcqRel) == 0 {
         return;
     }
+    changed();
     let index = r.index;
     let mut head = DEAD.load(Ordering::Relaxed);
     loop {
@@ -561,6 +642,7 @@ pub(crate) fn forget_owner(owner: usize) {
     for i in 0..USED.load(Ordering::Acquire) {
         let Some(r) = record(i) else { continue };
         if r.owner.load(Ordering::Relaxed) == owner && r.base.swap(0, Ordering::AcqRel) != 0 {
+            changed();
             r.owner.store(0, Ordering::Relaxed);
             let table = r.table.swap(ptr::null_mut(), Ordering::AcqRel);
             if !table.is_null() {
@@ -570,6 +652,22 @@ pub(crate) fn forget_owner(owner: usize) {
             }
             free.push(i as u32);
         }
+    }
+}
+
+/// Calls `f(base, size, table)` for every registered object (of every
+/// pool), under the registry's lock: no table is freed meanwhile.
+pub(crate) fn for_each_registered(mut f: impl FnMut(usize, usize, &UnwindTable)) {
+    let _free = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..USED.load(Ordering::Acquire) {
+        let Some(r) = record(i) else { continue };
+        let base = r.base.load(Ordering::Acquire);
+        let table = r.table.load(Ordering::Acquire);
+        if base == 0 || table.is_null() {
+            continue;
+        }
+        // SAFETY: tables are freed only under STATE, which we hold.
+        f(base, r.size.load(Ordering::Relaxed), unsafe { &*table });
     }
 }
 

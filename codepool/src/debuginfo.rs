@@ -1,0 +1,387 @@
+//! Debuggers and profilers that follow code as it moves: the GDB JIT
+//! interface and the Linux `perf` map, both derived from the unwind
+//! registry ([`crate::unwind`]) and kept current as the collector moves
+//! and frees code objects.
+//!
+//! Both are off until enabled, with [`enable_gdb`] / [`enable_perf_map`]
+//! or the environment variables `CODEPOOL_GDB=1` / `CODEPOOL_PERF_MAP=1`
+//! (read when a pool that registers unwind tables is created).
+//!
+//! # When they are updated
+//!
+//! Neither can change inside the stopped world: `perf` reads a file, and
+//! gdb learns of symbol files through a call to
+//! `__jit_debug_register_code`, on which it has a breakpoint, and then
+//! reads the process's memory, which needs the process to run. So the
+//! collector only records that the registry changed (a generation
+//! counter, bumped by the format's forward method and the reclaim hook),
+//! and [`sync`] brings both up to date: a background thread, started by
+//! the first `enable_*`, calls it every [`SYNC_INTERVAL`], and anyone may
+//! call it at once (tests, or a runtime after [`mps::Arena::collect`]). The
+//! thread touches no collected memory (the registry and its tables live in
+//! malloc'd memory), so it needs no registration with any arena and the
+//! collector never stops it.
+//!
+//! Between a move and the next sync, gdb and the map describe the old
+//! address: this is only a debugger's and a profiler's view and never
+//! affects execution or unwinding (which [`crate::unwind`] keeps exact).
+//!
+//! # GDB
+//!
+//! Each live code object is described by an in-memory ELF file (written
+//! with the `object` crate): a `.text` section without contents at the
+//! object's execute-view address and size, a symbol per named function,
+//! and the object's `.eh_frame` rewritten with absolute addresses
+//! ([`UnwindTable::absolute_eh_frame`]) so that gdb unwinds through JIT
+//! frames (`bt`) with the same tables the process uses. A move replaces
+//! the object's file (unregister, register at the new address). gdb then
+//! names JIT frames in `bt` and `info symbol`, and stops in a JIT function
+//! by name with a *hardware* breakpoint (`hbreak jit_fn`, re-set at the
+//! new address when the function moves). A software breakpoint (`break`)
+//! does not work in JIT code: gdb cannot write its `int3` into the
+//! read-execute view, a shared mapping the kernel refuses forced writes
+//! to; and if it could, the collector would copy the `int3` along when
+//! the code moved.
+//!
+//! # perf
+//!
+//! `perf` reads `/tmp/perf-<pid>.map` (one `START SIZE name` line per
+//! function, hexadecimal) when it reports. [`sync`] rewrites the whole
+//! file (a new file renamed over the old one) with the current address of
+//! every named function. A map describes one layout only: samples taken
+//! at an address before the code there moved are attributed to what the
+//! last map says is there (usually nothing, or the code that moved in).
+//! Collections are rare compared with samples, and code that is running
+//! is pinned, so hot code is where the map says; a jitdump file with
+//! code-move records would be exact, and is not implemented.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use object::write::elf::{FileHeader, SectionHeader, Sym, Writer};
+use object::{elf, Endianness};
+
+use crate::unwind::{self, UnwindTable};
+
+/// How often the background thread checks for changes.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);
+
+static GDB: AtomicBool = AtomicBool::new(false);
+static PERF: AtomicBool = AtomicBool::new(false);
+static THREAD: Once = Once::new();
+
+/// Describes live code objects to gdb through the GDB JIT interface from
+/// now on (and starts the background thread).
+pub fn enable_gdb() {
+    GDB.store(true, Ordering::Release);
+    start();
+}
+
+/// Writes and keeps current the perf map [`perf_map_path`] from now on
+/// (and starts the background thread).
+pub fn enable_perf_map() {
+    PERF.store(true, Ordering::Release);
+    start();
+}
+
+/// Enables what `CODEPOOL_GDB` and `CODEPOOL_PERF_MAP` ask for (set and
+/// not `0`).
+pub(crate) fn enable_from_env() {
+    let on = |name| std::env::var_os(name).is_some_and(|v| v != "0" && !v.is_empty());
+    if on("CODEPOOL_GDB") {
+        enable_gdb();
+    }
+    if on("CODEPOOL_PERF_MAP") {
+        enable_perf_map();
+    }
+}
+
+/// `/tmp/perf-<pid>.map`.
+pub fn perf_map_path() -> PathBuf {
+    PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()))
+}
+
+fn start() {
+    THREAD.call_once(|| {
+        std::thread::Builder::new()
+            .name("codepool-debuginfo".into())
+            .spawn(|| loop {
+                std::thread::sleep(SYNC_INTERVAL);
+                if let Err(e) = sync() {
+                    eprintln!("codepool: cannot update the perf map: {e}");
+                }
+            })
+            .expect("codepool: cannot start the debug-info thread");
+    });
+}
+
+/// What the last sync wrote.
+struct Synced {
+    generation: usize,
+    /// Registered GDB entries by (object address, size).
+    gdb: HashMap<(usize, usize), Box<gdb::Entry>>,
+}
+
+static SYNCED: Mutex<Option<Synced>> = Mutex::new(None);
+
+/// Brings the GDB descriptions and the perf map up to date with the
+/// registry, if it changed since the last call. Without a collection or
+/// installation in between, the result describes every registered object
+/// at its current address.
+///
+/// # Errors
+///
+/// Writing the perf map failed.
+pub fn sync() -> std::io::Result<()> {
+    let mut synced = SYNCED.lock().unwrap_or_else(|e| e.into_inner());
+    let synced = synced.get_or_insert_with(|| Synced {
+        generation: usize::MAX,
+        gdb: HashMap::new(),
+    });
+    let generation = unwind::generation();
+    if generation == synced.generation {
+        return Ok(());
+    }
+    synced.generation = generation;
+    let (gdb_on, perf_on) = (GDB.load(Ordering::Acquire), PERF.load(Ordering::Acquire));
+    let mut map = String::new();
+    let mut live: HashMap<(usize, usize), Option<Vec<u8>>> = HashMap::new();
+    unwind::for_each_registered(|base, size, table| {
+        if perf_on {
+            for (offset, len, name) in table.functions() {
+                map.push_str(&format!(
+                    "{:x} {:x} {name}\n",
+                    base + offset as usize,
+                    len.max(1)
+                ));
+            }
+        }
+        if gdb_on {
+            let known = synced.gdb.contains_key(&(base, size));
+            live.insert(
+                (base, size),
+                (!known).then(|| symbol_file(base, size, table)),
+            );
+        }
+    });
+    if gdb_on {
+        synced.gdb.retain(|key, entry| {
+            let keep = live.contains_key(key);
+            if !keep {
+                gdb::unregister(entry);
+            }
+            keep
+        });
+        for (key, file) in live {
+            if let Some(file) = file {
+                synced.gdb.insert(key, gdb::register(file));
+            }
+        }
+    }
+    if perf_on {
+        let path = perf_map_path();
+        let tmp = path.with_extension("map.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(map.as_bytes())?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(())
+}
+
+/// The in-memory ELF file describing the object at `base` (see the module
+/// docs).
+pub fn symbol_file(base: usize, size: usize, table: &UnwindTable) -> Vec<u8> {
+    let eh = table.absolute_eh_frame(base as u64);
+    let names: Vec<(u32, u32, String)> = table
+        .functions()
+        .map(|(o, s, n)| (o, s, n.to_owned()))
+        .collect();
+    let mut buf = Vec::new();
+    let mut w = Writer::new(Endianness::Little, true, &mut buf);
+    w.reserve_file_header();
+    w.reserve_null_section_index();
+    let text_name = w.add_section_name(b".text");
+    let text = w.reserve_section_index();
+    let eh_name = w.add_section_name(b".eh_frame");
+    w.reserve_section_index();
+    let eh_offset = w.reserve(eh.len(), 8);
+    w.reserve_null_symbol_index();
+    let strings: Vec<_> = names
+        .iter()
+        .map(|(_, _, n)| w.add_string(n.as_bytes()))
+        .collect();
+    for _ in &names {
+        w.reserve_symbol_index(Some(text));
+    }
+    w.reserve_symtab_section_index();
+    w.reserve_symtab();
+    w.reserve_strtab_section_index();
+    w.reserve_strtab();
+    w.reserve_shstrtab_section_index();
+    w.reserve_shstrtab();
+    w.reserve_section_headers();
+
+    w.write_file_header(&FileHeader {
+        os_abi: elf::ELFOSABI_NONE,
+        abi_version: 0,
+        e_type: elf::ET_EXEC,
+        e_machine: elf::EM_X86_64,
+        e_entry: 0,
+        e_flags: 0,
+    })
+    .expect("a valid ELF header");
+    w.write_align(8);
+    w.write(&eh);
+    w.write_null_symbol();
+    for ((offset, len, _), name) in names.iter().zip(&strings) {
+        w.write_symbol(&Sym {
+            name: Some(*name),
+            section: Some(text),
+            st_info: (elf::STB_GLOBAL << 4) | elf::STT_FUNC,
+            st_other: elf::STV_DEFAULT,
+            st_shndx: 0,
+            st_value: (base + *offset as usize) as u64,
+            st_size: u64::from(*len),
+        });
+    }
+    w.write_strtab();
+    w.write_shstrtab();
+    w.write_null_section_header();
+    w.write_section_header(&SectionHeader {
+        name: Some(text_name),
+        sh_type: elf::SHT_NOBITS,
+        sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
+        sh_addr: base as u64,
+        sh_offset: 0,
+        sh_size: size as u64,
+        sh_link: 0,
+        sh_info: 0,
+        sh_addralign: 16,
+        sh_entsize: 0,
+    });
+    w.write_section_header(&SectionHeader {
+        name: Some(eh_name),
+        sh_type: elf::SHT_PROGBITS,
+        // Not mapped: its FDEs hold absolute addresses, so gdb needs no
+        // address for the section itself.
+        sh_flags: 0,
+        sh_addr: 0,
+        sh_offset: eh_offset as u64,
+        sh_size: eh.len() as u64,
+        sh_link: 0,
+        sh_info: 0,
+        sh_addralign: 8,
+        sh_entsize: 0,
+    });
+    w.write_symtab_section_header(1);
+    w.write_strtab_section_header();
+    w.write_shstrtab_section_header();
+    buf
+}
+
+/// The GDB JIT interface (gdb's manual, "JIT Compilation Interface"): the
+/// descriptor gdb reads and the function it breaks on.
+mod gdb {
+    use core::ptr;
+
+    /// `struct jit_code_entry`.
+    #[repr(C)]
+    pub struct Entry {
+        next: *mut Entry,
+        prev: *mut Entry,
+        symfile_addr: *const u8,
+        symfile_size: u64,
+        /// The file, owned here (not part of gdb's structure).
+        file: Vec<u8>,
+    }
+
+    // SAFETY: an entry's pointers are only read or written under `SYNCED`
+    // (and by gdb while the process is stopped); it owns its file.
+    unsafe impl Send for Entry {}
+
+    /// `struct jit_descriptor`.
+    #[repr(C)]
+    pub struct Descriptor {
+        version: u32,
+        action_flag: u32,
+        relevant_entry: *mut Entry,
+        first_entry: *mut Entry,
+    }
+
+    const JIT_REGISTER_FN: u32 = 1;
+    const JIT_UNREGISTER_FN: u32 = 2;
+
+    /// The descriptor gdb finds by name.
+    #[no_mangle]
+    #[used]
+    pub static mut __jit_debug_descriptor: Descriptor = Descriptor {
+        version: 1,
+        action_flag: 0,
+        relevant_entry: ptr::null_mut(),
+        first_entry: ptr::null_mut(),
+    };
+
+    /// gdb sets a breakpoint here and reads the descriptor when it stops.
+    #[no_mangle]
+    #[inline(never)]
+    pub extern "C" fn __jit_debug_register_code() {
+        // SAFETY: an empty assembly block: the call must not be optimised
+        // away, nor this function merged with another.
+        unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+    }
+
+    /// Adds `file` to the list and tells gdb. Called under `SYNCED`, the
+    /// only user of the descriptor.
+    pub fn register(file: Vec<u8>) -> Box<Entry> {
+        let mut entry = Box::new(Entry {
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            symfile_addr: file.as_ptr(),
+            symfile_size: file.len() as u64,
+            file,
+        });
+        let e: *mut Entry = &mut *entry;
+        // SAFETY: the descriptor is only touched under `SYNCED`, which the
+        // caller holds; the entries on the list are live boxes owned by
+        // `Synced::gdb`.
+        unsafe {
+            let d = ptr::addr_of_mut!(__jit_debug_descriptor);
+            (*e).next = (*d).first_entry;
+            if !(*d).first_entry.is_null() {
+                (*(*d).first_entry).prev = e;
+            }
+            (*d).first_entry = e;
+            (*d).relevant_entry = e;
+            (*d).action_flag = JIT_REGISTER_FN;
+        }
+        __jit_debug_register_code();
+        debug_assert!(!entry.file.is_empty());
+        entry
+    }
+
+    /// Removes `entry` from the list and tells gdb (the caller then frees
+    /// it).
+    pub fn unregister(entry: &mut Entry) {
+        let e: *mut Entry = entry;
+        // SAFETY: as in `register`; `entry` is on the list.
+        unsafe {
+            let d = ptr::addr_of_mut!(__jit_debug_descriptor);
+            if !(*e).prev.is_null() {
+                (*(*e).prev).next = (*e).next;
+            } else {
+                (*d).first_entry = (*e).next;
+            }
+            if !(*e).next.is_null() {
+                (*(*e).next).prev = (*e).prev;
+            }
+            (*d).relevant_entry = e;
+            (*d).action_flag = JIT_UNREGISTER_FN;
+        }
+        __jit_debug_register_code();
+    }
+}
