@@ -46,16 +46,41 @@
 //! # perf
 //!
 //! `perf` reads `/tmp/perf-<pid>.map` (one `START SIZE name` line per
-//! function, hexadecimal) when it reports. [`sync`] rewrites the whole
-//! file (a new file renamed over the old one) with the current address of
-//! every named function. A map describes one layout only: samples taken
-//! at an address before the code there moved are attributed to what the
-//! last map says is there (usually nothing, or the code that moved in).
-//! Collections are rare compared with samples, and code that is running
-//! is pinned, so hot code is where the map says; a jitdump file with
-//! code-move records would be exact, and is not implemented.
+//! function, hexadecimal) when it reports, after the process has ended.
+//! [`sync`] rewrites the whole file (a new file renamed over the old one):
+//! first the current address of every named function of every registered
+//! object, then *retired* entries: where functions were before they moved
+//! or died, kept as long as no later entry (current or retired) overlaps
+//! them, so that samples taken there before the move are still named, and
+//! so that the map survives the pools' end. A map describes one layout
+//! per address only: samples taken at an address whose code later moved
+//! away and was replaced are attributed to the newer code. Collections are
+//! rare compared with samples, and code that is running is pinned, so hot
+//! code stays where the map says.
+//!
+//! perf consults the map only for anonymous executable memory; the code
+//! pool's execute view is a shared memfd mapping (`memfd:mps-code`), which
+//! perf 6.1 (Debian 12) treats as a file it cannot open, so it does not
+//! use the map there. For that perf, use the jitdump file.
+//!
+//! # perf jitdump
+//!
+//! [`enable_jitdump`] (or `CODEPOOL_JITDUMP=1`) writes
+//! `/tmp/jit-<pid>.dump` in perf's jitdump format
+//! (`tools/perf/Documentation/jitdump-specification.txt`): a
+//! `JIT_CODE_LOAD` record when a function is first seen, and a
+//! `JIT_CODE_MOVE` record each time [`sync`] finds it at another address,
+//! timestamped with `CLOCK_MONOTONIC` (record with `perf record -k 1`).
+//! The file is mapped executable once so that `perf record` notes it;
+//! `perf inject --jit` then turns the records into per-function ELF files
+//! and mappings that override the memfd mapping from each record's time
+//! on. The load records carry zeros instead of the code bytes (reading
+//! code memory from this thread could race with a collection freeing it),
+//! so `perf annotate` shows no instructions; attribution by name works. A
+//! sample between a move and the next sync (at most [`SYNC_INTERVAL`]) is
+//! attributed to the old address's function.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +97,7 @@ pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);
 
 static GDB: AtomicBool = AtomicBool::new(false);
 static PERF: AtomicBool = AtomicBool::new(false);
+static JITDUMP: AtomicBool = AtomicBool::new(false);
 static THREAD: Once = Once::new();
 
 /// Describes live code objects to gdb through the GDB JIT interface from
@@ -88,8 +114,20 @@ pub fn enable_perf_map() {
     start();
 }
 
-/// Enables what `CODEPOOL_GDB` and `CODEPOOL_PERF_MAP` ask for (set and
-/// not `0`).
+/// Writes the jitdump file [`jitdump_path`] from now on (and starts the
+/// background thread).
+pub fn enable_jitdump() {
+    JITDUMP.store(true, Ordering::Release);
+    start();
+}
+
+/// `/tmp/jit-<pid>.dump`.
+pub fn jitdump_path() -> PathBuf {
+    PathBuf::from(format!("/tmp/jit-{}.dump", std::process::id()))
+}
+
+/// Enables what `CODEPOOL_GDB`, `CODEPOOL_PERF_MAP` and `CODEPOOL_JITDUMP`
+/// ask for (set and not `0`).
 pub(crate) fn enable_from_env() {
     let on = |name| std::env::var_os(name).is_some_and(|v| v != "0" && !v.is_empty());
     if on("CODEPOOL_GDB") {
@@ -97,6 +135,9 @@ pub(crate) fn enable_from_env() {
     }
     if on("CODEPOOL_PERF_MAP") {
         enable_perf_map();
+    }
+    if on("CODEPOOL_JITDUMP") {
+        enable_jitdump();
     }
 }
 
@@ -112,7 +153,7 @@ fn start() {
             .spawn(|| loop {
                 std::thread::sleep(SYNC_INTERVAL);
                 if let Err(e) = sync() {
-                    eprintln!("codepool: cannot update the perf map: {e}");
+                    eprintln!("codepool: cannot update the perf map or jitdump: {e}");
                 }
             })
             .expect("codepool: cannot start the debug-info thread");
@@ -122,8 +163,16 @@ fn start() {
 /// What the last sync wrote.
 struct Synced {
     generation: usize,
+    /// The perf map's current entries at the last sync: start -> (size,
+    /// name).
+    current: BTreeMap<usize, (usize, String)>,
+    /// Its retired entries (see the module docs), none overlapping another
+    /// or a current one.
+    retired: BTreeMap<usize, (usize, String)>,
     /// Registered GDB entries by (object address, size).
     gdb: HashMap<(usize, usize), Box<gdb::Entry>>,
+    /// The jitdump file, once opened.
+    jitdump: Option<jitdump::Dump>,
 }
 
 static SYNCED: Mutex<Option<Synced>> = Mutex::new(None);
@@ -140,7 +189,10 @@ pub fn sync() -> std::io::Result<()> {
     let mut synced = SYNCED.lock().unwrap_or_else(|e| e.into_inner());
     let synced = synced.get_or_insert_with(|| Synced {
         generation: usize::MAX,
+        current: BTreeMap::new(),
+        retired: BTreeMap::new(),
         gdb: HashMap::new(),
+        jitdump: None,
     });
     let generation = unwind::generation();
     if generation == synced.generation {
@@ -148,15 +200,27 @@ pub fn sync() -> std::io::Result<()> {
     }
     synced.generation = generation;
     let (gdb_on, perf_on) = (GDB.load(Ordering::Acquire), PERF.load(Ordering::Acquire));
-    let mut map = String::new();
+    let jit_on = JITDUMP.load(Ordering::Acquire);
+    // (table serial, offset) -> (address, size, name) of every function.
+    let mut functions: Vec<((u64, u32), usize, u32, String)> = Vec::new();
+    let mut current = BTreeMap::new();
     let mut live: HashMap<(usize, usize), Option<Vec<u8>>> = HashMap::new();
     unwind::for_each_registered(|base, size, table| {
         if perf_on {
             for (offset, len, name) in table.functions() {
-                map.push_str(&format!(
-                    "{:x} {:x} {name}\n",
+                current.insert(
                     base + offset as usize,
-                    len.max(1)
+                    ((len as usize).max(1), name.to_owned()),
+                );
+            }
+        }
+        if jit_on {
+            for (offset, len, name) in table.functions() {
+                functions.push((
+                    (table.serial(), offset),
+                    base + offset as usize,
+                    len,
+                    name.to_owned(),
                 ));
             }
         }
@@ -182,7 +246,31 @@ pub fn sync() -> std::io::Result<()> {
             }
         }
     }
+    if jit_on {
+        if synced.jitdump.is_none() {
+            synced.jitdump = Some(jitdump::Dump::create(&jitdump_path())?);
+        }
+        synced
+            .jitdump
+            .as_mut()
+            .expect("opened")
+            .update(&functions)?;
+    }
     if perf_on {
+        let old = std::mem::replace(&mut synced.current, current);
+        for (start, entry) in old {
+            if synced.current.get(&start) != Some(&entry) {
+                retire(&mut synced.retired, start, entry);
+            }
+        }
+        let current = &synced.current;
+        synced
+            .retired
+            .retain(|&start, (size, _)| !overlaps(current, start, *size));
+        let mut map = String::new();
+        for (start, (size, name)) in current.iter().chain(&synced.retired) {
+            map.push_str(&format!("{start:x} {size:x} {name}\n"));
+        }
         let path = perf_map_path();
         let tmp = path.with_extension("map.tmp");
         let mut f = std::fs::File::create(&tmp)?;
@@ -191,6 +279,28 @@ pub fn sync() -> std::io::Result<()> {
         std::fs::rename(&tmp, &path)?;
     }
     Ok(())
+}
+
+/// Does an entry of `map` overlap `[start, start + size)`?
+fn overlaps(map: &BTreeMap<usize, (usize, String)>, start: usize, size: usize) -> bool {
+    let before = map
+        .range(..=start)
+        .next_back()
+        .is_some_and(|(&s, &(n, _))| s + n > start);
+    before || map.range(start..start + size).next().is_some()
+}
+
+/// Adds a retired entry, dropping the older ones it overlaps.
+fn retire(retired: &mut BTreeMap<usize, (usize, String)>, start: usize, entry: (usize, String)) {
+    let size = entry.0;
+    while let Some((&s, _)) = retired
+        .range(..start + size)
+        .next_back()
+        .filter(|(&s, &(n, _))| s + n > start)
+    {
+        retired.remove(&s);
+    }
+    retired.insert(start, entry);
 }
 
 /// The in-memory ELF file describing the object at `base` (see the module
@@ -282,6 +392,132 @@ pub fn symbol_file(base: usize, size: usize, table: &UnwindTable) -> Vec<u8> {
     w.write_strtab_section_header();
     w.write_shstrtab_section_header();
     buf
+}
+
+/// The jitdump file of `perf` (see the module docs).
+mod jitdump {
+    use std::collections::HashMap;
+    use std::fs::File;
+    use std::io::{self, Write};
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    const MAGIC: u32 = 0x4A69_5444;
+    const CODE_LOAD: u32 = 0;
+    const CODE_MOVE: u32 = 1;
+    const EM_X86_64: u32 = 62;
+
+    /// `CLOCK_MONOTONIC` in nanoseconds, the clock `perf record -k 1` uses.
+    fn now() -> u64 {
+        let mut ts = libc_timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid out parameter; CLOCK_MONOTONIC is 1 on Linux.
+        unsafe { clock_gettime(1, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    #[repr(C)]
+    struct libc_timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut libc_timespec) -> i32;
+        fn mmap(addr: *mut u8, len: usize, prot: i32, flags: i32, fd: i32, off: i64) -> *mut u8;
+        fn gettid() -> i32;
+    }
+
+    /// The open dump and what it has said so far.
+    pub struct Dump {
+        file: File,
+        /// (table serial, offset) -> (address, code index).
+        known: HashMap<(u64, u32), (usize, u64)>,
+        next_index: u64,
+    }
+
+    impl Dump {
+        /// Creates the file, writes its header and maps it executable once
+        /// (the mapping is what `perf record` notes; it stays until exit).
+        pub fn create(path: &Path) -> io::Result<Dump> {
+            // Readable too: mapping it executable needs a readable file.
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)?;
+            let mut h = Vec::with_capacity(40);
+            for v in [MAGIC, 1, 40, EM_X86_64, 0, std::process::id()] {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            h.extend_from_slice(&now().to_le_bytes());
+            h.extend_from_slice(&0u64.to_le_bytes());
+            file.write_all(&h)?;
+            // SAFETY: maps the first page of a file we own, read and
+            // execute, private; never unmapped (perf's convention).
+            let p = unsafe { mmap(core::ptr::null_mut(), 4096, 5, 2, file.as_raw_fd(), 0) };
+            if p as isize == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Dump {
+                file,
+                known: HashMap::new(),
+                next_index: 1,
+            })
+        }
+
+        /// Writes a load record for every new function and a move record
+        /// for every function at a new address; forgets the dead.
+        pub fn update(&mut self, functions: &[((u64, u32), usize, u32, String)]) -> io::Result<()> {
+            let mut out = Vec::new();
+            let (pid, time) = (std::process::id(), now());
+            // SAFETY: no arguments, no memory touched.
+            let tid = unsafe { gettid() } as u32;
+            let mut seen = HashMap::with_capacity(functions.len());
+            for (key, address, size, name) in functions {
+                let (address, size) = (*address as u64, u64::from(*size).max(1));
+                match self.known.get(key).copied() {
+                    None => {
+                        let index = self.next_index;
+                        self.next_index += 1;
+                        let total = 16 + 8 + 32 + name.len() + 1 + size as usize;
+                        record_header(&mut out, CODE_LOAD, total, time);
+                        out.extend_from_slice(&pid.to_le_bytes());
+                        out.extend_from_slice(&tid.to_le_bytes());
+                        for v in [address, address, size, index] {
+                            out.extend_from_slice(&v.to_le_bytes());
+                        }
+                        out.extend_from_slice(name.as_bytes());
+                        out.push(0);
+                        out.resize(out.len() + size as usize, 0);
+                        seen.insert(*key, (address as usize, index));
+                    }
+                    Some((old, index)) => {
+                        if old as u64 != address {
+                            record_header(&mut out, CODE_MOVE, 16 + 8 + 40, time);
+                            out.extend_from_slice(&pid.to_le_bytes());
+                            out.extend_from_slice(&tid.to_le_bytes());
+                            for v in [address, old as u64, address, size, index] {
+                                out.extend_from_slice(&v.to_le_bytes());
+                            }
+                        }
+                        seen.insert(*key, (address as usize, index));
+                    }
+                }
+            }
+            self.known = seen;
+            self.file.write_all(&out)
+        }
+    }
+
+    fn record_header(out: &mut Vec<u8>, id: u32, total: usize, time: u64) {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(total as u32).to_le_bytes());
+        out.extend_from_slice(&time.to_le_bytes());
+    }
 }
 
 /// The GDB JIT interface (gdb's manual, "JIT Compilation Interface"): the

@@ -75,7 +75,7 @@
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -123,6 +123,8 @@ pub struct UnwindTable {
     /// Named functions (global symbols) of the object: (offset in the
     /// object, size, name), sorted by offset.
     names: Box<[(u32, u32, String)]>,
+    /// Unique among the tables ever registered (0: not registered).
+    serial: u64,
 }
 
 struct Reader<'a> {
@@ -334,6 +336,7 @@ impl UnwindTable {
             bytes: table.into_boxed_slice(),
             fdes: fdes.into_boxed_slice(),
             names: names.into_boxed_slice(),
+            serial: 0,
         })
     }
 
@@ -383,6 +386,12 @@ impl UnwindTable {
         }
         out.extend_from_slice(&[0; 4]);
         out
+    }
+
+    /// Unique among the tables ever registered (0: not registered): names
+    /// an object across its moves.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The FDEs.
@@ -499,7 +508,9 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Takes a record for `table`, owned by `owner` (the pool's context).
-    pub(crate) fn new(table: UnwindTable, owner: usize, size: usize) -> Registration {
+    pub(crate) fn new(mut table: UnwindTable, owner: usize, size: usize) -> Registration {
+        static SERIAL: AtomicU64 = AtomicU64::new(1);
+        table.serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         let mut free = STATE.lock().unwrap_or_else(|e| e.into_inner());
         reap(&mut free);
         let index = match free.pop() {
