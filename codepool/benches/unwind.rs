@@ -1,8 +1,8 @@
 //! What registering code objects with the unwinder, gdb and perf costs
 //! (`codepool::unwind`, `codepool::debuginfo`): installation time and
 //! full-collection pause of a pool with registration off (the peer), on
-//! (the default: unwind tables), and on with the GDB JIT interface and the
-//! perf map, all measured in the same run.
+//! (the default: unwind tables), and on with the GDB JIT interface, the
+//! perf map and the jitdump file, all measured in the same run.
 //!
 //! The corpus: 2,000 functions, one module and one code object each;
 //! `f<i>` calls `f<i-1>` (another code object) and a runtime function.
@@ -25,7 +25,7 @@ use codepool::{debuginfo, CodePool, CodePoolOptions, Env, LoadedObject};
 use mps::Arena;
 
 const FUNCTIONS: usize = 2000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 11;
 const COLLECTIONS: usize = 5;
 
 extern "C" fn rt_add(a: i64, b: i64) -> i64 {
@@ -133,6 +133,7 @@ fn main() {
     }
     debuginfo::enable_gdb();
     debuginfo::enable_perf_map();
+    debuginfo::enable_jitdump();
     let all: Vec<_> = (0..ROUNDS).map(|_| round(&objects, true, true)).collect();
     let install =
         |v: &[(Duration, f64, Duration)]| median(v.iter().map(|r| r.0.as_secs_f64()).collect());
@@ -147,7 +148,7 @@ fn main() {
     for (name, v) in [
         ("registration off (peer)", &off),
         ("unwind tables (default)", &on),
-        ("unwind + gdb + perf map", &all),
+        ("unwind + gdb + perf map + jitdump", &all),
     ] {
         let (i, p) = (install(v), pause(v));
         println!(
@@ -159,7 +160,7 @@ fn main() {
         );
     }
     println!(
-        "gdb + perf map: debuginfo::sync after the installation and after each collection: \
+        "gdb + perf map + jitdump: debuginfo::sync after the installation and after each collection: \
          {:.2} ms per round ({} syncs), outside the pauses",
         sync * 1e3,
         COLLECTIONS + 1

@@ -19,7 +19,12 @@
 //! it through its PLT (`objdump -d libgcc_s.so.1`: `call
 //! _Unwind_Find_FDE@plt` in `uw_frame_state_for`). A `pc` inside a
 //! registered code object is answered from the registry below; every
-//! other `pc` goes on to libgcc_s's definition (`dlsym(RTLD_NEXT)`).
+//! other `pc` goes on to libgcc_s's definition (`dlsym(RTLD_NEXT)`). This
+//! needs libgcc_s linked dynamically, as Rust's `*-linux-gnu` targets do;
+//! with a static unwinder (`-static-libgcc`, musl) there is no next
+//! definition and nothing could unwind: such builds must turn registration
+//! off. `dl_iterate_phdr` interposition was the other candidate: libgcc
+//! caches what it returns per object, which moving code would invalidate.
 //!
 //! # The registry
 //!
