@@ -253,6 +253,8 @@ fn gdb_names_jit_functions() {
         // After they moved.
         .args(["-ex", "echo @@STOP2\\n"])
         .args(["-ex", "bt"])
+        .args(["-ex", "echo @@FUNCTIONS\\n"])
+        .args(["-ex", "info functions ^jit_"])
         // A JIT function by name, with a hardware breakpoint: gdb cannot
         // write an int3 into the read-execute view (a shared mapping), and
         // a debug register is never copied when code moves.
@@ -288,12 +290,20 @@ fn gdb_names_jit_functions() {
     };
     for (name, from, to) in [
         ("before the moves", "@@STOP1", "@@STOP2"),
-        ("after the moves", "@@STOP2", "@@STOP3"),
+        ("after the moves", "@@STOP2", "@@FUNCTIONS"),
     ] {
         let bt = section(from, to);
         for f in ["jit_alpha", "jit_beta", "jit_gamma", "gdb_target"] {
             assert!(bt.contains(f), "{name}: {f} missing from bt:\n{text}");
         }
+    }
+    // gdb lists the JIT functions by name.
+    let functions = section("@@FUNCTIONS", "@@STOP3");
+    for f in ["jit_alpha", "jit_beta", "jit_gamma"] {
+        assert!(
+            functions.contains(f),
+            "info functions: {f} missing:\n{text}"
+        );
     }
     let stop3 = section("@@STOP3", "\u{0}");
     println!("{stop3}");
