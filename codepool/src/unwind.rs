@@ -77,6 +77,11 @@
 //! The lookup scans every record (linear in the number of live code
 //! objects): unwinding is rare and frames are few; the scan starts only
 //! for a `pc` inside some arena's code memory.
+//!
+//! `tests/unwind.rs` checks it: a panic and a C++ exception through code
+//! objects moved before and during the call chain, the registry against
+//! the census after collections with drops, and three threads panicking
+//! through JIT frames while a fourth installs, drops and collects.
 
 use core::ffi::c_void;
 use core::ptr;
