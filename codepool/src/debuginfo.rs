@@ -621,3 +621,41 @@ mod gdb {
         __jit_debug_register_code();
     }
 }
+
+#[cfg(all(test, feature = "llvm"))]
+mod tests {
+    use super::*;
+    use inkwell::context::Context;
+    use inkwell::memory_buffer::MemoryBuffer;
+    use object::read::elf::{ElfFile64, FileHeader as _, SectionHeader as _};
+    use object::{Object, ObjectSection, ObjectSymbol};
+
+    #[test]
+    fn a_symbol_file_places_the_functions_at_the_object() {
+        let ir = "declare i64 @rt(i64)
+                  define i64 @jit_one(i64 %x) {
+                    %r = call i64 @rt(i64 %x)
+                    ret i64 %r
+                  }";
+        let context = Context::create();
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        let obj = crate::jit::compile(&module).unwrap();
+        let table = UnwindTable::build(obj.eh_frame().unwrap(), 0x80, &obj).unwrap();
+        let base = 0x7f00_0000_1000usize;
+        let bytes = symbol_file(base, 0x200, &table);
+        let file = ElfFile64::<object::LittleEndian>::parse(&*bytes).unwrap();
+        assert_eq!(file.elf_header().e_type(object::LittleEndian), elf::ET_EXEC);
+        let text = file.section_by_name(".text").unwrap();
+        assert_eq!((text.address(), text.size()), (base as u64, 0x200));
+        let eh = file.section_by_name(".eh_frame").unwrap();
+        assert_eq!(
+            eh.data().unwrap(),
+            &table.absolute_eh_frame(base as u64)[..]
+        );
+        assert_eq!(eh.elf_section_header().sh_flags(object::LittleEndian), 0);
+        let sym = file.symbols().find(|s| s.name() == Ok("jit_one")).unwrap();
+        assert_eq!(sym.address(), (base + 0x80) as u64);
+        assert_eq!(sym.kind(), object::SymbolKind::Text);
+    }
+}

@@ -837,3 +837,95 @@ pub unsafe extern "C" fn _Unwind_Find_FDE(
         None => ptr::null(),
     }
 }
+
+#[cfg(all(test, feature = "llvm"))]
+mod tests {
+    use super::*;
+    use crate::elf::Relocation;
+    use inkwell::context::Context;
+    use inkwell::memory_buffer::MemoryBuffer;
+
+    /// Two functions that call a runtime function (so LLVM emits CFI).
+    fn object() -> LoadedObject {
+        let ir = "declare i64 @rt(i64)
+                  define i64 @one(i64 %x) {
+                    %r = call i64 @rt(i64 %x)
+                    %s = add i64 %r, 1
+                    ret i64 %s
+                  }
+                  define i64 @two(i64 %x) {
+                    %r = call i64 @one(i64 %x)
+                    %s = add i64 %r, 2
+                    ret i64 %s
+                  }";
+        let context = Context::create();
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        crate::jit::compile(&module).unwrap()
+    }
+
+    fn u32_at(b: &[u8], o: usize) -> u32 {
+        u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn a_table_covers_every_function_from_its_code_offset() {
+        let obj = object();
+        let table = UnwindTable::build(obj.eh_frame().unwrap(), 0x100, &obj).unwrap();
+        let names: Vec<(u32, &str)> = table.functions().map(|(o, _, n)| (o, n)).collect();
+        let one = obj.symbol("one").unwrap() + 0x100;
+        let two = obj.symbol("two").unwrap() + 0x100;
+        assert_eq!(names, vec![(one, "one"), (two, "two")]);
+        let starts: Vec<u32> = table.fdes().iter().map(|f| f.start).collect();
+        assert_eq!(starts, vec![one, two]);
+        assert_eq!(table.fde_at(two as usize + 1).map(|f| f.start), Some(two));
+        assert_eq!(table.fde_at(0x10), None);
+        // Terminated for the unwinder.
+        assert_eq!(u32_at(&table.bytes, table.bytes.len() - 4), 0);
+    }
+
+    #[test]
+    fn the_debugger_copy_holds_absolute_addresses() {
+        let obj = object();
+        let table = UnwindTable::build(obj.eh_frame().unwrap(), 0x100, &obj).unwrap();
+        let base = 0x7f00_1234_0000u64;
+        let eh = table.absolute_eh_frame(base);
+        let mut at = 0;
+        let mut pcs = Vec::new();
+        while u32_at(&eh, at) != 0 {
+            let length = u32_at(&eh, at) as usize;
+            if u32_at(&eh, at + 4) != 0 {
+                let cie = at + 4 - u32_at(&eh, at + 4) as usize;
+                assert_eq!(u32_at(&eh, cie + 4), 0, "the FDE points at a CIE");
+                pcs.push(u64::from_le_bytes(eh[at + 8..at + 16].try_into().unwrap()));
+            }
+            at += 4 + length;
+        }
+        let expected: Vec<u64> = table
+            .fdes()
+            .iter()
+            .map(|f| base + u64::from(f.start))
+            .collect();
+        assert_eq!(pcs, expected);
+    }
+
+    #[test]
+    fn personality_routines_and_stray_relocations_are_refused() {
+        let obj = object();
+        let mut eh = obj.eh_frame().unwrap().clone();
+        let at = eh.bytes.windows(3).position(|w| w == b"zR\0").unwrap();
+        eh.bytes[at + 1] = b'P';
+        let e = UnwindTable::build(&eh, 0, &obj).unwrap_err();
+        assert!(e.to_string().contains("personality"), "{e}");
+
+        let mut eh = obj.eh_frame().unwrap().clone();
+        let first = eh.relocations[0];
+        eh.relocations.push(Relocation {
+            offset: 0,
+            section_offset: 0,
+            ..first
+        });
+        let e = UnwindTable::build(&eh, 0, &obj).unwrap_err();
+        assert!(e.to_string().contains("outside the FDEs"), "{e}");
+    }
+}
