@@ -43,6 +43,12 @@
 //! to; and if it could, the collector would copy the `int3` along when
 //! the code moved.
 //!
+//! The descriptor and the function are defined in the executable (this
+//! crate), so they also interpose the definitions of `libLLVM`, whose own
+//! JITs (MCJIT registers a GDB listener by default) then use this list
+//! too, under their own lock: do not enable gdb registration here while an
+//! LLVM execution engine in the same process registers objects.
+//!
 //! # perf
 //!
 //! `perf` reads `/tmp/perf-<pid>.map` (one `START SIZE name` line per
