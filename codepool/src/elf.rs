@@ -35,9 +35,13 @@
 //! - read-only zero-filled sections, if any.
 //!
 //! Skipped without error: empty sections, sections not allocated at run
-//! time (symbols, strings, debug information, `.comment`, ...), notes
-//! (`.note.*`), and unwind tables (`.eh_frame`): unwinding through JIT code
-//! is not supported, so relocations inside skipped sections are ignored.
+//! time (symbols, strings, debug information, `.comment`, ...) and notes
+//! (`.note.*`); relocations inside skipped sections are ignored.
+//!
+//! The unwind table (`.eh_frame`) is not part of the image: it is kept
+//! beside it ([`LoadedObject::eh_frame`]), its bytes as in the file and its
+//! relocations resolved like the image's, for [`crate::unwind`], which
+//! registers a copy with the unwinder outside the moving code object.
 //!
 //! Rejected with an error: non-empty writable data (`.data*`, `.bss*`):
 //! mutable state of JIT code belongs in the collected heap, reached through
@@ -456,9 +460,30 @@ pub struct LoadedObject {
     symbols: Vec<DefinedSymbol>,
     externals: Vec<String>,
     relocations: Vec<Relocation>,
+    eh_frame: Option<EhFrame>,
+}
+
+/// The unwind table of an object (`.eh_frame`), outside the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EhFrame {
+    /// The section's bytes, relocation fields as in the file.
+    pub bytes: Vec<u8>,
+    /// Its relocations, sorted by offset; `offset` and `section_offset` are
+    /// both offsets in [`bytes`](Self::bytes), `section` is `u32::MAX`.
+    /// Targets are image offsets (the code the FDEs describe) or externals
+    /// (a personality routine: [`RelocTarget::External`] indexes
+    /// [`externals`](Self::externals)).
+    pub relocations: Vec<Relocation>,
+    /// Names of the undefined symbols the table refers to.
+    pub externals: Vec<String>,
 }
 
 impl LoadedObject {
+    /// The object's unwind table, if it has a non-empty `.eh_frame`.
+    pub fn eh_frame(&self) -> Option<&EhFrame> {
+        self.eh_frame.as_ref()
+    }
+
     /// The loaded sections laid out contiguously, relocation fields as in the
     /// file (not yet applied).
     pub fn image(&self) -> &[u8] {
@@ -569,6 +594,39 @@ fn section_disposition(
         }
         _ => unsupported("allocated section of an unknown type"),
     }
+}
+
+/// The field of `rela`, a relocation of section `section` of `size`
+/// bytes: its offset and kind, checked to be supported and inside the
+/// section; `None` for `R_X86_64_NONE`.
+fn rela_field(
+    rela: &elf::Rela64<LittleEndian>,
+    section: &str,
+    size: u64,
+) -> Result<Option<(u64, RelocKind)>, LoadError> {
+    let e = LittleEndian;
+    let offset = rela.r_offset(e);
+    let r_type = rela.r_type(e, false);
+    if r_type == elf::R_X86_64_NONE {
+        return Ok(None);
+    }
+    let kind = RelocKind::from_elf(r_type).ok_or_else(|| LoadError::UnsupportedRelocation {
+        name: elf_reloc_name(r_type),
+        r_type,
+        section: section.to_owned(),
+        offset,
+    })?;
+    if offset
+        .checked_add(kind.width() as u64)
+        .map_or(true, |end| end > size)
+    {
+        return Err(LoadError::RelocationOutOfBounds {
+            section: section.to_owned(),
+            offset,
+            kind,
+        });
+    }
+    Ok(Some((offset, kind)))
 }
 
 /// Where a symbol lives, as far as relocations care.
@@ -688,6 +746,7 @@ pub fn load(data: &[u8]) -> Result<LoadedObject, LoadError> {
     };
     let exported = loader.exported_symbols()?;
     let (relocations, externals) = loader.relocations()?;
+    let eh_frame = loader.eh_frame()?;
 
     // Everything is validated: build the image.
     let mut image = vec![0u8; size as usize];
@@ -721,6 +780,7 @@ pub fn load(data: &[u8]) -> Result<LoadedObject, LoadError> {
         symbols: exported,
         externals,
         relocations,
+        eh_frame,
     })
 }
 
@@ -951,29 +1011,9 @@ impl Loader<'_> {
                 continue;
             };
             for rela in relas {
-                let offset = rela.r_offset(e);
-                let r_type = rela.r_type(e, false);
-                if r_type == elf::R_X86_64_NONE {
+                let Some((offset, kind)) = rela_field(rela, section_name, size)? else {
                     continue;
-                }
-                let kind = RelocKind::from_elf(r_type).ok_or_else(|| {
-                    LoadError::UnsupportedRelocation {
-                        name: elf_reloc_name(r_type),
-                        r_type,
-                        section: section_name.clone(),
-                        offset,
-                    }
-                })?;
-                if offset
-                    .checked_add(kind.width() as u64)
-                    .map_or(true, |end| end > size)
-                {
-                    return Err(LoadError::RelocationOutOfBounds {
-                        section: section_name.clone(),
-                        offset,
-                        kind,
-                    });
-                }
+                };
                 let sym_index = rela.r_sym(e, false);
                 let unsupported = |symbol: String, reason| LoadError::UnsupportedTarget {
                     section: section_name.clone(),
@@ -1043,6 +1083,99 @@ impl Loader<'_> {
         self.check_footprints(&relocations)?;
         self.check_relaxable_instructions(&relocations)?;
         Ok((relocations, externals))
+    }
+
+    /// The unwind table: the first allocated, non-empty `.eh_frame` (or
+    /// `SHT_X86_64_UNWIND`) section, with its relocations resolved to image
+    /// offsets or to names of its own externals.
+    fn eh_frame(&self) -> Result<Option<EhFrame>, LoadError> {
+        let e = LittleEndian;
+        let found = self.sections.enumerate().find(|(i, h)| {
+            (h.sh_type(e) == SHT_X86_64_UNWIND || self.names[i.0] == ".eh_frame")
+                && h.sh_flags(e) & u64::from(elf::SHF_ALLOC) != 0
+                && h.sh_size(e) > 0
+                && h.sh_type(e) != elf::SHT_NOBITS
+        });
+        let Some((SectionIndex(index), header)) = found else {
+            return Ok(None);
+        };
+        let bytes = header.data(e, self.data)?.to_vec();
+        let name = self.names[index].clone();
+        let mut relocations = Vec::new();
+        let mut externals: Vec<String> = Vec::new();
+        for (SectionIndex(rel_index), rel_section) in self.sections.enumerate() {
+            if rel_section.sh_type(e) != elf::SHT_RELA || rel_section.sh_info(e) as usize != index {
+                continue;
+            }
+            if rel_section.sh_link(e) as usize != self.symbols.section().0
+                || self.symbols.is_empty()
+            {
+                return Err(LoadError::BadRelocationSection {
+                    section: self.names[rel_index].clone(),
+                    reason: "it is not linked to the symbol table",
+                });
+            }
+            let Some((relas, _)) = rel_section.rela(e, self.data)? else {
+                continue;
+            };
+            for rela in relas {
+                let Some((offset, kind)) = rela_field(rela, &name, bytes.len() as u64)? else {
+                    continue;
+                };
+                let sym_index = rela.r_sym(e, false) as usize;
+                let unsupported = |symbol: String, reason| LoadError::UnsupportedTarget {
+                    section: name.clone(),
+                    offset,
+                    symbol,
+                    reason,
+                };
+                if sym_index == 0 || sym_index >= self.symbols.len() {
+                    return Err(unsupported(
+                        format!("symbol #{sym_index}"),
+                        "no symbol, or an index outside the symbol table",
+                    ));
+                }
+                let target = match self.place(sym_index)? {
+                    Place::Loaded(at) => RelocTarget::Local(at),
+                    Place::Undefined => {
+                        let sym = self.symbols.symbol(SymbolIndex(sym_index))?;
+                        let sym_name = self.symbol_name(sym, sym_index)?;
+                        let index = match externals.iter().position(|n| *n == sym_name) {
+                            Some(i) => i,
+                            None => {
+                                externals.push(sym_name);
+                                externals.len() - 1
+                            }
+                        };
+                        RelocTarget::External(index as u32)
+                    }
+                    Place::Unloaded(section) => {
+                        return Err(unsupported(
+                            format!("section {}", self.names[section]),
+                            "that section is not loaded",
+                        ))
+                    }
+                    Place::Unsupported(reason) => {
+                        return Err(unsupported(format!("symbol #{sym_index}"), reason))
+                    }
+                };
+                // offset + width <= the section's size, which the file holds.
+                relocations.push(Relocation {
+                    offset: offset as u32,
+                    section_offset: offset as u32,
+                    section: u32::MAX,
+                    kind,
+                    addend: rela.r_addend(e),
+                    target,
+                });
+            }
+        }
+        relocations.sort_by_key(|r| r.offset);
+        Ok(Some(EhFrame {
+            bytes,
+            relocations,
+            externals,
+        }))
     }
 
     /// True when relinking reads and may rewrite the two instruction bytes

@@ -21,7 +21,8 @@
 //!
 //! - **skip**: `base + total_size` (or the pad's size).
 //! - **forward**: turns the old copy into a marker (see above) and counts
-//!   the move.
+//!   the move; in a pool that registers unwind tables, points the object's
+//!   unwind record at the new copy ([`crate::unwind`]).
 //! - **is-forwarded**: the marker's new address, or null.
 //! - **pad**: writes a pad.
 //! - **scan**: for every code object, fixes each `base` word of its Code
@@ -112,6 +113,9 @@ pub(crate) struct PoolContext {
     /// collection that applies them; read by `scan`.
     pub redirects: AtomicPtr<Vec<Redirect>>,
     pub counters: Counters,
+    /// Objects end with a [`crate::unwind::TRAILER`] naming their unwind
+    /// record.
+    pub unwind: bool,
 }
 
 /// A redefinition: Code target records bound to entry `old_offset` of the
@@ -352,6 +356,16 @@ pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
                 &context.counters.bytes_moved,
                 u64::from(read_u32(p, TOTAL_SIZE_AT)),
             );
+            if context.unwind {
+                // The unwinder is told before any thread runs again
+                // (crate::unwind).
+                crate::unwind::moved(
+                    p,
+                    new as usize,
+                    read_u32(p, TOTAL_SIZE_AT) as usize,
+                    context.delta,
+                );
+            }
             write_u64(p, WORD_AT, new as u64);
             ((p + TAG_AT) as *mut u32).write_unaligned(FORWARD);
         }
@@ -529,7 +543,8 @@ fn redirect(
 /// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is
 /// a run of blocks the collector is about to free or pad over, so every
 /// code object in it (tag MAGIC; moved objects left markers, tag FORWARD)
-/// is dead: count it as freed. `closure` is the pool's [`PoolContext`].
+/// is dead: count it as freed and withdraw its unwind record
+/// ([`crate::unwind`]). `closure` is the pool's [`PoolContext`].
 pub(crate) unsafe extern "C" fn reclaimed(
     closure: *mut c_void,
     base: mps_addr_t,
@@ -551,6 +566,11 @@ pub(crate) unsafe extern "C" fn reclaimed(
             if tag == MAGIC {
                 objects += 1;
                 bytes += size as u64;
+                if context.unwind {
+                    // SAFETY: a dead code object of this pool, which
+                    // writes trailers; readable, `size` bytes.
+                    unsafe { crate::unwind::object_died(p, size) };
+                }
             }
             p += size;
         }
@@ -607,6 +627,7 @@ mod tests {
             code_ptrs: AtomicU64::new(0),
             redirects: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
+            unwind: false,
         };
         let mut block = Block([0; 128]);
         let header = Header {

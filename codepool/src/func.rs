@@ -41,9 +41,15 @@ pub trait JitFn: sealed::Sealed + Copy + Send + Sync + 'static {
 
 macro_rules! jit_fn {
     ($($arg:ident),*) => {
-        impl<R: 'static, $($arg: 'static),*> sealed::Sealed for extern "C" fn($($arg),*) -> R {}
+        jit_fn!(@abi "C"; $($arg),*);
+        // Functions that may unwind: a panic or C++ exception raised below
+        // them passes through JIT frames (crate::unwind).
+        jit_fn!(@abi "C-unwind"; $($arg),*);
+    };
+    (@abi $abi:literal; $($arg:ident),*) => {
+        impl<R: 'static, $($arg: 'static),*> sealed::Sealed for extern $abi fn($($arg),*) -> R {}
 
-        impl<R: 'static, $($arg: 'static),*> JitFn for extern "C" fn($($arg),*) -> R {
+        impl<R: 'static, $($arg: 'static),*> JitFn for extern $abi fn($($arg),*) -> R {
             type Args = ($($arg,)*);
             type Output = R;
 

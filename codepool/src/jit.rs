@@ -9,8 +9,10 @@
 //! `PLT32` relocations, which is exactly what a movable code object wants:
 //! every external reference is a relocation [`mod@crate::layout`] can re-encode.
 //!
-//! Functions that should not need unwind tables can be marked `nounwind`;
-//! the `.eh_frame` LLVM emits anyway is skipped by the loader.
+//! LLVM emits unwind tables (`.eh_frame`) for functions not marked
+//! `nounwind`; the loader keeps them beside the code and the pool registers
+//! them ([`crate::unwind`]), so panics and exceptions raised in runtime
+//! functions pass through JIT frames.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -77,6 +77,12 @@
 //!   code objects (scan fixes and relinks; skip, forward, is-forwarded,
 //!   pad). [`publish`]: the two views, the instruction-cache rule, the W^X
 //!   audit.
+//! - [`unwind`]: each object's `.eh_frame`, registered with the system
+//!   unwinder (an interposed `_Unwind_Find_FDE`) and kept current as the
+//!   collector moves and frees code, so panics, C++ exceptions and
+//!   backtraces pass through JIT frames; [`debuginfo`]: the GDB JIT
+//!   interface, the perf map and perf's jitdump file, derived from it.
+//!   [`CodePoolOptions::unwind`] switches registration off.
 //! - Statistics: [`CodePoolStats`] (layout totals, relocations linked and
 //!   relinked, objects moved), [`Census`] (a walk of the pool),
 //!   [`TraceStats`] (the arena's last collection).
@@ -227,6 +233,7 @@
 #![warn(missing_docs)]
 
 mod codeptr;
+pub mod debuginfo;
 pub mod elf;
 mod format;
 mod func;
@@ -238,8 +245,9 @@ pub mod publish;
 pub mod reloc;
 pub mod runtime;
 pub mod sidecar;
+pub mod unwind;
 
-pub use elf::{load, LoadError, LoadedObject};
+pub use elf::{load, EhFrame, LoadError, LoadedObject};
 pub use layout::{layout, relink, relink_from_table, Binding, CodeImage, RelinkError, RelinkStats};
 pub use sidecar::{SidecarStats, Target};
 

@@ -356,6 +356,10 @@ pub enum InstallError {
     Layout(LayoutError),
     /// Linking the object failed for another reason.
     Relink(RelinkError),
+    /// The object's unwind table cannot be registered (see
+    /// [`UnwindTable::build`](crate::unwind::UnwindTable::build)); turn
+    /// registration off ([`CodePoolOptions::unwind`]) to install it without.
+    Unwind(crate::unwind::UnwindError),
     /// The collector could not allocate or register memory.
     Memory(mps::Error),
     /// LLVM could not compile the module.
@@ -408,6 +412,7 @@ impl fmt::Display for InstallError {
             ),
             InstallError::Layout(e) => write!(f, "{e}"),
             InstallError::Relink(e) => write!(f, "{e}"),
+            InstallError::Unwind(e) => write!(f, "{e}"),
             InstallError::Memory(e) => write!(f, "cannot allocate the code object: {e}"),
             #[cfg(feature = "llvm")]
             InstallError::Jit(e) => write!(f, "{e}"),
@@ -422,6 +427,7 @@ impl std::error::Error for InstallError {
             InstallError::OutOfReach { error, .. } => Some(error),
             InstallError::Layout(e) => Some(e),
             InstallError::Relink(e) => Some(e),
+            InstallError::Unwind(e) => Some(e),
             InstallError::Memory(e) => Some(e),
             #[cfg(feature = "llvm")]
             InstallError::Jit(e) => Some(e),
@@ -675,6 +681,12 @@ pub struct CodePoolOptions<'a> {
     /// [`InstallError::Alignment`]. Every object is rounded up to a
     /// multiple of it.
     pub align: Option<usize>,
+    /// Register each object's unwind table (`.eh_frame`) so that panics,
+    /// C++ exceptions and backtraces pass through JIT frames while the
+    /// collector moves code ([`crate::unwind`]); default `true`. Costs a
+    /// table copy per installation, an 8-byte trailer per object and, in
+    /// the collector, a few atomic stores per moved or dead object.
+    pub unwind: Option<bool>,
 }
 
 /// An installed function's name, as the pool's symbol table keeps it.
@@ -952,12 +964,21 @@ impl<'a> CodePool<'a> {
         };
         // SAFETY: the arena is live; it has code memory now.
         let delta = unsafe { mpsx_code_delta(arena.as_raw()) };
+        let unwind = options.unwind.unwrap_or(true);
+        if unwind {
+            crate::debuginfo::enable_from_env();
+            crate::unwind::add_code_range(
+                write.wrapping_add_signed(delta),
+                (write + size).wrapping_add_signed(delta),
+            );
+        }
         let context = Box::new(PoolContext {
             delta,
             arena: arena.as_raw() as usize,
             code_ptrs: Default::default(),
             redirects: Default::default(),
             counters: Default::default(),
+            unwind,
         });
         // SAFETY: the pool is live; the hook only reads blocks and updates
         // the context's atomics, and the context outlives the MPS pool
@@ -1295,7 +1316,22 @@ impl<'a> CodePool<'a> {
         let slot_index = inner
             .take_slot(self.arena.as_raw())
             .map_err(InstallError::Memory)?;
-        let size = image.len().next_multiple_of(self.align);
+        let trailer = if self.context.unwind {
+            crate::unwind::TRAILER
+        } else {
+            0
+        };
+        let size = (image.len() + trailer).next_multiple_of(self.align);
+        let registration = match object.eh_frame() {
+            Some(eh) if self.context.unwind => {
+                let table =
+                    crate::unwind::UnwindTable::build(eh, image.header().code_offset, object)
+                        .map_err(InstallError::Unwind)?;
+                let owner = &**self.context as *const PoolContext as usize;
+                Some(crate::unwind::Registration::new(table, owner, size))
+            }
+            _ => None,
+        };
         let total_size =
             u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
         let ap = inner.ap;
@@ -1332,6 +1368,15 @@ impl<'a> CodePool<'a> {
                 block[*at..*at + 8].copy_from_slice(&(source.current() as u64).to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
+            if trailer != 0 {
+                let word = registration.as_ref().map_or(0, |r| r.trailer());
+                block[size - 8..].copy_from_slice(&word.to_ne_bytes());
+            }
+            if let Some(r) = &registration {
+                // Before the commit: once the object exists, its record
+                // covers it (crate::unwind).
+                r.activate(exec);
+            }
             match layout::relink_from_table(block, exec as u64, self.delta as i64) {
                 Ok(stats) => {
                     undo.disarm();
@@ -1351,6 +1396,9 @@ impl<'a> CodePool<'a> {
                 }
             }
         };
+        if let Some(r) = registration {
+            r.keep();
+        }
         inner
             .slot(slot_index)
             .store(address as *mut u8, Ordering::Relaxed);
@@ -1483,6 +1531,14 @@ impl<'a> CodePool<'a> {
             },
             e => InstallError::Relink(e),
         }
+    }
+
+    /// The code objects of this pool whose unwind tables are registered,
+    /// at their current addresses ([`crate::unwind`]), with their named
+    /// functions. Empty when registration is off. Park the arena for an
+    /// answer that no collection changes meanwhile.
+    pub fn registered_objects(&self) -> Vec<crate::unwind::RegisteredObject> {
+        crate::unwind::registered(Some(&**self.context as *const PoolContext as usize))
     }
 
     /// Does an installed object export `name`?
@@ -1697,6 +1753,10 @@ impl Drop for PoolRest {
         // freed after this function). Each is destroyed once, here: the
         // pool's owner was dropped, and the arena is parked or no code
         // object of the pool remains referenced (`code_ptrs` is 0).
+        if self.context.unwind {
+            // Before the pool's memory goes (crate::unwind).
+            crate::unwind::forget_owner(&*self.context as *const PoolContext as usize);
+        }
         unsafe {
             mps_pool_destroy(self.pool.as_ptr());
             mps_fmt_destroy(self.fmt.as_ptr());
