@@ -72,7 +72,7 @@ const WORD_AT: usize = 8;
 /// Offset of `Header::total_size`.
 const TOTAL_SIZE_AT: usize = 16;
 /// Offset of `Header::pool_data`.
-const POOL_DATA_AT: usize = 88;
+pub(crate) const POOL_DATA_AT: usize = 88;
 
 static_assertions::const_assert_eq!(core::mem::offset_of!(Header, magic), TAG_AT);
 static_assertions::const_assert_eq!(core::mem::offset_of!(Header, linked_at), WORD_AT);
@@ -91,6 +91,9 @@ pub(crate) struct Counters {
     pub sites_relinked: AtomicU64,
     pub objects_moved: AtomicU64,
     pub bytes_moved: AtomicU64,
+    pub bytes_relinked: AtomicU64,
+    pub objects_freed: AtomicU64,
+    pub bytes_freed: AtomicU64,
     pub scan_nanos: AtomicU64,
 }
 
@@ -99,6 +102,10 @@ pub(crate) struct Counters {
 pub(crate) struct PoolContext {
     /// exec = write + delta.
     pub delta: isize,
+    /// The raw arena (`mps_arena_t` as an address), for thread checks.
+    pub arena: usize,
+    /// `CodePtr`s ever set to code of the pool.
+    pub code_ptrs: AtomicU64,
     pub counters: Counters,
 }
 
@@ -437,12 +444,46 @@ fn scan_object<'c>(
         match layout::relink_from_table(object, exec as u64, ctx.delta as i64) {
             Ok(stats) => {
                 PoolContext::add(&ctx.counters.objects_relinked, 1);
+                PoolContext::add(&ctx.counters.bytes_relinked, object.len() as u64);
                 PoolContext::add(&ctx.counters.sites_relinked, stats.sites as u64);
             }
             Err(e) => fatal_relink(addr, &e),
         }
     }
     MPS_RES_OK as mps_res_t
+}
+
+/// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is
+/// a run of blocks the collector is about to free or pad over, so every
+/// code object in it (tag MAGIC; moved objects left markers, tag FORWARD)
+/// is dead: count it as freed. `closure` is the pool's [`PoolContext`].
+pub(crate) unsafe extern "C" fn reclaimed(
+    closure: *mut c_void,
+    base: mps_addr_t,
+    limit: mps_addr_t,
+) {
+    callback("reclaim", || {
+        // SAFETY: the pool registered its context, which outlives the MPS
+        // pool, as the hook's closure.
+        let context = unsafe { &*(closure as *const PoolContext) };
+        let (mut p, limit) = (base as usize, limit as usize);
+        let (mut objects, mut bytes) = (0u64, 0u64);
+        while p < limit {
+            // SAFETY: `[base, limit)` is a run of blocks of this format,
+            // readable (the collector unprotected condemned segments).
+            let (tag, size) = unsafe { (read_u32(p, TAG_AT), block_size(p)) };
+            if size < MIN_ALIGN || size % MIN_ALIGN != 0 || size > limit - p {
+                fatal("reclaim", "a block with an invalid size", p);
+            }
+            if tag == MAGIC {
+                objects += 1;
+                bytes += size as u64;
+            }
+            p += size;
+        }
+        PoolContext::add(&context.counters.objects_freed, objects);
+        PoolContext::add(&context.counters.bytes_freed, bytes);
+    })
 }
 
 /// Registers the format with `arena` (`mps_fmt_create_k`), with alignment
@@ -489,6 +530,8 @@ mod tests {
     fn forward_keeps_the_size_and_records_the_move() {
         let context = PoolContext {
             delta: 0,
+            arena: 0,
+            code_ptrs: AtomicU64::new(0),
             counters: Counters::default(),
         };
         let mut block = Block([0; 128]);

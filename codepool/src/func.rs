@@ -135,6 +135,41 @@ impl<'o, F: JitFn> CodeRef<'o, F> {
     /// for the running code to be pinned.
     #[inline]
     pub fn call(&self, args: F::Args) -> F::Output {
+        self.target().invoke(args)
+    }
+
+    /// Calls the function with `scope` lent to the runtime functions it
+    /// calls ([`runtime::with_scope`](crate::runtime::with_scope)).
+    ///
+    /// # Panics
+    ///
+    /// As [`call`](Self::call).
+    #[inline]
+    pub fn call_in(&self, scope: &mut mps::Scope<'_>, args: F::Args) -> F::Output {
+        let f = self.target();
+        crate::runtime::enter(scope, || f.invoke(args))
+    }
+
+    /// Calls the function with `scope` and `data` of runtime `R` lent to
+    /// the runtime functions it calls ([`runtime::with`](crate::runtime::with)).
+    ///
+    /// # Panics
+    ///
+    /// As [`call`](Self::call).
+    #[inline]
+    pub fn call_with<R: crate::runtime::Runtime>(
+        &self,
+        scope: &mut mps::Scope<'_>,
+        data: &mut R::Data<'_>,
+        args: F::Args,
+    ) -> F::Output {
+        let f = self.target();
+        crate::runtime::enter_with::<R, _>(scope, data, || f.invoke(args))
+    }
+
+    /// The function at its current address, after the thread checks.
+    #[inline(always)]
+    fn target(&self) -> F {
         assert_jit_thread(self.arena, "CodeRef::call");
         // Return addresses on a stack the collector does not scan would
         // not pin the code they return into.
@@ -151,8 +186,13 @@ impl<'o, F: JitFn> CodeRef<'o, F> {
         // `entry` is in its execute view, and the entry has signature `F`
         // (the promise made in `CodeObject::function`). While the call
         // runs, the code-aware thread root pins it.
-        let f = unsafe { F::from_addr(entry) };
-        f.invoke(args)
+        unsafe { F::from_addr(entry) }
+    }
+
+    /// The slot, the entry's offset and the raw arena, for
+    /// [`CodePtr::init`](crate::CodePtr::init).
+    pub(crate) fn parts(&self) -> (&'o AtomicPtr<u8>, u32, usize) {
+        (self.slot, self.entry, self.arena)
     }
 
     /// The entry's current execute-view address (for printing: it changes

@@ -93,6 +93,40 @@
 //!   target table, sidecar) and relinks it for new addresses;
 //! - [`jit`] (feature `llvm`): compiles an inkwell module to an object.
 //!
+//! # API for runtimes
+//!
+//! A language runtime (closures, a `cons` that allocates, code that is
+//! data) uses, besides installing and calling:
+//!
+//! - **Heap objects that hold code**: a [`CodePtr<F>`] field in an object
+//!   of an `mps` pool refers to one entry point of a code object. The
+//!   holder's format fixes it ([`CodePtr::fix`]) in its scan; it is set
+//!   once, in the heap, from a [`CodeRef`] ([`CodePtr::init`]). It keeps
+//!   the code alive (code held only through the heap survives its
+//!   [`CodeObject`] being dropped), follows it when it moves, and is
+//!   called from Rust with [`CodePtr::call`] on a thread inside
+//!   [`CodePool::with_jit_thread`] (checked like handle accesses,
+//!   `mps::check_stack`). When nothing refers to the code any more, a
+//!   collection frees it.
+//! - **Runtime functions that allocate**: [`CodeRef::call_in`] /
+//!   [`CodeRef::call_with`] (and the same on [`CodePtr`]) lend the
+//!   thread's [`mps::Scope`], and optionally the runtime's own data (its
+//!   allocation points: a [`runtime::Runtime`]), to the `extern "C"`
+//!   runtime functions the JIT code calls, which take them with
+//!   [`runtime::with_scope`] / [`runtime::with`]. New objects go back to
+//!   JIT code as addresses ([`mps::Handle::addr`]), which its frames hold
+//!   as ambiguous references (pinned); addresses JIT code passes back are
+//!   turned into handles with [`runtime::handle_from_jit`]. No leaked
+//!   arena, no thread-local `Ap<'static, _>`, no `unsafe` in the runtime.
+//! - **What the collector did to code**: [`CodePool::stats`] counts
+//!   objects installed ([`CodePoolStats::installed`]), moved, relinked and
+//!   freed, with their bytes ([`RelinkCounters`]; freed objects are counted
+//!   by the pool's reclaim hook, `mpsx_pool_reclaim_hook`, as the
+//!   collector reclaims them).
+//!
+//! `tests/heap_code.rs` shows all three: closures holding code in an AMC
+//! pool, and a `cons` called from JIT code under collections.
+//!
 //! # Soundness
 //!
 //! Safe code never holds a code address the collector does not know
@@ -124,8 +158,20 @@
 //!   world stopped and the barrier lifted; every site was checked at
 //!   installation to stay encodable wherever the object and its targets
 //!   can go (a relink failure there is a bug, and aborts);
+//! - a [`CodePtr`] is an exact reference fixed by its holder's format (the
+//!   `mps::Object` contract); it is set only in the heap, through a
+//!   handle, from a [`CodeRef`] (a live object of the same arena), and once
+//!   (the entry offset is written before the object, so another thread
+//!   never calls a mismatched pair); a code pool whose code a `CodePtr`
+//!   ever held hands its MPS pool to the arena ([`mps::Arena::at_drop`])
+//!   when dropped, so heap objects never refer to freed code memory;
+//! - the scope lent to runtime functions ([`runtime`]) is the one the
+//!   caller of `call_in` borrowed mutably for the call; a runtime function
+//!   gets a nested scope of it, and it is taken out of the thread-local
+//!   while in use, so it is never reachable twice;
 //! - the promise that an entry point has signature `F` is the one `unsafe`
-//!   step: [`CodeObject::function`]. Installed code is trusted.
+//!   step: [`CodeObject::function`]. Installed code is trusted (also the
+//!   addresses it passes to runtime functions).
 //!
 //! # Layout and relinking without the collector
 //!
@@ -174,6 +220,7 @@
 
 #![warn(missing_docs)]
 
+mod codeptr;
 pub mod elf;
 mod format;
 mod func;
@@ -183,12 +230,14 @@ pub mod layout;
 mod pool;
 pub mod publish;
 pub mod reloc;
+pub mod runtime;
 pub mod sidecar;
 
 pub use elf::{load, LoadError, LoadedObject};
 pub use layout::{layout, relink, relink_from_table, Binding, CodeImage, RelinkError, RelinkStats};
 pub use sidecar::{SidecarStats, Target};
 
+pub use codeptr::{AlreadySet, CodePtr};
 pub use func::{CodeRef, JitFn};
 pub use pool::{
     Census, CodeObject, CodePool, CodePoolOptions, CodePoolStats, CodeTotals, Env, InstallError,

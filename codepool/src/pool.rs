@@ -3,6 +3,7 @@
 
 use core::ffi::c_void;
 use core::fmt;
+use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use std::collections::HashMap;
@@ -54,7 +55,7 @@ fn check(res: mps_res_t) -> Result<(), mps::Error> {
 /// collection before it sees it in the thread's ambiguous root and pins
 /// the object.
 #[inline(always)]
-fn keep_alive(addr: usize) {
+pub(crate) fn keep_alive(addr: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: an empty assembly block that only takes the value as an
     // input; it reads and writes nothing.
@@ -483,6 +484,16 @@ pub struct RelinkCounters {
     pub objects_moved: u64,
     /// Bytes of code objects moved.
     pub bytes_moved: u64,
+    /// Bytes of the code objects relinked.
+    pub bytes_relinked: u64,
+    /// Code objects freed: found dead by a collection, their memory
+    /// reclaimed (counted by the pool's reclaim hook,
+    /// `mpsx_pool_reclaim_hook`). Dead objects in a segment that something
+    /// else pins stay (and are not counted) until a later collection frees
+    /// them.
+    pub objects_freed: u64,
+    /// Bytes of the code objects freed.
+    pub bytes_freed: u64,
     /// Time spent in the scan method (fixing and relinking), in seconds.
     pub scan_seconds: f64,
 }
@@ -496,6 +507,9 @@ impl RelinkCounters {
             sites_relinked: self.sites_relinked - earlier.sites_relinked,
             objects_moved: self.objects_moved - earlier.objects_moved,
             bytes_moved: self.bytes_moved - earlier.bytes_moved,
+            bytes_relinked: self.bytes_relinked - earlier.bytes_relinked,
+            objects_freed: self.objects_freed - earlier.objects_freed,
+            bytes_freed: self.bytes_freed - earlier.bytes_freed,
             scan_seconds: self.scan_seconds - earlier.scan_seconds,
         }
     }
@@ -758,8 +772,9 @@ pub struct CodePool<'a> {
     code_range: (usize, usize),
     inner: Mutex<Inner>,
     /// Found by the format methods through each object's header; freed
-    /// after the MPS pool (declared last, and `drop` destroys the pool).
-    context: Box<PoolContext>,
+    /// after the MPS pool (`drop` destroys the pool first, or hands both
+    /// to the arena, see `Drop`).
+    context: ManuallyDrop<Box<PoolContext>>,
 }
 
 // SAFETY: the MPS pool and format may be used from any thread (every call
@@ -863,6 +878,32 @@ impl<'a> CodePool<'a> {
         };
         // SAFETY: the arena is live; it has code memory now.
         let delta = unsafe { mpsx_code_delta(arena.as_raw()) };
+        let context = Box::new(PoolContext {
+            delta,
+            arena: arena.as_raw() as usize,
+            code_ptrs: Default::default(),
+            counters: Default::default(),
+        });
+        // SAFETY: the pool is live; the hook only reads blocks and updates
+        // the context's atomics, and the context outlives the MPS pool
+        // (`CodePool::drop` destroys the pool before the box is freed).
+        let res = unsafe {
+            mpsx_pool_reclaim_hook(
+                pool,
+                Some(format::reclaimed),
+                (&*context as *const PoolContext).cast_mut().cast(),
+            )
+        };
+        if let Err(e) = check(res) {
+            // SAFETY: created above, nothing else uses them; no block is
+            // reserved on the allocation point.
+            unsafe {
+                mps_ap_destroy(ap);
+                mps_pool_destroy(pool);
+                mps_fmt_destroy(fmt);
+            }
+            return Err(e);
+        }
         Ok(CodePool {
             arena,
             pool: NonNull::new(pool).expect("the MPS returned a null pool"),
@@ -880,10 +921,7 @@ impl<'a> CodePool<'a> {
                 held: CodeTotals::default(),
                 sites_linked_at_install: 0,
             }),
-            context: Box::new(PoolContext {
-                delta,
-                counters: Default::default(),
-            }),
+            context: ManuallyDrop::new(context),
         })
     }
 
@@ -1060,7 +1098,7 @@ impl<'a> CodePool<'a> {
         let total_size =
             u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
         let ap = inner.ap;
-        let pool_data = &*self.context as *const PoolContext as u64;
+        let pool_data = &**self.context as *const PoolContext as u64;
         let (address, stats) = loop {
             let mut p: mps_addr_t = ptr::null_mut();
             // SAFETY: `ap` is live and used only under the lock, which we
@@ -1246,6 +1284,9 @@ impl<'a> CodePool<'a> {
                 sites_relinked: load(&c.sites_relinked),
                 objects_moved: load(&c.objects_moved),
                 bytes_moved: load(&c.bytes_moved),
+                bytes_relinked: load(&c.bytes_relinked),
+                objects_freed: load(&c.objects_freed),
+                bytes_freed: load(&c.bytes_freed),
                 scan_seconds: load(&c.scan_nanos) as f64 * 1e-9,
             },
         }
@@ -1387,16 +1428,53 @@ impl Drop for CodePool<'_> {
         // pool can be running through this crate's API.
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
         // SAFETY: the MPS order: the allocation point (no block reserved)
-        // before its pool; the roots, then the memory they cover; the pool,
-        // then its format. Each was created by `new` or `take_slot` and is
-        // destroyed once, here. The context outlives the pool (it is freed
-        // after this function).
+        // before its pool; the roots, then the memory they cover. Each was
+        // created by `new` or `take_slot` and is destroyed once, here.
         unsafe {
             mps_ap_destroy(inner.ap);
             for chunk in inner.chunks.drain(..) {
                 mps_root_destroy(chunk.root);
                 drop(Box::from_raw(chunk.slots.as_ptr()));
             }
+        }
+        // SAFETY: taken once, here; not used by `self` again.
+        let context = unsafe { ManuallyDrop::take(&mut self.context) };
+        let rest = PoolRest {
+            pool: self.pool,
+            fmt: self.fmt,
+            context,
+        };
+        if rest.context.code_ptrs.load(Ordering::Relaxed) == 0 {
+            drop(rest);
+        } else {
+            // Heap objects may still hold code of the pool (CodePtr) and
+            // call it: the pool, its format and the context the format
+            // methods use live as long as the arena's heap does.
+            self.arena.at_drop(move || drop(rest));
+        }
+    }
+}
+
+/// What a code pool leaves when it is dropped: the MPS pool, its format,
+/// and the context their format methods use, destroyed together.
+struct PoolRest {
+    pool: NonNull<mps_pool_s>,
+    fmt: NonNull<mps_fmt_s>,
+    context: Box<PoolContext>,
+}
+
+// SAFETY: the MPS pool and format may be destroyed from any thread; the
+// context is atomics and plain data.
+unsafe impl Send for PoolRest {}
+
+impl Drop for PoolRest {
+    fn drop(&mut self) {
+        // SAFETY: the MPS order: the pool (its allocation point and roots
+        // are gone), then its format; the context outlives the pool (it is
+        // freed after this function). Each is destroyed once, here: the
+        // pool's owner was dropped, and the arena is parked or no code
+        // object of the pool remains referenced (`code_ptrs` is 0).
+        unsafe {
             mps_pool_destroy(self.pool.as_ptr());
             mps_fmt_destroy(self.fmt.as_ptr());
         }
@@ -1574,6 +1652,7 @@ mod tests {
             objects_moved: 7,
             bytes_moved: 700,
             scan_seconds: 0.5,
+            ..RelinkCounters::default()
         };
         let b = RelinkCounters {
             objects_scanned: 4,
@@ -1582,6 +1661,7 @@ mod tests {
             objects_moved: 2,
             bytes_moved: 200,
             scan_seconds: 0.25,
+            ..RelinkCounters::default()
         };
         let d = a.since(&b);
         assert_eq!(

@@ -113,6 +113,13 @@ pub type mps_lib_FILE = mps_lib_stream_s;
 pub type mps_awl_find_dependent_t = ::core::option::Option<
     unsafe extern "C" fn(addr: mps_addr_t) -> mps_addr_t,
 >;
+pub type mpsx_reclaim_fn_t = ::core::option::Option<
+    unsafe extern "C" fn(
+        closure: *mut ::core::ffi::c_void,
+        base: mps_addr_t,
+        limit: mps_addr_t,
+    ),
+>;
 pub type _bindgen_ty_3 = u32;
 pub type _bindgen_ty_4 = u32;
 pub type mpsx_test_hook_t = ::core::option::Option<
@@ -892,6 +899,11 @@ extern "C" {
     ) -> mps_res_t;
     pub fn mpsx_flush_icache(exec: *mut ::core::ffi::c_void, size: usize);
     pub fn mpsx_arena_last_trace(arena: mps_arena_t, stats_o: *mut mpsx_trace_stats_s);
+    pub fn mpsx_pool_reclaim_hook(
+        pool: mps_pool_t,
+        fn_: mpsx_reclaim_fn_t,
+        closure: *mut ::core::ffi::c_void,
+    ) -> mps_res_t;
     pub fn mpsx_arena_traces(arena: mps_arena_t) -> usize;
     pub fn mpsx_arena_pause_log(arena: mps_arena_t, log: *mut mpsx_pause_log_s);
     pub fn mpsx_arena_tracing(arena: mps_arena_t) -> mps_bool_t;

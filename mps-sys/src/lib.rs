@@ -114,8 +114,9 @@ mod no_ext;
 pub use no_ext::{
     _mpsx_key_CODE_RESERVE, mpsx_arena_last_trace, mpsx_arena_pause_log, mpsx_arena_traces,
     mpsx_arena_tracing, mpsx_class_amcx, mpsx_code_delta, mpsx_code_range, mpsx_flush_icache,
-    mpsx_scan_area_code, mpsx_test_hook_set, mpsx_thread_stack_add, mpsx_thread_stack_known,
-    mpsx_thread_stack_own, mpsx_thread_stack_remove, mpsx_thread_stack_switch,
+    mpsx_pool_reclaim_hook, mpsx_scan_area_code, mpsx_test_hook_set, mpsx_thread_stack_add,
+    mpsx_thread_stack_known, mpsx_thread_stack_own, mpsx_thread_stack_remove,
+    mpsx_thread_stack_switch,
 };
 
 /// Is the linked library the one built from `vendor/mps` by this crate's

@@ -10,7 +10,7 @@
 
 use crate::bindings::{
     mps_arena_t, mps_bool_t, mps_key_s, mps_pool_class_t, mps_res_t, mps_ss_t, mps_thr_t,
-    mpsx_pause_log_s, mpsx_test_hook_t, mpsx_trace_stats_s,
+    mpsx_pause_log_s, mpsx_reclaim_fn_t, mpsx_test_hook_t, mpsx_trace_stats_s,
 };
 use core::ffi::c_void;
 
@@ -96,6 +96,19 @@ pub unsafe extern "C" fn mpsx_arena_last_trace(
     _stats_o: *mut mpsx_trace_stats_s,
 ) {
     missing("mpsx_arena_last_trace")
+}
+
+/// Stand-in for `mpsx_pool_reclaim_hook`: aborts.
+///
+/// # Safety
+///
+/// Never returns.
+pub unsafe extern "C" fn mpsx_pool_reclaim_hook(
+    _pool: mps_pool_t,
+    _fn: mpsx_reclaim_fn_t,
+    _closure: *mut c_void,
+) -> mps_res_t {
+    missing("mpsx_pool_reclaim_hook")
 }
 
 /// Stand-in for `mpsx_arena_traces`: aborts.

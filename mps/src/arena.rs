@@ -53,6 +53,8 @@ struct Registry {
     pools: Vec<AdoptedPool>,
     formats: Vec<(RawFmt, TypeId)>,
     chains: Vec<RawChain>,
+    /// Run by `Drop`, parked, before the pools are destroyed.
+    at_drop: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Arena {
@@ -151,6 +153,19 @@ impl Arena {
             may_pad,
             interior_pins,
         });
+    }
+
+    /// Runs `f` when the arena is dropped: after it is parked, before the
+    /// pools it owns are destroyed, in the order of the calls.
+    ///
+    /// For a layer above this crate that creates MPS objects of the arena
+    /// through the raw bindings which objects of the arena's pools may
+    /// still refer to when that layer's owner is dropped: the code pool
+    /// hands its MPS pool here when heap objects may still hold its code
+    /// (`codepool::CodePtr`), so that the code stays valid as long as the
+    /// heap does.
+    pub fn at_drop(&self, f: impl FnOnce() + Send + 'static) {
+        self.registry().at_drop.push(Box::new(f));
     }
 
     /// A generation chain (`mps_chain_create`): one [`GenParam`] per
@@ -452,6 +467,9 @@ impl Drop for Arena {
             .registry
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
+        for f in registry.at_drop.drain(..) {
+            f();
+        }
         while let Some(pool) = registry.pools.pop() {
             drop(pool.raw);
         }

@@ -18,6 +18,7 @@
  *    is translated to the write view and fixed ambiguously, so a return
  *    address pins the code object it returns into.
  * 3. Statistics of the last collection.
+ * 4. A reclaim hook: what a collection frees, block by block.
  */
 
 #ifndef MPSX_H
@@ -78,6 +79,21 @@ typedef struct mpsx_trace_stats_s {
 
 extern void mpsx_arena_last_trace(mps_arena_t arena,
                                   mpsx_trace_stats_s *stats_o);
+
+/* Reclaim hook of an AMC, AMCZ or AMCX pool (MPS_RES_PARAM for other
+ * classes; fn NULL removes it): every time a collection reclaims memory
+ * of the pool, it first calls fn(closure, base, limit) for the run of
+ * blocks [base, limit) (base addresses, in the pool's write view) about to
+ * be freed or padded over.  The run holds the pool's dead objects,
+ * forwarding markers (of objects that moved away) and pads, and nothing
+ * alive: a format that tells them apart counts the objects freed.  It is
+ * called inside the collector, with the arena lock held and other threads
+ * possibly stopped: fn may only read the blocks and update its own
+ * counters (no locks, no allocation, no MPS calls, no unwinding). */
+typedef void (*mpsx_reclaim_fn_t)(void *closure, mps_addr_t base,
+                                  mps_addr_t limit);
+extern mps_res_t mpsx_pool_reclaim_hook(mps_pool_t pool, mpsx_reclaim_fn_t fn,
+                                        void *closure);
 
 /* Collections (moving or not) since the arena was created. */
 extern size_t mpsx_arena_traces(mps_arena_t arena);

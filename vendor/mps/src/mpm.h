@@ -460,6 +460,10 @@ struct mps_pool_s {
    * arena's top generation last. */
   size_t gen_count;
   struct PoolGenStruct *pgens;
+  /* mpsx_pool_reclaim_hook: told of every run of blocks whose memory a
+   * collection reclaims (AMC classes only), or NULL. */
+  void (*reclaim_hook)(void *closure, void *base, void *limit);
+  void *reclaim_closure;
 };
 
 Bool PoolCheck(Pool pool);

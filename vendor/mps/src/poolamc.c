@@ -367,6 +367,15 @@ static Bool amcIsAlive(Pool pool, Trace trace, Seg seg, Addr ref)
          pool->format->isfwd(ref) != NULL;
 }
 
+/* Tell the pool's reclaim hook (mpsx_pool_reclaim_hook) that the blocks
+ * of [base, limit) are reclaimed: dead objects, forwarding markers and
+ * pads, about to be padded over or freed. */
+static void amcReclaimed(Pool pool, Addr base, Addr limit)
+{
+  if (pool->reclaim_hook != NULL && base < limit)
+    pool->reclaim_hook(pool->reclaim_closure, base, limit);
+}
+
 /* Replace every object of [base, limit) that is not pinned (copied away,
  * or dead) by pads, one per run.  Returns the bytes kept. */
 static Size amcPadUnpinned(Seg seg, Addr limit)
@@ -377,8 +386,10 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   while (p - header < limit) {
     Addr next = format->skip(p);
     if (amcIsNailed(seg, p - header)) {
-      if (run != NULL)
+      if (run != NULL) {
+        amcReclaimed(seg->pool, run, p - header);
         format->pad(run, AddrOffset(run, p - header));
+      }
       run = NULL;
       kept += AddrOffset(p, next);
     } else if (run == NULL) {
@@ -386,8 +397,10 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
     }
     p = next;
   }
-  if (run != NULL)
+  if (run != NULL) {
+    amcReclaimed(seg->pool, run, p - header);
     format->pad(run, AddrOffset(run, p - header));
+  }
   return kept;
 }
 
@@ -448,6 +461,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     SegSetPoolGen(seg, seg->pgen->next);
     return;
   }
+  amcReclaimed(pool, seg->base, SegWalkLimit(seg));
   seg->condemned = 0;
   SegFree(seg);
 }
@@ -541,6 +555,24 @@ const struct mps_pool_class_s AMCXPoolClass = {
 mps_pool_class_t mpsx_class_amcx(void)
 {
   return (mps_pool_class_t)&AMCXPoolClass;
+}
+
+mps_res_t mpsx_pool_reclaim_hook(mps_pool_t pool, mpsx_reclaim_fn_t fn,
+                                 void *closure)
+{
+  Arena arena = pool->arena;
+  Res res = MPS_RES_OK;
+  ArenaEnter(arena);
+  AVERT(Pool, pool);
+  if (pool->klass == &AMCPoolClass || pool->klass == &AMCZPoolClass ||
+      pool->klass == &AMCXPoolClass) {
+    pool->reclaim_hook = fn;
+    pool->reclaim_closure = closure;
+  } else {
+    res = MPS_RES_PARAM;
+  }
+  ArenaLeave(arena);
+  return res;
 }
 #endif
 
