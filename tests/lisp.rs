@@ -82,23 +82,24 @@ impl Drop for Watchdog {
 
 /// Runs `forms` with the compiled Lisp and the interpreter, on this
 /// thread; returns a description of the first difference.
-fn compare(forms: &[Sexp]) -> Result<usize, String> {
-    let code = heap::runtime().code;
-    code.with_jit_thread(|scope| {
-        let mut lisp = engine::Lisp::new().map_err(|e| e.to_string())?;
-        let mut reference = interp::Interp::new();
-        for (i, form) in forms.iter().enumerate() {
-            let want = reference.eval_toplevel(form).map(|v| interp::show(&v));
-            let got = lisp.eval(scope, form);
-            if want.is_err() || got != want {
-                return Err(format!(
-                    "form {i}: {form}\n  compiled:    {got:?}\n  interpreter: {want:?}"
-                ));
+fn compare(machine: &heap::Machine<'_>, forms: &[Sexp]) -> Result<usize, String> {
+    machine
+        .code
+        .with_jit_thread(|scope| {
+            let mut lisp = engine::Lisp::new(machine, scope).map_err(|e| e.to_string())?;
+            let mut reference = interp::Interp::new();
+            for (i, form) in forms.iter().enumerate() {
+                let want = reference.eval_toplevel(form).map(|v| interp::show(&v));
+                let got = lisp.eval(scope, form);
+                if want.is_err() || got != want {
+                    return Err(format!(
+                        "form {i}: {form}\n  compiled:    {got:?}\n  interpreter: {want:?}"
+                    ));
+                }
             }
-        }
-        Ok(forms.len())
-    })
-    .map_err(|e| e.to_string())?
+            Ok(forms.len())
+        })
+        .map_err(|e| e.to_string())?
 }
 
 /// A small deterministic generator (xorshift).
@@ -298,10 +299,10 @@ fn program(seed: u64, forms: usize) -> String {
     g.program(forms)
 }
 
-fn check_program(seed: u64, forms: usize) -> usize {
+fn check_program(machine: &heap::Machine<'_>, seed: u64, forms: usize) -> usize {
     let text = program(seed, forms);
     let parsed = read_all(&text).expect("generated programs read");
-    match compare(&parsed) {
+    match compare(machine, &parsed) {
         Ok(n) => n,
         Err(e) => panic!("seed {seed}: {e}\nprogram:\n{text}"),
     }
@@ -318,26 +319,28 @@ fn generated_programs_match_the_interpreter_while_collecting() {
     let programs = env_usize("LISP_TEST_PROGRAMS", 3);
     let threads = env_usize("LISP_TEST_THREADS", 3);
     eprintln!("LISP_TEST_SEED={first} LISP_TEST_PROGRAMS={programs} LISP_TEST_THREADS={threads}");
-    let rt = heap::runtime();
-    let before = rt.code.stats().collector;
+    let arena = mps::Arena::builder().arena_size(256 << 20).build().unwrap();
+    let machine = heap::Machine::new(&arena).unwrap();
+    let before = machine.code.stats().collector;
     let done = AtomicBool::new(false);
     let collections = AtomicUsize::new(0);
     let forms = std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                rt.arena.collect().expect("collect");
-                rt.arena.release();
+                arena.collect().expect("collect");
+                arena.release();
                 collections.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(5));
             }
         });
+        let machine = &machine;
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 std::thread::Builder::new()
                     .stack_size(64 << 20)
                     .spawn_scoped(s, move || {
                         (0..programs)
-                            .map(|i| check_program(first + (t * programs + i) as u64, 30))
+                            .map(|i| check_program(machine, first + (t * programs + i) as u64, 30))
                             .sum::<usize>()
                     })
                     .expect("spawn")
@@ -350,12 +353,13 @@ fn generated_programs_match_the_interpreter_while_collecting() {
             .map(|r| r.unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .sum::<usize>()
     });
-    let moved = rt.code.stats().collector.since(&before);
+    let moved = machine.code.stats().collector.since(&before);
     eprintln!(
-        "{forms} forms checked; {} collections; code objects moved {}, relinked {}",
+        "{forms} forms checked; {} collections; code objects moved {}, relinked {}, freed {}",
         collections.load(Ordering::Relaxed),
         moved.objects_moved,
-        moved.objects_relinked
+        moved.objects_relinked,
+        moved.objects_freed
     );
     assert!(collections.load(Ordering::Relaxed) > 0);
 }
@@ -394,10 +398,12 @@ fn run(forms: &[Sexp]) -> Vec<String> {
         std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn_scoped(s, || {
-                heap::runtime()
+                let arena = mps::Arena::new().unwrap();
+                let machine = heap::Machine::new(&arena).unwrap();
+                machine
                     .code
                     .with_jit_thread(|scope| {
-                        let mut lisp = engine::Lisp::new().unwrap();
+                        let mut lisp = engine::Lisp::new(&machine, scope).unwrap();
                         forms
                             .iter()
                             .map(|f| {

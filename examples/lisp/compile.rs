@@ -2,7 +2,9 @@
 //! by inkwell), which the code pool installs as one code object.
 //!
 //! Every procedure, and the form itself (a *thunk*), becomes a function
-//! `i64 f(i64 closure, i64 a0, i64 a1, i64 a2, i64 a3)` ([`crate::heap::Entry`]).
+//! `i64 f(i64 closure, i64 depth, i64 a0, i64 a1, i64 a2, i64 a3)`
+//! ([`crate::heap::Entry`]); each `lambda` also gets a procedure object
+//! (`@pK`, a heap constant), which its closures point to.
 //! Values are the tagged words of [`crate::heap`]:
 //!
 //! - local variables are SSA values (registers or stack slots, which the
@@ -13,15 +15,23 @@
 //!   with a check for "unbound";
 //! - fixnum arithmetic and comparisons are inline, with a call to a runtime
 //!   function when an operand is not a fixnum;
-//! - `cons`, `car`, `cdr`, closure creation and procedure calls are calls
-//!   to runtime functions (`rt_*`, [`crate::heap`]); `rt_apply` finds the
-//!   procedure's current code through the closure, so a redefined global
-//!   is called in its new version by every later call.
+//! - `cons`, `car`, `cdr` and closure creation are calls to runtime
+//!   functions (`rt_*`, [`crate::heap`]);
+//! - a procedure call checks that the callee is a closure, loads its
+//!   procedure's code pointer (code object address and entry offset, a
+//!   `CodePtr` the collector keeps current) and arity, and calls the entry
+//!   in the code pool's execute view directly, in the same function (so
+//!   the loaded address pins the code while it runs). A global procedure
+//!   is called through its cell, so after a redefinition every later
+//!   call, also from code compiled before, reaches the new code;
+//! - every procedure starts by checking the depth (`lang::MAX_DEPTH`) and
+//!   the instance's error cell (`@err`): after a runtime error, every call
+//!   returns `()` at once.
 
 use std::fmt::Write as _;
 
 use crate::heap::{fixnum, symbol, NIL, T, UNBOUND};
-use crate::lang::{self, is_primitive, MAX_PARAMS};
+use crate::lang::{self, is_primitive, MAX_DEPTH, MAX_PARAMS};
 use crate::reader::Sexp;
 
 /// A compiled top-level form.
@@ -30,8 +40,8 @@ pub struct Compiled {
     pub ir: String,
     /// The thunk's entry point, which evaluates the form.
     pub thunk: String,
-    /// The lambdas' entry points and arities, numbered from the
-    /// `first_lambda` given to [`compile`].
+    /// The lambdas' entry points and arities: `@p{k}` is the procedure
+    /// of `lambdas[k]`.
     pub lambdas: Vec<(String, usize)>,
     /// The globals the code reads: `@g{i}` is the cell of `globals[i]`.
     pub globals: Vec<String>,
@@ -44,8 +54,11 @@ declare i64 @rt_cdr(i64)
 declare i64 @rt_not_integers(i64, i64, i64)
 declare i64 @rt_make_closure(i64, i64)
 declare i64 @rt_unbound(i64)
+declare i64 @rt_not_procedure(i64)
+declare i64 @rt_arity(i64, i64)
+declare i64 @rt_stop()
 declare i64 @rt_gc()
-declare i64 @rt_apply(i64, i64, i64, i64, i64, i64)
+@err = external global i64
 ";
 
 /// A function being generated.
@@ -61,7 +74,8 @@ struct Fun {
 
 struct Compiler<'p> {
     prefix: &'p str,
-    first_lambda: usize,
+    /// The code pool's execute-view distance.
+    delta: i64,
     /// Enclosing functions, innermost last.
     funs: Vec<Fun>,
     tmp: usize,
@@ -71,12 +85,12 @@ struct Compiler<'p> {
 }
 
 /// Compiles `expr` (a top-level form without `define`) to a module whose
-/// entry points are named after `prefix`, numbering its lambdas from
-/// `first_lambda`.
-pub fn compile(expr: &Sexp, prefix: &str, first_lambda: usize) -> Result<Compiled, String> {
+/// entry points are named after `prefix`, for a code pool whose execute
+/// view is `delta` bytes from its write view.
+pub fn compile(expr: &Sexp, prefix: &str, delta: isize) -> Result<Compiled, String> {
     let mut c = Compiler {
         prefix,
-        first_lambda,
+        delta: delta as i64,
         funs: Vec::new(),
         tmp: 0,
         done: Vec::new(),
@@ -88,6 +102,9 @@ pub fn compile(expr: &Sexp, prefix: &str, first_lambda: usize) -> Result<Compile
     let mut ir = String::from(DECLARATIONS);
     for i in 0..c.globals.len() {
         let _ = writeln!(ir, "@g{i} = external global i64");
+    }
+    for k in 0..c.lambdas.len() {
+        let _ = writeln!(ir, "@p{k} = external global i8");
     }
     for f in &c.done {
         ir.push_str(f);
@@ -144,13 +161,24 @@ impl Compiler<'_> {
                 .collect(),
             free: Vec::new(),
             code: String::new(),
-            block: "entry".into(),
+            block: "body".into(),
         });
         let result = self.body(body);
         let f = self.funs.pop().expect("pushed above");
         let r = result?;
         let mut text = format!(
-            "define i64 @{name}(i64 %clo, i64 %a0, i64 %a1, i64 %a2, i64 %a3) nounwind {{\nentry:\n"
+            "define i64 @{name}(i64 %clo, i64 %depth, i64 %a0, i64 %a1, i64 %a2, i64 %a3) nounwind {{\n\
+             entry:\n\
+             \x20 %err = load i64, i64* @err\n\
+             \x20 %pending = icmp ne i64 %err, {NIL}\n\
+             \x20 %deep = icmp sgt i64 %depth, {MAX_DEPTH}\n\
+             \x20 %halt = or i1 %pending, %deep\n\
+             \x20 br i1 %halt, label %stop, label %body\n\
+             stop:\n\
+             \x20 call i64 @rt_stop()\n\
+             \x20 ret i64 {NIL}\n\
+             body:\n\
+             \x20 %depth1 = add i64 %depth, 1\n"
         );
         text.push_str(&f.code);
         let _ = writeln!(text, "  ret i64 {r}\n}}");
@@ -193,11 +221,7 @@ impl Compiler<'_> {
                     f.free.len() - 1
                 }
             };
-            let (a, p, v) = (self.tmp(), self.tmp(), self.tmp());
-            self.emit(format!("{a} = add i64 %clo, {}", 16 + 8 * i));
-            self.emit(format!("{p} = inttoptr i64 {a} to i64*"));
-            self.emit(format!("{v} = load i64, i64* {p}"));
-            return Ok(v);
+            return Ok(self.word("%clo", 16 + 8 * i));
         }
         if is_primitive(name) {
             return Err(format!(
@@ -266,20 +290,95 @@ impl Compiler<'_> {
                             a.push(self.expr(x)?);
                         }
                         a.resize(MAX_PARAMS, "0".into());
-                        let r = self.tmp();
-                        self.emit(format!(
-                            "{r} = call i64 @rt_apply(i64 {f}, i64 {}, i64 {}, i64 {}, i64 {}, i64 {})",
-                            args.len(),
-                            a[0],
-                            a[1],
-                            a[2],
-                            a[3]
-                        ));
-                        Ok(r)
+                        Ok(self.call(&f, &a, args.len()))
                     }
                 }
             }
         }
+    }
+
+    /// Calls procedure `f` with `argc` arguments `a` (padded with 0).
+    fn call(&mut self, f: &str, a: &[String], argc: usize) -> String {
+        let [is_ptr, nonzero, ok, hp, h, kind, is_closure] = self.tmps();
+        let (check, closure, call, bad, arity_bad, join) = (
+            self.label(),
+            self.label(),
+            self.label(),
+            self.label(),
+            self.label(),
+            self.label(),
+        );
+        // Is it a heap object, and a closure?
+        let low = self.tmp();
+        self.emit(format!("{low} = and i64 {f}, 7"));
+        self.emit(format!("{is_ptr} = icmp eq i64 {low}, 0"));
+        self.emit(format!("{nonzero} = icmp ne i64 {f}, {NIL}"));
+        self.emit(format!("{ok} = and i1 {is_ptr}, {nonzero}"));
+        self.emit(format!("br i1 {ok}, label %{check}, label %{bad}"));
+        self.start_block(&check);
+        self.emit(format!("{hp} = inttoptr i64 {f} to i64*"));
+        self.emit(format!("{h} = load i64, i64* {hp}"));
+        self.emit(format!("{kind} = and i64 {h}, 255"));
+        self.emit(format!("{is_closure} = icmp eq i64 {kind}, 2"));
+        self.emit(format!(
+            "br i1 {is_closure}, label %{closure}, label %{bad}"
+        ));
+        // Its procedure: code object (write view), entry offset, arity.
+        self.start_block(&closure);
+        let proc = self.word(f, 8);
+        let object = self.word(&proc, 8);
+        let (ep, e32, entry) = (self.tmp(), self.tmp(), self.tmp());
+        let at = self.tmp();
+        self.emit(format!("{at} = add i64 {proc}, 16"));
+        self.emit(format!("{ep} = inttoptr i64 {at} to i32*"));
+        self.emit(format!("{e32} = load i32, i32* {ep}"));
+        self.emit(format!("{entry} = zext i32 {e32} to i64"));
+        let arity = self.word(&proc, 24);
+        let same = self.tmp();
+        self.emit(format!("{same} = icmp eq i64 {arity}, {argc}"));
+        self.emit(format!("br i1 {same}, label %{call}, label %{arity_bad}"));
+        // The call, in the execute view.
+        self.start_block(&call);
+        let (x, y, fp, r1) = (self.tmp(), self.tmp(), self.tmp(), self.tmp());
+        self.emit(format!("{x} = add i64 {object}, {}", self.delta));
+        self.emit(format!("{y} = add i64 {x}, {entry}"));
+        self.emit(format!(
+            "{fp} = inttoptr i64 {y} to i64 (i64, i64, i64, i64, i64, i64)*"
+        ));
+        self.emit(format!(
+            "{r1} = call i64 {fp}(i64 {f}, i64 %depth1, i64 {}, i64 {}, i64 {}, i64 {})",
+            a[0], a[1], a[2], a[3]
+        ));
+        self.emit(format!("br label %{join}"));
+        self.start_block(&bad);
+        let r2 = self.tmp();
+        self.emit(format!("{r2} = call i64 @rt_not_procedure(i64 {f})"));
+        self.emit(format!("br label %{join}"));
+        self.start_block(&arity_bad);
+        let r3 = self.tmp();
+        self.emit(format!(
+            "{r3} = call i64 @rt_arity(i64 {argc}, i64 {arity})"
+        ));
+        self.emit(format!("br label %{join}"));
+        self.start_block(&join);
+        let r = self.tmp();
+        self.emit(format!(
+            "{r} = phi i64 [ {r1}, %{call} ], [ {r2}, %{bad} ], [ {r3}, %{arity_bad} ]"
+        ));
+        r
+    }
+
+    /// Loads the word at `base + offset`.
+    fn word(&mut self, base: &str, offset: usize) -> String {
+        let (a, p, v) = (self.tmp(), self.tmp(), self.tmp());
+        self.emit(format!("{a} = add i64 {base}, {offset}"));
+        self.emit(format!("{p} = inttoptr i64 {a} to i64*"));
+        self.emit(format!("{v} = load i64, i64* {p}"));
+        v
+    }
+
+    fn tmps<const N: usize>(&mut self) -> [String; N] {
+        std::array::from_fn(|_| self.tmp())
     }
 
     /// Quoted data, built at run time (conses are allocated each time).
@@ -331,13 +430,14 @@ impl Compiler<'_> {
 
     fn lambda(&mut self, items: &[Sexp]) -> Result<String, String> {
         let (params, body) = lang::lambda_parts(items)?;
-        let number = self.first_lambda + self.lambdas.len();
-        let name = format!("{}_l{number}", self.prefix);
+        let k = self.lambdas.len();
+        let name = format!("{}_l{k}", self.prefix);
         self.lambdas.push((name.clone(), params.len()));
         let free = self.function(&name, &params, body)?;
-        let c = self.tmp();
+        let (proc, c) = (self.tmp(), self.tmp());
+        self.emit(format!("{proc} = ptrtoint i8* @p{k} to i64"));
         self.emit(format!(
-            "{c} = call i64 @rt_make_closure(i64 {number}, i64 {})",
+            "{c} = call i64 @rt_make_closure(i64 {proc}, i64 {})",
             free.len()
         ));
         for (i, n) in free.iter().enumerate() {

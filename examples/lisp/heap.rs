@@ -20,14 +20,18 @@
 //! header word, `(size in words << 8) | kind`:
 //!
 //! - cons: `[header, car, cdr, 0]`;
-//! - closure: `[header, lambda number (fixnum), free variable values...]`;
+//! - procedure: `[header, code, arity]`, one per `lambda` expression,
+//!   made when its form is installed; `code` is a [`CodePtr`] to the
+//!   lambda's entry point (it keeps the code object alive and follows it);
+//! - closure: `[header, procedure, free variable values...]`;
 //! - global cell: `[header, value]`; JIT code reads a global by loading
 //!   the word at `cell + 8`, which it finds through a *heap constant* of
 //!   the code pool (the code object refers to the cell, keeps it alive and
 //!   is relinked when it moves);
 //! - forwarding marker `[header, new address]` and pad `[header, ...]`.
 //!
-//! The format's scan fixes every word that holds a heap address.
+//! The format's scan fixes every value word that holds a heap address,
+//! and the procedures' code pointers.
 //!
 //! # Why raw values are safe here
 //!
@@ -35,24 +39,26 @@
 //! threads that run it are registered with the arena, and their stacks and
 //! registers are ambiguous roots: a word there that points to (or into) a
 //! heap object pins it, so it neither dies nor moves while the word is
-//! there. The runtime functions below and the printer follow the same
-//! rule: they hold values only in locals of a registered thread, never in
-//! Rust heap memory, and they read an object only while a local holds its
-//! address. Values that must outlive a call (globals) live in global cells,
-//! held by handles (exact roots). That is the mostly-copying discipline the
-//! collector is built for; `unsafe` below is confined to reading and
-//! initialising objects under it, each block argued.
+//! there. The runtime functions below run inside a call into JIT code that
+//! lent them the thread's scope and a [`Ctx`] (`CodeRef::call_with`,
+//! `codepool::runtime`): they turn the values JIT code passes into
+//! handles (`runtime::handle_from_jit`), allocate through the lent
+//! allocation point, and return new objects as addresses, which the
+//! caller's frame then holds. Values that must outlive a form (globals)
+//! live in global cells, held by handles (exact roots). That is the
+//! mostly-copying discipline the collector is built for; `unsafe` below is
+//! confined to storing value words (the safe layer knows only untagged
+//! references) and to the format, each block argued.
 
-use std::cell::RefCell;
 use std::ptr::NonNull;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use codepool::{CodeObject, CodePool, CodePoolOptions};
-use mps::{Amc, AmcClass, Ap, Arena, Error, Format, Handle, Object, PoolOptions, ScanState, Scope};
-
-use crate::lang::MAX_DEPTH;
+use codepool::runtime::{self, handle_from_jit, Runtime};
+use codepool::{CodePool, CodePoolOptions, CodePtr};
+use mps::{
+    Amc, AmcClass, Ap, Arena, Error, Fmt, Format, Handle, Object, PoolOptions, Ref, ScanState,
+    Scope,
+};
 
 /// `()`.
 pub const NIL: u64 = 0;
@@ -66,6 +72,7 @@ const CLOSURE: u64 = 2;
 const CELL: u64 = 3;
 const FORWARD: u64 = 4;
 const PAD: u64 = 5;
+const PROC: u64 = 6;
 const WORD: usize = 8;
 
 /// The fixnum `n` (wrapped to 63 bits).
@@ -152,8 +159,9 @@ unsafe fn fix_value(ss: &mut ScanState<'_>, p: *mut u64) -> Result<(), Error> {
 
 // SAFETY: the header sizes every object, pad and marker; scan fixes every
 // value word of conses, closures and cells (only words holding addresses,
-// see `is_pointer`); every object has at least two words, enough for a
-// forwarding marker, and a pad may be one word.
+// see `is_pointer`) and the code pointer of procedures; every object has
+// at least two words, enough for a forwarding marker, and a pad may be
+// one word.
 unsafe impl Format for Heap {
     unsafe fn scan(
         ss: &mut ScanState<'_>,
@@ -165,13 +173,18 @@ unsafe impl Format for Heap {
             // SAFETY: `[base, limit)` is a run of blocks of this format.
             let h = unsafe { header_at(p) };
             let words = (h >> 8) as usize;
-            let fields = match h & 0xff {
+            let values = match h & 0xff {
                 CONS => 1..3,
-                CLOSURE => 2..words,
+                CLOSURE => 1..words,
                 CELL => 1..2,
+                PROC => {
+                    // SAFETY: a procedure, per its tag.
+                    unsafe { p.cast::<Proc>().as_ref() }.code.fix(ss)?;
+                    0..0
+                }
                 _ => 0..0,
             };
-            for i in fields {
+            for i in values {
                 // SAFETY: word `i` of the object is one of its value words.
                 unsafe { fix_value(ss, p.cast::<u64>().as_ptr().add(i))? };
             }
@@ -212,259 +225,243 @@ unsafe impl Format for Heap {
     }
 }
 
-/// A global cell, the one object Rust code handles through the safe API.
+/// Stores value `v` in the value word `field` of a heap object.
+///
+/// # Safety
+///
+/// `field` is a value word of a live heap object (the format fixes it),
+/// and `v` is a value: an immediate, which the format's scan skips, or the
+/// client pointer of a live object of the heap, held by the caller (a
+/// local of this registered thread, which pins it) until the store is
+/// done.
+unsafe fn store_value(field: &Ref, v: u64) {
+    // SAFETY: the caller's contract (`Ref::store_raw`'s, with immediates
+    // allowed by this format).
+    unsafe { field.store_raw(v as *mut u8) }
+}
+
+/// A global cell.
 #[repr(C)]
 pub struct Cell {
     header: u64,
-    value: AtomicU64,
+    value: Ref,
 }
 
 impl Cell {
     /// A cell holding "unbound".
     pub fn new() -> Cell {
+        let cell = Cell::nil();
+        // SAFETY: `UNBOUND` is an immediate; the cell is not in the heap yet.
+        unsafe { store_value(&cell.value, UNBOUND) };
+        cell
+    }
+
+    /// A cell holding `()`.
+    pub fn nil() -> Cell {
         Cell {
             header: header(CELL, 2),
-            value: AtomicU64::new(UNBOUND),
+            value: Ref::null(),
         }
     }
 
-    /// Sets its value. `v` must be a value (see the module docs) held by
-    /// the caller in a local, as every value is.
-    pub fn set(&self, v: u64) {
-        self.value.store(v, Ordering::Relaxed)
+    /// Sets its value.
+    ///
+    /// # Safety
+    ///
+    /// As for [`store_value`]: `self` is in the heap, `v` a value the
+    /// caller holds.
+    pub unsafe fn set(&self, v: u64) {
+        // SAFETY: the caller's contract.
+        unsafe { store_value(&self.value, v) }
     }
 }
 
 /// The offset of a cell's value, where heap constants point.
 pub const CELL_VALUE: u32 = 8;
 
-// SAFETY: CELL headers mark cells; `Cell::new` makes a well-formed one of
-// alloc_size::<Cell>() = 16 bytes, whose value word the format scans.
-unsafe impl Object for Cell {
-    type Format = Heap;
-    unsafe fn is_instance(p: NonNull<u8>) -> bool {
-        // SAFETY: `p` is an object of this format.
-        unsafe { header_at(p) & 0xff == CELL }
-    }
-    unsafe fn from_addr(p: NonNull<u8>) -> NonNull<Cell> {
-        p.cast()
+/// A pair.
+#[repr(C)]
+struct Cons {
+    header: u64,
+    car: Ref,
+    cdr: Ref,
+    pad: u64,
+}
+
+/// A procedure: the code of one `lambda`, and its arity.
+#[repr(C)]
+pub struct Proc {
+    header: u64,
+    /// Its entry point (set once, after its form is installed).
+    pub code: CodePtr<Entry>,
+    arity: u64,
+}
+
+impl Proc {
+    /// A procedure of `arity` parameters, without code yet.
+    pub fn new(arity: usize) -> Proc {
+        Proc {
+            header: header(PROC, 4),
+            code: CodePtr::null(),
+            arity: arity as u64,
+        }
     }
 }
 
-// ---------------------------------------------------------------------------
-// The process's collector: one arena, one heap pool, one code pool.
+/// What of a closure Rust reads: its tag and procedure.
+#[repr(C)]
+struct ClosureHead {
+    header: u64,
+    proc: Ref,
+}
 
-/// The arena, the heap pool and the code pool, made once per process and
-/// never destroyed (runtime functions reach them from any thread).
-pub struct Runtime {
+macro_rules! object {
+    ($t:ty, $kind:expr) => {
+        // SAFETY: objects of this kind start with this layout and are at
+        // least as long; is_instance reads only the header; the value
+        // words are `Ref`s the format fixes (holding immediates or
+        // addresses), a procedure's `CodePtr` is fixed too, and the values
+        // safe code can construct (`Cell::new`, `Proc::new`, and conses
+        // with null fields) are well-formed objects of `alloc_size` bytes.
+        unsafe impl Object for $t {
+            type Format = Heap;
+            unsafe fn is_instance(p: NonNull<u8>) -> bool {
+                // SAFETY: `p` is an object of this format.
+                unsafe { header_at(p) & 0xff == $kind }
+            }
+            unsafe fn from_addr(p: NonNull<u8>) -> NonNull<Self> {
+                p.cast()
+            }
+        }
+    };
+}
+
+object!(Cell, CELL);
+object!(Cons, CONS);
+object!(Proc, PROC);
+object!(ClosureHead, CLOSURE);
+
+// ---------------------------------------------------------------------------
+// The collector's objects for one process or test.
+
+/// What every compiled procedure is: `f(closure, depth, a0, a1, a2, a3)`
+/// (a top-level form's thunk gets closure 0; unused arguments are 0).
+pub type Entry = extern "C" fn(u64, u64, u64, u64, u64, u64) -> u64;
+
+/// The arena's heap and code pools.
+pub struct Machine<'a> {
     /// The arena.
-    pub arena: &'static Arena,
+    pub arena: &'a Arena,
+    /// The heap format.
+    pub fmt: Fmt<'a, Heap>,
     /// The heap (AMC).
-    pub heap: Amc<'static, Heap>,
+    pub heap: Amc<'a, Heap>,
     /// The code pool.
-    pub code: &'static CodePool<'static>,
+    pub code: CodePool<'a>,
 }
 
-/// The process's runtime.
-pub fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        let build = || -> Result<Runtime, Error> {
-            let arena: &'static Arena =
-                Box::leak(Box::new(Arena::builder().arena_size(256 << 20).build()?));
-            let fmt = arena.format::<Heap>()?;
-            let heap = arena.amc(fmt, &PoolOptions::default())?;
-            let code = Box::leak(Box::new(CodePool::new(arena, &CodePoolOptions::default())?));
-            Ok(Runtime { arena, heap, code })
-        };
-        build().unwrap_or_else(|e| {
-            eprintln!("lisp: cannot set up the collector: {e}");
-            std::process::exit(2)
+impl<'a> Machine<'a> {
+    /// Creates the pools in `arena`.
+    pub fn new(arena: &'a Arena) -> Result<Machine<'a>, Error> {
+        let fmt = arena.format::<Heap>()?;
+        let heap = arena.amc(fmt, &PoolOptions::default())?;
+        let code = CodePool::new(arena, &CodePoolOptions::default())?;
+        Ok(Machine {
+            arena,
+            fmt,
+            heap,
+            code,
         })
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------
-// The per-thread context of runtime functions.
+// What a call into JIT code lends its runtime functions.
 
-/// What every compiled procedure is called as: the closure (or 0 for a
-/// top-level form) and four arguments (unused ones are 0).
-pub type Entry = extern "C" fn(u64, u64, u64, u64, u64) -> u64;
+/// The runtime, for `codepool::runtime::with`.
+pub enum Lisp {}
 
-/// A compiled lambda: the code object holding it, its entry, its arity.
-pub struct Lambda {
-    /// The code object (shared by the lambdas of one top-level form).
-    pub object: Rc<CodeObject<'static>>,
-    /// Its entry point's name.
-    pub name: String,
-    /// Its number of parameters.
-    pub arity: usize,
+impl Runtime for Lisp {
+    type Data<'a> = Ctx<'a>;
 }
 
-/// A thread's context: its allocation point, the lambdas compiled on it
-/// (numbered; closures hold the number), the error raised by a runtime
-/// function, and the call depth.
-struct Context {
-    ap: Ap<'static, Heap, AmcClass>,
-    lambdas: Vec<Lambda>,
-    error: Option<String>,
-    depth: usize,
+/// The data lent to runtime functions for one top-level form.
+pub struct Ctx<'a> {
+    /// The arena (for `(gc)`).
+    pub arena: &'a Arena,
+    /// The heap format (to turn values into handles).
+    pub fmt: Fmt<'a, Heap>,
+    /// Where runtime functions allocate.
+    pub ap: Ap<'a, Heap, AmcClass>,
+    /// The instance's error cell: `t` while an error is pending; compiled
+    /// code reads it at every procedure entry and returns at once.
+    pub error_cell: Handle<'a, Heap>,
+    /// The first error raised.
+    pub error: Option<String>,
 }
 
-std::thread_local! {
-    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+/// Runs `f` with the lent scope and context, or returns `default` when
+/// nothing is lent (a runtime function called outside `call_with`).
+fn with_ctx<T>(default: T, f: impl for<'s, 'd> FnOnce(&mut Scope<'s>, &mut Ctx<'d>) -> T) -> T {
+    runtime::with::<Lisp, T>(f).unwrap_or(default)
 }
 
-fn with_context<R>(f: impl FnOnce(&mut Context) -> R) -> R {
-    CONTEXT.with(|c| {
-        f(c.borrow_mut()
-            .as_mut()
-            .expect("lisp: runtime function called outside a Lisp instance"))
-    })
-}
-
-/// Sets up this thread's context (once per Lisp instance).
-pub fn enter_context() -> Result<(), Error> {
-    let ap = runtime().heap.ap()?;
-    CONTEXT.with(|c| {
-        let mut c = c.borrow_mut();
-        assert!(c.is_none(), "lisp: one Lisp instance per thread at a time");
-        *c = Some(Context {
-            ap,
-            lambdas: Vec::new(),
-            error: None,
-            depth: 0,
-        });
-    });
-    Ok(())
-}
-
-/// Ends this thread's context: its lambdas' code objects are dropped (the
-/// collector frees them once no code and no closure is running them).
-pub fn leave_context() {
-    let old = CONTEXT.with(|c| c.borrow_mut().take());
-    drop(old);
-}
-
-/// The number the next lambda registered will get.
-pub fn next_lambda() -> usize {
-    with_context(|c| c.lambdas.len())
-}
-
-/// Registers compiled lambdas, numbered from [`next_lambda`].
-pub fn add_lambdas(lambdas: impl IntoIterator<Item = Lambda>) {
-    with_context(|c| c.lambdas.extend(lambdas))
-}
-
-/// A new global cell (unbound), held by a handle of `scope`.
-pub fn alloc_cell<'s>(scope: &mut Scope<'s>) -> Result<Handle<'s, Heap>, Error> {
-    with_context(|c| scope.alloc(&mut c.ap, Cell::new()))
-}
-
-/// Takes the error a runtime function raised, if any.
-pub fn take_error() -> Option<String> {
-    with_context(|c| {
-        c.depth = 0;
-        c.error.take()
-    })
-}
-
-fn raise(message: String) -> u64 {
-    with_context(|c| {
-        c.error.get_or_insert(message);
-    });
+/// Records an error (the first one stays) and returns `()`.
+fn raise(ctx: &mut Ctx<'_>, message: String) -> u64 {
+    ctx.error.get_or_insert(message);
+    // SAFETY: the error cell is a heap cell; `T` is an immediate.
+    ctx.error_cell.with(|c: &Cell| unsafe { c.set(T) });
     NIL
 }
 
-fn error_pending() -> bool {
-    with_context(|c| c.error.is_some())
-}
-
-/// Allocates an object of `words` words, built by `init` (which gets the
-/// words; it runs again if a collection voids the first block).
-fn alloc(words: usize, mut init: impl FnMut(&mut [u64])) -> u64 {
-    with_context(|c| {
-        // SAFETY: `words * 8` is a non-zero multiple of the format's
-        // alignment (8); `init` fills every word, leaving a well-formed
-        // object whose value words are values held by the caller's locals
-        // (so live and pinned); the result is returned to the caller, who
-        // holds it in a local or register of this registered thread before
-        // the collector can run again, which pins it.
-        let r = unsafe {
-            c.ap.alloc(words * WORD, |base| {
-                // SAFETY: the block of `words` words was just reserved for us.
-                let block = std::slice::from_raw_parts_mut(base.cast::<u64>().as_ptr(), words);
-                init(block)
-            })
-        };
-        match r {
-            Ok(p) => p.as_ptr() as u64,
-            Err(e) => {
-                c.error.get_or_insert(format!("out of memory: {e}"));
-                NIL
-            }
-        }
-    })
-}
-
-/// The words of the heap object `v` refers to.
-///
-/// # Safety
-///
-/// `v` is a heap address that a local of this registered thread holds for
-/// as long as the result is used (so the object is alive and pinned).
-unsafe fn words<'v>(v: u64) -> &'v [u64] {
-    let p = v as *const u64;
-    // SAFETY: the caller's contract; the header gives the length.
-    unsafe { std::slice::from_raw_parts(p, (p.read() >> 8) as usize) }
-}
-
-/// The kind of the object `v` refers to, if `v` is a heap address.
-fn kind(v: u64) -> Option<u64> {
-    // SAFETY: `v` is the caller's argument, in a local of this registered
-    // thread (values are held nowhere else).
-    is_pointer(v).then(|| unsafe { words(v) }[0] & 0xff)
-}
-
 /// Prints a value.
-pub fn show(v: u64) -> String {
+pub fn show(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64) -> String {
     let mut out = String::new();
-    show_into(v, &mut out);
+    show_into(scope, fmt, v, &mut out);
     out
 }
 
-fn show_into(v: u64, out: &mut String) {
+fn show_into(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64, out: &mut String) {
     if let Some(n) = fixnum_value(v) {
         out.push_str(&n.to_string());
         return;
     }
-    match (v, kind(v)) {
-        (NIL, _) => out.push_str("()"),
-        (UNBOUND, _) => out.push_str("#<unbound>"),
-        (_, None) => out.push_str(&symbol_name(v)),
-        (_, Some(CLOSURE)) => out.push_str("#<procedure>"),
-        (_, Some(CONS)) => {
-            out.push('(');
-            let mut cur = v;
-            let mut first = true;
-            while kind(cur) == Some(CONS) {
-                if !first {
-                    out.push(' ');
-                }
-                first = false;
-                // SAFETY: `cur` is a cons held in a local.
-                let (car, cdr) = unsafe { (words(cur)[1], words(cur)[2]) };
-                show_into(car, out);
-                cur = cdr;
-            }
-            if cur != NIL {
-                out.push_str(" . ");
-                show_into(cur, out);
-            }
-            out.push(')');
-        }
-        (_, Some(k)) => out.push_str(&format!("#<object of kind {k}>")),
+    match v {
+        NIL => return out.push_str("()"),
+        UNBOUND => return out.push_str("#<unbound>"),
+        _ if !is_pointer(v) => return out.push_str(&symbol_name(v)),
+        _ => {}
     }
+    scope.scope(|s| {
+        // `v` is a value our caller holds in a local (pinned).
+        let Some(h) = handle_from_jit(s, fmt, v as usize) else {
+            return out.push_str("#<not a heap object>");
+        };
+        if h.is::<ClosureHead>() {
+            return out.push_str("#<procedure>");
+        }
+        if !h.is::<Cons>() {
+            return out.push_str("#<object>");
+        }
+        out.push('(');
+        loop {
+            let (car, cdr) = h.with(|c: &Cons| (c.car.load_raw() as u64, c.cdr.load_raw() as u64));
+            show_into(s, fmt, car, out);
+            match handle_from_jit(s, fmt, cdr as usize).filter(|n| n.is::<Cons>()) {
+                Some(next) => {
+                    out.push(' ');
+                    h.assign(next);
+                }
+                None if cdr == NIL => break,
+                None => {
+                    out.push_str(" . ");
+                    show_into(s, fmt, cdr, out);
+                    break;
+                }
+            }
+        }
+        out.push(')');
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -473,119 +470,147 @@ fn show_into(v: u64, out: &mut String) {
 
 /// `(cons a d)`.
 pub extern "C" fn rt_cons(a: u64, d: u64) -> u64 {
-    alloc(4, |w| w.copy_from_slice(&[header(CONS, 4), a, d, 0]))
+    with_ctx(NIL, |s, ctx| {
+        let empty = Cons {
+            header: header(CONS, 4),
+            car: Ref::null(),
+            cdr: Ref::null(),
+            pad: 0,
+        };
+        match s.alloc(&mut ctx.ap, empty) {
+            Ok(h) => {
+                // SAFETY: the fields are value words of the new pair;
+                // `a` and `d` are values JIT code passed (held in our
+                // arguments, pinned).
+                h.with(|c: &Cons| unsafe {
+                    store_value(&c.car, a);
+                    store_value(&c.cdr, d);
+                });
+                h.addr() as u64
+            }
+            Err(e) => raise(ctx, format!("out of memory: {e}")),
+        }
+    })
 }
 
-fn pair_field(op: &str, v: u64, i: usize) -> u64 {
-    if kind(v) == Some(CONS) {
-        // SAFETY: `v` is a cons, held in our caller's argument.
-        unsafe { words(v)[i] }
-    } else {
-        raise(format!("{op}: not a pair: {}", show(v)))
-    }
+fn pair_field(op: &str, v: u64, car: bool) -> u64 {
+    with_ctx(NIL, |s, ctx| {
+        let field = handle_from_jit(s, ctx.fmt, v as usize).and_then(|h| {
+            h.try_with(|c: &Cons| if car { &c.car } else { &c.cdr }.load_raw() as u64)
+        });
+        match field {
+            Some(x) => x,
+            None => {
+                let m = format!("{op}: not a pair: {}", show(s, ctx.fmt, v));
+                raise(ctx, m)
+            }
+        }
+    })
 }
 
 /// `(car v)`.
 pub extern "C" fn rt_car(v: u64) -> u64 {
-    pair_field("car", v, 1)
+    pair_field("car", v, true)
 }
 
 /// `(cdr v)`.
 pub extern "C" fn rt_cdr(v: u64) -> u64 {
-    pair_field("cdr", v, 2)
+    pair_field("cdr", v, false)
 }
 
 /// The slow path of arithmetic and comparisons (JIT code does fixnums
 /// inline): an error naming the operator, whose symbol is `op`.
 pub extern "C" fn rt_not_integers(op: u64, a: u64, b: u64) -> u64 {
-    let bad = if a & 1 == 0 { a } else { b };
-    raise(format!(
-        "{}: not an integer: {}",
-        symbol_name(op),
-        show(bad)
-    ))
+    with_ctx(NIL, |s, ctx| {
+        let bad = if a & 1 == 0 { a } else { b };
+        let m = format!(
+            "{}: not an integer: {}",
+            symbol_name(op),
+            show(s, ctx.fmt, bad)
+        );
+        raise(ctx, m)
+    })
 }
 
-/// A closure of lambda `lambda` with `free` free variables, all `()`: JIT
+/// A closure of procedure `proc` with `free` free variables, all `()`: JIT
 /// code stores their values right after.
-pub extern "C" fn rt_make_closure(lambda: u64, free: u64) -> u64 {
-    let words = 2 + free as usize;
-    alloc(words, |w| {
-        w.fill(NIL);
-        w[0] = header(CLOSURE, words);
-        w[1] = fixnum(lambda as i64);
+pub extern "C" fn rt_make_closure(proc: u64, free: u64) -> u64 {
+    with_ctx(NIL, |s, ctx| {
+        let words = 2 + free as usize;
+        // SAFETY: the size is a non-zero multiple of the alignment (8);
+        // `init` writes a well-formed closure whose words are values: the
+        // procedure (an object JIT code passed, pinned by our argument) and
+        // `()`.
+        let r = unsafe {
+            s.alloc_raw(&mut ctx.ap, words * WORD, |base| {
+                let w = std::slice::from_raw_parts_mut(base.cast::<u64>().as_ptr(), words);
+                w.fill(NIL);
+                w[0] = header(CLOSURE, words);
+                w[1] = proc;
+            })
+        };
+        match r {
+            Ok(h) => h.addr() as u64,
+            Err(e) => raise(ctx, format!("out of memory: {e}")),
+        }
     })
 }
 
 /// Reading a global whose cell is unbound: an error naming it.
 pub extern "C" fn rt_unbound(name: u64) -> u64 {
-    raise(format!("unbound variable {}", symbol_name(name)))
+    with_ctx(NIL, |_, ctx| {
+        raise(ctx, format!("unbound variable {}", symbol_name(name)))
+    })
+}
+
+/// Calling something that is not a procedure.
+pub extern "C" fn rt_not_procedure(f: u64) -> u64 {
+    with_ctx(NIL, |s, ctx| {
+        let m = format!("not a procedure: {}", show(s, ctx.fmt, f));
+        raise(ctx, m)
+    })
+}
+
+/// Calling a procedure with the wrong number of arguments.
+pub extern "C" fn rt_arity(argc: u64, arity: u64) -> u64 {
+    with_ctx(NIL, |_, ctx| {
+        raise(
+            ctx,
+            format!("wrong number of arguments: {argc} for {arity}"),
+        )
+    })
+}
+
+/// A procedure entered too deep, or with an error pending.
+pub extern "C" fn rt_stop() -> u64 {
+    with_ctx(NIL, |_, ctx| raise(ctx, "recursion too deep".into()))
 }
 
 /// `(gc)`: a full collection, with this thread's JIT frames on the stack.
 pub extern "C" fn rt_gc() -> u64 {
-    let arena = runtime().arena;
-    if let Err(e) = arena.collect() {
-        return raise(format!("gc: {e}"));
-    }
-    arena.release();
-    NIL
-}
-
-/// Calls procedure `f` with `argc` arguments.
-pub extern "C" fn rt_apply(f: u64, argc: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
-    if error_pending() {
-        // Unwind quickly: every call returns at once after an error.
-        return NIL;
-    }
-    if kind(f) != Some(CLOSURE) {
-        return raise(format!("not a procedure: {}", show(f)));
-    }
-    // SAFETY: `f` is a closure, held in our argument.
-    let number = fixnum_value(unsafe { words(f)[1] }).unwrap_or(-1) as usize;
-    let found = with_context(|c| {
-        if c.depth >= MAX_DEPTH {
-            return Err("recursion too deep".to_owned());
+    with_ctx(NIL, |_, ctx| {
+        if let Err(e) = ctx.arena.collect() {
+            return raise(ctx, format!("gc: {e}"));
         }
-        let l = c.lambdas.get(number).ok_or("bad closure")?;
-        if l.arity != argc as usize {
-            return Err(format!("wrong number of arguments: {argc} for {}", l.arity));
-        }
-        c.depth += 1;
-        Ok((l.object.clone(), l.name.clone()))
-    });
-    let (object, name) = match found {
-        Ok(found) => found,
-        Err(e) => return raise(e),
-    };
-    // SAFETY: every lambda's entry is compiled with the `Entry` signature
-    // (see `compile`).
-    let entry = unsafe { object.function::<Entry>(&name) };
-    let r = match entry {
-        Some(entry) => entry.call((f, a0, a1, a2, a3)),
-        None => raise(format!("no entry {name}")),
-    };
-    with_context(|c| c.depth -= 1);
-    r
+        ctx.arena.release();
+        NIL
+    })
 }
 
 /// The runtime functions, by the names compiled code uses.
 pub fn bind_runtime(env: &mut codepool::Env<'_>) {
-    env.function("rt_cons", rt_cons as extern "C" fn(u64, u64) -> u64)
-        .function("rt_car", rt_car as extern "C" fn(u64) -> u64)
-        .function("rt_cdr", rt_cdr as extern "C" fn(u64) -> u64)
-        .function(
-            "rt_not_integers",
-            rt_not_integers as extern "C" fn(u64, u64, u64) -> u64,
-        )
-        .function(
-            "rt_make_closure",
-            rt_make_closure as extern "C" fn(u64, u64) -> u64,
-        )
-        .function("rt_unbound", rt_unbound as extern "C" fn(u64) -> u64)
-        .function("rt_gc", rt_gc as extern "C" fn() -> u64)
-        .function(
-            "rt_apply",
-            rt_apply as extern "C" fn(u64, u64, u64, u64, u64, u64) -> u64,
-        );
+    type F0 = extern "C" fn() -> u64;
+    type F1 = extern "C" fn(u64) -> u64;
+    type F2 = extern "C" fn(u64, u64) -> u64;
+    type F3 = extern "C" fn(u64, u64, u64) -> u64;
+    env.function("rt_cons", rt_cons as F2)
+        .function("rt_car", rt_car as F1)
+        .function("rt_cdr", rt_cdr as F1)
+        .function("rt_not_integers", rt_not_integers as F3)
+        .function("rt_make_closure", rt_make_closure as F2)
+        .function("rt_unbound", rt_unbound as F1)
+        .function("rt_not_procedure", rt_not_procedure as F1)
+        .function("rt_arity", rt_arity as F2)
+        .function("rt_stop", rt_stop as F0)
+        .function("rt_gc", rt_gc as F0);
 }

@@ -15,7 +15,7 @@
 //! - [`reader`]: text to S-expressions;
 //! - [`lang`]: the language's forms and limits, shared by both evaluators;
 //! - [`heap`]: tagged values, the heap format (AMC), the runtime functions
-//!   JIT code calls (which allocate), and the process's arena and pools;
+//!   JIT code calls (which allocate), and the pools;
 //! - [`compile`]: a form to LLVM IR;
 //! - [`engine`]: a Lisp instance: compile, install, run, global cells;
 //! - [`interp`]: the reference tree-walking interpreter (plain Rust
@@ -38,12 +38,12 @@ trait Evaluator {
     fn eval(&mut self, form: &Sexp) -> Result<String, String>;
 }
 
-struct Compiled<'l, 's, 'p> {
-    lisp: &'l mut engine::Lisp<'s>,
+struct Compiled<'l, 'm, 's, 'p> {
+    lisp: &'l mut engine::Lisp<'m, 's>,
     scope: &'p mut mps::Scope<'s>,
 }
 
-impl Evaluator for Compiled<'_, '_, '_> {
+impl Evaluator for Compiled<'_, '_, '_, '_> {
     fn eval(&mut self, form: &Sexp) -> Result<String, String> {
         self.lisp.eval(self.scope, form)
     }
@@ -149,15 +149,22 @@ fn main_inner(args: Vec<String>) -> Result<bool, String> {
     if interp {
         return Ok(go(&mut interp::Interp::new()));
     }
-    let code = heap::runtime().code;
-    code.with_jit_thread(|scope| {
-        let mut lisp = engine::Lisp::new().map_err(|e| e.to_string())?;
-        Ok(go(&mut Compiled {
-            lisp: &mut lisp,
-            scope,
-        }))
-    })
-    .map_err(|e| e.to_string())?
+    let arena = mps::Arena::builder()
+        .arena_size(256 << 20)
+        .build()
+        .map_err(|e| format!("cannot create the arena: {e}"))?;
+    let machine =
+        heap::Machine::new(&arena).map_err(|e| format!("cannot create the pools: {e}"))?;
+    machine
+        .code
+        .with_jit_thread(|scope| {
+            let mut lisp = engine::Lisp::new(&machine, scope).map_err(|e| e.to_string())?;
+            Ok(go(&mut Compiled {
+                lisp: &mut lisp,
+                scope,
+            }))
+        })
+        .map_err(|e| e.to_string())?
 }
 
 fn main() -> ExitCode {
