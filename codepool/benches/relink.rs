@@ -37,18 +37,9 @@ use codepool::{CodePool, CodePoolOptions, Env, SidecarStats};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mps::{Arena, PoolOptions};
 
-#[allow(
-    dead_code,
-    reason = "shared with the tests; not every helper is used here"
-)]
-#[path = "../tests/common/boxes.rs"]
-mod boxes;
-#[allow(
-    dead_code,
-    reason = "shared with the tests; not every helper is used here"
-)]
-#[path = "../tests/common/gen.rs"]
-mod gen;
+mod shared;
+
+use shared::{boxes, gen};
 
 use gen::{Rng, Spec};
 

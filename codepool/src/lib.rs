@@ -241,5 +241,5 @@ pub use codeptr::{AlreadySet, CodePtr};
 pub use func::{CodeRef, JitFn};
 pub use pool::{
     Census, CodeObject, CodePool, CodePoolOptions, CodePoolStats, CodeTotals, Env, InstallError,
-    RelinkCounters, TraceStats,
+    RelinkCounters, TraceStats, CODE_GENERATIONS,
 };

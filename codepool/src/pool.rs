@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mps::sys::*;
-use mps::{Arena, Chain, Format, Handle, Registered, Registrations, Scope, UndoReserve};
+use mps::{Arena, Chain, Format, GenParam, Handle, Registered, Registrations, Scope, UndoReserve};
 
 use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
@@ -612,11 +612,53 @@ pub struct TraceStats {
 // ---------------------------------------------------------------------------
 // The pool.
 
-/// Options of a [`CodePool`]; `Default` gives the collector's defaults.
+/// The generations of a code pool's own chain (see
+/// [`CodePoolOptions::chain`]): code is installed in bursts and most of it
+/// lives long, so the nursery is collected once 1 MiB of code has been
+/// installed, and survivors go to a second generation collected once
+/// 8 MiB have been promoted into it; then to the arena's top generation,
+/// collected only by full collections.
+pub const CODE_GENERATIONS: [GenParam; 2] = [
+    GenParam {
+        capacity_kb: 1024,
+        mortality: 0.5,
+    },
+    GenParam {
+        capacity_kb: 8 * 1024,
+        mortality: 0.2,
+    },
+];
+
+/// Options of a [`CodePool`]; `Default` gives the collector's defaults,
+/// and a chain of the pool's own.
+///
+/// A collection that condemns code (any segment of an AMCX pool) is never
+/// incremental: it runs to completion with every registered thread
+/// stopped, whatever the arena's pause time, because code runs in the
+/// pool's pages and cannot wait behind a read barrier
+/// (`vendor/mps/DESIGN.md#incremental`). With the pool on its own chain
+/// (the default), the collections that heap allocation triggers condemn
+/// no code and may be incremental; on the arena's default chain
+/// ([`arena_default_chain`](Self::arena_default_chain)) each of them
+/// condemns the young code too, and is not.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CodePoolOptions<'a> {
-    /// The generation chain (`MPS_KEY_CHAIN`); `None`: the arena's default.
+    /// The generation chain (`MPS_KEY_CHAIN`). `None` (the default): a
+    /// chain of the pool's own, sized for code ([`CODE_GENERATIONS`]), so
+    /// that collections of the heap's young generations (the arena's
+    /// default chain, driven by heap allocation) never condemn code, and
+    /// code that survives is promoted and then left in place: long-lived
+    /// code is not copied on every collection. A full collection
+    /// ([`Arena::collect`]) still condemns, moves and compacts all code.
+    /// Give the arena's default chain with
+    /// [`arena_default_chain`](Self::arena_default_chain).
     pub chain: Option<Chain<'a>>,
+    /// Put the pool on the arena's default chain, shared with the pools
+    /// created without a chain, as before code had a chain of its own: its
+    /// young code is then condemned (and copied) by every collection that
+    /// heap allocation triggers. Ignored when [`chain`](Self::chain) is
+    /// given.
+    pub arena_default_chain: bool,
     /// Minimum segment size in bytes (`MPS_KEY_EXTEND_BY`).
     pub extend_by: Option<usize>,
     /// Address space for all the arena's code (`MPSX_KEY_CODE_RESERVE`,
@@ -811,7 +853,19 @@ impl<'a> CodePool<'a> {
         let mut args = ArgList::new();
         args.add(MPS_KEY_FORMAT, fmt)
             .add(MPS_KEY_INTERIOR, 1 as mps_bool_t);
-        if let Some(chain) = options.chain {
+        let chain = match (options.chain, options.arena_default_chain) {
+            (Some(chain), _) => Some(chain),
+            (None, true) => None,
+            (None, false) => match arena.chain(&CODE_GENERATIONS) {
+                Ok(chain) => Some(chain),
+                Err(e) => {
+                    // SAFETY: the format was created above and no pool uses it.
+                    unsafe { mps_fmt_destroy(fmt) };
+                    return Err(e);
+                }
+            },
+        };
+        if let Some(chain) = chain {
             args.add(MPS_KEY_CHAIN, chain.as_raw());
         }
         if let Some(extend_by) = options.extend_by {
