@@ -139,6 +139,9 @@ impl Reader<'_> {
                     || (word.len() > 1
                         && word.starts_with(['-', '+'])
                         && word[1..].starts_with(|c: char| c.is_ascii_digit()));
+                if word == "." {
+                    return self.bad("dotted pairs are not supported (use cons)");
+                }
                 if numeric {
                     match word.parse::<i64>() {
                         Ok(n) if (FIXNUM_MIN..=FIXNUM_MAX).contains(&n) => Ok(Sexp::Int(n)),
@@ -182,6 +185,7 @@ mod tests {
         assert_eq!(xs[1].to_string(), "(quote (1 -2 a))");
         assert_eq!(read_all("(a (b"), Err(ReadError::Incomplete));
         assert!(matches!(read_all(")"), Err(ReadError::Bad(_))));
+        assert!(matches!(read_all("'(a . b)"), Err(ReadError::Bad(_))));
         assert!(matches!(
             read_all("99999999999999999999"),
             Err(ReadError::Bad(_))
