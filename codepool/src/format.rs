@@ -50,12 +50,13 @@
 
 use core::ffi::c_void;
 use core::panic::AssertUnwindSafe;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::time::Instant;
 
 use mps::sys::*;
 
 use crate::layout::{self, Header, HEADER_SIZE, MAGIC};
+use crate::sidecar::Target;
 
 /// Tag of a forwarding marker: `"CPFW"`.
 pub const FORWARD: u32 = u32::from_le_bytes(*b"CPFW");
@@ -106,7 +107,23 @@ pub(crate) struct PoolContext {
     pub arena: usize,
     /// `CodePtr`s ever set to code of the pool.
     pub code_ptrs: AtomicU64,
+    /// Redefinitions being applied (`CodePool::redefine`), or null: set
+    /// by the redefining thread with the arena parked, around the full
+    /// collection that applies them; read by `scan`.
+    pub redirects: AtomicPtr<Vec<Redirect>>,
     pub counters: Counters,
+}
+
+/// A redefinition: Code target records bound to entry `old_offset` of the
+/// object held by root slot `old` are rebound to entry `new_offset` of the
+/// object held by root slot `new`. The slots live as long as the pool and
+/// hold both objects while the redirect is active.
+#[derive(Debug)]
+pub(crate) struct Redirect {
+    pub old: *const AtomicPtr<u8>,
+    pub old_offset: u32,
+    pub new: *const AtomicPtr<u8>,
+    pub new_offset: u32,
 }
 
 impl PoolContext {
@@ -426,7 +443,8 @@ fn scan_object<'c>(
         Ok(offsets) => offsets,
         Err(_) => fatal("scan", "a code object with an invalid header", addr),
     };
-    for (_, at) in offsets {
+    let redirects = ctx.redirects.load(Ordering::Acquire);
+    for (target, at) in offsets {
         let word = &mut object[at..at + 8];
         let old = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
         let mut r = old as mps_addr_t;
@@ -437,6 +455,16 @@ fn scan_object<'c>(
         if r as u64 != old {
             word.copy_from_slice(&(r as u64).to_ne_bytes());
             changed = true;
+        }
+        if !redirects.is_null() && matches!(target, Target::Code(_)) {
+            // SAFETY: set by `CodePool::redefine` to a live vector, taken
+            // back only after the collection that reads it.
+            let redirects = unsafe { &*redirects };
+            match redirect(state, object, at, r, redirects) {
+                Ok(true) => changed = true,
+                Ok(false) => {}
+                Err(res) => return res,
+            }
         }
     }
     PoolContext::add(&ctx.counters.objects_scanned, 1);
@@ -451,6 +479,51 @@ fn scan_object<'c>(
         }
     }
     MPS_RES_OK as mps_res_t
+}
+
+/// Rebinds the Code record at `at` in `object`, whose (fixed) base is
+/// `base`, if a redirect names the entry it is bound to. The objects of
+/// the redirect are identified by fixing copies of their root slots'
+/// values (the same object fixes to the same address), so the comparison
+/// holds in any collection, whatever moved since the redirect was made.
+fn redirect(
+    state: &mut ScanState,
+    object: &mut [u8],
+    at: usize,
+    base: mps_addr_t,
+    redirects: &[Redirect],
+) -> Result<bool, mps_res_t> {
+    let offset_at = at + 8;
+    let offset = u32::from_ne_bytes(
+        object[offset_at..offset_at + 4]
+            .try_into()
+            .expect("four bytes"),
+    );
+    for r in redirects {
+        if r.old_offset != offset {
+            continue;
+        }
+        // SAFETY: the slots live as long as the pool and hold both objects
+        // while the redirect is active.
+        let (old, new) = unsafe { (&*r.old, &*r.new) };
+        let mut old_now = old.load(Ordering::Relaxed) as mps_addr_t;
+        let res = state.fix12(&mut old_now);
+        if res != MPS_RES_OK as mps_res_t {
+            return Err(res);
+        }
+        if old_now != base {
+            continue;
+        }
+        let mut new_now = new.load(Ordering::Relaxed) as mps_addr_t;
+        let res = state.fix12(&mut new_now);
+        if res != MPS_RES_OK as mps_res_t {
+            return Err(res);
+        }
+        object[at..at + 8].copy_from_slice(&(new_now as u64).to_ne_bytes());
+        object[offset_at..offset_at + 4].copy_from_slice(&r.new_offset.to_ne_bytes());
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is
@@ -532,6 +605,7 @@ mod tests {
             delta: 0,
             arena: 0,
             code_ptrs: AtomicU64::new(0),
+            redirects: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
         };
         let mut block = Block([0; 128]);

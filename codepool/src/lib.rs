@@ -118,14 +118,20 @@
 //!   as ambiguous references (pinned); addresses JIT code passes back are
 //!   turned into handles with [`runtime::handle_from_jit`]. No leaked
 //!   arena, no thread-local `Ap<'static, _>`, no `unsafe` in the runtime.
+//! - **Redefinition**: [`CodePool::redefine`] installs an object whose
+//!   entry points may replace installed ones; every code object that calls
+//!   the old definition is relinked to call the new one directly, in a
+//!   full collection (the world stopped); running frames finish in the old
+//!   code, which is freed when nothing refers to it.
 //! - **What the collector did to code**: [`CodePool::stats`] counts
 //!   objects installed ([`CodePoolStats::installed`]), moved, relinked and
 //!   freed, with their bytes ([`RelinkCounters`]; freed objects are counted
 //!   by the pool's reclaim hook, `mpsx_pool_reclaim_hook`, as the
 //!   collector reclaims them).
 //!
-//! `tests/heap_code.rs` shows all three: closures holding code in an AMC
-//! pool, and a `cons` called from JIT code under collections.
+//! `tests/heap_code.rs` shows closures holding code in an AMC pool and a
+//! `cons` called from JIT code under collections; `tests/redefine.rs`
+//! redefinition while other threads call.
 //!
 //! # Soundness
 //!

@@ -13,7 +13,7 @@ use mps::sys::*;
 use mps::{Arena, Chain, Format, GenParam, Handle, Registered, Registrations, Scope, UndoReserve};
 
 use crate::elf::{self, LoadError, LoadedObject};
-use crate::format::{self, PoolContext, FORWARD, MIN_ALIGN, PAD};
+use crate::format::{self, PoolContext, Redirect, FORWARD, MIN_ALIGN, PAD};
 use crate::func::{CodeRef, JitFn};
 use crate::layout::{
     self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, MAGIC,
@@ -573,6 +573,8 @@ pub struct CodePoolStats {
     /// Relocations encoded by installations (each object is linked once,
     /// for its first address).
     pub sites_linked_at_install: u64,
+    /// Entry points redefined ([`CodePool::redefine`]).
+    pub redefinitions: u64,
     /// What the collector has done.
     pub collector: RelinkCounters,
 }
@@ -735,6 +737,8 @@ struct Inner {
     installed: CodeTotals,
     held: CodeTotals,
     sites_linked_at_install: u64,
+    /// Entry points redefined ([`CodePool::redefine`]).
+    redefinitions: u64,
 }
 
 // SAFETY: the raw MPS handles in `Inner` (the allocation point and roots)
@@ -771,6 +775,20 @@ impl Inner {
         self.used += 1;
         Ok(i)
     }
+}
+
+/// An entry point replaced by a redefinition.
+struct Replaced {
+    /// A root slot holding the old object until the redirect is applied.
+    pin_slot: u32,
+    old_offset: u32,
+    new_offset: u32,
+}
+
+/// The slot table could not grow after a redefinition was committed.
+#[cold]
+fn fatal_memory(e: mps::Error) -> ! {
+    panic!("codepool: no memory for a root slot while redefining: {e}")
 }
 
 /// Where the current address of a moving target comes from.
@@ -813,6 +831,8 @@ pub struct CodePool<'a> {
     /// The write view of the arena's code memory: `[lo, hi)`.
     code_range: (usize, usize),
     inner: Mutex<Inner>,
+    /// Serialises [`CodePool::redefine`].
+    redefining: Mutex<()>,
     /// Found by the format methods through each object's header; freed
     /// after the MPS pool (`drop` destroys the pool first, or hands both
     /// to the arena, see `Drop`).
@@ -936,6 +956,7 @@ impl<'a> CodePool<'a> {
             delta,
             arena: arena.as_raw() as usize,
             code_ptrs: Default::default(),
+            redirects: Default::default(),
             counters: Default::default(),
         });
         // SAFETY: the pool is live; the hook only reads blocks and updates
@@ -974,7 +995,9 @@ impl<'a> CodePool<'a> {
                 installed: CodeTotals::default(),
                 held: CodeTotals::default(),
                 sites_linked_at_install: 0,
+                redefinitions: 0,
             }),
+            redefining: Mutex::new(()),
             context: ManuallyDrop::new(context),
         })
     }
@@ -1077,6 +1100,100 @@ impl<'a> CodePool<'a> {
         object: &LoadedObject,
         env: &Env<'_>,
     ) -> Result<CodeObject<'_>, InstallError> {
+        self.install_impl(object, env, false)
+            .map(|(object, _)| object)
+    }
+
+    /// Installs a loaded object like [`install`](Self::install), except
+    /// that its entry points may have the names of installed functions:
+    /// those names are **redefined**. Every later call goes to the new
+    /// definition: later installations bind the name to it, and every code
+    /// object of the pool that calls the old definition directly is
+    /// relinked to call the new one directly (no cell load on the call
+    /// path), at a safe point: a full collection ([`Arena::collect`]: every
+    /// registered thread stopped) during which the format's scan rebinds
+    /// those target records, then relinks and republishes the objects.
+    /// Frames already running in the old code finish in it (their return
+    /// addresses pin it); the old object is freed by a later collection
+    /// once nothing refers to it (its [`CodeObject`], if still held, keeps
+    /// it alive and callable as before).
+    ///
+    /// A name is defined while the [`CodeObject`] of its current
+    /// definition is held (dropping it removes the name, as for
+    /// [`install`](Self::install)): a runtime keeps the object of each
+    /// name's current definition, and may drop the old one once this
+    /// returns. Calls *within* an object do not go through its target
+    /// table: a function of the old object that calls itself keeps calling
+    /// itself. [`CodePtr`](crate::CodePtr)s (closures) keep the code they
+    /// were given.
+    ///
+    /// Runs a full collection when something is redefined, and leaves the
+    /// arena released ([`Arena::release`]). Redefinitions are serialised.
+    ///
+    /// # Panics
+    ///
+    /// As [`install`](Self::install).
+    pub fn redefine(
+        &self,
+        object: &LoadedObject,
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let _serial = self
+            .redefining
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (new, replaced) = self.install_impl(object, env, true)?;
+        if replaced.is_empty() {
+            return Ok(new);
+        }
+        let redirects: Vec<Redirect> = {
+            let inner = self.lock();
+            replaced
+                .iter()
+                .map(|r| Redirect {
+                    old: inner.slot_ptr(r.pin_slot).as_ptr(),
+                    old_offset: r.old_offset,
+                    new: new.slot.as_ptr(),
+                    new_offset: r.new_offset,
+                })
+                .collect()
+        };
+        let redirects = Box::into_raw(Box::new(redirects));
+        self.context.redirects.store(redirects, Ordering::Release);
+        let collected = self.arena.collect();
+        self.context
+            .redirects
+            .store(ptr::null_mut(), Ordering::Release);
+        // Waits for any collection that another thread may have started
+        // with the redirects visible (the arena lock is held throughout a
+        // collection), so no scan reads them any more.
+        self.arena.park();
+        // SAFETY: from `Box::into_raw` above; no longer visible to scans.
+        drop(unsafe { Box::from_raw(redirects) });
+        {
+            let mut inner = self.lock();
+            for r in &replaced {
+                inner
+                    .slot(r.pin_slot)
+                    .store(ptr::null_mut(), Ordering::Relaxed);
+                inner.free.push(r.pin_slot);
+            }
+            inner.redefinitions += replaced.len() as u64;
+        }
+        self.arena.release();
+        collected.map_err(InstallError::Memory)?;
+        Ok(new)
+    }
+
+    /// Installs; with `redefine`, entry points may replace installed ones:
+    /// returns what they replaced, each old object held by a root slot of
+    /// its own until the caller frees it.
+    fn install_impl(
+        &self,
+        object: &LoadedObject,
+        env: &Env<'_>,
+        redefine: bool,
+    ) -> Result<(CodeObject<'_>, Vec<Replaced>), InstallError> {
         let arena_raw = self.arena.as_raw() as usize;
         assert_jit_thread(arena_raw, "CodePool::install");
         let mut inner = self.lock();
@@ -1123,7 +1240,7 @@ impl<'a> CodePool<'a> {
         if let Some(e) = image
             .entries()
             .iter()
-            .find(|e| inner.symbols.contains_key(&e.name))
+            .find(|e| !redefine && inner.symbols.contains_key(&e.name))
         {
             return Err(InstallError::DuplicateSymbol {
                 name: e.name.clone(),
@@ -1210,14 +1327,32 @@ impl<'a> CodePool<'a> {
         keep_alive(address);
         publish::publish(address, size, self.delta);
 
+        let mut replaced = Vec::new();
         for e in image.entries() {
-            inner.symbols.insert(
+            let previous = inner.symbols.insert(
                 e.name.clone(),
                 Symbol {
                     slot: slot_index,
                     offset: e.offset,
                 },
             );
+            if let Some(old) = previous {
+                // Hold the old object in a slot of its own: its CodeObject
+                // may be dropped meanwhile. The address is copied on this
+                // registered thread, which pins the object meanwhile.
+                let pin_slot = match inner.take_slot(self.arena.as_raw()) {
+                    Ok(i) => i,
+                    Err(e) => fatal_memory(e),
+                };
+                let address = inner.slot(old.slot).load(Ordering::Relaxed);
+                inner.slot(pin_slot).store(address, Ordering::Relaxed);
+                keep_alive(address as usize);
+                replaced.push(Replaced {
+                    pin_slot,
+                    old_offset: old.offset,
+                    new_offset: e.offset,
+                });
+            }
         }
         let mut layout_stats = *image.stats();
         layout_stats.total_bytes = size;
@@ -1225,13 +1360,16 @@ impl<'a> CodePool<'a> {
         inner.held.add(&layout_stats);
         inner.sites_linked_at_install += stats.sites as u64;
         let slot = inner.slot_ptr(slot_index);
-        Ok(CodeObject {
-            pool: self,
-            slot,
-            slot_index,
-            entries: image.entries().to_vec(),
-            stats: layout_stats,
-        })
+        Ok((
+            CodeObject {
+                pool: self,
+                slot,
+                slot_index,
+                entries: image.entries().to_vec(),
+                stats: layout_stats,
+            },
+            replaced,
+        ))
     }
 
     /// Checks heap constant `name` (`h`, now at `address`): an object of
@@ -1332,6 +1470,7 @@ impl<'a> CodePool<'a> {
             installed: inner.installed,
             held: inner.held,
             sites_linked_at_install: inner.sites_linked_at_install,
+            redefinitions: inner.redefinitions,
             collector: RelinkCounters {
                 objects_scanned: load(&c.objects_scanned),
                 objects_relinked: load(&c.objects_relinked),

@@ -146,18 +146,6 @@ fn check_freed_count(code: &CodePool<'_>, arena: &Arena) -> u64 {
     stats.collector.objects_freed
 }
 
-/// Collects (unregistered: a registered thread's stale stack words could
-/// pin dead code) until `done` or 20 collections.
-fn collect_until(arena: &Arena, mut done: impl FnMut() -> bool) {
-    for _ in 0..20 {
-        arena.collect().unwrap();
-        arena.release();
-        if done() {
-            return;
-        }
-    }
-}
-
 #[test]
 fn dropped_code_objects_are_counted_as_freed() {
     if common::skip_without_extensions() {
@@ -178,7 +166,7 @@ fn dropped_code_objects_are_counted_as_freed() {
         drop(objects);
     })
     .unwrap();
-    collect_until(&arena, || {
+    common::collect_until(&arena, || {
         code.stats().collector.objects_freed as usize == N
     });
     let freed = check_freed_count(&code, &arena);
@@ -265,7 +253,7 @@ fn closures_in_the_heap_hold_code_that_moves() {
         }
     })
     .unwrap();
-    collect_until(&arena, || {
+    common::collect_until(&arena, || {
         code.stats().collector.objects_freed as usize >= N / 2
     });
     let freed = check_freed_count(&code, &arena);

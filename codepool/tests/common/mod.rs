@@ -24,6 +24,28 @@ pub fn skip_without_extensions() -> bool {
     true
 }
 
+/// Collects (full collections, from the calling thread) until `done` says
+/// so, at most 20 times: dead code can stay pinned a while by stale words
+/// of a registered thread's stack. Returns `done()`.
+pub fn collect_until(arena: &mps::Arena, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..20 {
+        arena.collect().unwrap();
+        arena.release();
+        if done() {
+            return true;
+        }
+    }
+    done()
+}
+
+/// Collects until `code` has freed more than `before` code objects (see
+/// [`collect_until`]); returns how many it has freed.
+pub fn collect_until_freed(arena: &mps::Arena, code: &codepool::CodePool<'_>, before: u64) -> u64 {
+    let freed = || code.stats().collector.objects_freed;
+    collect_until(arena, || freed() > before);
+    freed()
+}
+
 use std::fs::File;
 use std::os::fd::FromRawFd;
 
