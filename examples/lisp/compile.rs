@@ -28,6 +28,7 @@
 //!   the instance's error cell (`@err`): after a runtime error, every call
 //!   returns `()` at once.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use crate::heap::{fixnum, symbol, NIL, T, UNBOUND};
@@ -72,8 +73,29 @@ struct Fun {
     block: String,
 }
 
+/// Global procedures that may be called directly: `(name, arity)` to the
+/// entry point that holds its current definition (see [`crate::engine`]).
+pub type Direct = HashMap<(String, usize), String>;
+
+/// How to compile a top-level form.
+pub struct Options<'a> {
+    /// Entry points are named after it (unique in the code pool).
+    pub prefix: &'a str,
+    /// The code pool's execute-view distance.
+    pub delta: isize,
+    /// Direct call targets.
+    pub direct: &'a Direct,
+    /// The entry name of the form's outermost lambda, when the form
+    /// defines a global procedure that others may call directly.
+    pub own_entry: Option<&'a str>,
+}
+
 struct Compiler<'p> {
     prefix: &'p str,
+    direct: &'p Direct,
+    own_entry: Option<&'p str>,
+    /// Direct call targets used: declared in the module.
+    called: BTreeSet<String>,
     /// The code pool's execute-view distance.
     delta: i64,
     /// Enclosing functions, innermost last.
@@ -84,13 +106,15 @@ struct Compiler<'p> {
     globals: Vec<String>,
 }
 
-/// Compiles `expr` (a top-level form without `define`) to a module whose
-/// entry points are named after `prefix`, for a code pool whose execute
-/// view is `delta` bytes from its write view.
-pub fn compile(expr: &Sexp, prefix: &str, delta: isize) -> Result<Compiled, String> {
+/// Compiles `expr` (a top-level form without `define`).
+pub fn compile(expr: &Sexp, options: &Options<'_>) -> Result<Compiled, String> {
+    let prefix = options.prefix;
     let mut c = Compiler {
         prefix,
-        delta: delta as i64,
+        direct: options.direct,
+        own_entry: options.own_entry,
+        called: BTreeSet::new(),
+        delta: options.delta as i64,
         funs: Vec::new(),
         tmp: 0,
         done: Vec::new(),
@@ -105,6 +129,9 @@ pub fn compile(expr: &Sexp, prefix: &str, delta: isize) -> Result<Compiled, Stri
     }
     for k in 0..c.lambdas.len() {
         let _ = writeln!(ir, "@p{k} = external global i8");
+    }
+    for f in &c.called {
+        let _ = writeln!(ir, "declare i64 @{f}(i64, i64, i64, i64, i64, i64)");
     }
     for f in &c.done {
         ir.push_str(f);
@@ -280,17 +307,37 @@ impl Compiler<'_> {
                     Some("define") => Err("define: only at top level".into()),
                     Some(p) if is_primitive(p) => self.primitive(p, &items[1..]),
                     _ => {
-                        let f = self.expr(&items[0])?;
                         let args = &items[1..];
                         if args.len() > MAX_PARAMS {
                             return Err(format!("a call passes at most {MAX_PARAMS} arguments"));
                         }
+                        // A global procedure with a direct entry of this
+                        // arity: call it directly (the pool relinks the
+                        // call when the name is redefined).
+                        let direct = head
+                            .and_then(|name| self.direct.get(&(name.to_owned(), args.len())))
+                            .cloned();
+                        let f = match &direct {
+                            Some(_) => String::new(),
+                            None => self.expr(&items[0])?,
+                        };
                         let mut a = Vec::new();
                         for x in args {
                             a.push(self.expr(x)?);
                         }
                         a.resize(MAX_PARAMS, "0".into());
-                        Ok(self.call(&f, &a, args.len()))
+                        match direct {
+                            Some(entry) => {
+                                let r = self.tmp();
+                                self.emit(format!(
+                                    "{r} = call i64 @{entry}(i64 0, i64 %depth1, i64 {}, i64 {}, i64 {}, i64 {})",
+                                    a[0], a[1], a[2], a[3]
+                                ));
+                                self.called.insert(entry);
+                                Ok(r)
+                            }
+                            None => Ok(self.call(&f, &a, args.len())),
+                        }
                     }
                 }
             }
@@ -431,7 +478,10 @@ impl Compiler<'_> {
     fn lambda(&mut self, items: &[Sexp]) -> Result<String, String> {
         let (params, body) = lang::lambda_parts(items)?;
         let k = self.lambdas.len();
-        let name = format!("{}_l{k}", self.prefix);
+        let name = match (k, self.own_entry) {
+            (0, Some(own)) => own.to_owned(),
+            _ => format!("{}_l{k}", self.prefix),
+        };
         self.lambdas.push((name.clone(), params.len()));
         let free = self.function(&name, &params, body)?;
         let (proc, c) = (self.tmp(), self.tmp());
