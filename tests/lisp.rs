@@ -353,13 +353,16 @@ fn generated_programs_match_the_interpreter_while_collecting() {
             .map(|r| r.unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .sum::<usize>()
     });
-    let moved = machine.code.stats().collector.since(&before);
+    let stats = machine.code.stats();
+    let moved = stats.collector.since(&before);
     eprintln!(
-        "{forms} forms checked; {} collections; code objects moved {}, relinked {}, freed {}",
+        "{forms} forms checked; {} collections; code objects moved {}, relinked {}, freed {}; \
+         {} redefinitions",
         collections.load(Ordering::Relaxed),
         moved.objects_moved,
         moved.objects_relinked,
-        moved.objects_freed
+        moved.objects_freed,
+        stats.redefinitions
     );
     assert!(collections.load(Ordering::Relaxed) > 0);
 }

@@ -17,7 +17,9 @@
 //!   function when an operand is not a fixnum;
 //! - `cons`, `car`, `cdr` and closure creation are calls to runtime
 //!   functions (`rt_*`, [`crate::heap`]);
-//! - a procedure call checks that the callee is a closure, loads its
+//! - a call of a global procedure with a direct entry of the right arity
+//!   (see [`crate::engine`]) is a direct call to that entry;
+//! - any other procedure call checks that the callee is a closure, loads its
 //!   procedure's code pointer (code object address and entry offset, a
 //!   `CodePtr` the collector keeps current) and arity, and calls the entry
 //!   in the code pool's execute view directly, in the same function (so
