@@ -468,6 +468,9 @@ fn report(columns: &[(&str, &Column)]) {
     row("code objects moved (bytes)", &|c| {
         format!("{} ({})", c.relink.objects_moved, c.relink.bytes_moved)
     });
+    row("code objects freed (bytes)", &|c| {
+        format!("{} ({})", c.relink.objects_freed, c.relink.bytes_freed)
+    });
     row("code objects pinned (alive, not moved)", &|c| {
         // A full collection condemns everything: what it scanned and did
         // not move was pinned by an ambiguous reference.

@@ -165,8 +165,12 @@ impl<F: JitFn> CodePtr<F> {
         // a heap object whose format fixes it; `self` is borrowed from that
         // object (inside `Handle::with`, which pins it), so the field holds
         // the current address of a live code object (the reference keeps
-        // it alive; the collector updates it when it moves). Its header
-        // points to its pool's context, alive as long as the heap is.
+        // it alive; the collector updates it when it moves). `&self` comes
+        // from `Handle::with` (or another borrow of a heap object), so this
+        // thread is registered with the arena: `write`, in its registers,
+        // pins the object while the header is read, before the caller's
+        // check for a code-aware root. The header points to its pool's
+        // context, alive as long as the heap is.
         let context = unsafe { context_of(write) };
         let exec = exec_address(write, context.delta) + entry as usize;
         // SAFETY: `exec` is the entry `init` took from a `CodeRef<F>`, of

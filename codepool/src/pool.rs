@@ -638,7 +638,7 @@ pub const CODE_GENERATIONS: [GenParam; 2] = [
 /// incremental: it runs to completion with every registered thread
 /// stopped, whatever the arena's pause time, because code runs in the
 /// pool's pages and cannot wait behind a read barrier
-/// (`vendor/mps/DESIGN.md#incremental`). With the pool on its own chain
+/// (`vendor/mps/DESIGN.md#code-incremental` says what it would take). With the pool on its own chain
 /// (the default), the collections that heap allocation triggers condemn
 /// no code and may be incremental; on the arena's default chain
 /// ([`arena_default_chain`](Self::arena_default_chain)) each of them
@@ -1102,6 +1102,29 @@ impl<'a> CodePool<'a> {
     ) -> Result<CodeObject<'_>, InstallError> {
         self.install_impl(object, env, false)
             .map(|(object, _)| object)
+    }
+
+    /// Redefines from an ELF relocatable object (see
+    /// [`redefine`](Self::redefine)).
+    pub fn redefine_elf(
+        &self,
+        bytes: &[u8],
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let object = elf::load(bytes)?;
+        self.redefine(&object, env)
+    }
+
+    /// Compiles an LLVM module with [`crate::jit`] and redefines from it
+    /// (see [`redefine`](Self::redefine)).
+    #[cfg(feature = "llvm")]
+    pub fn redefine_module(
+        &self,
+        module: &inkwell::module::Module<'_>,
+        env: &Env<'_>,
+    ) -> Result<CodeObject<'_>, InstallError> {
+        let object = crate::jit::compile(module)?;
+        self.redefine(&object, env)
     }
 
     /// Installs a loaded object like [`install`](Self::install), except

@@ -63,9 +63,7 @@ fn callers_are_relinked_to_the_new_definition() {
                 code.install_elf(&g2, &Env::new()),
                 Err(InstallError::DuplicateSymbol { .. })
             ));
-            let new = code
-                .redefine(&codepool::load(&g2).unwrap(), &Env::new())
-                .unwrap();
+            let new = code.redefine_elf(&g2, &Env::new()).unwrap();
             assert_eq!(
                 call(&caller, "caller", 5),
                 2005,
@@ -152,9 +150,7 @@ fn a_running_frame_finishes_in_the_old_code() {
         }
         // The other thread is inside the old g (in rt_wait).
         code.with_jit_thread(|_| {
-            let new = code
-                .redefine(&codepool::load(&g2).unwrap(), &Env::new())
-                .unwrap();
+            let new = code.redefine_elf(&g2, &Env::new()).unwrap();
             assert_eq!(call(caller, "caller", 7), 2007);
             drop(old);
             // Collections while the old frame runs: its return address
@@ -244,7 +240,7 @@ fn threads_call_while_another_redefines() {
             let mut kept = Vec::new();
             for k in 1..=VERSIONS {
                 let object = code
-                    .redefine(&codepool::load(&versions[k as usize]).unwrap(), &Env::new())
+                    .redefine_elf(&versions[k as usize], &Env::new())
                     .unwrap();
                 published.store(k as usize, Ordering::SeqCst);
                 assert_eq!(call(&caller, "caller", 0), 1000 * k);

@@ -69,3 +69,21 @@ fn a_list_survives_collections() {
         })
         .unwrap();
 }
+
+#[test]
+fn at_drop_runs_when_the_arena_is_dropped_in_order() {
+    use std::sync::{Arc, Mutex};
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let arena = Arena::new().unwrap();
+    for i in 0..3 {
+        let ran = Arc::clone(&ran);
+        arena.at_drop(move || ran.lock().unwrap().push(i));
+    }
+    arena.collect().unwrap();
+    assert!(
+        ran.lock().unwrap().is_empty(),
+        "ran before the arena was dropped"
+    );
+    drop(arena);
+    assert_eq!(*ran.lock().unwrap(), [0, 1, 2]);
+}
