@@ -232,13 +232,11 @@ impl<'m, 's> Lisp<'m, 's> {
             let module = context
                 .create_module_from_ir(buffer)
                 .map_err(|e| format!("internal error: bad IR: {e}\n{}", compiled.ir))?;
-            let loaded = codepool::jit::compile(&module)
-                .map_err(|e| format!("cannot compile the code: {e}"))?;
             let object = match own_entry {
                 // Replaces the entry's previous definition: direct callers
                 // are relinked to this one in a full collection.
-                Some(_) => machine.code.redefine(&loaded, &env),
-                None => machine.code.install(&loaded, &env),
+                Some(_) => machine.code.redefine_module(&module, &env),
+                None => machine.code.install_module(&module, &env),
             }
             .map_err(|e| format!("cannot install the code: {e}"))?;
             for ((name, _), &proc) in compiled.lambdas.iter().zip(&procs) {
