@@ -9,8 +9,8 @@
 //! as an error (the `mps` and `codepool` crates do).
 
 use crate::bindings::{
-    mps_arena_t, mps_bool_t, mps_key_s, mps_pool_class_t, mps_res_t, mps_ss_t, mps_thr_t,
-    mpsx_pause_log_s, mpsx_reclaim_fn_t, mpsx_test_hook_t, mpsx_trace_stats_s,
+    mps_arena_t, mps_bool_t, mps_key_s, mps_pool_class_t, mps_pool_t, mps_res_t, mps_ss_t,
+    mps_thr_t, mpsx_pause_log_s, mpsx_reclaim_fn_t, mpsx_test_hook_t, mpsx_trace_stats_s,
 };
 use core::ffi::c_void;
 
