@@ -251,22 +251,23 @@ impl<'m, 's> Lisp<'m, 's> {
                 .ok_or("internal error: no thunk")?;
             // `v` is a value held in a local of this registered thread.
             let v = thunk.call_with::<heap::Lisp>(t, &mut ctx, (0, 0, 0, 0, 0, 0));
-            if let Some(e) = ctx.error.take() {
+            let printed = if let Some(e) = ctx.error.take() {
                 // SAFETY: the error cell is a heap cell; `()` is an immediate.
                 ctx.error_cell.with(|c: &Cell| unsafe { c.set(NIL) });
-                return Err(e);
-            }
-            let printed = match defined {
-                Some(name) => {
-                    let cell = *cells.last().expect("the defined name's cell");
-                    // SAFETY: `v` is a value (the thunk's result), held by
-                    // this local; the cell is a heap cell.
-                    cell.with(|c: &Cell| unsafe { c.set(v) });
-                    name.to_owned()
-                }
-                None => heap::show(t, machine.fmt, v),
+                Err(e)
+            } else {
+                Ok(match defined {
+                    Some(name) => {
+                        let cell = *cells.last().expect("the defined name's cell");
+                        // SAFETY: `v` is a value (the thunk's result), held
+                        // by this local; the cell is a heap cell.
+                        cell.with(|c: &Cell| unsafe { c.set(v) });
+                        name.to_owned()
+                    }
+                    None => heap::show(t, machine.fmt, v),
+                })
             };
-            Ok((printed, object))
+            Ok::<_, String>((printed, object))
         })?;
         match (own, own_entry) {
             (Some(key), Some(entry)) => {
@@ -279,7 +280,7 @@ impl<'m, 's> Lisp<'m, 's> {
             // procedures (closures, globals) or other code refer to it.
             _ => drop(object),
         }
-        Ok(printed)
+        printed
     }
 }
 
