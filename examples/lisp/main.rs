@@ -5,6 +5,7 @@
 //! cargo run --release --example lisp -- FILE     # evaluate a file
 //! cargo run --release --example lisp             # a REPL on stdin
 //! cargo run --release --example lisp -- --interp FILE   # the reference interpreter
+//! cargo run --release --example lisp -- --time FILE     # each form's time on stderr
 //! ```
 //!
 //! Each top-level form is compiled to one LLVM module and installed as one
@@ -58,11 +59,19 @@ impl Evaluator for interp::Interp {
     }
 }
 
+/// Print how long each form took (on stderr)?
+static TIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Prints each form's result; returns whether all succeeded.
 fn run_forms(ev: &mut dyn Evaluator, forms: &[Sexp]) -> bool {
     let mut ok = true;
     for form in forms {
-        match ev.eval(form) {
+        let start = std::time::Instant::now();
+        let result = ev.eval(form);
+        if TIME.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("[{:.3} ms]", start.elapsed().as_secs_f64() * 1e3);
+        }
+        match result {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 println!("error: {e}");
@@ -126,8 +135,13 @@ fn main_inner(args: Vec<String>) -> Result<bool, String> {
     for a in args {
         match a.as_str() {
             "--interp" => interp = true,
+            "--time" => TIME.store(true, std::sync::atomic::Ordering::Relaxed),
             "-h" | "--help" => {
-                println!("usage: lisp [--interp] [FILE]   (no FILE: read-eval-print on stdin)");
+                println!(
+                    "usage: lisp [--interp] [--time] [FILE]   (no FILE: read-eval-print on stdin)\n\
+                     --interp: the reference interpreter; --time: each form's time on stderr \
+                     (compiling and installing included)"
+                );
                 return Ok(true);
             }
             _ if file.is_none() => file = Some(a),
