@@ -365,6 +365,7 @@ fn generated_programs_match_the_interpreter_while_collecting() {
         stats.redefinitions
     );
     assert!(collections.load(Ordering::Relaxed) > 0);
+    assert!(moved.objects_moved > 0, "no code object moved");
 }
 
 /// Redefining a global procedure: callers compiled before the
