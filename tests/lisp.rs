@@ -231,6 +231,19 @@ impl Gen {
         }
     }
 
+    /// Quoted data: symbols, integers and lists of them.
+    fn datum(&mut self, depth: usize) -> String {
+        match self.rng.below(if depth == 0 { 2 } else { 3 }) {
+            0 => ["a", "b", "foo", "t", "nil", "x-y?"][self.rng.below(6)].to_string(),
+            1 => self.rng.int(-9, 9).to_string(),
+            _ => {
+                let n = self.rng.below(4);
+                let items: Vec<String> = (0..n).map(|_| self.datum(depth - 1)).collect();
+                format!("({})", items.join(" "))
+            }
+        }
+    }
+
     /// A recursive procedure on a non-negative `n` (it terminates: every
     /// call decrements `n`).
     fn rec(&mut self) -> String {
@@ -271,6 +284,14 @@ impl Gen {
                 0 | 1 => self.rec(),
                 2 => self.step(), // every later call of step, build, ... sees it
                 3 => self.list(4, &[]),
+                5 => {
+                    let d = self.datum(3);
+                    match self.rng.below(3) {
+                        0 => format!("'{d}"),
+                        1 => format!("(cons '{d} '{})", self.datum(2)),
+                        _ => format!("(car (cdr '({d} {})))", self.datum(2)),
+                    }
+                }
                 4 => {
                     let c = format!("c{}", self.rng.below(3));
                     let form = format!("(define {c} {})", self.int(3, &[]));

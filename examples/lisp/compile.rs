@@ -48,6 +48,8 @@ pub struct Compiled {
     pub lambdas: Vec<(String, usize)>,
     /// The globals the code reads: `@g{i}` is the cell of `globals[i]`.
     pub globals: Vec<String>,
+    /// The symbols it quotes: `@s{i}` is the symbol `symbols[i]`.
+    pub symbols: Vec<String>,
 }
 
 const DECLARATIONS: &str = "\
@@ -106,6 +108,7 @@ struct Compiler<'p> {
     done: Vec<String>,
     lambdas: Vec<(String, usize)>,
     globals: Vec<String>,
+    symbols: Vec<String>,
 }
 
 /// Compiles `expr` (a top-level form without `define`).
@@ -122,6 +125,7 @@ pub fn compile(expr: &Sexp, options: &Options<'_>) -> Result<Compiled, String> {
         done: Vec::new(),
         lambdas: Vec::new(),
         globals: Vec::new(),
+        symbols: Vec::new(),
     };
     let thunk = format!("{prefix}_main");
     c.function(&thunk, &[], std::slice::from_ref(expr))?;
@@ -131,6 +135,9 @@ pub fn compile(expr: &Sexp, options: &Options<'_>) -> Result<Compiled, String> {
     }
     for k in 0..c.lambdas.len() {
         let _ = writeln!(ir, "@p{k} = external global i8");
+    }
+    for i in 0..c.symbols.len() {
+        let _ = writeln!(ir, "@s{i} = external global i8");
     }
     for f in &c.called {
         let _ = writeln!(ir, "declare i64 @{f}(i64, i64, i64, i64, i64, i64)");
@@ -143,6 +150,7 @@ pub fn compile(expr: &Sexp, options: &Options<'_>) -> Result<Compiled, String> {
         thunk,
         lambdas: c.lambdas,
         globals: c.globals,
+        symbols: c.symbols,
     })
 }
 
@@ -310,9 +318,6 @@ impl Compiler<'_> {
                     Some(p) if is_primitive(p) => self.primitive(p, &items[1..]),
                     _ => {
                         let args = &items[1..];
-                        if args.len() > MAX_PARAMS {
-                            return Err(format!("a call passes at most {MAX_PARAMS} arguments"));
-                        }
                         // A global procedure with a direct entry of this
                         // arity: call it directly (the pool relinks the
                         // call when the name is redefined).
@@ -323,6 +328,9 @@ impl Compiler<'_> {
                             Some(_) => String::new(),
                             None => self.expr(&items[0])?,
                         };
+                        if args.len() > MAX_PARAMS {
+                            return Err(format!("a call passes at most {MAX_PARAMS} arguments"));
+                        }
                         let mut a = Vec::new();
                         for x in args {
                             a.push(self.expr(x)?);
@@ -435,7 +443,20 @@ impl Compiler<'_> {
         match x {
             Sexp::Int(n) => (fixnum(*n) as i64).to_string(),
             Sexp::Sym(s) if s == "nil" => NIL.to_string(),
-            Sexp::Sym(s) => symbol(s).to_string(),
+            Sexp::Sym(s) if s == "t" => T.to_string(),
+            Sexp::Sym(s) => {
+                // The instance's symbol object, a heap constant.
+                let i = match self.symbols.iter().position(|n| n == s) {
+                    Some(i) => i,
+                    None => {
+                        self.symbols.push(s.clone());
+                        self.symbols.len() - 1
+                    }
+                };
+                let r = self.tmp();
+                self.emit(format!("{r} = ptrtoint i8* @s{i} to i64"));
+                r
+            }
             Sexp::List(items) => {
                 let mut tail = NIL.to_string();
                 for item in items.iter().rev() {

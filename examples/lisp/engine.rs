@@ -27,7 +27,7 @@ use codepool::{CodeObject, CodePtr, Env};
 use mps::{Handle, Scope};
 
 use crate::compile::{compile, Direct, Options};
-use crate::heap::{self, Cell, Ctx, Entry, Heap, Machine, Proc, CELL_VALUE, NIL};
+use crate::heap::{self, Cell, Ctx, Entry, Heap, Machine, Proc, Sym, CELL_VALUE, NIL};
 use crate::lang;
 use crate::reader::Sexp;
 
@@ -40,6 +40,8 @@ pub struct Lisp<'m, 's> {
     id: usize,
     forms: usize,
     globals: HashMap<String, Handle<'s, Heap>>,
+    /// The instance's symbols, by name.
+    symbols: HashMap<String, Handle<'s, Heap>>,
     /// `t` while a runtime error is pending (see [`Ctx::error_cell`]).
     error_cell: Handle<'s, Heap>,
     /// Direct entry points of global procedures, by name and arity.
@@ -86,6 +88,7 @@ impl<'m, 's> Lisp<'m, 's> {
             id: INSTANCES.fetch_add(1, Ordering::Relaxed),
             forms: 0,
             globals: HashMap::new(),
+            symbols: HashMap::new(),
             error_cell,
             direct: Direct::new(),
             objects: HashMap::new(),
@@ -206,6 +209,22 @@ impl<'m, 's> Lisp<'m, 's> {
             cells.push(cell);
         }
 
+        // The symbols it quotes (interned: held by this scope).
+        let mut symbols = Vec::new();
+        for name in &compiled.symbols {
+            let symbol = match self.symbols.get(name) {
+                Some(&symbol) => symbol,
+                None => {
+                    let symbol = scope
+                        .alloc(&mut ctx.ap, Sym::new(name))
+                        .map_err(|e| format!("out of memory: {e}"))?;
+                    self.symbols.insert(name.clone(), symbol);
+                    symbol
+                }
+            };
+            symbols.push(symbol);
+        }
+
         let (printed, object) = scope.scope(|t| {
             // One procedure object per lambda, held by this nested scope
             // until the code refers to them.
@@ -224,6 +243,9 @@ impl<'m, 's> Lisp<'m, 's> {
             }
             for (k, &proc) in procs.iter().enumerate() {
                 env.heap(format!("p{k}"), proc, 0);
+            }
+            for (i, &symbol) in symbols.iter().enumerate() {
+                env.heap(format!("s{i}"), symbol, 0);
             }
 
             let context = Context::create();

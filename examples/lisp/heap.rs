@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `n << 1 \| 1` | the fixnum `n` (63 bits) |
 //! | `0` | `()`, also false |
-//! | `id << 3 \| 2` | the symbol number `id` (interned; `t` is number 0) |
+//! | `2` | `t` |
 //! | `4` | "unbound", the contents of a global cell before its `define` |
 //! | other multiples of 8 | the address of a heap object |
 //!
@@ -24,6 +24,8 @@
 //!   made when its form is installed; `code` is a [`CodePtr`] to the
 //!   lambda's entry point (it keeps the code object alive and follows it);
 //! - closure: `[header, procedure, free variable values...]`;
+//! - symbol: `[header, number]`, one per name and Lisp instance (the
+//!   name is in a table of the process, by number);
 //! - global cell: `[header, value]`; JIT code reads a global by loading
 //!   the word at `cell + 8`, which it finds through a *heap constant* of
 //!   the code pool (the code object refers to the cell, keeps it alive and
@@ -73,6 +75,7 @@ const CELL: u64 = 3;
 const FORWARD: u64 = 4;
 const PAD: u64 = 5;
 const PROC: u64 = 6;
+const SYMBOL: u64 = 7;
 const WORD: usize = 8;
 
 /// The fixnum `n` (wrapped to 63 bits).
@@ -102,7 +105,7 @@ fn symbols() -> &'static Mutex<Vec<String>> {
     SYMBOLS.get_or_init(|| Mutex::new(vec!["t".to_owned()]))
 }
 
-/// The symbol named `name`.
+/// The number of the symbol named `name`.
 pub fn symbol(name: &str) -> u64 {
     let mut table = symbols().lock().unwrap_or_else(|e| e.into_inner());
     let id = match table.iter().position(|s| s == name) {
@@ -112,13 +115,13 @@ pub fn symbol(name: &str) -> u64 {
             table.len() - 1
         }
     };
-    ((id as u64) << 3) | 2
+    id as u64
 }
 
-fn symbol_name(v: u64) -> String {
+fn symbol_name(id: u64) -> String {
     let table = symbols().lock().unwrap_or_else(|e| e.into_inner());
     table
-        .get((v >> 3) as usize)
+        .get(id as usize)
         .cloned()
         .unwrap_or_else(|| "#<bad symbol>".into())
 }
@@ -308,6 +311,23 @@ impl Proc {
     }
 }
 
+/// A symbol: its number in the process's table of names.
+#[repr(C)]
+pub struct Sym {
+    header: u64,
+    id: u64,
+}
+
+impl Sym {
+    /// The symbol named `name`.
+    pub fn new(name: &str) -> Sym {
+        Sym {
+            header: header(SYMBOL, 2),
+            id: symbol(name),
+        }
+    }
+}
+
 /// What of a closure Rust reads: its tag and procedure.
 #[repr(C)]
 struct ClosureHead {
@@ -340,6 +360,7 @@ object!(Cell, CELL);
 object!(Cons, CONS);
 object!(Proc, PROC);
 object!(ClosureHead, CLOSURE);
+object!(Sym, SYMBOL);
 
 // ---------------------------------------------------------------------------
 // The collector's objects for one process or test.
@@ -428,8 +449,9 @@ fn show_into(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64, out: &mut String
     }
     match v {
         NIL => return out.push_str("()"),
+        T => return out.push('t'),
         UNBOUND => return out.push_str("#<unbound>"),
-        _ if !is_pointer(v) => return out.push_str(&symbol_name(v)),
+        _ if !is_pointer(v) => return out.push_str("#<bad value>"),
         _ => {}
     }
     scope.scope(|s| {
@@ -439,6 +461,9 @@ fn show_into(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64, out: &mut String
         };
         if h.is::<ClosureHead>() {
             return out.push_str("#<procedure>");
+        }
+        if let Some(id) = h.try_with(|s: &Sym| s.id) {
+            return out.push_str(&symbol_name(id));
         }
         if !h.is::<Cons>() {
             return out.push_str("#<object>");
@@ -519,7 +544,7 @@ pub extern "C" fn rt_cdr(v: u64) -> u64 {
 }
 
 /// The slow path of arithmetic and comparisons (JIT code does fixnums
-/// inline): an error naming the operator, whose symbol is `op`.
+/// inline): an error naming the operator, whose symbol number is `op`.
 pub extern "C" fn rt_not_integers(op: u64, a: u64, b: u64) -> u64 {
     with_ctx(NIL, |s, ctx| {
         let bad = if a & 1 == 0 { a } else { b };
@@ -556,7 +581,8 @@ pub extern "C" fn rt_make_closure(proc: u64, free: u64) -> u64 {
     })
 }
 
-/// Reading a global whose cell is unbound: an error naming it.
+/// Reading a global whose cell is unbound: an error naming it (`name` is
+/// its symbol number).
 pub extern "C" fn rt_unbound(name: u64) -> u64 {
     with_ctx(NIL, |_, ctx| {
         raise(ctx, format!("unbound variable {}", symbol_name(name)))
