@@ -35,6 +35,8 @@ const UNSET: u32 = u32::MAX;
 /// as the value given to [`Scope::alloc`](mps::Scope::alloc)), then set in
 /// the heap with [`init`](Self::init), from a [`CodeRef`] (whose signature
 /// was promised by [`CodeObject::function`](crate::CodeObject::function)).
+/// (An all-zero `CodePtr`, as raw allocation might leave it, counts as
+/// set and cannot be initialised: build holders with [`null`](Self::null).)
 /// A runtime that rebinds a variable to other code stores another heap
 /// object (a new closure) in its [`Ref`] instead. Set once, the pair
 /// (object, entry) is always read whole by calls on other threads.

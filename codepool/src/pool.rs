@@ -1153,6 +1153,13 @@ impl<'a> CodePool<'a> {
     /// Runs a full collection when something is redefined, and leaves the
     /// arena released ([`Arena::release`]). Redefinitions are serialised.
     ///
+    /// # Errors
+    ///
+    /// As [`install`](Self::install), with nothing changed. If the full
+    /// collection itself fails ([`InstallError::Memory`]), the new object
+    /// was installed but is dropped with the error: its names are then
+    /// undefined, and callers may still call the old definitions.
+    ///
     /// # Panics
     ///
     /// As [`install`](Self::install).
