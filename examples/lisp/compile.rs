@@ -12,7 +12,8 @@
 //! - free variables are loaded from the closure (`closure + 16 + 8 i`);
 //! - globals are loaded from their cell through a heap constant `@gN`
 //!   (the code object refers to the cell and is relinked when it moves),
-//!   with a check for "unbound";
+//!   with a check for "unbound"; a quoted symbol is a heap constant
+//!   `@sN` too;
 //! - fixnum arithmetic and comparisons are inline, with a call to a runtime
 //!   function when an operand is not a fixnum;
 //! - `cons`, `car`, `cdr` and closure creation are calls to runtime
@@ -21,7 +22,8 @@
 //!   (see [`crate::engine`]) is a direct call to that entry;
 //! - any other procedure call checks that the callee is a closure, loads its
 //!   procedure's code pointer (code object address and entry offset, a
-//!   `CodePtr` the collector keeps current) and arity, and calls the entry
+//!   `CodePtr` the collector keeps current; offsets checked in `heap.rs`)
+//!   and arity, and calls the entry
 //!   in the code pool's execute view directly, in the same function (so
 //!   the loaded address pins the code while it runs). A global procedure
 //!   is called through its cell, so after a redefinition every later

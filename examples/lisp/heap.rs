@@ -300,6 +300,12 @@ pub struct Proc {
     arity: u64,
 }
 
+// JIT code reads a procedure's fields at these offsets (`compile.rs`): the
+// code object's address at 8, the entry offset (u32) at 16, the arity at 24.
+const _: () = assert!(std::mem::offset_of!(Proc, code) == 8);
+const _: () = assert!(std::mem::offset_of!(Proc, arity) == 24);
+const _: () = assert!(std::mem::size_of::<Proc>() == 32);
+
 impl Proc {
     /// A procedure of `arity` parameters, without code yet.
     pub fn new(arity: usize) -> Proc {
