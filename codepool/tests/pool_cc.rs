@@ -113,10 +113,14 @@ fn record(to: &mut Vec<usize>, object: &CodeObject<'_>) {
 }
 
 /// Overwrites the dead stack below the caller (calls leave copies of code
-/// addresses there), then collects.
+/// addresses there), then collects below it, so that the collector's own
+/// frames do not leave stale copies unwritten. 64 KiB: installation's
+/// calls go deeper than 16 KiB, and with 16 KiB a copy of the object's
+/// address left by them pinned it in every collection (after a change of
+/// the installation's frames, not of what it does).
 #[inline(never)]
 fn collect(arena: &Arena) {
-    let buf = [0u8; 16 << 10];
+    let buf = [0u8; 64 << 10];
     std::hint::black_box(&buf);
     arena.collect().unwrap();
     arena.release();
