@@ -34,17 +34,17 @@ use std::process::ExitCode;
 
 use reader::{read_all, ReadError, Sexp};
 
-/// Evaluates forms with the compiled Lisp or the reference interpreter.
+/// Evaluates forms: the compiled Lisp ([`Jit`]) or the reference interpreter.
 trait Evaluator {
     fn eval(&mut self, form: &Sexp) -> Result<String, String>;
 }
 
-struct Compiled<'l, 'm, 's, 'p> {
+struct Jit<'l, 'm, 's, 'p> {
     lisp: &'l mut engine::Lisp<'m, 's>,
     scope: &'p mut mps::Scope<'s>,
 }
 
-impl Evaluator for Compiled<'_, '_, '_, '_> {
+impl Evaluator for Jit<'_, '_, '_, '_> {
     fn eval(&mut self, form: &Sexp) -> Result<String, String> {
         self.lisp.eval(self.scope, form)
     }
@@ -173,7 +173,7 @@ fn main_inner(args: Vec<String>) -> Result<bool, String> {
         .code
         .with_jit_thread(|scope| {
             let mut lisp = engine::Lisp::new(&machine, scope).map_err(|e| e.to_string())?;
-            Ok(go(&mut Compiled {
+            Ok(go(&mut Jit {
                 lisp: &mut lisp,
                 scope,
             }))
