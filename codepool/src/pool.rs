@@ -1748,15 +1748,15 @@ unsafe impl Send for PoolRest {}
 
 impl Drop for PoolRest {
     fn drop(&mut self) {
+        if self.context.unwind {
+            // Before the pool's memory goes (crate::unwind).
+            crate::unwind::forget_owner(&*self.context as *const PoolContext as usize);
+        }
         // SAFETY: the MPS order: the pool (its allocation point and roots
         // are gone), then its format; the context outlives the pool (it is
         // freed after this function). Each is destroyed once, here: the
         // pool's owner was dropped, and the arena is parked or no code
         // object of the pool remains referenced (`code_ptrs` is 0).
-        if self.context.unwind {
-            // Before the pool's memory goes (crate::unwind).
-            crate::unwind::forget_owner(&*self.context as *const PoolContext as usize);
-        }
         unsafe {
             mps_pool_destroy(self.pool.as_ptr());
             mps_fmt_destroy(self.fmt.as_ptr());
