@@ -236,10 +236,12 @@ unsafe impl Format for Heap {
 /// and `v` is a value: an immediate, which the format's scan skips, or the
 /// client pointer of a live object of the heap, held by the caller (a
 /// local of this registered thread, which pins it) until the store is
-/// done.
+/// done. Value words are read only with `Ref::load_raw`, never through
+/// `Handle::get`.
 unsafe fn store_value(field: &Ref, v: u64) {
-    // SAFETY: the caller's contract (`Ref::store_raw`'s, with immediates
-    // allowed by this format).
+    // SAFETY: the caller's contract is `Ref::store_raw`'s, immediates
+    // included: this format's scan skips them, and value words are read
+    // only with `load_raw`.
     unsafe { field.store_raw(v as *mut u8) }
 }
 

@@ -60,6 +60,14 @@ impl Ref {
     /// a live object of the same arena and format that stays reachable or
     /// pinned until the store is done (for example because its address is
     /// held in a local variable of a registered thread).
+    ///
+    /// Tagged immediates: `value` may also be a word that is not an
+    /// object's address (a fixnum, say) if the format's scan method
+    /// recognises it and does not fix the field while it holds such a
+    /// word. Until a later store puts an object's address (or null) back,
+    /// the field must be read only with [`load_raw`](Ref::load_raw) or
+    /// [`addr`](Ref::addr), never through [`Handle::get`](crate::Handle::get)
+    /// or anything else that treats it as a reference.
     #[inline]
     pub unsafe fn store_raw(&self, value: *mut u8) {
         self.0.store(value, Ordering::Relaxed);
