@@ -341,15 +341,28 @@ fn generated_programs_match_the_interpreter_while_collecting() {
     let threads = env_usize("LISP_TEST_THREADS", 3);
     eprintln!("LISP_TEST_SEED={first} LISP_TEST_PROGRAMS={programs} LISP_TEST_THREADS={threads}");
     let arena = mps::Arena::builder().arena_size(256 << 20).build().unwrap();
+    // Every collection that may be incremental is: full collections that
+    // condemn code and data run in increments between the workers' work.
+    arena.set_pause_time(0.0);
+    let log = arena.log_pauses().expect("extensions");
     let machine = heap::Machine::new(&arena).unwrap();
     let before = machine.code.stats().collector;
     let done = AtomicBool::new(false);
     let collections = AtomicUsize::new(0);
     let forms = std::thread::scope(|s| {
         s.spawn(|| {
+            let mut n = 0u64;
             while !done.load(Ordering::Relaxed) {
-                arena.collect().expect("collect");
-                arena.release();
+                // Alternately a full collection run to its end at once,
+                // and one started here and left to the workers'
+                // allocation and barrier faults (incremental).
+                if n % 2 == 0 {
+                    arena.collect().expect("collect");
+                    arena.release();
+                } else {
+                    arena.start_collect().expect("start_collect");
+                }
+                n += 1;
                 collections.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -374,11 +387,12 @@ fn generated_programs_match_the_interpreter_while_collecting() {
             .map(|r| r.unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .sum::<usize>()
     });
+    let flips = log.finish().flips;
     let stats = machine.code.stats();
     let moved = stats.collector.since(&before);
     eprintln!(
-        "{forms} forms checked; {} collections; code objects moved {}, relinked {}, freed {}; \
-         {} redefinitions",
+        "{forms} forms checked; {} collections, {flips} of them incremental; code objects \
+         moved {}, relinked {}, freed {}; {} redefinitions",
         collections.load(Ordering::Relaxed),
         moved.objects_moved,
         moved.objects_relinked,
@@ -387,6 +401,7 @@ fn generated_programs_match_the_interpreter_while_collecting() {
     );
     assert!(collections.load(Ordering::Relaxed) > 0);
     assert!(moved.objects_moved > 0, "no code object moved");
+    assert!(flips > 0, "no collection was incremental");
 }
 
 /// Redefining a global procedure: callers compiled before the

@@ -640,15 +640,16 @@ pub const CODE_GENERATIONS: [GenParam; 2] = [
 /// Options of a [`CodePool`]; `Default` gives the collector's defaults,
 /// and a chain of the pool's own.
 ///
-/// A collection that condemns code (any segment of an AMCX pool) is never
-/// incremental: it runs to completion with every registered thread
-/// stopped, whatever the arena's pause time, because code runs in the
-/// pool's pages and cannot wait behind a read barrier
-/// (`vendor/mps/DESIGN.md#code-incremental` says what it would take). With the pool on its own chain
-/// (the default), the collections that heap allocation triggers condemn
-/// no code and may be incremental; on the arena's default chain
-/// ([`arena_default_chain`](Self::arena_default_chain)) each of them
-/// condemns the young code too, and is not.
+/// Collections that condemn code may be incremental like any other (the
+/// arena's pause time decides): code is never left grey while the mutator
+/// runs. Whenever the collector copies or pins a code object during a
+/// trace (at the flip, in a step, or at a read-barrier fault on a heap
+/// segment that refers to it) it scans and relinks it before any thread
+/// runs again, because code executes through a view that the read
+/// barrier does not protect (`vendor/mps/DESIGN.md#code-incremental`). So
+/// each increment's pause includes the code it reaches. With the pool on
+/// its own chain (the default), the collections that heap allocation
+/// triggers condemn no code at all.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CodePoolOptions<'a> {
     /// The generation chain (`MPS_KEY_CHAIN`). `None` (the default): a

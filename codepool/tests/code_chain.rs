@@ -1,7 +1,8 @@
 //! Code on a chain of its own (issue 16): the collections that heap
-//! allocation triggers condemn no code, so they copy none of it and may be
-//! incremental (a collection that condemns code never is), while code is
-//! installed and called throughout.
+//! allocation triggers condemn no code, so they copy none of it, while code
+//! is installed and called throughout. Collections may be incremental
+//! either way: one that condemns code scans every grey code segment before
+//! the mutator runs again (`vendor/mps/DESIGN.md#code-incremental`).
 
 #![cfg(feature = "llvm")]
 
@@ -10,7 +11,6 @@ mod common;
 use codepool::{CodeObject, CodePool, CodePoolOptions, Env};
 use common::boxes::{Boxed, Boxes};
 use common::gen::compile;
-use mps::sys::{mpsx_arena_pause_log, mpsx_pause_log_s, MPSX_PAUSE_FLIP};
 use mps::{Arena, PoolOptions, Root};
 
 type Unary = extern "C" fn(i64) -> i64;
@@ -57,17 +57,7 @@ fn churn(code_on_heap_chain: bool) -> (usize, usize, u64) {
         },
     )
     .unwrap();
-    let mut log = mpsx_pause_log_s {
-        seconds: core::ptr::null_mut(),
-        capacity: 0,
-        count: 0,
-        kinds: [0; 4],
-        total: 0.0,
-        max: 0.0,
-    };
-    // SAFETY: the arena is live; `log` outlives the logging, which is
-    // stopped below before it is read.
-    unsafe { mpsx_arena_pause_log(arena.as_raw(), &mut log) };
+    let log = arena.log_pauses().expect("extensions");
     let ring: Root<'_, Boxes> = Root::exact(&arena, RING).unwrap();
     let (collections, moved) = code
         .with_jit_thread(|s| {
@@ -97,12 +87,7 @@ fn churn(code_on_heap_chain: bool) -> (usize, usize, u64) {
             )
         })
         .unwrap();
-    arena.park();
-    // SAFETY: stops the logging; the arena is parked, so nothing writes
-    // `log` any more.
-    unsafe { mpsx_arena_pause_log(arena.as_raw(), core::ptr::null_mut()) };
-    arena.release();
-    let flips = log.kinds[MPSX_PAUSE_FLIP as usize];
+    let flips = log.finish().flips;
     println!(
         "code on {} chain: {collections} collections, {flips} incremental flips, {moved} code \
          objects moved",
@@ -130,7 +115,7 @@ fn heap_collections_leave_code_alone_and_may_be_incremental() {
 }
 
 #[test]
-fn collections_that_condemn_code_are_not_incremental() {
+fn collections_that_condemn_code_may_be_incremental() {
     if common::skip_without_extensions() {
         return;
     }
@@ -140,5 +125,8 @@ fn collections_that_condemn_code_are_not_incremental() {
         "the heap churn started only {collections} collections"
     );
     assert!(moved > 0, "collections of the code's chain moved no code");
-    assert_eq!(flips, 0, "a collection that condemned code was incremental");
+    assert!(
+        flips > 0,
+        "no collection that condemned code was incremental"
+    );
 }

@@ -2,6 +2,7 @@
 
 use core::any::TypeId;
 use core::fmt;
+use core::ptr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mps_sys::*;
@@ -406,8 +407,9 @@ impl Arena {
     /// end at once (atomic) is never seen in progress. Whether a
     /// collection is incremental depends on the pools it condemns and the
     /// [`pause_time`](Self::pause_time): only a collection that condemns
-    /// nothing but AMC and AMCZ objects, in an arena with no weak root and
-    /// no weak (AWL) pool, can be.
+    /// nothing but AMC and AMCZ objects and code (codepool's executable
+    /// pools), in an arena with no weak root and no weak (AWL) pool, can
+    /// be.
     ///
     /// `None` when the linked MPS library lacks this project's extensions
     /// ([`mps_sys::EXTENSIONS`]): the MPS interface itself cannot tell.
@@ -418,6 +420,34 @@ impl Arena {
         // SAFETY: the arena is live; the call only reads its state under
         // the arena lock, and the library defines it (EXTENSIONS).
         Some(unsafe { mpsx_arena_tracing(self.as_raw()) != 0 })
+    }
+
+    /// Starts counting the collector's pauses (`mpsx_arena_pause_log`):
+    /// every interval during which it keeps the registered threads
+    /// stopped, by kind. [`PauseLog::finish`] stops counting and returns
+    /// the counts. One log per arena counts at a time: starting another
+    /// makes the collector count in the new one from then on.
+    ///
+    /// `None` when the linked MPS library lacks this project's extensions
+    /// ([`mps_sys::EXTENSIONS`]).
+    pub fn log_pauses(&self) -> Option<PauseLog<'_>> {
+        if !mps_sys::EXTENSIONS {
+            return None;
+        }
+        let mut log = Box::new(mpsx_pause_log_s {
+            seconds: ptr::null_mut(),
+            capacity: 0,
+            count: 0,
+            kinds: [0; 4],
+            total: 0.0,
+            max: 0.0,
+        });
+        // SAFETY: the arena is live; the collector writes `*log` (no
+        // per-pause array: `seconds` is null) under the arena lock until
+        // the log is replaced or removed, which `PauseLog` does (under
+        // the same lock) before the box is freed.
+        unsafe { mpsx_arena_pause_log(self.as_raw(), &mut *log) };
+        Some(PauseLog { arena: self, log })
     }
 
     /// Is `addr` inside memory this arena manages (`mps_arena_has_addr`)?
@@ -596,5 +626,67 @@ impl ArenaBuilder {
             max_align,
             raw: RawArena::create_vm(&mut args)?,
         })
+    }
+}
+
+/// Counts of the collector's pauses ([`Arena::log_pauses`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pauses {
+    /// Every pause.
+    pub count: usize,
+    /// Collections run to their end at once.
+    pub atomic: usize,
+    /// Starts of incremental collections.
+    pub flips: usize,
+    /// Steps of incremental collections.
+    pub steps: usize,
+    /// Read-barrier faults: a thread touched memory not yet scanned.
+    pub faults: usize,
+    /// Seconds, all pauses.
+    pub total: f64,
+    /// Seconds, the longest pause.
+    pub max: f64,
+}
+
+/// Counts the collector's pauses while it lives ([`Arena::log_pauses`]).
+pub struct PauseLog<'a> {
+    arena: &'a Arena,
+    log: Box<mpsx_pause_log_s>,
+}
+
+impl PauseLog<'_> {
+    /// Stops counting and returns the counts.
+    pub fn finish(self) -> Pauses {
+        let log = &*self.log;
+        self.stop();
+        Pauses {
+            count: log.count,
+            atomic: log.kinds[MPSX_PAUSE_ATOMIC as usize],
+            flips: log.kinds[MPSX_PAUSE_FLIP as usize],
+            steps: log.kinds[MPSX_PAUSE_STEP as usize],
+            faults: log.kinds[MPSX_PAUSE_FAULT as usize],
+            total: log.total,
+            max: log.max,
+        }
+    }
+
+    fn stop(&self) {
+        // SAFETY: the arena is live (borrowed). Under the arena lock the
+        // collector's log becomes none, unless another `PauseLog` replaced
+        // this one (then it already stopped writing here): either way
+        // nothing writes `self.log` after this returns.
+        unsafe { mpsx_arena_pause_log(self.arena.as_raw(), ptr::null_mut()) };
+    }
+}
+
+impl Drop for PauseLog<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for PauseLog<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PauseLog").finish_non_exhaustive()
     }
 }

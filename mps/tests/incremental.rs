@@ -167,6 +167,7 @@ fn graph_checked_during_incremental_collections() {
     let amc = arena.amc(fmt, &options).unwrap();
     let amcz = arena.amcz(fmt, &options).unwrap();
     let roots: Root<'_, Lisp> = Root::exact(&arena, ROOTS).unwrap();
+    let log = arena.log_pauses().expect("extensions");
     let mut model = Model {
         roots: vec![None; ROOTS],
         ..Model::default()
@@ -333,14 +334,25 @@ fn graph_checked_during_incremental_collections() {
         .unwrap();
 
     let collections = arena.collections();
+    let pauses = log.finish();
     eprintln!(
         "incremental: {STEPS} steps, {} objects allocated, at most {max_live} live; \
          {collections} collections, {} seen in progress; {checks} checks, {during} during a \
-         collection, {parked} parked, {changed} with the state changing while checking; {:?}",
+         collection, {parked} parked, {changed} with the state changing while checking; \
+         {pauses:?}; {:?}",
         model.next_id,
         seen_in_progress.len(),
         start.elapsed()
     );
+    // Every pause is counted by its kind; the mutator ran between the
+    // flips and steps of collections, and touched grey memory.
+    assert_eq!(
+        pauses.count,
+        pauses.atomic + pauses.flips + pauses.steps + pauses.faults
+    );
+    assert!(pauses.flips >= 5, "only {} incremental flips", pauses.flips);
+    assert!(pauses.steps > 0 && pauses.faults > 0, "{pauses:?}");
+    assert!(pauses.max <= pauses.total);
     assert!(collections >= 20, "only {collections} collections");
     assert!(during >= 20, "only {during} checks during a collection");
     assert!(

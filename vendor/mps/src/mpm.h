@@ -767,6 +767,8 @@ struct TraceStruct {
    * client's summary (_ufs) has their zones before the fix only. */
   ZoneSet fixed_zones;
   RingStruct grey;         /* grey segments */
+  RingStruct grey_exec;    /* grey segments of executable pools, never
+                              left grey while the mutator runs */
   Seg weak;                /* grey weak segments, scanned last */
   Bool full;
   Bool incremental;        /* the mutator runs between increments */

@@ -540,8 +540,9 @@ static Size amcFreeSize(Pool pool)
   .condemn = amcCondemn, .reclaim = amcReclaim, .trace_end = amcTraceEnd,    \
   .scan = amcScan, .free_size = amcFreeSize, .varargs = amcVarargs
 
-/* AMC and AMCZ may wait behind the read barrier; AMCX may not: code runs
- * in its pages (DESIGN.md#incremental). */
+/* AMC and AMCZ may wait behind the read barrier; AMCX may not (code runs
+ * in its pages), so its grey segments are scanned before the mutator runs
+ * again (DESIGN.md#incremental, #code-incremental). */
 const struct mps_pool_class_s AMCPoolClass = {
     AMC_CLASS_METHODS, .name = "AMC", .init = amcInit, .incremental = TRUE};
 

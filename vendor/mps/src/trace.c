@@ -77,11 +77,20 @@ void TraceGreySeg(Trace trace, Seg seg)
 {
   AVER(!seg->grey);
   /* Once the mutator runs during the trace, only pools behind the read
-   * barrier may gain grey segments (DESIGN.md#incremental). */
-  AVER(!trace->mutator_ran ||
-       (seg->pool->klass->incremental && !seg->pool->exec));
+   * barrier may gain grey segments, and executable pools, whose grey
+   * segments are all scanned before the mutator runs again
+   * (DESIGN.md#incremental, #code-incremental). */
+  AVER(!trace->mutator_ran || seg->pool->klass->incremental ||
+       seg->pool->exec);
   seg->grey = 1;
-  RingAppend(&trace->grey, &seg->grey_ring);
+  RingAppend(seg->pool->exec ? &trace->grey_exec : &trace->grey,
+             &seg->grey_ring);
+}
+
+/* Is anything grey? */
+static Bool traceNothingGrey(Trace trace)
+{
+  return RingIsSingle(&trace->grey) && RingIsSingle(&trace->grey_exec);
 }
 
 /* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
@@ -196,8 +205,11 @@ static void traceScanGrey(Trace trace, Seg seg)
 static Bool traceGreyWork(Trace trace, Size work, double deadline)
 {
   Size start = trace->bytes_scanned + trace->copied;
-  while (!RingIsSingle(&trace->grey)) {
-    Seg seg = RING_ELT(Seg, grey_ring, trace->grey.next);
+  while (!traceNothingGrey(trace)) {
+    /* Code first: it is never left grey (traceDrainExec). */
+    Ring ring = RingIsSingle(&trace->grey_exec) ? &trace->grey
+                                                 : &trace->grey_exec;
+    Seg seg = RING_ELT(Seg, grey_ring, ring->next);
     RingRemove(&seg->grey_ring);
     seg->grey = 0;
     if (SegRank(seg) == RankWEAK) {
@@ -216,10 +228,25 @@ static Bool traceGreyWork(Trace trace, Size work, double deadline)
       if (done >= work ||
           (done >= work / 4 && deadline < HUGE_VAL &&
            ClockSeconds() >= deadline))
-        return RingIsSingle(&trace->grey);
+        return traceNothingGrey(trace);
     }
   }
   return TRUE;
+}
+
+/* Scan grey segments of executable pools until there is none, before the
+ * mutator runs again: code is never grey while it may run, because it is
+ * executed through a view the read barrier does not protect
+ * (DESIGN.md#code-incremental).  Scanning code may grey more code (its
+ * targets, copied) and heap segments (which wait behind the barrier). */
+static void traceDrainExec(Trace trace)
+{
+  while (!RingIsSingle(&trace->grey_exec)) {
+    Seg seg = RING_ELT(Seg, grey_ring, trace->grey_exec.next);
+    RingRemove(&seg->grey_ring);
+    seg->grey = 0;
+    traceScanGrey(trace, seg);
+  }
 }
 
 static void traceGreyLoop(Trace trace)
@@ -312,7 +339,7 @@ static void traceWeakPhase(Trace trace)
     seg->pool->klass->scan(seg->pool, trace, seg);
   }
   traceEachSeg(trace, RankWEAK, scanIfUncondemned);
-  AVER(RingIsSingle(&trace->grey));
+  AVER(traceNothingGrey(trace));
 }
 
 /* A finalization message keeps its object alive and current until it is
@@ -362,7 +389,9 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
            * rebuilt from those scans. */
           seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
-          if (!pool->klass->incremental || pool->exec)
+          /* Executable pools are scanned eagerly instead
+           * (DESIGN.md#code-incremental). */
+          if (!pool->klass->incremental && !pool->exec)
             trace->eager_condemned = TRUE;
         }
         else
@@ -582,10 +611,12 @@ static void traceLeaveIncrement(Trace trace, double t0, Bool done,
                                 unsigned kind)
 {
   Arena arena = trace->arena;
-  if (done)
+  if (done) {
     traceComplete(trace);
-  else
+  } else {
+    traceDrainExec(trace);
     ArenaProtectBetweenIncrements(arena);
+  }
   traceRestartWorld(arena, t0, kind);
   if (done)
     traceEnd(trace);
@@ -621,6 +652,7 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
   trace->rank = RankAMBIG;
   trace->white = ZoneSetEMPTY;
   RingInit(&trace->grey);
+  RingInit(&trace->grey_exec);
   trace->weak = NULL;
   trace->full = full;
   trace->why = why;
