@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,6 +87,24 @@ void emit_d(const char *key, double v)
   emit(key, "%.9g", v);
 }
 
+/* Every mprotect of the process comes here: the collector library is
+ * linked statically into this executable, so its calls resolve to this
+ * definition rather than libc's, and a shared library's (Boehm GC's) calls
+ * are interposed by the executable's dynamic symbol.  A relaxed atomic add
+ * is safe in the collector's SIGSEGV handler. */
+static unsigned long mprotect_calls;
+
+int mprotect(void *addr, size_t len, int prot)
+{
+  __atomic_add_fetch(&mprotect_calls, 1, __ATOMIC_RELAXED);
+  return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+unsigned long bench_mprotect_calls(void)
+{
+  return __atomic_load_n(&mprotect_calls, __ATOMIC_RELAXED);
+}
+
 /* ---- runs ----------------------------------------------------------------- */
 
 #define MAX_KV 64
@@ -116,6 +136,8 @@ static const variant_s variants[] = {
   {"pause", "amc", "AMC (this project)", NULL},
   {"pause", "amc-5ms", "AMC, pause time 5 ms", NULL},
   {"pause", "boehm", "Boehm GC default", NULL},
+  {"scripts", "amc", "AMC, small arena, 2-gen chain", NULL},
+  {"scripts", "boehm", "Boehm GC default", NULL},
 };
 #define NVARIANTS (sizeof variants / sizeof variants[0])
 
@@ -494,11 +516,15 @@ int main(int argc, char **argv)
       rc = wl_alloc(argv[3]);
     else if (strcmp(argv[2], "pause") == 0)
       rc = wl_pause(argv[3]);
+    else if (strcmp(argv[2], "scripts") == 0)
+      rc = wl_scripts(argv[3]);
     else
       rc = 1;
     if (rc == 1)
       fprintf(stderr, "bench: unknown workload or variant %s %s\n", argv[2],
               argv[3]);
+    else
+      emit("mprotect_process", "%lu", bench_mprotect_calls());
     return rc;
   }
   if (argc != 1) {
