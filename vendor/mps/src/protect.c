@@ -62,7 +62,8 @@ void SegProtect(Seg seg)
  * adjacent segments that need the same change (DESIGN.md#barrier-batch).
  * A run also bridges adjacent segments that are already in its mode:
  * setting a page to the protection it has changes nothing, and one call
- * replaces two.  Free pages end a run.  `want` gives the mode a segment
+ * replaces two.  Free pages end a run, except committed ones in a run that
+ * makes pages writable: they are writable already.  `want` gives the mode a segment
  * should end up in, given `zones` (a zone set it may use). */
 static void protRun(Addr base, Addr limit, unsigned mode)
 {
@@ -86,9 +87,17 @@ static void arenaSetProtection(Arena arena,
     while (i < chunk->pages) {
       Seg seg;
       unsigned mode;
+      Size free_base = i;
       i = BTFindSet(chunk->alloc_table, i, chunk->pages);
       if (i >= chunk->pages)
         break;
+      /* Free committed pages are writable (SegFree lifts the barrier):
+       * a run that makes pages writable may bridge them too. */
+      if (i > free_base && run_base != NULL && run_mode == SegProtRW &&
+          !chunk->exec &&
+          bridge == AddrAdd(chunk->base, free_base << arena->grain_shift) &&
+          BTFindClear(chunk->commit_table, free_base, i) >= i)
+        bridge = AddrAdd(chunk->base, i << arena->grain_shift);
       seg = chunk->page_seg[i];
       i += SegSize(seg) >> arena->grain_shift;
       mode = want(seg, zones);
