@@ -415,6 +415,31 @@ static void print_table(void)
       row(r, fig, getv(r, "peak_rss_kib") * 1024.0, 'M', "live", l, NULL, -1);
     }
   }
+
+  /* 5. many collections in a small arena (scripts.c) */
+  {
+    const run_s *sc_gc = find("scripts", "boehm");
+    snprintf(sec, sizeof sec, "5 scripts, 8 MiB arena, %.0fk objects",
+             getv(sc_gc, "objects") / 1e3);
+    cur_section = sec;
+    for (i = 0; i < NVARIANTS; ++i) {
+      const run_s *r = &runs[i];
+      if (strcmp(r->wl, "scripts") != 0)
+        continue;
+      row(r, "wall time", getv(r, "wall"), 's', "Boehm default",
+          getv(sc_gc, "wall"), NULL, -1);
+      row(r, "CPU time", getv(r, "cpu"), 's', "Boehm default",
+          getv(sc_gc, "cpu"), NULL, -1);
+      row(r, "peak RSS", getv(r, "peak_rss_kib") * 1024.0, 'M',
+          "Boehm default", getv(sc_gc, "peak_rss_kib") * 1024.0, NULL, -1);
+      row(r, "collections", getv(r, "collections"), 'n', "Boehm default",
+          getv(sc_gc, "collections"), NULL, -1);
+      row(r, "mprotect calls", getv(r, "mprotect"), 'n', "Boehm default",
+          getv(sc_gc, "mprotect"), NULL, -1);
+      row(r, "mprotect calls per collection", getv(r, "mprotect_per_gc"),
+          'x', NULL, NAN, NULL, -1);
+    }
+  }
 }
 
 static char loadavg_before[64];
