@@ -62,9 +62,10 @@ void SegProtect(Seg seg)
  * adjacent segments that need the same change (DESIGN.md#barrier-batch).
  * A run also bridges adjacent segments that are already in its mode:
  * setting a page to the protection it has changes nothing, and one call
- * replaces two.  Free pages end a run, except committed ones in a run that
- * makes pages writable: they are writable already.  `want` gives the mode a segment
- * should end up in, given `zones` (a zone set it may use). */
+ * replaces two.  Free pages end a run, except committed ones in a run
+ * that makes pages writable: they are writable already.  `want` gives the
+ * mode a segment should end up in, given `zones` (a zone set it may
+ * use). */
 static void protRun(Addr base, Addr limit, unsigned mode)
 {
   if (base < limit)
