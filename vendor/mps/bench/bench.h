@@ -53,6 +53,7 @@ typedef struct bench_mps_s {
   mps_ap_t ap;
   mps_thr_t thr;
   mps_root_t stack_root;
+  mps_chain_t chain; /* NULL: the arena's default chain */
 } bench_mps_s;
 
 /* Format of the binary-trees nodes: two words {left, right}, no header
@@ -64,6 +65,10 @@ enum { FMT_NODE, FMT_OBJ };
  * chain, an allocation point, the calling thread registered with its
  * stack as an ambiguous root.  Aborts on failure. */
 void bench_mps_open(bench_mps_s *m, int fmt_kind);
+/* The same with an initial arena reservation (0: default) and a chain of
+ * ngens generations (0: the arena's default chain). */
+void bench_mps_open_with(bench_mps_s *m, int fmt_kind, size_t arena_size,
+                         mps_gen_param_s *gens, size_t ngens);
 void bench_mps_close(bench_mps_s *m);
 /* Drain every queued message (gc, gc_start) without looking at it. */
 void bench_mps_drain(mps_arena_t arena);
@@ -100,6 +105,11 @@ static inline void obj_init(word *w, size_t size, void *ref, word payload)
 int wl_bintrees(const char *variant);
 int wl_alloc(const char *variant);
 int wl_pause(const char *variant);
+int wl_scripts(const char *variant);
+
+/* mprotect calls made by this process so far (main.c interposes
+ * mprotect; the collector and Boehm GC both reach it). */
+unsigned long bench_mprotect_calls(void);
 
 /* Binary trees parameters (shared by driver and workload). */
 int bt_max_depth(void);

@@ -142,8 +142,21 @@ static void check(mps_res_t res, const char *what)
 
 void bench_mps_open(bench_mps_s *m, int fmt_kind)
 {
-  check(mps_arena_create_k(&m->arena, mps_arena_class_vm(), mps_args_none),
-        "arena create");
+  bench_mps_open_with(m, fmt_kind, 0, NULL, 0);
+}
+
+void bench_mps_open_with(bench_mps_s *m, int fmt_kind, size_t arena_size,
+                         mps_gen_param_s *gens, size_t ngens)
+{
+  m->chain = NULL;
+  MPS_ARGS_BEGIN(a) {
+    if (arena_size != 0)
+      MPS_ARGS_ADD(a, MPS_KEY_ARENA_SIZE, arena_size);
+    check(mps_arena_create_k(&m->arena, mps_arena_class_vm(), a),
+          "arena create");
+  } MPS_ARGS_END(a);
+  if (ngens != 0)
+    check(mps_chain_create(&m->chain, m->arena, ngens, gens), "chain create");
   MPS_ARGS_BEGIN(a) {
     if (fmt_kind == FMT_NODE) {
       MPS_ARGS_ADD(a, MPS_KEY_FMT_SCAN, node_scan);
@@ -162,6 +175,8 @@ void bench_mps_open(bench_mps_s *m, int fmt_kind)
   } MPS_ARGS_END(a);
   MPS_ARGS_BEGIN(a) {
     MPS_ARGS_ADD(a, MPS_KEY_FORMAT, m->fmt);
+    if (m->chain != NULL)
+      MPS_ARGS_ADD(a, MPS_KEY_CHAIN, m->chain);
     check(mps_pool_create_k(&m->pool, m->arena, mps_class_amc(), a),
           "pool create");
   } MPS_ARGS_END(a);
@@ -183,6 +198,8 @@ void bench_mps_close(bench_mps_s *m)
   mps_ap_destroy(m->ap);
   mps_pool_destroy(m->pool);
   mps_fmt_destroy(m->fmt);
+  if (m->chain != NULL)
+    mps_chain_destroy(m->chain);
   mps_arena_destroy(m->arena);
 }
 

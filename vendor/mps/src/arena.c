@@ -12,6 +12,9 @@
 #include "bt.h"
 #include "telemetry.h"
 
+/* Zone stripes of 4 MiB at least, as for the default reservation. */
+#define ZONE_SHIFT_MIN 22
+
 #define ARENA_DEFAULT_SIZE ((Size)256 << 20)
 #define ARENA_MIN_GRAINS 64
 #define CLIENT_DEFAULT_GRAIN ((Size)8192)
@@ -361,8 +364,13 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   LockInit(&arena->lock);
   arena->grain = grain;
   arena->grain_shift = log2Size(grain);
-  /* Sixty-four zones stripe the initial reservation once. */
+  /* Sixty-four zones stripe the initial reservation once, in stripes of
+   * at least ZONE_SHIFT_MIN: a small initial reservation that the heap
+   * outgrows many times would otherwise put every generation in every
+   * zone, and no summary would miss a white set (DESIGN.md#zones). */
   arena->zone_shift = log2Size(size) > 6 ? log2Size(size) - 6 : 0;
+  if (arena->zone_shift < ZONE_SHIFT_MIN)
+    arena->zone_shift = ZONE_SHIFT_MIN;
   if (arena->zone_shift < arena->grain_shift)
     arena->zone_shift = arena->grain_shift;
   arena->chunk_size = size;

@@ -126,18 +126,40 @@ void PoolGenFinish(PoolGen pgen)
   pgen->sig = SigInvalid;
 }
 
+/* Does a pool allocate into this generation (rather than only promote
+ * survivors into it)?  A pool allocates into its first pool generation. */
+static Bool genAllocatedInto(Gen gen)
+{
+  Ring node, next;
+  RING_FOR(node, &gen->pgens, next) {
+    PoolGen pgen = RING_ELT(PoolGen, gen_ring, node);
+    if (pgen->pool->pgens == pgen)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 /* The highest generation whose new size exceeds its capacity, or -1.
- * Collecting it collects every younger generation too. */
+ * Collecting it collects every younger generation too.  Nothing is due
+ * until a generation that pools allocate into is over capacity: one that
+ * grows only by the survivors of collections waits for the next
+ * collection of the generation below and goes with it, rather than being
+ * collected on its own a buffer fill after the collection that filled it
+ * (DESIGN.md#policy). */
 int ChainDeadline(Chain chain)
 {
   int top = -1;
+  Bool due = FALSE;
   size_t i;
   if (chain->pools == 0)
     return -1;
   for (i = 0; i < chain->gen_count; ++i)
-    if (chain->gens[i].new_size > chain->gens[i].capacity)
+    if (chain->gens[i].new_size > chain->gens[i].capacity) {
       top = (int)i;
-  return top;
+      if (genAllocatedInto(&chain->gens[i]))
+        due = TRUE;
+    }
+  return due ? top : -1;
 }
 
 /* Recompute every generation's zone set from its segments, after a trace

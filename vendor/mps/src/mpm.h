@@ -703,6 +703,7 @@ static inline void SegUnprotect(Seg seg)
 }
 void ArenaProtectOld(Arena arena);
 void ArenaUnprotectCondemned(Arena arena);
+void ArenaUnprotectForScan(Arena arena, ZoneSet white);
 /* Barriers for the mutator between two increments (DESIGN.md#incremental). */
 void ArenaProtectBetweenIncrements(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */

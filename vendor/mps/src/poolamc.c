@@ -171,7 +171,10 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
     pgen->gen->new_size += seg_size;
   arena->allocated_since_full += seg_size;
   *base_o = seg->base;
-  *limit_o = seg->limit;
+  /* A large object's segment holds that object only: a small one
+   * allocated in the tail would nail the whole segment for as long as it
+   * lives (amcFix nails large segments), keeping the large one too. */
+  *limit_o = large ? AddrAdd(seg->base, size) : seg->limit;
   return MPS_RES_OK;
 }
 

@@ -59,8 +59,13 @@ void SegProtect(Seg seg)
 
 /* Change the protection of many segments with few system calls: walk the
  * page tables in address order and apply one mprotect to each run of
- * adjacent segments that need the same change.  `want` gives the mode a
- * segment should end up in. */
+ * adjacent segments that need the same change (DESIGN.md#barrier-batch).
+ * A run also bridges adjacent segments that are already in its mode:
+ * setting a page to the protection it has changes nothing, and one call
+ * replaces two.  Free pages end a run, except committed ones in a run
+ * that makes pages writable: they are writable already.  `want` gives the
+ * mode a segment should end up in, given `zones` (a zone set it may
+ * use). */
 static void protRun(Addr base, Addr limit, unsigned mode)
 {
   if (base < limit)
@@ -68,26 +73,42 @@ static void protRun(Addr base, Addr limit, unsigned mode)
                   0);
 }
 
-static void arenaSetProtection(Arena arena, unsigned (*want)(Seg seg))
+static void arenaSetProtection(Arena arena,
+                               unsigned (*want)(Seg seg, ZoneSet zones),
+                               ZoneSet zones)
 {
   unsigned c;
   for (c = 0; c < arena->chunk_count; ++c) {
     Chunk chunk = arena->chunks[c];
     Size i = 0;
-    Addr run_base = NULL, run_limit = NULL;
+    /* The run to change, [run_base, run_limit), and beyond it up to
+     * `bridge` segments already in run_mode. */
+    Addr run_base = NULL, run_limit = NULL, bridge = NULL;
     unsigned run_mode = SegProtRW;
     while (i < chunk->pages) {
       Seg seg;
       unsigned mode;
+      Size free_base = i;
       i = BTFindSet(chunk->alloc_table, i, chunk->pages);
       if (i >= chunk->pages)
         break;
+      /* Free committed pages are writable (SegFree lifts the barrier):
+       * a run that makes pages writable may bridge them too. */
+      if (i > free_base && run_base != NULL && run_mode == SegProtRW &&
+          !chunk->exec &&
+          bridge == AddrAdd(chunk->base, free_base << arena->grain_shift) &&
+          BTFindClear(chunk->commit_table, free_base, i) >= i)
+        bridge = AddrAdd(chunk->base, i << arena->grain_shift);
       seg = chunk->page_seg[i];
       i += SegSize(seg) >> arena->grain_shift;
-      mode = want(seg);
-      if (mode == seg->prot)
+      mode = want(seg, zones);
+      if (mode == seg->prot) {
+        if (run_base != NULL && seg->base == bridge && mode == run_mode)
+          bridge = seg->limit;
         continue;
-      if (run_base != NULL && run_limit == seg->base && run_mode == mode) {
+      }
+      if (run_base != NULL && run_mode == mode &&
+          (seg->base == run_limit || seg->base == bridge)) {
         run_limit = seg->limit;
       } else {
         if (run_base != NULL)
@@ -96,6 +117,7 @@ static void arenaSetProtection(Arena arena, unsigned (*want)(Seg seg))
         run_limit = seg->limit;
         run_mode = mode;
       }
+      bridge = run_limit;
       seg->prot = mode;
     }
     if (run_base != NULL)
@@ -118,41 +140,74 @@ static Bool barrierEligible(Seg seg)
 }
 
 /* At the end of a trace: protect the segments that a minor collection can
- * hope to skip.  Protected ones stay protected. */
-static unsigned wantProtectOld(Seg seg)
+ * hope to skip.  Protected ones stay protected.  A segment whose summary
+ * meets the nursery's zones will be scanned by the next collection
+ * anyway: protecting it now and unprotecting it then are two system
+ * calls for nothing, so it stays writable, with a summary that says
+ * nothing (DESIGN.md#barrier-avoid). */
+static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
 {
   AVER(seg->prot != SegProtNA);
-  if (seg->prot == SegProtRO || barrierEligible(seg))
+  if (seg->prot == SegProtRO)
     return SegProtRO;
-  return SegProtRW;
+  if (!barrierEligible(seg))
+    return SegProtRW;
+  if ((seg->summary & nursery) != ZoneSetEMPTY) {
+    seg->summary = ZoneSetUNIV;
+    return SegProtRW;
+  }
+  return SegProtRO;
 }
 
 void ArenaProtectOld(Arena arena)
 {
-  arenaSetProtection(arena, wantProtectOld);
+  /* The zones of every chain's youngest generation: the white set of the
+   * next minor collection will contain them. */
+  ZoneSet nursery = ZoneSetEMPTY;
+  Ring node, next;
+  RING_FOR(node, &arena->chains, next) {
+    Chain chain = RING_ELT(Chain, arena_ring, node);
+    nursery |= chain->gens[0].zones;
+  }
+  arenaSetProtection(arena, wantProtectOld, nursery);
 }
 
 /* The collector writes into condemned segments (forwarding markers,
- * pads): lift the barrier on all of them at once. */
-static unsigned wantUnprotectCondemned(Seg seg)
+ * pads), and into every protected segment that it will scan because its
+ * summary meets the white set (fixing writes references): lift the
+ * barrier on all of them at once, in address-ordered runs, rather than
+ * one segment at a time as they are scanned (DESIGN.md#barrier-batch).
+ * With `white` empty, condemned segments only. */
+static unsigned wantUnprotectCondemned(Seg seg, ZoneSet white)
 {
-  return seg->condemned ? SegProtRW : seg->prot;
+  if (seg->condemned)
+    return SegProtRW;
+  if (seg->prot == SegProtRO && seg->ranks != RankSetEMPTY &&
+      (seg->summary & white) != ZoneSetEMPTY)
+    return SegProtRW;
+  return seg->prot;
 }
 
 void ArenaUnprotectCondemned(Arena arena)
 {
-  arenaSetProtection(arena, wantUnprotectCondemned);
+  arenaSetProtection(arena, wantUnprotectCondemned, ZoneSetEMPTY);
 }
 
-static unsigned wantNothing(Seg seg)
+void ArenaUnprotectForScan(Arena arena, ZoneSet white)
+{
+  arenaSetProtection(arena, wantUnprotectCondemned, white);
+}
+
+static unsigned wantNothing(Seg seg, ZoneSet zones)
 {
   (void)seg;
+  (void)zones;
   return SegProtRW;
 }
 
 void ArenaUnprotectAll(Arena arena)
 {
-  arenaSetProtection(arena, wantNothing);
+  arenaSetProtection(arena, wantNothing, ZoneSetEMPTY);
 }
 
 /* Before the mutator runs between two increments (DESIGN.md#incremental):
@@ -161,8 +216,9 @@ void ArenaUnprotectAll(Arena arena)
  * it, or else an unknown summary, because the mutator may now write into
  * it without a fault.  Condemned segments the mutator cannot reach (it
  * holds no white reference) stay as they are. */
-static unsigned wantBetweenIncrements(Seg seg)
+static unsigned wantBetweenIncrements(Seg seg, ZoneSet zones)
 {
+  (void)zones;
   if (seg->grey)
     return SegProtNA;
   if (seg->condemned || seg->prot != SegProtRW ||
@@ -176,7 +232,7 @@ static unsigned wantBetweenIncrements(Seg seg)
 
 void ArenaProtectBetweenIncrements(Arena arena)
 {
-  arenaSetProtection(arena, wantBetweenIncrements);
+  arenaSetProtection(arena, wantBetweenIncrements, ZoneSetEMPTY);
 }
 
 /* Pass a fault that is not a barrier's to the handler installed before

@@ -686,8 +686,10 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
       !atomic && trace->white != ZoneSetEMPTY &&
       traceMayBeIncremental(trace) &&
       (double)trace->condemned / arena->scan_rate > arena->pause_time;
+  /* Everything a whole collection writes to, in one pass
+   * (DESIGN.md#barrier-batch). */
   if (!trace->incremental)
-    ArenaUnprotectCondemned(arena);
+    ArenaUnprotectForScan(arena, trace->white);
 
   if (trace->white != ZoneSetEMPTY) {
     /* Ambiguous references first: nothing may move before every pin is
