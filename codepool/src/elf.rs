@@ -55,7 +55,7 @@
 //! symbol's offset in the image). When it names a global or weak symbol of
 //! the object, [`Relocation::symbol`] says which, and
 //! [`DefinedSymbol::preemptible`] whether ELF would let another definition
-//! preempt it (default visibility), so that [`crate::layout`] can bind
+//! preempt it (default visibility), so that [`mod@crate::layout`] can bind
 //! such references by name instead ([`crate::layout::LayoutOptions`]),
 //! as a dynamic linker binds calls to a shared library's own default-
 //! visibility functions. Assemblers keep a relocation against a global
