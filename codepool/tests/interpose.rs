@@ -354,6 +354,10 @@ fn threads_recurse_while_another_redefines() {
         };
         code.with_jit_thread(|_| redefine_all()).unwrap()
     });
+    println!(
+        "{} calls no redefinition overlapped",
+        clean.load(Ordering::Relaxed)
+    );
     assert!(clean.load(Ordering::Relaxed) > 0, "no call ran alone");
     assert!(code.stats().collector.objects_moved > moved_before);
     assert_eq!(code.stats().redefinitions, 2 * (VERSIONS as u64 - 1));
