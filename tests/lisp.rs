@@ -607,7 +607,14 @@ fn redefinition_relinks_direct_callers() {
          (define f 7)
          (h 3)
          (define (f x) (+ x 1))
-         (h 3)",
+         (h 3)
+         (g 3)
+         (define (f n) (if (< n 1) 0 (+ 2 (f (- n 1)))))
+         (g 3)
+         (gc)
+         (g 3)
+         (define (f a b) (* a b))
+         (g 3)",
     )
     .unwrap();
     let arena = mps::Arena::new().unwrap();
@@ -625,6 +632,11 @@ fn redefinition_relinks_direct_callers() {
     assert_eq!(got, want);
     assert_eq!(got[6], "1000");
     assert_eq!(got[17], "40");
+    // The old f (kept as g) calls itself by name: its self-call reaches
+    // each later definition, as the interpreter's does.
+    assert_eq!(got[18], "4");
+    assert_eq!((got[20].as_str(), got[22].as_str()), ("5", "5"));
+    assert!(got[24].starts_with("error"), "{}", got[24]);
     // `f` of one parameter was redefined (relinked in place) at least
     // three times: 100, the trampoline, x * x, the trampoline, x + 1.
     assert!(machine.code.stats().redefinitions - before >= 3);

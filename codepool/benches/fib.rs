@@ -1,12 +1,16 @@
 //! What a direct call buys a Lisp on the code pool: recursive `fib` as JIT
-//! code with a direct self-call (what `CodePool::redefine` keeps possible:
-//! no cell load on the call path), as JIT code that calls itself through
-//! a cell (a word in memory loaded before every call, as a runtime
+//! code with a direct, *redefinable* self-call (`fib` is a global,
+//! default-visibility function, so the pool binds its call to itself by
+//! name, `CodePoolOptions::interpose`: a `rel32` call that
+//! `CodePool::redefine` rebinds, no cell load on the call path), as JIT
+//! code whose self-call is resolved inside the object (a hidden `fibh`:
+//! not redefinable, the same instruction), as JIT code that calls itself
+//! through a cell (a word in memory loaded before every call, as a runtime
 //! without relinking must do to allow redefinition), and in Rust.
 //!
-//! All three are compiled by LLVM at `-O2` (rustc's LLVM for Rust, LLVM
-//! 14 for the JIT code). Each is timed on `fib(32)` 21 times,
-//! interleaved; the best time of each is reported, with the ratios.
+//! All are compiled by LLVM at `-O2` (rustc's LLVM for Rust, LLVM 14 for
+//! the JIT code). Each is timed on `fib(32)` 21 times, interleaved; the
+//! best time of each is reported, with the ratios.
 //!
 //! ```text
 //! cargo bench -p codepool --bench fib
@@ -43,6 +47,14 @@ rec:
   ret i64 %s
 }
 ";
+
+/// The same with hidden visibility: the self-call is resolved inside the
+/// object at installation.
+fn hidden() -> String {
+    DIRECT
+        .replace("define i64 @fib(", "define hidden i64 @fibh(")
+        .replace("@fib(i64", "@fibh(i64")
+}
 
 /// The same, calling through `@cell` (the entry's address, reloaded
 /// before each call: the cell may change between calls).
@@ -93,19 +105,26 @@ fn main() {
         return;
     }
     let direct = gen::compile("fib", DIRECT);
+    let hidden = gen::compile("fibh", &hidden());
     let cell = gen::compile("fibc", CELL);
     let expected = fib_rust(N);
     let arena = Arena::new().unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
     code.with_jit_thread(|_| {
         let fib = code.install_elf(&direct, &Env::new()).unwrap();
+        // The self-call is bound by name (redefinable); the hidden one's
+        // is not.
+        let fibh = code.install_elf(&hidden, &Env::new()).unwrap();
+        assert_eq!(fib.layout_stats().own_targets, 1);
+        assert_eq!(fibh.layout_stats().own_targets, 0);
         let mut env = Env::new();
         env.address("cell", CELL_WORD.as_ptr() as usize);
         let fibc = code.install_elf(&cell, &env).unwrap();
-        // SAFETY: both are `i64 f(i64)`.
-        let (fib, fibc) = unsafe {
+        // SAFETY: all are `i64 f(i64)`.
+        let (fib, fibh, fibc) = unsafe {
             (
                 fib.function::<Unary>("fib").unwrap(),
+                fibh.function::<Unary>("fibh").unwrap(),
                 fibc.function::<Unary>("fibc").unwrap(),
             )
         };
@@ -113,23 +132,34 @@ fn main() {
         // the arena is parked besides), so the cell's address stays valid.
         arena.park();
         CELL_WORD.store(fibc.exec_address() as i64, Ordering::SeqCst);
-        let mut times = [Duration::MAX; 3];
+        let mut times = [Duration::MAX; 4];
         for _ in 0..RUNS {
             best(&mut || fib_rust(black_box(N)), expected, &mut times[0]);
             best(&mut || fib.call((black_box(N),)), expected, &mut times[1]);
-            best(&mut || fibc.call((black_box(N),)), expected, &mut times[2]);
+            best(&mut || fibh.call((black_box(N),)), expected, &mut times[2]);
+            best(&mut || fibc.call((black_box(N),)), expected, &mut times[3]);
         }
         arena.release();
-        let [rust, direct, cell] = times.map(|t| t.as_secs_f64());
+        let [rust, direct, hidden, cell] = times.map(|t| t.as_secs_f64());
         println!("fib({N}) = {expected}, best of {RUNS} runs each:");
-        println!("  Rust                          {:>8.2} ms", rust * 1e3);
         println!(
-            "  JIT, direct self-call         {:>8.2} ms   {:.2}x Rust",
-            direct * 1e3,
-            direct / rust
+            "  Rust                                 {:>8.2} ms",
+            rust * 1e3
         );
         println!(
-            "  JIT, call through a cell      {:>8.2} ms   {:.2}x Rust, {:.2}x direct",
+            "  JIT, direct self-call, redefinable   {:>8.2} ms   {:.2}x Rust, {:.2}x cell",
+            direct * 1e3,
+            direct / rust,
+            direct / cell
+        );
+        println!(
+            "  JIT, self-call resolved (hidden)     {:>8.2} ms   {:.2}x Rust, {:.2}x redefinable",
+            hidden * 1e3,
+            hidden / rust,
+            hidden / direct
+        );
+        println!(
+            "  JIT, call through a cell             {:>8.2} ms   {:.2}x Rust, {:.2}x direct",
             cell * 1e3,
             cell / rust,
             cell / direct

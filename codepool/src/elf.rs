@@ -51,8 +51,18 @@
 //! writable globals.
 //!
 //! Symbols defined in the object are resolved inside it, whatever their
-//! binding (as with `-Bsymbolic`): a call from one function to another in the
-//! same object is a PC-relative reference inside the image.
+//! binding: a relocation naming one has a [`RelocTarget::Local`] target (the
+//! symbol's offset in the image). When it names a global or weak symbol of
+//! the object, [`Relocation::symbol`] says which, and
+//! [`DefinedSymbol::preemptible`] whether ELF would let another definition
+//! preempt it (default visibility), so that [`mod@crate::layout`] can bind
+//! such references by name instead ([`crate::layout::LayoutOptions`]),
+//! as a dynamic linker binds calls to a shared library's own default-
+//! visibility functions. Assemblers keep a relocation against a global
+//! symbol even for a call in the same section, because it may be
+//! preempted; references to local symbols (and to LLVM's `.Lf$local`
+//! aliases of `dso_local` functions in position-independent code) are
+//! resolved by the assembler and reach the loader as plain bytes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -420,6 +430,11 @@ pub struct DefinedSymbol {
     pub size: u32,
     /// Function or data.
     pub kind: SymbolKind,
+    /// Global or weak binding with default visibility (`STV_DEFAULT`): in
+    /// ELF another definition may preempt (interpose) it, as a shared
+    /// library's calls to its own exported functions go through the PLT.
+    /// Hidden, protected and internal symbols are not preemptible.
+    pub preemptible: bool,
 }
 
 /// What a relocation refers to, once symbols are resolved.
@@ -448,6 +463,11 @@ pub struct Relocation {
     pub addend: i64,
     /// What it refers to.
     pub target: RelocTarget,
+    /// When the relocation names a global or weak symbol defined in the
+    /// object (not a section or local symbol): its index in
+    /// [`LoadedObject::symbols`]. The target is still
+    /// [`RelocTarget::Local`], that symbol's offset.
+    pub symbol: Option<u32>,
 }
 
 /// An ELF relocatable object, loaded: the image of its sections, its
@@ -744,8 +764,8 @@ pub fn load(data: &[u8]) -> Result<LoadedObject, LoadError> {
         loaded,
         symbols,
     };
-    let exported = loader.exported_symbols()?;
-    let (relocations, externals) = loader.relocations()?;
+    let (exported, exported_index) = loader.exported_symbols()?;
+    let (relocations, externals) = loader.relocations(&exported_index)?;
     let eh_frame = loader.eh_frame()?;
 
     // Everything is validated: build the image.
@@ -932,8 +952,11 @@ impl Loader<'_> {
         Ok(Place::Loaded(base + value as u32))
     }
 
-    fn exported_symbols(&self) -> Result<Vec<DefinedSymbol>, LoadError> {
+    /// The global and weak symbols defined in loaded sections, and a map
+    /// from their symbol table indices to their indices in that list.
+    fn exported_symbols(&self) -> Result<(Vec<DefinedSymbol>, HashMap<usize, u32>), LoadError> {
         let mut out = Vec::new();
+        let mut index_of = HashMap::new();
         let mut seen = HashMap::new();
         for (SymbolIndex(index), sym) in self.symbols.enumerate() {
             if index == 0 {
@@ -958,18 +981,27 @@ impl Loader<'_> {
             if seen.insert(name.clone(), ()).is_some() {
                 return Err(LoadError::DuplicateSymbol { name });
             }
+            // At most one entry per symbol table entry: fits in u32.
+            index_of.insert(index, out.len() as u32);
             out.push(DefinedSymbol {
                 name,
                 offset,
                 // Bounded by the section size (checked in `place`).
                 size: sym.st_size(LittleEndian) as u32,
                 kind,
+                preemptible: bind != elf::STB_LOCAL && sym.st_visibility() == elf::STV_DEFAULT,
             });
         }
-        Ok(out)
+        Ok((out, index_of))
     }
 
-    fn relocations(&self) -> Result<(Vec<Relocation>, Vec<String>), LoadError> {
+    /// The relocations of the loaded sections and the external names they
+    /// use; `exported` maps symbol table indices of defined global symbols
+    /// to their indices in [`LoadedObject::symbols`].
+    fn relocations(
+        &self,
+        exported: &HashMap<usize, u32>,
+    ) -> Result<(Vec<Relocation>, Vec<String>), LoadError> {
         let e = LittleEndian;
         let mut relocations = Vec::new();
         let mut externals: Vec<String> = Vec::new();
@@ -1074,6 +1106,10 @@ impl Loader<'_> {
                     kind,
                     addend: rela.r_addend(e),
                     target,
+                    symbol: match target {
+                        RelocTarget::Local(_) => exported.get(&(sym_index as usize)).copied(),
+                        RelocTarget::External(_) => None,
+                    },
                 });
             }
         }
@@ -1167,6 +1203,7 @@ impl Loader<'_> {
                     kind,
                     addend: rela.r_addend(e),
                     target,
+                    symbol: None,
                 });
             }
         }
@@ -1310,6 +1347,8 @@ pub(crate) mod tests {
         pub shndx: u16,
         pub value: u64,
         pub size: u64,
+        /// `st_other`: the visibility (`STV_*`).
+        pub other: u8,
     }
 
     impl TestSection {
@@ -1363,6 +1402,7 @@ pub(crate) mod tests {
                 shndx,
                 value,
                 size,
+                other: elf::STV_DEFAULT,
             }
         }
 
@@ -1374,6 +1414,7 @@ pub(crate) mod tests {
                 shndx: elf::SHN_UNDEF,
                 value: 0,
                 size: 0,
+                other: elf::STV_DEFAULT,
             }
         }
 
@@ -1385,6 +1426,7 @@ pub(crate) mod tests {
                 shndx,
                 value: 0,
                 size: 0,
+                other: elf::STV_DEFAULT,
             }
         }
     }
@@ -1445,7 +1487,7 @@ pub(crate) mod tests {
             for (i, s) in self.symbols.iter().enumerate() {
                 push_u32(&mut symtab, sym_names[i]);
                 symtab.push((s.bind << 4) | s.st_type);
-                symtab.push(0);
+                symtab.push(s.other);
                 push_u16(&mut symtab, s.shndx);
                 push_u64(&mut symtab, s.value);
                 push_u64(&mut symtab, s.size);
@@ -1669,6 +1711,30 @@ pub(crate) mod tests {
             (32, RelocKind::Abs64, RelocTarget::Local(0))
         );
         assert_eq!(obj.section_name(r[3].section), ".data.rel.ro");
+        // The call of g and the pointer to f name global symbols of the
+        // object; the external and the section-relative load do not.
+        let named: Vec<_> = r.iter().map(|r| r.symbol).collect();
+        assert_eq!(named, [Some(0), None, None, Some(1)]);
+        assert_eq!(obj.symbols()[0].name, "g");
+        assert!(obj.symbols().iter().all(|s| s.preemptible));
+    }
+
+    #[test]
+    fn visibility_decides_preemption() {
+        let mut b = sample();
+        b.symbols[2].other = elf::STV_HIDDEN; // g
+        b.symbols[3].bind = elf::STB_WEAK; // f
+        let obj = load(&b.build()).unwrap();
+        let g = &obj.symbols()[0];
+        let f = &obj.symbols()[1];
+        assert_eq!((g.name.as_str(), g.preemptible), ("g", false));
+        assert_eq!((f.name.as_str(), f.preemptible), ("f", true));
+        // The relocation still says which symbol it names.
+        assert_eq!(obj.relocations()[0].symbol, Some(0));
+        for vis in [elf::STV_PROTECTED, elf::STV_INTERNAL] {
+            b.symbols[3].other = vis;
+            assert!(!load(&b.build()).unwrap().symbols()[1].preemptible);
+        }
     }
 
     fn err(b: &ElfBuilder) -> String {

@@ -27,7 +27,11 @@
 //! - **pad**: writes a pad.
 //! - **scan**: for every code object, fixes each `base` word of its Code
 //!   and Heap target records as an exact reference
-//!   ([`layout::reference_offsets`]), then, if the object moved or a
+//!   ([`layout::reference_offsets`]; the Code records of an object's own
+//!   functions bound by name, `CodePoolOptions::interpose`, refer to the
+//!   object itself, and fix to its new address when it moved), then,
+//!   during a redefinition, rebinds the Code records bound to a replaced
+//!   entry point ([`Redirect`]); then, if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]). A relink error
 //!   here is a bug (every site was checked at installation to stay in reach

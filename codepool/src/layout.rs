@@ -75,7 +75,7 @@ use std::mem::{align_of, size_of};
 
 use static_assertions::{const_assert, const_assert_eq};
 
-use crate::elf::{LoadedObject, RelocTarget, SectionKind};
+use crate::elf::{LoadedObject, RelocTarget, SectionKind, SymbolKind};
 use crate::reloc::{self, GotForm, RelocError, RelocKind};
 use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
@@ -485,10 +485,42 @@ pub struct EntryPoint {
 /// A distinct target of a laid-out object, with the symbol it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetName {
-    /// The undefined symbol's name.
+    /// The symbol's name: an undefined symbol, or one of the object's own
+    /// functions bound by name ([`own`](Self::own)).
     pub name: String,
     /// Its target.
     pub target: Target,
+    /// A Code target bound to the object's own definition of `name`
+    /// ([`LayoutOptions::interpose`]): its record's `offset` is the
+    /// function's offset in this object, and its `base` must be set to the
+    /// object's own (write-view) address before the image is linked
+    /// ([`set_target_base`]); a collector then fixes and may rebind it
+    /// like any Code record.
+    pub own: bool,
+}
+
+/// How [`layout_with`] binds references to the object's own symbols.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutOptions {
+    /// Bind references to the object's own *preemptible* functions
+    /// ([`DefinedSymbol::preemptible`](crate::elf::DefinedSymbol::preemptible):
+    /// global or weak, default visibility) through a Code target record
+    /// named after the function and bound to the object itself, instead of
+    /// resolving them once inside the image. Calls stay direct (a `rel32`
+    /// call to the record's current address: the object's own function
+    /// until someone rebinds the record), but they become sites of the
+    /// sidecar, relinked with the others, and a redefinition of the name
+    /// can rebind them, as ELF lets another definition preempt a shared
+    /// library's default-visibility functions. Calls, jumps, PC-relative
+    /// and GOT-relative references and 64-bit absolute fields are bound so;
+    /// 32-bit absolute fields (which cannot follow code) and references to
+    /// hidden, protected, internal or local symbols and to data stay
+    /// resolved inside the object. Each distinct function so referred to
+    /// costs one target record ([`TARGET_RECORD_SIZE`] bytes), a stub if
+    /// it is called and a GOT slot if its address is loaded through the
+    /// GOT. Default `false`: [`layout`] resolves every reference to a
+    /// symbol of the object inside it, as `-Bsymbolic` does.
+    pub interpose: bool,
 }
 
 /// Size figures of a laid-out object.
@@ -504,6 +536,9 @@ pub struct LayoutStats {
     pub sidecar: SidecarStats,
     /// Number of target records.
     pub targets: usize,
+    /// Of those, the Code records bound to the object's own functions
+    /// ([`LayoutOptions::interpose`]).
+    pub own_targets: usize,
     /// Size of the target table in bytes.
     pub target_table_bytes: usize,
     /// Number of GOT slots.
@@ -585,6 +620,15 @@ impl CodeImage {
             .map(|t| t.target)
     }
 
+    /// The Code targets bound to the object's own functions
+    /// ([`LayoutOptions::interpose`]): set each one's `base` to the
+    /// object's address ([`set_target_base`]) before linking it with
+    /// [`relink_from_table`] (or resolve them to `address + offset` in
+    /// [`relink`]).
+    pub fn own_targets(&self) -> impl Iterator<Item = Target> + '_ {
+        self.targets.iter().filter(|t| t.own).map(|t| t.target)
+    }
+
     /// Size figures.
     pub fn stats(&self) -> &LayoutStats {
         &self.stats
@@ -593,15 +637,30 @@ impl CodeImage {
 
 /// Builds a code object image from a loaded ELF object. `bind` tells, for
 /// each undefined symbol the object refers to, what it is; `None` is an
-/// error. Targets are not linked yet: call [`relink`] (or
-/// [`relink_from_table`]) on the copy at its final address.
+/// error. Every reference to a symbol of the object is resolved inside it.
+/// Targets are not linked yet: call [`relink`] (or [`relink_from_table`])
+/// on the copy at its final address.
 pub fn layout(
     obj: &LoadedObject,
+    bind: impl FnMut(&str) -> Option<Binding>,
+) -> Result<CodeImage, LayoutError> {
+    layout_with(obj, &LayoutOptions::default(), bind)
+}
+
+/// [`layout`] with options: with [`LayoutOptions::interpose`], references
+/// to the object's own preemptible functions get Code target records
+/// ([`CodeImage::own_targets`]) whose `base` the caller sets to the
+/// object's address before linking.
+pub fn layout_with(
+    obj: &LoadedObject,
+    options: &LayoutOptions,
     mut bind: impl FnMut(&str) -> Option<Binding>,
 ) -> Result<CodeImage, LayoutError> {
     let too_large = |_| LayoutError::TooLarge;
 
-    // Bind the externals, class by class.
+    // Bind the externals, class by class. Each record is tagged with its
+    // *bound name*: an external's index, or (below) `externals + k` for
+    // the k-th own function bound by name.
     let mut class_records: [Vec<(usize, TargetRecord)>; 3] = Default::default();
     let mut external_targets = Vec::with_capacity(obj.externals().len());
     for (i, name) in obj.externals().iter().enumerate() {
@@ -638,6 +697,10 @@ pub fn layout(
     }
     let mut needs_stub = vec![false; obj.externals().len()];
     let mut needs_got = vec![false; obj.externals().len()];
+    // Own functions bound by name: their names (bound names from
+    // `externals` on) and, by symbol index, their targets.
+    let mut own_names: Vec<String> = Vec::new();
+    let mut own_target: HashMap<u32, (Target, usize)> = HashMap::new();
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
@@ -668,6 +731,59 @@ pub fn layout(
         let may_relax = r.kind.is_relaxable() && in_text && r.section_offset >= 2;
         let site = code_offset + u64::from(r.offset);
         let site32 = site as u32; // < got_offset <= u32::MAX
+                                  // A reference to one of the object's own preemptible functions,
+                                  // bound by name (see `LayoutOptions::interpose`).
+        let own = r
+            .symbol
+            .filter(|_| {
+                options.interpose && !matches!(r.kind, RelocKind::Abs32 | RelocKind::Abs32S)
+            })
+            .and_then(|i| Some((i, obj.symbols().get(i as usize)?)))
+            .filter(|(_, sym)| sym.preemptible && sym.kind == SymbolKind::Function);
+        // The target of a reference bound by name (an external, or an own
+        // function), and its bound name.
+        let named = match (own, r.target) {
+            (Some((i, sym)), _) => Some(match own_target.get(&i) {
+                Some(&known) => known,
+                None => {
+                    let bound = obj.externals().len() + own_names.len();
+                    let list = &mut class_records[TargetClass::Code as usize];
+                    let target = Target::Code(u32::try_from(list.len()).map_err(too_large)?);
+                    list.push((
+                        bound,
+                        TargetRecord {
+                            base: 0,
+                            // Inside the code: below got_offset <= u32::MAX.
+                            offset: (code_offset + u64::from(sym.offset)) as u32,
+                            ..Default::default()
+                        },
+                    ));
+                    own_names.push(sym.name.clone());
+                    needs_stub.push(false);
+                    needs_got.push(false);
+                    own_target.insert(i, (target, bound));
+                    (target, bound)
+                }
+            }),
+            (None, RelocTarget::External(e)) => Some((external_targets[e as usize], e as usize)),
+            (None, RelocTarget::Local(_)) => None,
+        };
+        if let Some((target, bound)) = named {
+            needs_stub[bound] |= r.kind == RelocKind::Plt32;
+            needs_got[bound] |= r.kind.uses_got();
+            let kind = if r.kind.is_relaxable() && !may_relax {
+                RelocKind::GotPcRel
+            } else {
+                r.kind
+            };
+            entries.push(Entry {
+                offset: site32,
+                kind,
+                addend: r.addend,
+                target,
+            });
+            continue;
+        }
         match r.target {
             RelocTarget::Local(t) => {
                 let s = code_offset + u64::from(t);
@@ -718,27 +834,7 @@ pub fn layout(
                     }
                 }
             }
-            RelocTarget::External(e) => {
-                let e = e as usize;
-                let target = external_targets[e];
-                if r.kind == RelocKind::Plt32 {
-                    needs_stub[e] = true;
-                }
-                if r.kind.uses_got() {
-                    needs_got[e] = true;
-                }
-                let kind = if r.kind.is_relaxable() && !may_relax {
-                    RelocKind::GotPcRel
-                } else {
-                    r.kind
-                };
-                entries.push(Entry {
-                    offset: site32,
-                    kind,
-                    addend: r.addend,
-                    target,
-                });
-            }
+            RelocTarget::External(_) => unreachable!("bound by name above"),
         }
     }
 
@@ -764,11 +860,12 @@ pub fn layout(
     let target_len = (target_count * TARGET_RECORD_SIZE) as u64;
     let sidecar_offset = target_offset + target_len;
 
-    // Assign GOT slots and stubs to the records, in external order.
+    // Assign GOT slots and stubs to the records, in bound-name order.
     let mut next_got = ext_got_base;
     let mut next_stub = 0u64;
-    let mut slot_of = vec![(0u32, 0u32); obj.externals().len()];
-    for e in 0..obj.externals().len() {
+    let bound_names = needs_stub.len();
+    let mut slot_of = vec![(0u32, 0u32); bound_names];
+    for e in 0..bound_names {
         if needs_got[e] {
             slot_of[e].1 = (got_offset + next_got * GOT_SLOT_SIZE as u64) as u32;
             next_got += 1;
@@ -838,9 +935,14 @@ pub fn layout(
             record.write(&mut bytes[at..at + TARGET_RECORD_SIZE]);
             record_index += 1;
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
+            let externals = obj.externals().len();
             targets.push(TargetName {
-                name: obj.externals()[e].clone(),
+                name: match obj.externals().get(e) {
+                    Some(name) => name.clone(),
+                    None => own_names[e - externals].clone(),
+                },
                 target: Target::new(class, i as u32),
+                own: e >= externals,
             });
         }
     }
@@ -852,6 +954,7 @@ pub fn layout(
         resolved,
         sidecar: sidecar.stats(),
         targets: target_count,
+        own_targets: own_names.len(),
         target_table_bytes: target_len as usize,
         got_slots: got_count as usize,
         stubs: stub_count as usize,
@@ -1365,6 +1468,94 @@ mod tests {
         let mut fresh = image.bytes().to_vec();
         relink(&mut fresh, near, resolve).unwrap();
         assert_eq!(bytes, fresh);
+    }
+
+    fn interposing_image(b: &ElfBuilder) -> CodeImage {
+        let obj = load(&b.build()).unwrap();
+        layout_with(&obj, &LayoutOptions { interpose: true }, |name| {
+            (name == "ext").then_some(Binding::Runtime { address: EXT })
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn own_functions_are_bound_by_name_when_interposing() {
+        // f calls g and .data.rel.ro points to f: both are preemptible
+        // functions of the object, so both get a Code record bound to the
+        // object itself; the load of .rodata stays resolved.
+        let image = interposing_image(&sample());
+        let h = *image.header();
+        assert_eq!(
+            (h.code_targets, h.heap_targets, h.runtime_targets),
+            (2, 0, 1)
+        );
+        assert_eq!(image.stats().own_targets, 2);
+        assert_eq!(image.stats().resolved, 1);
+        assert_eq!(image.target("g"), Some(Target::Code(0)));
+        assert_eq!(image.target("f"), Some(Target::Code(1)));
+        assert_eq!(
+            image.own_targets().collect::<Vec<_>>(),
+            [Target::Code(0), Target::Code(1)]
+        );
+        assert!(image.targets().iter().all(|t| t.own == (t.name != "ext")));
+        // Records name the functions' offsets; the call of g has a stub.
+        let g = target_record(image.bytes(), Target::Code(0)).unwrap();
+        let f = target_record(image.bytes(), Target::Code(1)).unwrap();
+        assert_eq!((g.base, g.offset), (0, 130));
+        assert_eq!((f.base, f.offset, f.stub), (0, 112, 0));
+        assert_ne!(g.stub, 0);
+        assert_eq!(h.stub_count, 2);
+
+        // Bound to the object itself, the call is direct to its own g and
+        // the pointer is its own f.
+        let mut bytes = image.bytes().to_vec();
+        let at = EXT + 0x1000_0000;
+        for t in image.own_targets() {
+            set_target_base(&mut bytes, t, at).unwrap();
+        }
+        let stats = relink_from_table(&mut bytes, at, 0).unwrap();
+        assert_eq!((stats.sites, stats.direct, stats.via_stub), (3, 3, 0));
+        assert_eq!(field(&bytes, 113, RelocKind::Plt32), 130 - 117);
+        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, at + 112);
+        // Rebound to another object's g: the same site calls it directly,
+        // or through the stub beyond 2 GiB.
+        let other = at + 0x4000_0000;
+        set_target_base(&mut bytes, Target::Code(0), other).unwrap();
+        relink_from_table(&mut bytes, at, 0).unwrap();
+        assert_eq!(
+            field(&bytes, 113, RelocKind::Plt32),
+            (other + 130) as i64 - (at + 117) as i64
+        );
+        set_target_base(&mut bytes, Target::Code(0), at + (1 << 33)).unwrap();
+        let stats = relink_from_table(&mut bytes, at, 0).unwrap();
+        assert_eq!(stats.via_stub, 1);
+        assert_eq!(
+            field(&bytes, 113, RelocKind::Plt32),
+            (u64::from(g.stub) + 8) as i64 - 117
+        );
+        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, at + 112);
+    }
+
+    #[test]
+    fn hidden_functions_and_narrow_fields_stay_resolved() {
+        // g hidden: its call is resolved inside the object, as without
+        // interposition; f is preemptible but only a 32-bit absolute field
+        // refers to it, which cannot follow code: resolved too.
+        let mut b = sample();
+        b.symbols[2].other = e::STV_HIDDEN;
+        b.sections[4].relocs[0].1 = e::R_X86_64_32;
+        let image = interposing_image(&b);
+        assert_eq!(image.stats().own_targets, 0);
+        assert_eq!(image.own_targets().count(), 0);
+        assert_eq!(field(image.bytes(), 113, RelocKind::Pc32), 130 - 117);
+        // Without interposition nothing is bound by name, whatever the
+        // visibility.
+        let plain = layout(&load(&sample().build()).unwrap(), |name| {
+            (name == "ext").then_some(Binding::Runtime { address: EXT })
+        })
+        .unwrap();
+        assert_eq!(plain, sample_image());
+        assert_eq!(plain.stats().own_targets, 0);
     }
 
     #[test]

@@ -128,7 +128,11 @@
 //!   entry points may replace installed ones; every code object that calls
 //!   the old definition is relinked to call the new one directly, in a
 //!   full collection (the world stopped); running frames finish in the old
-//!   code, which is freed when nothing refers to it.
+//!   code, which is freed when nothing refers to it. The old definition's
+//!   calls to itself are rebound too: an object calls its own global,
+//!   default-visibility functions through target records bound by name
+//!   ([`CodePoolOptions::interpose`], ELF's preemptible symbols), still
+//!   with direct `rel32` calls.
 //! - **What the collector did to code**: [`CodePool::stats`] counts
 //!   objects installed ([`CodePoolStats::installed`]), moved, relinked and
 //!   freed, with their bytes ([`RelinkCounters`]; freed objects are counted
@@ -137,7 +141,8 @@
 //!
 //! `tests/heap_code.rs` shows closures holding code in an AMC pool and a
 //! `cons` called from JIT code under collections; `tests/redefine.rs`
-//! redefinition while other threads call.
+//! redefinition while other threads call; `tests/interpose.rs` recursive
+//! functions redefined while they run.
 //!
 //! # Soundness
 //!

@@ -688,6 +688,35 @@ pub struct CodePoolOptions<'a> {
     /// table copy per installation, an 8-byte trailer per object and, in
     /// the collector, a few atomic stores per moved or dead object.
     pub unwind: Option<bool>,
+    /// Bind each object's references to its own *preemptible* functions
+    /// (global or weak, default visibility) by name, through a Code target
+    /// record bound to the object itself, as an ELF shared library's calls
+    /// to its own exported functions may be preempted
+    /// ([`LayoutOptions::interpose`](crate::layout::LayoutOptions::interpose));
+    /// default `true`.
+    ///
+    /// It is what makes [`CodePool::redefine`] mean what it says for
+    /// recursion: a function that calls itself, or a sibling in the same
+    /// object, does so through a record that the redefinition rebinds
+    /// like every other object's, so the old code's self-calls reach the
+    /// new definition too, while the call stays a direct `rel32` call (no
+    /// cell load, no indirection: the same instruction as a call resolved
+    /// inside the object). Without it, calls within an object are resolved
+    /// once at installation and an old definition's recursion stays in the
+    /// old code, the one hole in "every later call goes to it".
+    ///
+    /// The cost, per distinct function an object refers to by its own
+    /// name: one target record (24 bytes), a 16-byte stub if it is called,
+    /// an 8-byte GOT slot if its address is loaded through the GOT, and a
+    /// few sidecar bytes per site. Those sites are re-encoded whenever the
+    /// object is relinked (it is relinked on every move anyway, for its
+    /// self-relative sites); the reference to itself keeps nothing alive.
+    /// Code that wants a call resolved for good says so in ELF's own terms:
+    /// hidden or protected visibility, internal linkage, or (in LLVM, for
+    /// position-independent code) a `dso_local` function, which the
+    /// assembler calls through a local alias. So does `Some(false)`, for
+    /// the whole pool.
+    pub interpose: Option<bool>,
 }
 
 /// An installed function's name, as the pool's symbol table keeps it.
@@ -810,15 +839,21 @@ enum Source<'e> {
     Code(NonNull<AtomicPtr<u8>>),
     /// A heap constant of the environment.
     Heap(&'e HeapConst<'e>),
+    /// The object being installed (a function of its own bound by name,
+    /// [`CodePoolOptions::interpose`]): its block's address.
+    Own,
 }
 
 impl Source<'_> {
-    fn current(&self) -> usize {
+    /// The target's current address; `own` is the address of the block
+    /// being installed.
+    fn current(&self, own: usize) -> usize {
         match self {
             // SAFETY: slots live as long as the pool, which the installation
             // borrows.
             Source::Code(slot) => unsafe { slot.as_ref() }.load(Ordering::Relaxed) as usize,
             Source::Heap(h) => (h.current)(),
+            Source::Own => own,
         }
     }
 }
@@ -846,6 +881,8 @@ pub struct CodePool<'a> {
     inner: Mutex<Inner>,
     /// Serialises [`CodePool::redefine`].
     redefining: Mutex<()>,
+    /// [`CodePoolOptions::interpose`].
+    interpose: bool,
     /// Found by the format methods through each object's header; freed
     /// after the MPS pool (`drop` destroys the pool first, or hands both
     /// to the arena, see `Drop`).
@@ -1020,6 +1057,7 @@ impl<'a> CodePool<'a> {
                 redefinitions: 0,
             }),
             redefining: Mutex::new(()),
+            interpose: options.interpose.unwrap_or(true),
             context: ManuallyDrop::new(context),
         })
     }
@@ -1103,6 +1141,9 @@ impl<'a> CodePool<'a> {
     /// a runtime address of `env`, else to an entry point of an installed
     /// object of this pool (a *code target*: a direct call when in reach,
     /// which it always is, since all code of the arena lies within 2 GiB).
+    /// References to the object's own preemptible functions are code
+    /// targets bound to the object itself ([`CodePoolOptions::interpose`]),
+    /// which a later [`redefine`](Self::redefine) may rebind.
     /// The object is laid out ([`layout::layout`]), every site is checked
     /// to stay linkable wherever the collector may move the object or its
     /// targets, a block is allocated with the reserve / commit protocol,
@@ -1167,10 +1208,22 @@ impl<'a> CodePool<'a> {
     /// definition is held (dropping it removes the name, as for
     /// [`install`](Self::install)): a runtime keeps the object of each
     /// name's current definition, and may drop the old one once this
-    /// returns. Calls *within* an object do not go through its target
-    /// table: a function of the old object that calls itself keeps calling
-    /// itself. [`CodePtr`](crate::CodePtr)s (closures) keep the code they
-    /// were given.
+    /// returns.
+    ///
+    /// Calls within an object count as callers too: with
+    /// [`CodePoolOptions::interpose`] (the default), an object calls its
+    /// own preemptible functions (global, default visibility) through Code
+    /// records bound by name to itself, so the old object's recursive
+    /// calls, and its calls between its own functions, are rebound as
+    /// well: after the redefinition, a frame still running in the old `f`
+    /// makes its next call of `f` to the new definition, and an old `f`
+    /// called through a kept [`CodeObject`] recurses into the new one.
+    /// Calls to hidden or internal functions (or in a pool with `interpose`
+    /// off) were resolved inside the object at installation and keep going
+    /// to the old code. (A compiler may also have turned a self-call into
+    /// a loop or inlined it; those are no calls any more.)
+    /// [`CodePtr`](crate::CodePtr)s (closures) keep the code they were
+    /// given.
     ///
     /// Runs a full collection when something is redefined, and leaves the
     /// arena released ([`Arena::release`]). Redefinitions are serialised.
@@ -1256,7 +1309,10 @@ impl<'a> CodePool<'a> {
         let image = {
             let symbols = &inner.symbols;
             let inner_ref = &*inner;
-            layout::layout(object, |name| {
+            let options = layout::LayoutOptions {
+                interpose: self.interpose,
+            };
+            layout::layout_with(object, &options, |name| {
                 if let Some(h) = env.heap.get(name) {
                     let address = (h.current)();
                     if let Err(e) = self.check_heap_constant(name, h, address) {
@@ -1306,6 +1362,7 @@ impl<'a> CodePool<'a> {
         {
             let name = target_name(&image, target);
             let source = match target {
+                _ if image.own_targets().any(|t| t == target) => Source::Own,
                 Target::Code(_) => Source::Code(inner.slot_ptr(inner.symbols[name].slot)),
                 _ => Source::Heap(&env.heap[name]),
             };
@@ -1366,7 +1423,8 @@ impl<'a> CodePool<'a> {
             block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
             block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
             for (at, source) in &sources {
-                block[*at..*at + 8].copy_from_slice(&(source.current() as u64).to_ne_bytes());
+                let address = source.current(base) as u64;
+                block[*at..*at + 8].copy_from_slice(&address.to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
             if trailer != 0 {
@@ -1512,6 +1570,13 @@ impl<'a> CodePool<'a> {
         let last = (hi.saturating_sub(image.len()) & !(self.align - 1)).max(lo);
         let mut trial = image.bytes().to_vec();
         for write in [lo, last] {
+            // Own functions move with the object (and a redefinition binds
+            // them to another object of code memory, which every Code site
+            // reaches from anywhere in it).
+            for target in image.own_targets() {
+                layout::set_target_base(&mut trial, target, write as u64)
+                    .map_err(InstallError::Relink)?;
+            }
             let exec = exec_address(write, self.delta);
             layout::relink_from_table(&mut trial, exec as u64, self.delta as i64)
                 .map_err(|e| self.relink_error(image, e))?;

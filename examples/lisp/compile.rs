@@ -19,15 +19,19 @@
 //! - `cons`, `car`, `cdr` and closure creation are calls to runtime
 //!   functions (`rt_*`, [`crate::heap`]);
 //! - a call of a global procedure with a direct entry of the right arity
-//!   (see [`crate::engine`]) is a direct call to that entry;
+//!   (see [`crate::engine`]) is a direct call to that entry, also a call
+//!   of the procedure being defined to itself (its entry is in the same
+//!   module; the code pool binds the call by name, so a redefinition
+//!   rebinds it);
 //! - any other procedure call checks that the callee is a closure, loads its
 //!   procedure's code pointer (code object address and entry offset, a
 //!   `CodePtr` the collector keeps current; offsets checked in `heap.rs`)
 //!   and arity, and calls the entry
 //!   in the code pool's execute view directly, in the same function (so
 //!   the loaded address pins the code while it runs). A global procedure
-//!   is called through its cell, so after a redefinition every later
-//!   call, also from code compiled before, reaches the new code;
+//!   without a direct entry is called through its cell, so after a
+//!   redefinition every later call, also from code compiled before,
+//!   reaches the new code;
 //! - every procedure starts by checking the depth (`lang::MAX_DEPTH`) and
 //!   the instance's error cell (`@err`): after a runtime error, every call
 //!   returns `()` at once.
@@ -141,7 +145,12 @@ pub fn compile(expr: &Sexp, options: &Options<'_>) -> Result<Compiled, String> {
     for i in 0..c.symbols.len() {
         let _ = writeln!(ir, "@s{i} = external global i8");
     }
-    for f in &c.called {
+    // The own entry, when the procedure calls itself, is defined here.
+    for f in c
+        .called
+        .iter()
+        .filter(|f| Some(f.as_str()) != options.own_entry)
+    {
         let _ = writeln!(ir, "declare i64 @{f}(i64, i64, i64, i64, i64, i64)");
     }
     for f in &c.done {

@@ -14,9 +14,16 @@
 //! code is freed once nothing refers to it. Defining `f` as anything else
 //! (another arity, a value, a closure) replaces each of its direct entries
 //! with a *trampoline* that calls through the cell. A procedure's calls to
-//! itself, and every call of a name without a direct entry, go through the
-//! cell (so an old definition still reachable as a value, say through
-//! `(define g f)`, calls the current `f` as the interpreter does).
+//! itself (with its own arity, also from lambdas inside it) are direct
+//! calls of its own entry: the entry is a global, default-visibility
+//! function of the same code object, so the code pool binds those calls by
+//! name, to the object itself (`codepool::CodePoolOptions::interpose`),
+//! and a redefinition rebinds them with every other caller's: an old
+//! definition still reachable as a value, say through `(define g f)`,
+//! calls the current `f` as the interpreter does (the new definition, or
+//! the trampoline). Every call of a name without a direct entry goes
+//! through the cell. (A trampoline calls through the cell, never its own
+//! entry.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,14 +117,28 @@ impl<'m, 's> Lisp<'m, 's> {
             .as_ref()
             .zip(lambda_arity(&expr))
             .map(|(name, arity)| (name.clone(), arity));
-        // Calls of the name being defined go through its cell.
+        // Calls of the name being defined go through its cell, except the
+        // procedure's calls to itself (with its own arity), which call its
+        // own entry directly: a global, default-visibility function of the
+        // same code object, which the code pool binds by name
+        // (`CodePoolOptions::interpose`), so a redefinition rebinds them
+        // like any other caller's.
         let mut direct = self.direct.clone();
         direct.retain(|(name, _), _| Some(name) != defined.as_ref());
+        if let Some((name, arity)) = &own {
+            direct.insert((name.clone(), *arity), self.entry_name(name, *arity));
+        }
         let result = self.run(scope, &expr, defined.as_deref(), own.clone(), &direct)?;
         if let Some(name) = &defined {
             self.retire(scope, name, own.as_ref().map(|(_, arity)| *arity))?;
         }
         Ok(result)
+    }
+
+    /// The name of the direct entry of procedure `name` with `arity`
+    /// parameters (unique in the shared code pool).
+    fn entry_name(&self, name: &str, arity: usize) -> String {
+        format!("lisp{}_d_{}_{arity}", self.id, mangle(name))
     }
 
     /// The direct entries of `name` other than arity `keep` become
@@ -174,7 +195,7 @@ impl<'m, 's> Lisp<'m, 's> {
         self.forms += 1;
         let own_entry = own
             .as_ref()
-            .map(|(name, arity)| format!("lisp{}_d_{}_{arity}", self.id, mangle(name)));
+            .map(|(name, arity)| self.entry_name(name, *arity));
         let compiled = compile(
             expr,
             &Options {

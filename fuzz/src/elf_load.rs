@@ -3,9 +3,12 @@
 //! [`run`] feeds the bytes to [`codepool::elf::load`]; errors are fine,
 //! panics are not. When the object loads, it checks what the loader
 //! promises (relocation fields inside their sections, sorted, not sharing
-//! bytes; symbols and sections inside the image), lays it out twice (every
-//! external bound to one fixed runtime address, then a mixed binding of
-//! Code, Heap and Runtime targets, some near and some far) and relinks each
+//! bytes; symbols and sections inside the image), lays it out three times
+//! (every external bound to one fixed runtime address; a mixed binding of
+//! Code, Heap and Runtime targets, some near and some far; the same with
+//! the object's own preemptible functions bound by name,
+//! `LayoutOptions::interpose`, which relinking resolves to the object
+//! itself from the table and elsewhere with the resolver) and relinks each
 //! image at several addresses, with [`codepool::relink`] and
 //! [`codepool::relink_from_table`]. After every successful relink it checks
 //! that each ELF relocation of the object now reaches its target (directly,
@@ -14,8 +17,10 @@
 //! image unchanged. Relinking must not depend on the path: an image relinked
 //! at `A`, then `B`, then `A` again equals the image relinked at `A` once.
 
-use codepool::elf::{LoadedObject, RelocTarget, SectionKind};
-use codepool::layout::{self, Binding, CodeImage, Header, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE};
+use codepool::elf::{LoadedObject, RelocTarget, SectionKind, SymbolKind};
+use codepool::layout::{
+    self, Binding, CodeImage, Header, LayoutOptions, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE,
+};
 use codepool::reloc::{self, GotForm, RelocKind};
 use codepool::sidecar::Target;
 
@@ -96,6 +101,11 @@ fn run_with(data: &[u8], strict: bool) {
     }
     // A mixed binding, chosen by the name.
     if let Ok(image) = layout::layout(&obj, |name| Some(mixed_binding(name))) {
+        exercise(&obj, &image, &mixed_binding, strict);
+    }
+    // The same, with the object's own preemptible functions bound by name.
+    let interpose = LayoutOptions { interpose: true };
+    if let Ok(image) = layout::layout_with(&obj, &interpose, |name| Some(mixed_binding(name))) {
         exercise(&obj, &image, &mixed_binding, strict);
     }
 }
@@ -238,7 +248,10 @@ fn exercise(obj: &LoadedObject, image: &CodeImage, bind: &dyn Fn(&str) -> Bindin
         let before = bytes.clone();
         match layout::relink(&mut bytes, addr, resolve) {
             Ok(_) => {
-                check_linked(obj, image, &bytes, addr, &ext_addr(0), strict);
+                // Own functions resolved like externals of their name (as
+                // if rebound elsewhere).
+                let own = |name: &str| binding_address(bind(name), 0);
+                check_linked(obj, image, &bytes, addr, &ext_addr(0), &own, strict);
                 first.push(Some(bytes.clone()));
             }
             Err(_) => {
@@ -247,11 +260,25 @@ fn exercise(obj: &LoadedObject, image: &CodeImage, bind: &dyn Fn(&str) -> Bindin
             }
         }
         // From the image's own target table, with a code delta.
+        // Own functions bound to the object itself: their records' bases
+        // are its write address (`addr - delta`), put back to 0 after.
         let delta = [0i64, 0x1000, -0x10_0000][i];
+        let own_records: Vec<Target> = image.own_targets().collect();
+        for &t in &own_records {
+            layout::set_target_base(&mut bytes, t, addr.wrapping_add_signed(-delta))
+                .expect("own targets have records");
+        }
+        let own = |name: &str| {
+            let t = image.target(name).expect("own target");
+            addr + u64::from(layout::target_record(image.bytes(), t).unwrap().offset)
+        };
         let before = bytes.clone();
         match layout::relink_from_table(&mut bytes, addr, delta) {
-            Ok(_) => check_linked(obj, image, &bytes, addr, &ext_addr(delta), strict),
+            Ok(_) => check_linked(obj, image, &bytes, addr, &ext_addr(delta), &own, strict),
             Err(_) => assert!(bytes == before, "a failed relink changed the image"),
+        }
+        for &t in &own_records {
+            layout::set_target_base(&mut bytes, t, 0).expect("own targets have records");
         }
     }
     // Path independence: back at each address, the same bytes as the first
@@ -288,6 +315,7 @@ fn check_linked(
     bytes: &[u8],
     addr: u64,
     ext: &[u64],
+    own: &dyn Fn(&str) -> u64,
     strict: bool,
 ) {
     let h = Header::read(bytes).expect("a relinked image has a valid header");
@@ -303,13 +331,33 @@ fn check_linked(
     writable[8..16].fill(true); // linked_at
     writable[got.start as usize..got.end as usize].fill(true);
     writable[stubs.start as usize..stubs.end as usize].fill(true);
+    // The bases of own records, which the caller may set.
+    let own_records: Vec<Target> = image.own_targets().collect();
+    for (t, at) in layout::reference_offsets(image.bytes()).expect("valid image") {
+        if own_records.contains(&t) {
+            writable[at..at + 8].fill(true);
+        }
+    }
 
     for r in obj.relocations() {
         let site = co + u64::from(r.offset);
         let p = i128::from(addr) + i128::from(site);
-        let s = match r.target {
-            RelocTarget::Local(t) => addr + co + u64::from(t),
-            RelocTarget::External(e) => ext[e as usize],
+        // A reference to an own preemptible function, bound by name (the
+        // rule of `LayoutOptions::interpose`, checked independently).
+        let own_name = r
+            .symbol
+            .and_then(|i| obj.symbols().get(i as usize))
+            .filter(|sym| {
+                sym.preemptible
+                    && sym.kind == SymbolKind::Function
+                    && !matches!(r.kind, RelocKind::Abs32 | RelocKind::Abs32S)
+            })
+            .map(|sym| sym.name.as_str())
+            .filter(|name| image.targets().iter().any(|t| t.own && t.name == *name));
+        let s = match (own_name, r.target) {
+            (Some(name), _) => own(name),
+            (None, RelocTarget::Local(t)) => addr + co + u64::from(t),
+            (None, RelocTarget::External(e)) => ext[e as usize],
         };
         let a = r.addend;
         let width = r.kind.width();
