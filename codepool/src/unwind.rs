@@ -28,7 +28,7 @@
 //!
 //! # The registry
 //!
-//! One process-wide table of [`Record`]s, in chunks that are never freed:
+//! One process-wide table of `Record`s, in chunks that are never freed:
 //! a record holds the object's current execute-view address and size and
 //! its [`UnwindTable`] (the `.eh_frame` copy, in malloc'd memory, with a
 //! terminator, and the FDEs sorted by offset in the object). A code object
@@ -93,7 +93,7 @@ use crate::elf::{EhFrame, LoadedObject, RelocTarget};
 use crate::reloc::RelocKind;
 
 /// Bytes at the end of every code object of a pool that records unwind
-/// tables: a `u64` holding the index of the object's [`Record`] plus one
+/// tables: a `u64` holding the index of the object's `Record` plus one
 /// (0: none).
 pub const TRAILER: usize = 8;
 
@@ -117,7 +117,7 @@ pub struct FdeRange {
     pub start: u32,
     /// Bytes covered.
     pub len: u32,
-    /// Offset of the FDE in [`UnwindTable::bytes`].
+    /// Offset of the FDE in the table's bytes.
     pub fde: u32,
 }
 
@@ -690,7 +690,7 @@ pub(crate) fn for_each_registered(mut f: impl FnMut(usize, usize, &UnwindTable))
     }
 }
 
-/// A registered code object, as [`registered`] reports it.
+/// A registered code object, as `registered` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredObject {
     /// Execute-view address of the object.
