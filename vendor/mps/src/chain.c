@@ -139,6 +139,21 @@ static Bool genAllocatedInto(Gen gen)
   return FALSE;
 }
 
+/* The capacity a generation is collected at.  The arena's default chain
+ * grows with the heap: no generation of it is smaller than the live size
+ * measured by the last full collection, so that a program with a large
+ * live heap does not copy most of it out of a nursery much smaller than
+ * the heap (DESIGN.md#policy, "nursery sized to the live heap").  A
+ * client's chain keeps the capacities the client gave. */
+Size ChainGenCapacity(Chain chain, size_t i)
+{
+  Size capacity = chain->gens[i].capacity;
+  Arena arena = chain->arena;
+  if (chain == arena->default_chain && arena->live_after_full > capacity)
+    capacity = arena->live_after_full;
+  return capacity;
+}
+
 /* The highest generation whose new size exceeds its capacity, or -1.
  * Collecting it collects every younger generation too.  Nothing is due
  * until a generation that pools allocate into is over capacity: one that
@@ -154,7 +169,7 @@ int ChainDeadline(Chain chain)
   if (chain->pools == 0)
     return -1;
   for (i = 0; i < chain->gen_count; ++i)
-    if (chain->gens[i].new_size > chain->gens[i].capacity) {
+    if (chain->gens[i].new_size > ChainGenCapacity(chain, i)) {
       top = (int)i;
       if (genAllocatedInto(&chain->gens[i]))
         due = TRUE;

@@ -346,6 +346,7 @@ void GenFinish(Gen gen);
 void PoolGenInit(PoolGen pgen, Pool pool, Gen gen);
 void PoolGenFinish(PoolGen pgen);
 /* The generation index that should be collected next, or -1. */
+Size ChainGenCapacity(Chain chain, size_t i);
 int ChainDeadline(Chain chain);
 void ArenaRecomputeZones(Arena arena);
 
@@ -889,6 +890,7 @@ struct mps_arena_s {
   ZoneSet history[HISTORY_LENGTH];  /* history[e % N]: zones moved by
                                        flip e */
   Size top_size_after_full;
+  Size live_after_full;             /* survivors of the last full trace */
   Size allocated_since_full;
   double scan_rate;                 /* bytes per second, measured */
   Size collections;                 /* traces run, moving or not */

@@ -588,6 +588,7 @@ static void traceEnd(Trace trace)
   }
   if (trace->full) {
     arena->top_size_after_full = arena->top_gen.size;
+    arena->live_after_full = trace->copied + trace->preserved;
     arena->allocated_since_full = 0;
   }
   arena->last_trace.condemned = trace->condemned;
