@@ -459,6 +459,35 @@ impl Header {
         Ok(())
     }
 
+    /// Where the object's bytes go, from the header alone. What lies
+    /// past the sidecar (up to `total_size`) counts as rounding.
+    pub fn sizes(&self) -> Sizes {
+        let n = |v: u32| v as usize;
+        let end = n(self.sidecar_offset) + n(self.sidecar_len);
+        let mut sizes = Sizes {
+            header: HEADER_SIZE,
+            entry_table: 4 * n(self.entry_count),
+            code: n(self.code_size),
+            got: GOT_SLOT_SIZE * n(self.got_count),
+            stubs: STUB_SIZE * n(self.stub_count),
+            target_table: n(self.target_len),
+            sidecar: n(self.sidecar_len),
+            padding: 0,
+            trailer: 0,
+            rounding: n(self.total_size).saturating_sub(end),
+            total: n(self.total_size),
+        };
+        let regions = sizes.header
+            + sizes.entry_table
+            + sizes.code
+            + sizes.got
+            + sizes.stubs
+            + sizes.target_table
+            + sizes.sidecar;
+        sizes.padding = end.saturating_sub(regions);
+        sizes
+    }
+
     fn record_offset(&self, target: Target) -> Option<usize> {
         let (first, count) = match target.class() {
             TargetClass::Code => (0, self.code_targets),
@@ -514,6 +543,110 @@ pub struct LayoutStats {
     pub code_bytes: usize,
     /// Size of the whole object.
     pub total_bytes: usize,
+    /// Where the object's bytes go ([`Header::sizes`]; the pool adds its
+    /// trailer and rounding to an installed object's).
+    pub sizes: Sizes,
+}
+
+/// Where the bytes of a code object go, region by region. From an image
+/// ([`Header::sizes`], [`LayoutStats::sizes`]) or summed over many objects
+/// (`CodeTotals::sizes`); `overhead` and `ratio` compare the whole with
+/// the machine code and read-only data it holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// The header.
+    pub header: usize,
+    /// The entry-point table.
+    pub entry_table: usize,
+    /// Machine code and read-only data.
+    pub code: usize,
+    /// GOT slots.
+    pub got: usize,
+    /// Stubs.
+    pub stubs: usize,
+    /// The target table.
+    pub target_table: usize,
+    /// The relocation sidecar.
+    pub sidecar: usize,
+    /// Alignment padding between the regions.
+    pub padding: usize,
+    /// The unwind trailer the pool appends (`crate::unwind::TRAILER`).
+    pub trailer: usize,
+    /// From the end of the last region to the object's size: rounding to
+    /// the image's and the pool's alignment.
+    pub rounding: usize,
+    /// The whole object.
+    pub total: usize,
+}
+
+impl Sizes {
+    /// Adds `other`, region by region.
+    pub fn add(&mut self, other: &Sizes) {
+        self.zip(other, |a, b| *a += b);
+    }
+
+    /// Subtracts `other`, region by region.
+    pub fn sub(&mut self, other: &Sizes) {
+        self.zip(other, |a, b| *a -= b);
+    }
+
+    fn zip(&mut self, o: &Sizes, f: impl Fn(&mut usize, usize)) {
+        f(&mut self.header, o.header);
+        f(&mut self.entry_table, o.entry_table);
+        f(&mut self.code, o.code);
+        f(&mut self.got, o.got);
+        f(&mut self.stubs, o.stubs);
+        f(&mut self.target_table, o.target_table);
+        f(&mut self.sidecar, o.sidecar);
+        f(&mut self.padding, o.padding);
+        f(&mut self.trailer, o.trailer);
+        f(&mut self.rounding, o.rounding);
+        f(&mut self.total, o.total);
+    }
+
+    /// Everything but the code: `total - code`.
+    pub fn overhead(&self) -> usize {
+        self.total - self.code
+    }
+
+    /// `total / code` (0 without code): the density figure of issue 19.
+    pub fn ratio(&self) -> f64 {
+        if self.code == 0 {
+            0.0
+        } else {
+            self.total as f64 / self.code as f64
+        }
+    }
+
+    /// The regions with their names, in image order, for reports.
+    pub fn regions(&self) -> [(&'static str, usize); 10] {
+        [
+            ("header", self.header),
+            ("entry table", self.entry_table),
+            ("code and rodata", self.code),
+            ("GOT", self.got),
+            ("stubs", self.stubs),
+            ("target table", self.target_table),
+            ("sidecar", self.sidecar),
+            ("alignment padding", self.padding),
+            ("unwind trailer", self.trailer),
+            ("allocation rounding", self.rounding),
+        ]
+    }
+}
+
+impl fmt::Display for Sizes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes (", self.total)?;
+        let mut first = true;
+        for (name, bytes) in self.regions() {
+            if bytes != 0 {
+                write!(f, "{}{name} {bytes}", if first { "" } else { ", " })?;
+                first = false;
+            }
+        }
+        write!(f, "; {:.2}x the code)", self.ratio())
+    }
 }
 
 /// A code object image, ready to be copied into the executable pool and
@@ -857,6 +990,7 @@ pub fn layout(
         stubs: stub_count as usize,
         code_bytes: code_size as usize,
         total_bytes: total as usize,
+        sizes: header.sizes(),
     };
     debug_assert_eq!(Header::read(&bytes), Ok(header));
     Ok(CodeImage {

@@ -16,7 +16,8 @@ use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, Redirect, FORWARD, MIN_ALIGN, PAD};
 use crate::func::{CodeRef, JitFn};
 use crate::layout::{
-    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, MAGIC,
+    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, Sizes,
+    MAGIC,
 };
 use crate::publish::{self, exec_address};
 use crate::reloc::{RelocError, RelocKind};
@@ -535,10 +536,14 @@ pub struct CodeTotals {
     pub target_table_bytes: usize,
     /// The sidecars together.
     pub sidecar: SidecarStats,
+    /// Where the bytes go, region by region (header, code, GOT, stubs,
+    /// target table, sidecar, padding, rounding).
+    pub sizes: Sizes,
 }
 
 impl CodeTotals {
     fn add(&mut self, stats: &LayoutStats) {
+        self.sizes.add(&stats.sizes);
         self.objects += 1;
         self.code_bytes += stats.code_bytes;
         self.total_bytes += stats.total_bytes;
@@ -547,6 +552,7 @@ impl CodeTotals {
     }
 
     fn remove(&mut self, stats: &LayoutStats) {
+        self.sizes.sub(&stats.sizes);
         self.objects -= 1;
         self.code_bytes -= stats.code_bytes;
         self.total_bytes -= stats.total_bytes;
@@ -1435,6 +1441,9 @@ impl<'a> CodePool<'a> {
         }
         let mut layout_stats = *image.stats();
         layout_stats.total_bytes = size;
+        layout_stats.sizes.trailer = trailer;
+        layout_stats.sizes.rounding += size - image.len() - trailer;
+        layout_stats.sizes.total = size;
         inner.installed.add(&layout_stats);
         inner.held.add(&layout_stats);
         inner.sites_linked_at_install += stats.sites as u64;
@@ -1618,6 +1627,12 @@ impl<'a> CodePool<'a> {
             )
         };
         check(res)?;
+        if self.context.unwind {
+            // The headers cannot tell the trailer from the rounding.
+            let sizes = &mut census.objects.sizes;
+            sizes.trailer = crate::unwind::TRAILER * census.objects.objects;
+            sizes.rounding -= sizes.trailer;
+        }
         Ok(census)
     }
 }
@@ -1673,6 +1688,7 @@ unsafe extern "C" fn census_area(
                         census.objects.objects += 1;
                         census.objects.code_bytes += header.code_size as usize;
                         census.objects.total_bytes += header.total_size as usize;
+                        census.objects.sizes.add(&header.sizes());
                         census.objects.target_table_bytes += header.target_len as usize;
                         census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
                             header.sidecar_count as usize,

@@ -148,6 +148,8 @@ fn sidecar_bytes_per_relocation() {
         "target table: {} records, {} bytes; GOT slots {}, stubs {}; object {} bytes",
         stats.targets, stats.target_table_bytes, stats.got_slots, stats.stubs, stats.total_bytes
     );
+    println!("object: {}", stats.sizes);
+    assert_eq!(stats.sizes.total, stats.total_bytes);
     assert_eq!(entries.len(), stats.sidecar.relocs);
     assert!(stats.sidecar.relocs > FUNCTIONS, "{stats:?}");
     assert!(
