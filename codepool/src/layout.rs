@@ -71,9 +71,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::mem::{align_of, size_of};
-
-use static_assertions::{const_assert, const_assert_eq};
 
 use crate::elf::{LoadedObject, RelocTarget, SectionKind};
 use crate::reloc::{self, GotForm, RelocError, RelocKind};
@@ -81,35 +78,63 @@ use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
 };
 
-/// `Header::magic`: `"CPOB"` in little-endian byte order.
-pub const MAGIC: u32 = u32::from_le_bytes(*b"CPOB");
-/// `Header::version` of this layout.
-pub const VERSION: u32 = 1;
-/// Size of the header.
-pub const HEADER_SIZE: usize = size_of::<Header>();
+/// `Header::magic`: `"CPO2"` in little-endian byte order (the second
+/// layout: the 48-byte header below).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO2");
+/// `Header::version` of this layout (implied by [`MAGIC`]).
+pub const VERSION: u32 = 2;
+/// Size of the header in the image (its encoding; [`Header`] is the
+/// decoded form).
+pub const HEADER_SIZE: usize = 48;
+/// Offset of `total_size` (`u32`) in the image.
+pub const TOTAL_SIZE_AT: usize = 4;
+/// Offset of `linked_at` (`u64`) in the image.
+pub const LINKED_AT: usize = 8;
+/// Offset of `pool_data` (`u64`) in the image.
+pub const POOL_DATA_AT: usize = 16;
+/// Offset of `unwind` (`u32`) in the image.
+pub const UNWIND_AT: usize = 32;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
 /// Size of one stub (address slot, jump, padding).
 pub const STUB_SIZE: usize = 16;
 /// Offset of the jump instruction (the stub's entry point) within a stub.
 pub const STUB_ENTRY: usize = 8;
-/// Size of one target record.
-pub const TARGET_RECORD_SIZE: usize = size_of::<TargetRecord>();
+/// Size of one target record in the image.
+pub const TARGET_RECORD_SIZE: usize = 16;
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
+/// Most entry points, GOT slots, stubs, and targets of each class an
+/// object may have (their counts are 16-bit).
+pub const MAX_COUNT: usize = u16::MAX as usize;
+/// Longest sidecar (its length is 24-bit).
+pub const MAX_SIDECAR: usize = (1 << 24) - 1;
 
 /// `jmp [rip-14]` (reads the address slot at the start of the stub), then
 /// two `int3`.
 const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
 
-/// The header at offset 0 of every code object. All offsets are from the
-/// start of the object. Native-endian: images never leave the process.
-#[repr(C)]
+/// The header of a code object, decoded. The image holds it in
+/// [`HEADER_SIZE`] (48) bytes at offset 0, native-endian (images never
+/// leave the process):
+///
+/// ```text
+///  0 magic u32         4 total_size u32     8 linked_at u64
+/// 16 pool_data u64    24 code_size u32     28 sidecar_len (low 24 bits),
+///                                             log2 align (high 8) u32
+/// 32 unwind u32       36 entry_count u16   38 got_count u16
+/// 40 stub_count u16   42 code_targets u16  44 heap_targets u16
+/// 46 runtime_targets u16
+/// ```
+///
+/// Every region's offset is derived from the counts ([`Header::derive`]):
+/// they follow each other with no padding beyond their own alignment. All
+/// offsets are from the start of the object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// [`MAGIC`].
     pub magic: u32,
-    /// [`VERSION`].
+    /// [`VERSION`] (not stored: implied by the magic).
     pub version: u32,
     /// The address the sites were last relinked for (0: never).
     pub linked_at: u64,
@@ -118,25 +143,27 @@ pub struct Header {
     /// Alignment the object's address must have (a power of two, at least
     /// [`MIN_ALIGN`]).
     pub align: u32,
-    /// Offset of the entry-point table (`u32` per exported function).
+    /// Offset of the entry-point table (`u32` per exported function;
+    /// derived).
     pub entry_offset: u32,
     /// Number of entry points.
     pub entry_count: u32,
-    /// Offset of the machine code.
+    /// Offset of the machine code (derived: the header rounded up to
+    /// `align`).
     pub code_offset: u32,
     /// Size of the machine code and its read-only data.
     pub code_size: u32,
-    /// Offset of the GOT.
+    /// Offset of the GOT (derived).
     pub got_offset: u32,
     /// Number of GOT slots.
     pub got_count: u32,
-    /// Offset of the stubs.
+    /// Offset of the stubs (derived).
     pub stub_offset: u32,
     /// Number of stubs.
     pub stub_count: u32,
-    /// Offset of the target table.
+    /// Offset of the target table (derived).
     pub target_offset: u32,
-    /// Size of the target table in bytes.
+    /// Size of the target table in bytes (derived).
     pub target_len: u32,
     /// Number of Code records (first in the table).
     pub code_targets: u32,
@@ -144,27 +171,25 @@ pub struct Header {
     pub heap_targets: u32,
     /// Number of Runtime records (last).
     pub runtime_targets: u32,
-    /// Offset of the sidecar.
+    /// Offset of the sidecar (derived).
     pub sidecar_offset: u32,
     /// Size of the sidecar in bytes.
     pub sidecar_len: u32,
-    /// Number of sidecar entries.
-    pub sidecar_count: u32,
     /// Zero in an image from [`layout`]; owned by the executable pool
     /// afterwards, which keeps here the address of its per-pool data (the
     /// format methods of the collector receive nothing but addresses; see
     /// `crate::format`). Never a reference, never relinked.
     pub pool_data: u64,
+    /// Zero in an image from [`layout`]; owned by the executable pool
+    /// afterwards: the index plus one of the object's unwind record
+    /// (`crate::unwind`), 0 for none.
+    pub unwind: u32,
 }
 
-const_assert_eq!(size_of::<Header>(), 96);
-const_assert_eq!(HEADER_SIZE % 16, 0);
-const_assert_eq!(std::mem::offset_of!(Header, linked_at), 8);
-const_assert_eq!(std::mem::offset_of!(Header, total_size), 16);
-const_assert_eq!(std::mem::offset_of!(Header, pool_data), 88);
-
-/// One entry of the target table.
-#[repr(C)]
+/// One entry of the target table, decoded. The image holds it in
+/// [`TARGET_RECORD_SIZE`] (16) bytes: `base` (u64, at 0), `offset` (u32, at
+/// 8), the GOT slot's index plus one (u16, at 12) and the stub's index plus
+/// one (u16, at 14).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TargetRecord {
     /// Code: the start of the target code object; Heap: the start of the heap
@@ -178,13 +203,7 @@ pub struct TargetRecord {
     pub stub: u32,
     /// Offset of this target's GOT slot in the object, 0 when it has none.
     pub got: u32,
-    /// Zero.
-    pub reserved: u32,
 }
-
-const_assert_eq!(size_of::<TargetRecord>(), 24);
-const_assert!(align_of::<TargetRecord>() <= 8);
-const_assert_eq!(std::mem::offset_of!(TargetRecord, base), 0);
 
 impl TargetRecord {
     /// The target's current address, `base + offset`.
@@ -192,23 +211,42 @@ impl TargetRecord {
         self.base.wrapping_add(u64::from(self.offset))
     }
 
-    fn read(bytes: &[u8]) -> Option<TargetRecord> {
+    /// Decodes the record at the start of `bytes`, for an object with
+    /// header `h`. `None` when `bytes` is short or a slot index is out of
+    /// range.
+    fn read(h: &Header, bytes: &[u8]) -> Option<TargetRecord> {
         let word = |at: usize, n: usize| bytes.get(at..at + n);
+        let got = u16::from_ne_bytes(word(12, 2)?.try_into().ok()?);
+        let stub = u16::from_ne_bytes(word(14, 2)?.try_into().ok()?);
+        let slot = |index: u16, count: u32, first: u32, size: usize| match index {
+            0 => Some(0),
+            i if u32::from(i) <= count => Some(first + u32::from(i - 1) * size as u32),
+            _ => None,
+        };
         Some(TargetRecord {
             base: u64::from_ne_bytes(word(0, 8)?.try_into().ok()?),
             offset: u32::from_ne_bytes(word(8, 4)?.try_into().ok()?),
-            stub: u32::from_ne_bytes(word(12, 4)?.try_into().ok()?),
-            got: u32::from_ne_bytes(word(16, 4)?.try_into().ok()?),
-            reserved: u32::from_ne_bytes(word(20, 4)?.try_into().ok()?),
+            got: slot(got, h.got_count, h.got_offset, GOT_SLOT_SIZE)?,
+            stub: slot(stub, h.stub_count, h.stub_offset, STUB_SIZE)?,
         })
     }
 
-    fn write(&self, out: &mut [u8]) {
+    /// Encodes the record into `out` for an object with header `h`; `got`
+    /// and `stub` must be 0 or slots of the object.
+    fn write(&self, h: &Header, out: &mut [u8]) {
+        let index = |at: u32, first: u32, size: usize| -> u16 {
+            if at == 0 {
+                0
+            } else {
+                ((at - first) / size as u32 + 1) as u16
+            }
+        };
         out[0..8].copy_from_slice(&self.base.to_ne_bytes());
         out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
-        out[12..16].copy_from_slice(&self.stub.to_ne_bytes());
-        out[16..20].copy_from_slice(&self.got.to_ne_bytes());
-        out[20..24].copy_from_slice(&self.reserved.to_ne_bytes());
+        let got = index(self.got, h.got_offset, GOT_SLOT_SIZE);
+        let stub = index(self.stub, h.stub_offset, STUB_SIZE);
+        out[12..14].copy_from_slice(&got.to_ne_bytes());
+        out[14..16].copy_from_slice(&stub.to_ne_bytes());
     }
 }
 
@@ -358,25 +396,102 @@ impl Header {
     /// Reads the header at the start of `image` and checks it against the
     /// image's length (see [`Header::check`]).
     pub fn read(image: &[u8]) -> Result<Header, RelinkError> {
-        if image.len() < HEADER_SIZE {
-            return Err(RelinkError::BadHeader("image shorter than a header"));
-        }
-        // SAFETY: `image` holds at least HEADER_SIZE == size_of::<Header>()
-        // readable bytes (checked above); `read_unaligned` has no alignment
-        // requirement; `Header` is `repr(C)` and made only of integers, so
-        // every bit pattern is a valid `Header`.
-        let header = unsafe { std::ptr::read_unaligned(image.as_ptr().cast::<Header>()) };
+        let raw: &[u8; HEADER_SIZE] = image
+            .get(..HEADER_SIZE)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(RelinkError::BadHeader("image shorter than a header"))?;
+        let header = Header::decode(raw)?;
         header.check(image.len())?;
         Ok(header)
     }
 
-    fn write(&self, image: &mut [u8]) {
-        assert!(image.len() >= HEADER_SIZE, "image shorter than a header");
-        // SAFETY: `image` has at least size_of::<Header>() writable bytes
-        // (asserted above) and `write_unaligned` has no alignment
-        // requirement. Writing plain integers through the pointer cannot
-        // break any invariant of the byte slice.
-        unsafe { std::ptr::write_unaligned(image.as_mut_ptr().cast::<Header>(), *self) }
+    /// Decodes the 48 header bytes and derives the regions' offsets,
+    /// without looking at the rest of the image.
+    pub fn decode(raw: &[u8; HEADER_SIZE]) -> Result<Header, RelinkError> {
+        let u16_at = |at: usize| u32::from(u16::from_ne_bytes([raw[at], raw[at + 1]]));
+        let u32_at = |at: usize| u32::from_ne_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_ne_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
+        if u32_at(0) != MAGIC {
+            return Err(RelinkError::BadHeader("bad magic"));
+        }
+        let packed = u32_at(28);
+        let log2 = packed >> 24;
+        if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
+            return Err(RelinkError::BadHeader("bad alignment"));
+        }
+        let mut header = Header {
+            magic: MAGIC,
+            version: VERSION,
+            total_size: u32_at(TOTAL_SIZE_AT),
+            linked_at: u64_at(LINKED_AT),
+            pool_data: u64_at(POOL_DATA_AT),
+            code_size: u32_at(24),
+            sidecar_len: packed & MAX_SIDECAR as u32,
+            align: 1 << log2,
+            unwind: u32_at(UNWIND_AT),
+            entry_count: u16_at(36),
+            got_count: u16_at(38),
+            stub_count: u16_at(40),
+            code_targets: u16_at(42),
+            heap_targets: u16_at(44),
+            runtime_targets: u16_at(46),
+            ..Header::default()
+        };
+        header
+            .derive()
+            .map_err(|_| RelinkError::BadHeader("regions extend past 4 GiB"))?;
+        Ok(header)
+    }
+
+    /// Computes the regions' offsets from the counts and sizes: the code
+    /// at the header rounded up to `align`; the GOT at the end of the code
+    /// rounded up to 8; then the stubs, the target table, the entry table
+    /// and the sidecar, each right after the previous one (each region's
+    /// size keeps the next one aligned: 8, 16, 16 and 4 bytes per item).
+    /// Fails when they would pass 4 GiB.
+    pub fn derive(&mut self) -> Result<(), LayoutError> {
+        let c = u64::from;
+        let code_offset = align_up(HEADER_SIZE as u64, c(self.align));
+        let got_offset = align_up(code_offset + c(self.code_size), GOT_SLOT_SIZE as u64);
+        let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
+        let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
+        let target_len = self.target_count() * TARGET_RECORD_SIZE as u64;
+        let entry_offset = target_offset + target_len;
+        let sidecar_offset = entry_offset + 4 * c(self.entry_count);
+        let end = sidecar_offset + c(self.sidecar_len);
+        let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
+        n(end)?;
+        self.code_offset = n(code_offset)?;
+        self.got_offset = n(got_offset)?;
+        self.stub_offset = n(stub_offset)?;
+        self.target_offset = n(target_offset)?;
+        self.target_len = n(target_len)?;
+        self.entry_offset = n(entry_offset)?;
+        self.sidecar_offset = n(sidecar_offset)?;
+        Ok(())
+    }
+
+    /// Encodes the header into the first [`HEADER_SIZE`] bytes of `image`.
+    /// The counts must fit their fields (16 bits; the sidecar's length 24
+    /// bits), which [`layout`] checks.
+    pub(crate) fn write(&self, image: &mut [u8]) {
+        let raw = &mut image[..HEADER_SIZE];
+        let mut put = |at: usize, bytes: &[u8]| raw[at..at + bytes.len()].copy_from_slice(bytes);
+        let u16_of = |v: u32| (v as u16).to_ne_bytes();
+        put(0, &self.magic.to_ne_bytes());
+        put(TOTAL_SIZE_AT, &self.total_size.to_ne_bytes());
+        put(LINKED_AT, &self.linked_at.to_ne_bytes());
+        put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
+        put(24, &self.code_size.to_ne_bytes());
+        let packed = (self.sidecar_len & MAX_SIDECAR as u32) | (self.align.trailing_zeros() << 24);
+        put(28, &packed.to_ne_bytes());
+        put(UNWIND_AT, &self.unwind.to_ne_bytes());
+        put(36, &u16_of(self.entry_count));
+        put(38, &u16_of(self.got_count));
+        put(40, &u16_of(self.stub_count));
+        put(42, &u16_of(self.code_targets));
+        put(44, &u16_of(self.heap_targets));
+        put(46, &u16_of(self.runtime_targets));
     }
 
     /// Number of target records.
@@ -391,70 +506,26 @@ impl Header {
         u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
     }
 
-    /// Checks the header's own consistency and that the object fits in
-    /// `len` bytes: magic and version, alignment, every region in order,
-    /// aligned and within `total_size`.
+    /// End of the last region (the sidecar); `total_size` may add
+    /// rounding.
+    pub fn end(&self) -> u64 {
+        u64::from(self.sidecar_offset) + u64::from(self.sidecar_len)
+    }
+
+    /// Checks that the object, whose regions [`Header::decode`] derived,
+    /// fits in `len` bytes: its regions end within `total_size`, itself
+    /// within `len`.
     pub fn check(&self, len: usize) -> Result<(), RelinkError> {
         let bad = |what| Err(RelinkError::BadHeader(what));
         if self.magic != MAGIC {
             return bad("bad magic");
         }
-        if self.version != VERSION {
-            return bad("unknown version");
-        }
-        if !self.align.is_power_of_two()
-            || self.align < MIN_ALIGN
-            || u64::from(self.align) > crate::elf::MAX_ALIGN
-        {
-            return bad("bad alignment");
-        }
         let total = u64::from(self.total_size);
         if total > len as u64 {
             return bad("object larger than the image");
         }
-        let regions = [
-            (
-                u64::from(self.entry_offset),
-                u64::from(self.entry_count) * 4,
-                4,
-            ),
-            (
-                u64::from(self.code_offset),
-                u64::from(self.code_size),
-                u64::from(self.align),
-            ),
-            (
-                u64::from(self.got_offset),
-                u64::from(self.got_count) * GOT_SLOT_SIZE as u64,
-                8,
-            ),
-            (
-                u64::from(self.stub_offset),
-                u64::from(self.stub_count) * STUB_SIZE as u64,
-                16,
-            ),
-            (u64::from(self.target_offset), u64::from(self.target_len), 8),
-            (
-                u64::from(self.sidecar_offset),
-                u64::from(self.sidecar_len),
-                1,
-            ),
-        ];
-        let mut end = HEADER_SIZE as u64;
-        for (offset, size, align) in regions {
-            if offset < end {
-                return bad("regions out of order or overlapping");
-            }
-            if offset % align != 0 {
-                return bad("misaligned region");
-            }
-            end = offset + size;
-        }
-        if end > total {
+        if self.end() > total {
             return bad("regions extend past the end of the object");
-        }
-        if u64::from(self.target_len) != self.target_count() * TARGET_RECORD_SIZE as u64 {
-            return bad("target table length does not match the record counts");
         }
         Ok(())
     }
@@ -473,7 +544,6 @@ impl Header {
             target_table: n(self.target_len),
             sidecar: n(self.sidecar_len),
             padding: 0,
-            trailer: 0,
             rounding: n(self.total_size).saturating_sub(end),
             total: n(self.total_size),
         };
@@ -570,8 +640,6 @@ pub struct Sizes {
     pub sidecar: usize,
     /// Alignment padding between the regions.
     pub padding: usize,
-    /// The unwind trailer the pool appends (`crate::unwind::TRAILER`).
-    pub trailer: usize,
     /// From the end of the last region to the object's size: rounding to
     /// the image's and the pool's alignment.
     pub rounding: usize,
@@ -599,7 +667,6 @@ impl Sizes {
         f(&mut self.target_table, o.target_table);
         f(&mut self.sidecar, o.sidecar);
         f(&mut self.padding, o.padding);
-        f(&mut self.trailer, o.trailer);
         f(&mut self.rounding, o.rounding);
         f(&mut self.total, o.total);
     }
@@ -619,7 +686,7 @@ impl Sizes {
     }
 
     /// The regions with their names, in image order, for reports.
-    pub fn regions(&self) -> [(&'static str, usize); 10] {
+    pub fn regions(&self) -> [(&'static str, usize); 9] {
         [
             ("header", self.header),
             ("entry table", self.entry_table),
@@ -629,7 +696,6 @@ impl Sizes {
             ("target table", self.target_table),
             ("sidecar", self.sidecar),
             ("alignment padding", self.padding),
-            ("unwind trailer", self.trailer),
             ("allocation rounding", self.rounding),
         ]
     }
@@ -728,17 +794,68 @@ impl CodeImage {
 /// each undefined symbol the object refers to, what it is; `None` is an
 /// error. Targets are not linked yet: call [`relink`] (or
 /// [`relink_from_table`]) on the copy at its final address.
+///
+/// The object may be relinked for any address: every call to another
+/// object gets a stub and every GOT-relative site to one a GOT slot. See
+/// [`layout_with`] for objects that stay in a known range.
 pub fn layout(
     obj: &LoadedObject,
+    bind: impl FnMut(&str) -> Option<Binding>,
+) -> Result<CodeImage, LayoutError> {
+    layout_with(obj, &LayoutOptions::default(), bind)
+}
+
+/// Where the objects [`layout_with`] lays out will live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutOptions {
+    /// The address range `[start, end]` (execute view) inside which the
+    /// object stays wherever it is moved, and inside which every Code
+    /// target lies: an executable pool's code memory (at most 2 GiB).
+    /// `None`: anywhere.
+    pub code_range: Option<(u64, u64)>,
+}
+
+/// Does a `kind` site with `addend` reach the target bound by `binding`
+/// from everywhere in `range`, itself and the target moving anywhere the
+/// range allows? A 32-bit displacement's reach is an interval, so the ends
+/// of the range suffice. Heap objects may lie anywhere: never.
+fn always_reaches(range: Option<(u64, u64)>, kind: RelocKind, addend: i64, to: &Binding) -> bool {
+    let Some((lo, hi)) = range else {
+        return false;
+    };
+    match *to {
+        Binding::Code { .. } => {
+            reloc::fits(kind, lo, hi, addend) && reloc::fits(kind, hi, lo, addend)
+        }
+        Binding::Runtime { address } => {
+            reloc::fits(kind, lo, address, addend) && reloc::fits(kind, hi, address, addend)
+        }
+        Binding::Heap { .. } => false,
+    }
+}
+
+/// Like [`layout`], for an object that stays inside
+/// `options.code_range`: a call whose target every site in the range
+/// reaches directly gets no stub, and a relaxable GOT-relative site
+/// (`mov reg, [rip+x@GOTPCREL]`, `call [rip+x@GOTPCREL]`) whose target is
+/// always in reach gets no GOT slot: every relink encodes it in its
+/// direct form. Relinking such an image for an address outside the range
+/// may fail with [`RelinkError::NoGotSlot`] or an out-of-reach
+/// [`RelinkError::Reloc`].
+pub fn layout_with(
+    obj: &LoadedObject,
+    options: &LayoutOptions,
     mut bind: impl FnMut(&str) -> Option<Binding>,
 ) -> Result<CodeImage, LayoutError> {
     let too_large = |_| LayoutError::TooLarge;
+    let mut bindings = Vec::with_capacity(obj.externals().len());
 
     // Bind the externals, class by class.
     let mut class_records: [Vec<(usize, TargetRecord)>; 3] = Default::default();
     let mut external_targets = Vec::with_capacity(obj.externals().len());
     for (i, name) in obj.externals().iter().enumerate() {
         let binding = bind(name).ok_or_else(|| LayoutError::Unresolved { name: name.clone() })?;
+        bindings.push(binding);
         let (class, record) = match binding {
             Binding::Code { object, offset } => (
                 TargetClass::Code,
@@ -774,8 +891,7 @@ pub fn layout(
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
-    let entry_offset = HEADER_SIZE as u64;
-    let code_offset = align_up(entry_offset + 4 * functions.len() as u64, u64::from(align));
+    let code_offset = align_up(HEADER_SIZE as u64, u64::from(align));
     let code_size = obj.image().len() as u64;
     let got_offset = align_up(code_offset + code_size, 8);
     if got_offset > u64::from(u32::MAX) {
@@ -854,10 +970,16 @@ pub fn layout(
             RelocTarget::External(e) => {
                 let e = e as usize;
                 let target = external_targets[e];
-                if r.kind == RelocKind::Plt32 {
+                let reaches = always_reaches(options.code_range, r.kind, r.addend, &bindings[e]);
+                if r.kind == RelocKind::Plt32 && !reaches {
                     needs_stub[e] = true;
                 }
-                if r.kind.uses_got() {
+                let relaxable = may_relax
+                    && matches!(
+                        reloc::got_form(&code, r.offset as usize),
+                        GotForm::MovLoad | GotForm::CallIndirect
+                    );
+                if r.kind.uses_got() && !(relaxable && reaches) {
                     needs_got[e] = true;
                 }
                 let kind = if r.kind.is_relaxable() && !may_relax {
@@ -887,15 +1009,42 @@ pub fn layout(
     }
     let ext_got_base = got_count;
     got_count += needs_got.iter().filter(|&&n| n).count() as u64;
-    let stub_offset = align_up(
-        got_offset + got_count * GOT_SLOT_SIZE as u64,
-        STUB_SIZE as u64,
-    );
     let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
-    let target_offset = align_up(stub_offset + stub_count * STUB_SIZE as u64, 8);
     let target_count: usize = class_records.iter().map(Vec::len).sum();
-    let target_len = (target_count * TARGET_RECORD_SIZE) as u64;
-    let sidecar_offset = target_offset + target_len;
+    let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
+    let counts = [
+        functions.len(),
+        got_count as usize,
+        stub_count as usize,
+        class_records[0].len(),
+        class_records[1].len(),
+        class_records[2].len(),
+    ];
+    if counts.iter().any(|&n| n > MAX_COUNT) || sidecar.as_bytes().len() > MAX_SIDECAR {
+        return Err(LayoutError::TooLarge);
+    }
+    let mut header = Header {
+        magic: MAGIC,
+        version: VERSION,
+        align,
+        entry_count: functions.len() as u32,
+        code_size: code_size as u32,
+        got_count: got_count as u32,
+        stub_count: stub_count as u32,
+        code_targets: class_records[0].len() as u32,
+        heap_targets: class_records[1].len() as u32,
+        runtime_targets: class_records[2].len() as u32,
+        sidecar_len: sidecar.as_bytes().len() as u32,
+        ..Header::default()
+    };
+    header.derive()?;
+    debug_assert_eq!(u64::from(header.got_offset), got_offset);
+    let total = align_up(header.end(), 16);
+    header.total_size = u32::try_from(total).map_err(too_large)?;
+    let stub_offset = u64::from(header.stub_offset);
+    let target_offset = u64::from(header.target_offset);
+    let entry_offset = u64::from(header.entry_offset);
+    let sidecar_offset = u64::from(header.sidecar_offset);
 
     // Assign GOT slots and stubs to the records, in external order.
     let mut next_got = ext_got_base;
@@ -912,35 +1061,6 @@ pub fn layout(
         }
     }
 
-    let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
-    let total = align_up(sidecar_offset + sidecar.as_bytes().len() as u64, 16);
-    let total32 = u32::try_from(total).map_err(too_large)?;
-
-    let header = Header {
-        magic: MAGIC,
-        version: VERSION,
-        linked_at: 0,
-        total_size: total32,
-        align,
-        entry_offset: entry_offset as u32,
-        entry_count: functions.len() as u32,
-        code_offset: code_offset as u32,
-        code_size: code_size as u32,
-        got_offset: got_offset as u32,
-        got_count: got_count as u32,
-        stub_offset: stub_offset as u32,
-        stub_count: stub_count as u32,
-        target_offset: target_offset as u32,
-        target_len: target_len as u32,
-        code_targets: class_records[0].len() as u32,
-        heap_targets: class_records[1].len() as u32,
-        runtime_targets: class_records[2].len() as u32,
-        sidecar_offset: sidecar_offset as u32,
-        sidecar_len: sidecar.as_bytes().len() as u32,
-        sidecar_count: sidecar.len() as u32,
-        pool_data: 0,
-    };
-
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
     let mut entry_points = Vec::with_capacity(functions.len());
@@ -953,8 +1073,8 @@ pub fn layout(
             offset,
         });
     }
-    // Padding before the code, and around the stubs, is int3.
-    bytes[(entry_offset as usize + 4 * functions.len())..code_offset as usize].fill(0xcc);
+    // Padding before the code, and the stubs' padding, is int3.
+    bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
     bytes[stub_offset as usize..target_offset as usize].fill(0xcc);
     for s in 0..stub_count as usize {
@@ -968,7 +1088,7 @@ pub fn layout(
         for (i, &(e, mut record)) in list.iter().enumerate() {
             (record.stub, record.got) = slot_of[e];
             let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
-            record.write(&mut bytes[at..at + TARGET_RECORD_SIZE]);
+            record.write(&header, &mut bytes[at..at + TARGET_RECORD_SIZE]);
             record_index += 1;
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
             targets.push(TargetName {
@@ -985,7 +1105,7 @@ pub fn layout(
         resolved,
         sidecar: sidecar.stats(),
         targets: target_count,
-        target_table_bytes: target_len as usize,
+        target_table_bytes: header.target_len as usize,
         got_slots: got_count as usize,
         stubs: stub_count as usize,
         code_bytes: code_size as usize,
@@ -1065,7 +1185,7 @@ pub fn relink_from_table(
             .record_offset(t)
             .ok_or(RelinkError::BadTarget { target: t })?;
         let record =
-            TargetRecord::read(&table[at..]).ok_or(RelinkError::BadTarget { target: t })?;
+            TargetRecord::read(header, &table[at..]).ok_or(RelinkError::BadTarget { target: t })?;
         Ok(match t {
             Target::Code(_) => record.address().wrapping_add_signed(code_delta),
             _ => record.address(),
@@ -1126,7 +1246,7 @@ where
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
         self.header
             .record_offset(target)
-            .and_then(|at| TargetRecord::read(&self.table[at..]))
+            .and_then(|at| TargetRecord::read(self.header, &self.table[at..]))
             .ok_or(RelinkError::BadTarget { target })
     }
 
@@ -1254,10 +1374,6 @@ where
                         Target::SelfRelative(_) => 0,
                         _ => self.record(target)?.got,
                     };
-                    if got == 0 {
-                        return Err(RelinkError::NoGotSlot { offset });
-                    }
-                    let got_addr = self.self_addr + u64::from(got);
                     // Instruction bytes are looked for inside the code only.
                     let rel = offset as usize - code_start;
                     let form = if kind.is_relaxable() {
@@ -1271,11 +1387,15 @@ where
                         }
                         put(body, s)?;
                         stats.relaxed += 1;
+                    } else if got == 0 {
+                        // Laid out for a range in which the target is
+                        // always in reach (layout_with): it has no slot.
+                        return Err(RelinkError::NoGotSlot { offset });
                     } else {
                         if write && form != GotForm::Other {
                             reloc::set_got_form(&mut body[code_start..], rel, false);
                         }
-                        put(body, got_addr)?;
+                        put(body, self.self_addr + u64::from(got))?;
                         stats.via_got += 1;
                     }
                 }
@@ -1284,9 +1404,6 @@ where
                     stats.direct += 1;
                 }
             }
-        }
-        if stats.sites != h.sidecar_count as usize {
-            return Err(RelinkError::BadHeader("sidecar entry count does not match"));
         }
         Ok(stats)
     }
@@ -1302,7 +1419,7 @@ pub fn target_record(image: &[u8], target: Target) -> Result<TargetRecord, Relin
     let header = Header::read(image)?;
     header
         .record_offset(target)
-        .and_then(|at| TargetRecord::read(&image[header.target_offset as usize + at..]))
+        .and_then(|at| TargetRecord::read(&header, &image[header.target_offset as usize + at..]))
         .ok_or(RelinkError::BadTarget { target })
 }
 
@@ -1316,9 +1433,9 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
         .ok_or(RelinkError::BadTarget { target })?;
     let start = header.target_offset as usize + at;
     let mut record =
-        TargetRecord::read(&image[start..]).ok_or(RelinkError::BadTarget { target })?;
+        TargetRecord::read(&header, &image[start..]).ok_or(RelinkError::BadTarget { target })?;
     record.base = base;
-    record.write(&mut image[start..start + TARGET_RECORD_SIZE]);
+    record.write(&header, &mut image[start..start + TARGET_RECORD_SIZE]);
     Ok(())
 }
 
@@ -1395,9 +1512,23 @@ mod tests {
         let image = sample_image();
         let h = *image.header();
         assert_eq!(h.magic, MAGIC);
-        assert_eq!(h.entry_offset as usize, HEADER_SIZE);
         assert_eq!(h.entry_count, 2);
-        assert_eq!(h.code_offset, 112);
+        assert_eq!(h.code_offset as usize, HEADER_SIZE);
+        // No padding but the regions' own alignment: code 48..88, no GOT,
+        // one stub 88..104, one record 104..120, two entries, the sidecar.
+        assert_eq!(
+            (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
+            (88, 88, 104, 120)
+        );
+        assert_eq!(h.sidecar_offset, 128);
+        assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
+        let sizes = image.stats().sizes;
+        assert_eq!(sizes.padding, 0);
+        assert_eq!(sizes.total, image.len());
+        assert_eq!(
+            sizes.regions().iter().map(|r| r.1).sum::<usize>(),
+            sizes.total
+        );
         assert_eq!(h.code_size, 40);
         assert_eq!((h.got_count, h.stub_count), (0, 1));
         assert_eq!(
@@ -1406,35 +1537,35 @@ mod tests {
         );
         assert_eq!(h.total_size as usize, image.len());
         assert_eq!(image.len() % 16, 0);
-        assert_eq!(image.entry("f"), Some(112));
-        assert_eq!(image.entry("g"), Some(130));
-        assert_eq!(entry_point(image.bytes(), 0), Ok(130));
-        assert_eq!(entry_point(image.bytes(), 1), Ok(112));
+        assert_eq!(image.entry("f"), Some(48));
+        assert_eq!(image.entry("g"), Some(66));
+        assert_eq!(entry_point(image.bytes(), 0), Ok(66));
+        assert_eq!(entry_point(image.bytes(), 1), Ok(48));
         assert!(entry_point(image.bytes(), 2).is_err());
         assert_eq!(image.target("ext"), Some(Target::Runtime(0)));
         let stats = image.stats();
         assert_eq!((stats.elf_relocations, stats.resolved), (4, 2));
         assert_eq!(stats.sidecar.relocs, 2);
-        assert_eq!(stats.target_table_bytes, 24);
+        assert_eq!(stats.target_table_bytes, TARGET_RECORD_SIZE);
         // The internal call f -> g is resolved for good.
-        assert_eq!(field(image.bytes(), 113, RelocKind::Pc32), 130 - 117);
+        assert_eq!(field(image.bytes(), 49, RelocKind::Pc32), 66 - 53);
         // The lea of .rodata (at code+24) too.
-        assert_eq!(field(image.bytes(), 125, RelocKind::Pc32), 112 + 24 - 125);
+        assert_eq!(field(image.bytes(), 61, RelocKind::Pc32), 48 + 24 - 61);
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             entries,
             [
                 Entry {
-                    offset: 118,
+                    offset: 54,
                     kind: RelocKind::Plt32,
                     addend: -4,
                     target: Target::Runtime(0)
                 },
                 Entry {
-                    offset: 144,
+                    offset: 80,
                     kind: RelocKind::Abs64,
                     addend: 0,
-                    target: Target::SelfRelative(112)
+                    target: Target::SelfRelative(48)
                 },
             ]
         );
@@ -1446,7 +1577,6 @@ mod tests {
                 offset: 0,
                 stub: h.stub_offset,
                 got: 0,
-                reserved: 0
             }
         );
         assert_eq!(reference_offsets(image.bytes()).unwrap().count(), 0);
@@ -1474,10 +1604,10 @@ mod tests {
             }
         );
         assert_eq!(
-            field(&bytes, 118, RelocKind::Plt32),
-            EXT as i64 - (near as i64 + 122)
+            field(&bytes, 54, RelocKind::Plt32),
+            EXT as i64 - (near as i64 + 58)
         );
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, near + 112);
+        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, near + 48);
         assert_eq!(header(&bytes).unwrap().linked_at, near);
         let stub = h.stub_offset as usize;
         assert_eq!(field(&bytes, h.stub_offset, RelocKind::Abs64) as u64, EXT);
@@ -1488,12 +1618,12 @@ mod tests {
         assert_eq!((stats.direct, stats.via_stub), (1, 1));
         let stub_entry = far + u64::from(h.stub_offset) + 8;
         assert_eq!(
-            field(&bytes, 118, RelocKind::Plt32),
-            stub_entry as i64 - (far as i64 + 122)
+            field(&bytes, 54, RelocKind::Plt32),
+            stub_entry as i64 - (far as i64 + 58)
         );
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, far + 112);
+        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, far + 48);
         // The internal sites never change.
-        assert_eq!(field(&bytes, 113, RelocKind::Pc32), 130 - 117);
+        assert_eq!(field(&bytes, 49, RelocKind::Pc32), 66 - 53);
         // Back near: direct again; the same as relinking a fresh copy.
         relink(&mut bytes, near, resolve).unwrap();
         let mut fresh = image.bytes().to_vec();
@@ -1533,7 +1663,7 @@ mod tests {
             matches!(
                 err,
                 RelinkError::Reloc {
-                    offset: 118,
+                    offset: 54,
                     target: Target::Heap(0),
                     ..
                 }
@@ -1595,9 +1725,8 @@ mod tests {
     const CODE: u64 = 0x7f00_0100_0000;
     const RT: u64 = 0x5555_0000_0000;
 
-    fn got_image() -> CodeImage {
-        let obj = load(&got_object()).unwrap();
-        layout(&obj, |name| match name {
+    fn got_bind(name: &str) -> Option<Binding> {
+        match name {
             "heap" => Some(Binding::Heap {
                 object: HEAP,
                 offset: 16,
@@ -1608,8 +1737,11 @@ mod tests {
             }),
             "rt" => Some(Binding::Runtime { address: RT }),
             _ => None,
-        })
-        .unwrap()
+        }
+    }
+
+    fn got_image() -> CodeImage {
+        layout(&load(&got_object()).unwrap(), got_bind).unwrap()
     }
 
     #[test]
@@ -1704,6 +1836,64 @@ mod tests {
     }
 
     #[test]
+    fn in_a_code_range_only_far_targets_get_slots_and_stubs() {
+        let obj = load(&got_object()).unwrap();
+        let bind = got_bind;
+        // Code memory around CODE: the code target is always in reach,
+        // the runtime target never, the heap target may be anywhere.
+        let range = (CODE - 0x1000_0000, CODE + 0x1000_0000);
+        let options = LayoutOptions {
+            code_range: Some(range),
+        };
+        let image = layout_with(&obj, &options, bind).unwrap();
+        let h = *image.header();
+        // The local GOTPCREL slot, heap's and rt's; none for code.
+        assert_eq!((h.got_count, h.stub_count), (3, 0));
+        assert_eq!(
+            target_record(image.bytes(), Target::Code(0)).unwrap().got,
+            0
+        );
+        let everywhere = layout(&obj, bind).unwrap();
+        assert!(image.header().end() < everywhere.header().end());
+        // Anywhere in the range it links, and the call is direct.
+        for at in [range.0, range.1 - 0x1000] {
+            let mut bytes = image.bytes().to_vec();
+            let stats = relink_from_table(&mut bytes, at, 0).unwrap();
+            assert_eq!(stats.got_slots, 2, "{stats:?}");
+            let c = h.code_offset as usize;
+            assert_eq!(bytes[c + 7..c + 9], [0x67, 0xe8]);
+        }
+        // Outside it the call cannot go through a slot it does not have.
+        let mut bytes = image.bytes().to_vec();
+        assert_eq!(
+            relink_from_table(&mut bytes, 0x1000_0000, 0),
+            Err(RelinkError::NoGotSlot {
+                offset: h.code_offset + 9
+            })
+        );
+        assert_eq!(bytes, image.bytes());
+        // A call to a runtime function in reach of the whole range needs
+        // no stub; the sample's `ext` is out of reach of this one.
+        let obj = load(&sample().build()).unwrap();
+        let near = |name: &str| (name == "ext").then_some(Binding::Runtime { address: CODE });
+        let far = |name: &str| (name == "ext").then_some(Binding::Runtime { address: EXT });
+        assert_eq!(
+            layout_with(&obj, &options, near)
+                .unwrap()
+                .header()
+                .stub_count,
+            0
+        );
+        assert_eq!(
+            layout_with(&obj, &options, far)
+                .unwrap()
+                .header()
+                .stub_count,
+            1
+        );
+    }
+
+    #[test]
     fn relink_with_resolver_ignores_table_addresses() {
         let image = got_image();
         let mut bytes = image.bytes().to_vec();
@@ -1742,11 +1932,11 @@ mod tests {
         })
         .unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        let rodata_site = entries.iter().find(|e| e.offset == 112 + 24 + 3).unwrap();
+        let rodata_site = entries.iter().find(|e| e.offset == 48 + 24 + 3).unwrap();
         assert_eq!(rodata_site.kind, RelocKind::GotPcRel);
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, EXT + 0x1000, 0).unwrap();
-        assert_eq!(bytes[112 + 24 + 1], 0x8b);
+        assert_eq!(bytes[48 + 24 + 1], 0x8b);
     }
 
     #[test]
@@ -1778,7 +1968,7 @@ mod tests {
         assert_eq!(obj.sections()[1].kind, SectionKind::ReadOnly);
         let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        assert_eq!(entries[1].target, Target::SelfRelative(112 + 24 + 4));
+        assert_eq!(entries[1].target, Target::SelfRelative(48 + 24 + 4));
         assert_eq!(entries[1].addend, 0);
         // An addend that leaves the object is kept as an addend.
         b.sections[4].relocs[0] = (0, e::R_X86_64_64, 2, -1000);
@@ -1787,13 +1977,13 @@ mod tests {
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             (entries[1].target, entries[1].addend),
-            (Target::SelfRelative(112 + 24), -1000)
+            (Target::SelfRelative(48 + 24), -1000)
         );
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
         assert_eq!(
-            field(&bytes, 144, RelocKind::Abs64),
-            0x10_0000 + 112 + 24 - 1000
+            field(&bytes, 80, RelocKind::Abs64),
+            0x10_0000 + 48 + 24 - 1000
         );
     }
 
@@ -1809,18 +1999,41 @@ mod tests {
             header(&bad).err()
         };
         assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
+        // The previous layout's magic is refused.
         assert_eq!(
-            mutate(4, 2),
-            Some(RelinkError::BadHeader("unknown version"))
+            mutate(0, u32::from_le_bytes(*b"CPOB")),
+            Some(RelinkError::BadHeader("bad magic"))
         );
-        assert_eq!(mutate(20, 8), Some(RelinkError::BadHeader("bad alignment")));
         assert_eq!(
-            mutate(32, 120),
-            Some(RelinkError::BadHeader("misaligned region"))
+            mutate(TOTAL_SIZE_AT, good.len() as u32 + 16),
+            Some(RelinkError::BadHeader("object larger than the image"))
         );
-        assert!(mutate(36, u32::MAX).is_some());
-        assert!(mutate(60, 1).is_some()); // target_len
-        assert!(mutate(64, 7).is_some()); // code_targets
+        let packed = |len: u32, log2: u32| len | (log2 << 24);
+        let h = *image.header();
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len, 3)),
+            Some(RelinkError::BadHeader("bad alignment"))
+        );
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len, 13)),
+            Some(RelinkError::BadHeader("bad alignment"))
+        );
+        // Regions are derived from the counts: a count too large makes
+        // them pass the end.
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len + 64, 4)),
+            Some(RelinkError::BadHeader(
+                "regions extend past the end of the object"
+            ))
+        );
+        assert!(mutate(24, u32::MAX).is_some()); // code_size
+        assert!(mutate(40, 7).is_some()); // stub_count, code_targets
+        assert!(mutate(44, 7 << 16).is_some()); // runtime_targets
+                                                // A 32-aligned object's code starts at 64.
+        let mut h32 = h;
+        h32.align = 32;
+        h32.derive().unwrap();
+        assert_eq!(h32.code_offset, 64);
     }
 
     #[test]

@@ -38,10 +38,10 @@ const CODE_RESERVE: Key<usize> = {
     unsafe { Key::from_fn(get) }
 };
 
-/// Offset of `Header::total_size`.
-const TOTAL_SIZE: usize = core::mem::offset_of!(Header, total_size);
-/// Offset of `Header::pool_data`.
-const POOL_DATA: usize = core::mem::offset_of!(Header, pool_data);
+/// Offset of `Header::total_size` in an image.
+const TOTAL_SIZE: usize = layout::TOTAL_SIZE_AT;
+/// Offset of `Header::pool_data` in an image.
+const POOL_DATA: usize = layout::POOL_DATA_AT;
 
 /// Root slots per chunk of the slot table (one exact root per chunk).
 const CHUNK_SLOTS: usize = 1024;
@@ -1262,7 +1262,14 @@ impl<'a> CodePool<'a> {
         let image = {
             let symbols = &inner.symbols;
             let inner_ref = &*inner;
-            layout::layout(object, |name| {
+            let (lo, hi) = self.code_range;
+            let options = layout::LayoutOptions {
+                code_range: Some((
+                    exec_address(lo, self.delta) as u64,
+                    exec_address(hi, self.delta) as u64,
+                )),
+            };
+            layout::layout_with(object, &options, |name| {
                 if let Some(h) = env.heap.get(name) {
                     let address = (h.current)();
                     if let Err(e) = self.check_heap_constant(name, h, address) {
@@ -1323,12 +1330,7 @@ impl<'a> CodePool<'a> {
         let slot_index = inner
             .take_slot(self.arena.as_raw())
             .map_err(InstallError::Memory)?;
-        let trailer = if self.context.unwind {
-            crate::unwind::TRAILER
-        } else {
-            0
-        };
-        let size = (image.len() + trailer).next_multiple_of(self.align);
+        let size = image.len().next_multiple_of(self.align);
         let registration = match object.eh_frame() {
             Some(eh) if self.context.unwind => {
                 let table =
@@ -1375,10 +1377,8 @@ impl<'a> CodePool<'a> {
                 block[*at..*at + 8].copy_from_slice(&(source.current() as u64).to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
-            if trailer != 0 {
-                let word = registration.as_ref().map_or(0, |r| r.trailer());
-                block[size - 8..].copy_from_slice(&word.to_ne_bytes());
-            }
+            let unwind = registration.as_ref().map_or(0, |r| r.header_word());
+            block[layout::UNWIND_AT..layout::UNWIND_AT + 4].copy_from_slice(&unwind.to_ne_bytes());
             if let Some(r) = &registration {
                 // Before the commit: once the object exists, its record
                 // covers it (crate::unwind).
@@ -1441,8 +1441,7 @@ impl<'a> CodePool<'a> {
         }
         let mut layout_stats = *image.stats();
         layout_stats.total_bytes = size;
-        layout_stats.sizes.trailer = trailer;
-        layout_stats.sizes.rounding += size - image.len() - trailer;
+        layout_stats.sizes.rounding += size - image.len();
         layout_stats.sizes.total = size;
         inner.installed.add(&layout_stats);
         inner.held.add(&layout_stats);
@@ -1627,12 +1626,6 @@ impl<'a> CodePool<'a> {
             )
         };
         check(res)?;
-        if self.context.unwind {
-            // The headers cannot tell the trailer from the rounding.
-            let sizes = &mut census.objects.sizes;
-            sizes.trailer = crate::unwind::TRAILER * census.objects.objects;
-            sizes.rounding -= sizes.trailer;
-        }
         Ok(census)
     }
 }
@@ -1682,20 +1675,33 @@ unsafe extern "C" fn census_area(
             let tag = unsafe { (p as *const u32).read_unaligned() };
             let size = match tag {
                 MAGIC | FORWARD => {
-                    // SAFETY: objects and markers hold a whole header.
-                    let header = unsafe { (p as *const Header).read_unaligned() };
+                    // SAFETY: objects and markers hold their size at
+                    // TOTAL_SIZE.
+                    let size =
+                        unsafe { ((p + TOTAL_SIZE) as *const u32).read_unaligned() } as usize;
                     if tag == MAGIC {
+                        if size > limit - p {
+                            format::fatal("census", "a block larger than its area", p);
+                        }
+                        // SAFETY: a code object of `size` bytes, readable
+                        // (the arena is parked).
+                        let object = unsafe { core::slice::from_raw_parts(p as *const u8, size) };
+                        let (Ok(header), Ok(sidecar)) =
+                            (Header::read(object), layout::sidecar_bytes(object))
+                        else {
+                            format::fatal("census", "a code object with an invalid header", p)
+                        };
                         census.objects.objects += 1;
                         census.objects.code_bytes += header.code_size as usize;
                         census.objects.total_bytes += header.total_size as usize;
                         census.objects.sizes.add(&header.sizes());
                         census.objects.target_table_bytes += header.target_len as usize;
                         census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
-                            header.sidecar_count as usize,
+                            sidecar::count(sidecar).unwrap_or(0),
                             header.sidecar_len as usize,
                         ));
                     }
-                    header.total_size as usize
+                    size
                 }
                 PAD => {
                     // SAFETY: a pad holds its size at offset 8.
