@@ -26,9 +26,9 @@
 //!   unwind record at the new copy ([`crate::unwind`]).
 //! - **is-forwarded**: the marker's new address, or null.
 //! - **pad**: writes a pad.
-//! - **scan**: for every code object, fixes each `base` word of its Code
-//!   and Heap target records as an exact reference
-//!   ([`layout::reference_offsets`]), then, if the object moved or a
+//! - **scan**: for every code object, fixes the base of each Code and
+//!   Heap target record as an exact reference (the record's word; a Heap
+//!   record's word minus its offset: [`layout::reference_offsets`]), then, if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]). A relink error
 //!   here is a bug (every site was checked at installation to stay in reach
@@ -454,15 +454,22 @@ fn scan_object<'c>(
     };
     let redirects = ctx.redirects.load(Ordering::Acquire);
     for (target, at) in offsets {
+        // A Heap record's word holds base + offset (layout::TargetRecord).
+        let bias = match target {
+            Target::Heap(_) => u64::from(u32::from_ne_bytes(
+                object[at + 8..at + 12].try_into().expect("four bytes"),
+            )),
+            _ => 0,
+        };
         let word = &mut object[at..at + 8];
-        let old = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
+        let old = u64::from_ne_bytes(word.try_into().expect("eight bytes")).wrapping_sub(bias);
         let mut r = old as mps_addr_t;
         let res = state.fix12(&mut r);
         if res != MPS_RES_OK as mps_res_t {
             return res;
         }
         if r as u64 != old {
-            word.copy_from_slice(&(r as u64).to_ne_bytes());
+            word.copy_from_slice(&(r as u64).wrapping_add(bias).to_ne_bytes());
             changed = true;
         }
         if !redirects.is_null() && matches!(target, Target::Code(_)) {

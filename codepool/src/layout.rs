@@ -96,10 +96,11 @@ pub const POOL_DATA_AT: usize = 16;
 pub const UNWIND_AT: usize = 32;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
-/// Size of one stub (address slot, jump, padding).
-pub const STUB_SIZE: usize = 16;
+/// Size of one stub (an indirect jump through the target's address word,
+/// padding).
+pub const STUB_SIZE: usize = 8;
 /// Offset of the jump instruction (the stub's entry point) within a stub.
-pub const STUB_ENTRY: usize = 8;
+pub const STUB_ENTRY: usize = 0;
 /// Size of one target record in the image.
 pub const TARGET_RECORD_SIZE: usize = 16;
 /// Smallest alignment of a code object (code sections want 16).
@@ -110,9 +111,15 @@ pub const MAX_COUNT: usize = u16::MAX as usize;
 /// Longest sidecar (its length is 24-bit).
 pub const MAX_SIDECAR: usize = (1 << 24) - 1;
 
-/// `jmp [rip-14]` (reads the address slot at the start of the stub), then
-/// two `int3`.
-const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
+/// A stub for a target whose address word is at `word` (a GOT slot or a
+/// target record, see [`TargetRecord::got`]), the stub at `stub`:
+/// `jmp [rip+disp32]`, then two `int3`. Both lie in the object, so the
+/// displacement never changes.
+fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
+    let disp = (i64::from(word) - (i64::from(stub) + 6)) as i32;
+    let d = disp.to_le_bytes();
+    [0xff, 0x25, d[0], d[1], d[2], d[3], 0xcc, 0xcc]
+}
 
 /// The header of a code object, decoded. The image holds it in
 /// [`HEADER_SIZE`] (48) bytes at offset 0, native-endian (images never
@@ -187,9 +194,17 @@ pub struct Header {
 }
 
 /// One entry of the target table, decoded. The image holds it in
-/// [`TARGET_RECORD_SIZE`] (16) bytes: `base` (u64, at 0), `offset` (u32, at
-/// 8), the GOT slot's index plus one (u16, at 12) and the stub's index plus
-/// one (u16, at 14).
+/// [`TARGET_RECORD_SIZE`] (16) bytes: a word (u64, at 0), `offset` (u32,
+/// at 8), the GOT slot's index plus one (u16, at 12; Code records only)
+/// and the stub's index plus one (u16, at 14).
+///
+/// The word of a Code record is `base` (the target object's start, a
+/// reference); the word of a Heap record is the target's address, `base +
+/// offset` (the collector fixes `word - offset`, see
+/// [`reference_offsets`]); the word of a Runtime record is the address
+/// (`offset` 0). So Heap and Runtime words hold the target's address, and
+/// serve as its GOT slot and its stub's address: only Code targets need
+/// GOT slots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TargetRecord {
     /// Code: the start of the target code object; Heap: the start of the heap
@@ -201,7 +216,10 @@ pub struct TargetRecord {
     pub offset: u32,
     /// Offset of this target's stub in the object, 0 when it has none.
     pub stub: u32,
-    /// Offset of this target's GOT slot in the object, 0 when it has none.
+    /// Offset of the word holding this target's address, which
+    /// GOT-relative sites and the stub read: a GOT slot for Code targets
+    /// (0 when it has none), the record's own word for Heap and Runtime
+    /// targets.
     pub got: u32,
 }
 
@@ -211,29 +229,41 @@ impl TargetRecord {
         self.base.wrapping_add(u64::from(self.offset))
     }
 
-    /// Decodes the record at the start of `bytes`, for an object with
-    /// header `h`. `None` when `bytes` is short or a slot index is out of
-    /// range.
-    fn read(h: &Header, bytes: &[u8]) -> Option<TargetRecord> {
-        let word = |at: usize, n: usize| bytes.get(at..at + n);
-        let got = u16::from_ne_bytes(word(12, 2)?.try_into().ok()?);
-        let stub = u16::from_ne_bytes(word(14, 2)?.try_into().ok()?);
+    /// Decodes the record of class `class` at offset `at` of the object
+    /// (with header `h`), whose bytes start `bytes`. `None` when `bytes`
+    /// is short, a slot index is out of range, or a field does not fit the
+    /// class.
+    fn read(h: &Header, bytes: &[u8], at: usize, class: TargetClass) -> Option<TargetRecord> {
+        let field = |at: usize, n: usize| bytes.get(at..at + n);
+        let word = u64::from_ne_bytes(field(0, 8)?.try_into().ok()?);
+        let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+        let got = u16::from_ne_bytes(field(12, 2)?.try_into().ok()?);
+        let stub = u16::from_ne_bytes(field(14, 2)?.try_into().ok()?);
         let slot = |index: u16, count: u32, first: u32, size: usize| match index {
             0 => Some(0),
             i if u32::from(i) <= count => Some(first + u32::from(i - 1) * size as u32),
             _ => None,
         };
+        let stub = slot(stub, h.stub_count, h.stub_offset, STUB_SIZE)?;
+        let own = u32::try_from(at).ok()?;
+        let (base, got) = match class {
+            TargetClass::Code => (word, slot(got, h.got_count, h.got_offset, GOT_SLOT_SIZE)?),
+            TargetClass::Heap if got == 0 => (word.wrapping_sub(u64::from(offset)), own),
+            TargetClass::Runtime if got == 0 && offset == 0 => (word, own),
+            _ => return None,
+        };
         Some(TargetRecord {
-            base: u64::from_ne_bytes(word(0, 8)?.try_into().ok()?),
-            offset: u32::from_ne_bytes(word(8, 4)?.try_into().ok()?),
-            got: slot(got, h.got_count, h.got_offset, GOT_SLOT_SIZE)?,
-            stub: slot(stub, h.stub_count, h.stub_offset, STUB_SIZE)?,
+            base,
+            offset,
+            stub,
+            got,
         })
     }
 
-    /// Encodes the record into `out` for an object with header `h`; `got`
-    /// and `stub` must be 0 or slots of the object.
-    fn write(&self, h: &Header, out: &mut [u8]) {
+    /// Encodes the record of class `class` into `out` for an object with
+    /// header `h`; `stub` and a Code record's `got` must be 0 or slots of
+    /// the object.
+    fn write(&self, h: &Header, out: &mut [u8], class: TargetClass) {
         let index = |at: u32, first: u32, size: usize| -> u16 {
             if at == 0 {
                 0
@@ -241,9 +271,12 @@ impl TargetRecord {
                 ((at - first) / size as u32 + 1) as u16
             }
         };
-        out[0..8].copy_from_slice(&self.base.to_ne_bytes());
+        let (word, got) = match class {
+            TargetClass::Code => (self.base, index(self.got, h.got_offset, GOT_SLOT_SIZE)),
+            _ => (self.address(), 0),
+        };
+        out[0..8].copy_from_slice(&word.to_ne_bytes());
         out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
-        let got = index(self.got, h.got_offset, GOT_SLOT_SIZE);
         let stub = index(self.stub, h.stub_offset, STUB_SIZE);
         out[12..14].copy_from_slice(&got.to_ne_bytes());
         out[14..16].copy_from_slice(&stub.to_ne_bytes());
@@ -556,6 +589,12 @@ impl Header {
             + sizes.sidecar;
         sizes.padding = end.saturating_sub(regions);
         sizes
+    }
+
+    /// The record of `target` at offset `at` of the target table `table`.
+    fn record(&self, table: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
+        let own = self.target_offset as usize + at;
+        TargetRecord::read(self, table.get(at..)?, own, target.class())
     }
 
     fn record_offset(&self, target: Target) -> Option<usize> {
@@ -979,7 +1018,10 @@ pub fn layout_with(
                         reloc::got_form(&code, r.offset as usize),
                         GotForm::MovLoad | GotForm::CallIndirect
                     );
-                if r.kind.uses_got() && !(relaxable && reaches) {
+                // Heap and Runtime records hold the address: their word is
+                // the slot.
+                let code_target = matches!(bindings[e], Binding::Code { .. });
+                if code_target && r.kind.uses_got() && !(relaxable && reaches) {
                     needs_got[e] = true;
                 }
                 let kind = if r.kind.is_relaxable() && !may_relax {
@@ -1008,6 +1050,11 @@ pub fn layout_with(
         });
     }
     let ext_got_base = got_count;
+    // A stub jumps through the target's address word: a Code target with
+    // a stub needs a GOT slot.
+    for e in 0..needs_got.len() {
+        needs_got[e] |= needs_stub[e] && matches!(bindings[e], Binding::Code { .. });
+    }
     got_count += needs_got.iter().filter(|&&n| n).count() as u64;
     let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
     let target_count: usize = class_records.iter().map(Vec::len).sum();
@@ -1076,21 +1123,22 @@ pub fn layout_with(
     // Padding before the code, and the stubs' padding, is int3.
     bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
-    bytes[stub_offset as usize..target_offset as usize].fill(0xcc);
-    for s in 0..stub_count as usize {
-        let at = stub_offset as usize + s * STUB_SIZE;
-        bytes[at..at + 8].fill(0);
-        bytes[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
-    }
     let mut targets = Vec::with_capacity(target_count);
     let mut record_index = 0;
     for (class, list) in class_records.iter().enumerate() {
         for (i, &(e, mut record)) in list.iter().enumerate() {
-            (record.stub, record.got) = slot_of[e];
-            let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
-            record.write(&header, &mut bytes[at..at + TARGET_RECORD_SIZE]);
-            record_index += 1;
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
+            let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
+            (record.stub, record.got) = slot_of[e];
+            if class != TargetClass::Code {
+                record.got = at as u32;
+            }
+            record.write(&header, &mut bytes[at..at + TARGET_RECORD_SIZE], class);
+            if record.stub != 0 {
+                let stub = record.stub as usize;
+                bytes[stub..stub + STUB_SIZE].copy_from_slice(&stub_code(record.stub, record.got));
+            }
+            record_index += 1;
             targets.push(TargetName {
                 name: obj.externals()[e].clone(),
                 target: Target::new(class, i as u32),
@@ -1145,7 +1193,9 @@ pub struct RelinkStats {
 /// address `self_addr`, with `resolve` giving the current address of each
 /// Code, Heap and Runtime target (self-relative targets are computed from
 /// `self_addr`). The target table in the image is not consulted for
-/// addresses, only for its GOT slots and stubs.
+/// addresses, only for its GOT slots and stubs; the words of its Heap and
+/// Runtime records, which hold their targets' addresses, are set to
+/// `resolve`'s.
 ///
 /// `image` is the object's bytes, seen through a writable mapping; `self_addr`
 /// is the address at which it executes (they differ when the pool maps its
@@ -1160,7 +1210,21 @@ pub fn relink(
     self_addr: u64,
     resolve: impl Fn(&Target) -> u64,
 ) -> Result<RelinkStats, RelinkError> {
-    relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))
+    let stats = relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))?;
+    // Heap and Runtime records hold their target's address (the word
+    // their GOT-relative sites and stubs read): the resolver's.
+    let header = Header::read(image)?;
+    for (class, count) in [
+        (TargetClass::Heap, header.heap_targets),
+        (TargetClass::Runtime, header.runtime_targets),
+    ] {
+        for index in 0..count {
+            let target = Target::new(class, index);
+            let at = header.record_offset(target).unwrap_or(0) + header.target_offset as usize;
+            image[at..at + 8].copy_from_slice(&resolve(&target).to_ne_bytes());
+        }
+    }
+    Ok(stats)
 }
 
 /// Like [`relink`], taking every target's address from the image's own
@@ -1184,8 +1248,9 @@ pub fn relink_from_table(
         let at = header
             .record_offset(t)
             .ok_or(RelinkError::BadTarget { target: t })?;
-        let record =
-            TargetRecord::read(header, &table[at..]).ok_or(RelinkError::BadTarget { target: t })?;
+        let record = header
+            .record(table, at, t)
+            .ok_or(RelinkError::BadTarget { target: t })?;
         Ok(match t {
             Target::Code(_) => record.address().wrapping_add_signed(code_delta),
             _ => record.address(),
@@ -1246,7 +1311,7 @@ where
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
         self.header
             .record_offset(target)
-            .and_then(|at| TargetRecord::read(self.header, &self.table[at..]))
+            .and_then(|at| self.header.record(self.table, at, target))
             .ok_or(RelinkError::BadTarget { target })
     }
 
@@ -1267,7 +1332,9 @@ where
         let h = self.header;
         let mut stats = RelinkStats::default();
 
-        // The address slots of stubs and GOT entries of the targets.
+        // The GOT slots of Code targets. Heap and Runtime records hold
+        // their target's address themselves; a stub jumps through its
+        // target's address word.
         let classes = [
             (TargetClass::Code, h.code_targets),
             (TargetClass::Heap, h.heap_targets),
@@ -1277,38 +1344,16 @@ where
             for index in 0..count {
                 let target = Target::new(class, index);
                 let record = self.record(target)?;
-                if record.stub == 0 && record.got == 0 {
-                    continue;
-                }
-                let address = self.address(target)?;
-                let bad = RelinkError::BadTarget { target };
                 if record.stub != 0 {
-                    let stub = u64::from(record.stub);
-                    let first = u64::from(h.stub_offset);
-                    if stub < first
-                        || (stub - first) % STUB_SIZE as u64 != 0
-                        || stub >= first + u64::from(h.stub_count) * STUB_SIZE as u64
-                    {
-                        return Err(bad);
-                    }
-                    if write {
-                        let at = stub as usize;
-                        reloc::write_u64(body, at, address);
-                        body[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
+                    if record.got == 0 {
+                        return Err(RelinkError::BadTarget { target });
                     }
                     stats.stub_slots += 1;
                 }
-                if record.got != 0 {
-                    let got = u64::from(record.got);
-                    let first = u64::from(h.got_offset);
-                    if got < first
-                        || (got - first) % GOT_SLOT_SIZE as u64 != 0
-                        || got >= h.got_end()
-                    {
-                        return Err(bad);
-                    }
+                if class == TargetClass::Code && record.got != 0 {
+                    let address = self.address(target)?;
                     if write {
-                        reloc::write_u64(body, got as usize, address);
+                        reloc::write_u64(body, record.got as usize, address);
                     }
                     stats.got_slots += 1;
                 }
@@ -1364,7 +1409,7 @@ where
                                 addend,
                             }));
                         }
-                        let entry_addr = self.self_addr + u64::from(stub) + STUB_ENTRY as u64;
+                        let entry_addr = self.self_addr + u64::from(stub);
                         put(body, entry_addr)?;
                         stats.via_stub += 1;
                     }
@@ -1419,7 +1464,7 @@ pub fn target_record(image: &[u8], target: Target) -> Result<TargetRecord, Relin
     let header = Header::read(image)?;
     header
         .record_offset(target)
-        .and_then(|at| TargetRecord::read(&header, &image[header.target_offset as usize + at..]))
+        .and_then(|at| header.record(&image[header.target_offset as usize..], at, target))
         .ok_or(RelinkError::BadTarget { target })
 }
 
@@ -1431,18 +1476,22 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
     let at = header
         .record_offset(target)
         .ok_or(RelinkError::BadTarget { target })?;
-    let start = header.target_offset as usize + at;
-    let mut record =
-        TargetRecord::read(&header, &image[start..]).ok_or(RelinkError::BadTarget { target })?;
+    let start = header.target_offset as usize;
+    let mut record = header
+        .record(&image[start..], at, target)
+        .ok_or(RelinkError::BadTarget { target })?;
     record.base = base;
-    record.write(&header, &mut image[start..start + TARGET_RECORD_SIZE]);
+    let out = &mut image[start + at..start + at + TARGET_RECORD_SIZE];
+    record.write(&header, out, target.class());
     Ok(())
 }
 
-/// The byte offsets, within the object, of the `base` words of its Code and
-/// Heap records: the references a collector's scan method must fix (each is
-/// an 8-aligned word holding the address of the start of a collected
-/// object), before calling [`relink_from_table`].
+/// The byte offsets, within the object, of the words of its Code and Heap
+/// records: the references a collector's scan method must fix before
+/// calling [`relink_from_table`]. Each is an 8-aligned word holding the
+/// address of the start of a collected object, plus, for a Heap record,
+/// the record's `offset` (the `u32` 8 bytes after the word): fix `word -
+/// offset`, store the result plus `offset`.
 pub fn reference_offsets(
     image: &[u8],
 ) -> Result<impl Iterator<Item = (Target, usize)>, RelinkError> {
@@ -1515,12 +1564,12 @@ mod tests {
         assert_eq!(h.entry_count, 2);
         assert_eq!(h.code_offset as usize, HEADER_SIZE);
         // No padding but the regions' own alignment: code 48..88, no GOT,
-        // one stub 88..104, one record 104..120, two entries, the sidecar.
+        // one stub 88..96, one record 96..112, two entries, the sidecar.
         assert_eq!(
             (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
-            (88, 88, 104, 120)
+            (88, 88, 96, 112)
         );
-        assert_eq!(h.sidecar_offset, 128);
+        assert_eq!(h.sidecar_offset, 120);
         assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
         let sizes = image.stats().sizes;
         assert_eq!(sizes.padding, 0);
@@ -1576,7 +1625,7 @@ mod tests {
                 base: EXT,
                 offset: 0,
                 stub: h.stub_offset,
-                got: 0,
+                got: h.target_offset,
             }
         );
         assert_eq!(reference_offsets(image.bytes()).unwrap().count(), 0);
@@ -1609,14 +1658,20 @@ mod tests {
         );
         assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, near + 48);
         assert_eq!(header(&bytes).unwrap().linked_at, near);
+        // The stub jumps through the runtime record's word, which holds
+        // the address.
         let stub = h.stub_offset as usize;
-        assert_eq!(field(&bytes, h.stub_offset, RelocKind::Abs64) as u64, EXT);
-        assert_eq!(bytes[stub + 8..stub + 16], STUB_CODE);
+        assert_eq!(field(&bytes, h.target_offset, RelocKind::Abs64) as u64, EXT);
+        assert_eq!(bytes[stub..stub + 2], [0xff, 0x25]);
+        assert_eq!(
+            field(&bytes, h.stub_offset + 2, RelocKind::Pc32),
+            i64::from(h.target_offset) - i64::from(h.stub_offset + 6)
+        );
         // Far: through the stub.
         let far = 0x1000_0000;
         let stats = relink(&mut bytes, far, resolve).unwrap();
         assert_eq!((stats.direct, stats.via_stub), (1, 1));
-        let stub_entry = far + u64::from(h.stub_offset) + 8;
+        let stub_entry = far + u64::from(h.stub_offset);
         assert_eq!(
             field(&bytes, 54, RelocKind::Plt32),
             stub_entry as i64 - (far as i64 + 58)
@@ -1758,7 +1813,9 @@ mod tests {
             field(image.bytes(), c + 16, RelocKind::Pc32),
             i64::from(h.got_offset) - i64::from(c + 20)
         );
-        assert_eq!((h.got_count, h.stub_count), (4, 0));
+        // The local slot and the code target's: Heap and Runtime records
+        // hold their addresses, their words are the slots.
+        assert_eq!((h.got_count, h.stub_count), (2, 0));
         assert_eq!(
             (h.code_targets, h.heap_targets, h.runtime_targets),
             (1, 1, 1)
@@ -1782,7 +1839,7 @@ mod tests {
         assert_eq!(stats.relaxed, 2, "{stats:?}");
         assert_eq!(stats.via_got, 1, "{stats:?}"); // the jmp
         assert_eq!(stats.direct, 1, "{stats:?}"); // the local GOT slot
-        assert_eq!(stats.got_slots, 3);
+        assert_eq!(stats.got_slots, 1); // the code target's
         let site = |o: u32| near + u64::from(c + o) + 4;
         assert_eq!(bytes[(c + 1) as usize], 0x8d);
         assert_eq!(
@@ -1847,8 +1904,9 @@ mod tests {
         };
         let image = layout_with(&obj, &options, bind).unwrap();
         let h = *image.header();
-        // The local GOTPCREL slot, heap's and rt's; none for code.
-        assert_eq!((h.got_count, h.stub_count), (3, 0));
+        // The local GOTPCREL slot only; none for code (in reach), heap's
+        // and rt's are their records' words.
+        assert_eq!((h.got_count, h.stub_count), (1, 0));
         assert_eq!(
             target_record(image.bytes(), Target::Code(0)).unwrap().got,
             0
@@ -1859,7 +1917,7 @@ mod tests {
         for at in [range.0, range.1 - 0x1000] {
             let mut bytes = image.bytes().to_vec();
             let stats = relink_from_table(&mut bytes, at, 0).unwrap();
-            assert_eq!(stats.got_slots, 2, "{stats:?}");
+            assert_eq!(stats.got_slots, 0, "{stats:?}");
             let c = h.code_offset as usize;
             assert_eq!(bytes[c + 7..c + 9], [0x67, 0xe8]);
         }

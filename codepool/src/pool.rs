@@ -827,6 +827,15 @@ impl Source<'_> {
             Source::Heap(h) => (h.current)(),
         }
     }
+
+    /// What its target record's word holds: the code object's start, the
+    /// heap constant's address (`layout::TargetRecord`).
+    fn word(&self) -> usize {
+        match self {
+            Source::Code(_) => self.current(),
+            Source::Heap(h) => (h.current)() + h.offset as usize,
+        }
+    }
 }
 
 /// An executable pool: code objects in collected memory, moved by the
@@ -1374,7 +1383,7 @@ impl<'a> CodePool<'a> {
             block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
             block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
             for (at, source) in &sources {
-                block[*at..*at + 8].copy_from_slice(&(source.current() as u64).to_ne_bytes());
+                block[*at..*at + 8].copy_from_slice(&(source.word() as u64).to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
             let unwind = registration.as_ref().map_or(0, |r| r.header_word());
