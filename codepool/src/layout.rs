@@ -3,64 +3,80 @@
 //! A code object is one block of memory:
 //!
 //! ```text
-//! offset 0        Header (96 bytes, #[repr(C)])
-//! entry_offset    entry-point table: u32 offset of each exported function
+//! offset 0        Header (48 bytes, see [`Header`]; the offsets below are
+//!                 derived from its counts)
 //! code_offset     machine code (.text), then the read-only data it needs
-//!                 (aligned to the object's alignment, at least 16)
+//!                 (the header rounded up to the object's alignment, at
+//!                 least 16: 48)
 //! got_offset      GOT slots, 8 bytes each (8-aligned)
-//! stub_offset     stubs for far calls, 16 bytes each (16-aligned)
-//! target_offset   target table: one TargetRecord (24 bytes) per distinct
-//!                 target, Code records, then Heap, then Runtime (8-aligned)
+//! stub_offset     stubs for far calls, 8 bytes each
+//! target_offset   target table: one TargetRecord (16 bytes) per distinct
+//!                 target, Code records, then Heap, then Runtime
+//! entry_offset    entry-point table: u32 offset of each exported function
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
 //! total_size      (a multiple of 16)
 //! ```
 //!
+//! No region is padded beyond its own alignment; [`Sizes`] tells where
+//! the bytes go.
+//!
 //! [`layout`] builds this image from a [`LoadedObject`]: every relocation
 //! that is PC-relative inside the object is applied once and forgotten;
 //! every other one becomes a sidecar entry. [`relink`] re-encodes every
-//! sidecar site (and every GOT slot and stub) from the object's current
-//! address and its targets' current addresses. It is what the collector's
-//! scan method calls after fixing the references in the target table, and
+//! sidecar site (and every GOT slot) from the object's current address
+//! and its targets' current addresses. It is what the collector's scan
+//! method calls after fixing the references in the target table, and
 //! after the object has moved.
 //!
 //! # Far targets
 //!
-//! A call (`R_X86_64_PLT32`) to a target outside the object gets a stub:
+//! A call (`R_X86_64_PLT32`) to a target outside the object that may be out
+//! of its reach gets a stub, which jumps through the word holding the
+//! target's address (the target's record for Heap and Runtime targets, a
+//! GOT slot for Code targets):
 //!
 //! ```text
-//! stub+0   8-byte target address        (naturally aligned: a relink never
-//!                                         leaves a torn address)
-//! stub+8   ff 25 f2 ff ff ff            jmp [rip-14]   (the address above)
-//! stub+14  cc cc                        int3 padding
+//! stub+0   ff 25 <disp32>               jmp [rip+disp32]  (the word)
+//! stub+6   cc cc                        int3 padding
 //! ```
 //!
+//! The word is naturally aligned, so a relink never leaves a torn address.
 //! [`relink`] makes the call direct when the target is within ±2 GiB of the
 //! site and sends it through the stub otherwise; it does so again on every
 //! relink, so a call switches back to direct when objects move closer.
 //!
 //! A GOT-relative reference (`R_X86_64_GOTPCREL*`, the way position-
-//! independent code loads the address of an external symbol) gets a GOT
-//! slot holding the target's address. The relaxable kinds
-//! (`GOTPCRELX`, `REX_GOTPCRELX`) are switched to the direct form
-//! (`lea`, `addr32 call`) when the target is in reach and back to the GOT
-//! form when it is not (see [`crate::reloc`]). GOT-relative references to
-//! symbols inside the object are relaxed once by [`layout`] when possible,
-//! and otherwise get a GOT slot with a [`Target::SelfRelative`] entry.
+//! independent code loads the address of an external symbol) reads the
+//! word holding the target's address (a GOT slot for a Code target, the
+//! record itself otherwise). The relaxable kinds (`GOTPCRELX`,
+//! `REX_GOTPCRELX`) are switched to the direct form (`lea`, `addr32 call`)
+//! when the target is in reach and back to the GOT form when it is not
+//! (see [`crate::reloc`]). GOT-relative references to symbols inside the
+//! object are relaxed once by [`layout`] when possible, and otherwise get a
+//! GOT slot with a [`Target::SelfRelative`] entry.
+//!
+//! [`layout_with`] lays out an object that stays inside a known address
+//! range (an executable pool's code memory, which holds every Code target
+//! too): a call whose target every site in the range reaches gets no stub,
+//! and a relaxable GOT-relative site whose target is always in reach gets
+//! no GOT slot.
 //!
 //! Other kinds must reach their target directly; a 32-bit field that cannot
 //! is a [`RelinkError`].
 //!
 //! # The target table and the collector
 //!
-//! Each [`TargetRecord`] holds `base` and `offset`; the target's address is
-//! `base + offset`. For Code and Heap records `base` is a reference to the
-//! start of a collected object (the target code object, or the heap
-//! object), so a scan method fixes `base` in place (the words listed by
-//! [`reference_offsets`]) and then calls [`relink_from_table`]. Runtime
-//! records hold a fixed address in `base`. When the executable pool maps its
-//! memory twice, references (and so Code `base`s) are write-view addresses
-//! and code runs in the execute view: [`relink_from_table`] takes the
-//! distance between the two.
+//! Each [`TargetRecord`] stands for `base` and `offset`; the target's
+//! address is `base + offset`. For Code and Heap records `base` is a
+//! reference to the start of a collected object (the target code object,
+//! or the heap object). A Code record's word holds `base`; a Heap record's
+//! word holds `base + offset` (the address, which its GOT-relative sites
+//! read). So a scan method fixes each word listed by [`reference_offsets`]
+//! (a Heap word minus its offset, then plus it again) and then calls
+//! [`relink_from_table`]. Runtime records hold a fixed address. When the
+//! executable pool maps its memory twice, references (and so Code `base`s)
+//! are write-view addresses and code runs in the execute view:
+//! [`relink_from_table`] takes the distance between the two.
 //!
 //! # Instruction caches
 //!
@@ -653,7 +669,7 @@ pub struct LayoutStats {
     /// Size of the whole object.
     pub total_bytes: usize,
     /// Where the object's bytes go ([`Header::sizes`]; the pool adds its
-    /// trailer and rounding to an installed object's).
+    /// rounding to an installed object's).
     pub sizes: Sizes,
 }
 

@@ -691,8 +691,8 @@ pub struct CodePoolOptions<'a> {
     /// Register each object's unwind table (`.eh_frame`) so that panics,
     /// C++ exceptions and backtraces pass through JIT frames while the
     /// collector moves code ([`crate::unwind`]); default `true`. Costs a
-    /// table copy per installation, an 8-byte trailer per object and, in
-    /// the collector, a few atomic stores per moved or dead object.
+    /// table copy per installation (the object names its record in a
+    /// header word) and, in the collector, a few atomic stores per moved or dead object.
     pub unwind: Option<bool>,
 }
 

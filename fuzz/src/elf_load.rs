@@ -15,7 +15,9 @@
 //! at `A`, then `B`, then `A` again equals the image relinked at `A` once.
 
 use codepool::elf::{LoadedObject, RelocTarget, SectionKind};
-use codepool::layout::{self, Binding, CodeImage, Header, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE};
+use codepool::layout::{
+    self, Binding, CodeImage, Header, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE, TARGET_RECORD_SIZE,
+};
 use codepool::reloc::{self, GotForm, RelocKind};
 use codepool::sidecar::Target;
 
@@ -26,9 +28,6 @@ pub const RUNTIME: u64 = 0x7f00_0000_1000;
 /// below it, and low enough for 32-bit absolute addresses of the object.
 /// All 4096-aligned (the largest alignment the loader accepts).
 pub const ADDRESSES: [u64; 3] = [0x7f00_1000_0000, 0x1000_0000, 0x40_0000];
-
-/// The bytes of the stub's jump (see `codepool::layout`'s module docs).
-const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
 
 /// Runs one input, without the relinking checks on objects that hit a
 /// known, reported issue (see [`opcode_overlaps_field`]).
@@ -296,13 +295,33 @@ fn check_linked(
     let got = u64::from(h.got_offset)..h.got_end();
     let stubs = u64::from(h.stub_offset)
         ..u64::from(h.stub_offset) + u64::from(h.stub_count) * STUB_SIZE as u64;
+    let table = u64::from(h.target_offset)..u64::from(h.target_offset) + u64::from(h.target_len);
     let code = &bytes[co as usize..(co + u64::from(h.code_size)) as usize];
+    // A word holding a target's address: a GOT slot, or the word of a
+    // Heap or Runtime record (layout::TargetRecord).
+    let address_word = |word: i128| -> bool {
+        let in_got = word >= i128::from(got.start)
+            && word < i128::from(got.end)
+            && (word - i128::from(got.start)) % GOT_SLOT_SIZE as i128 == 0;
+        let first_address_record =
+            i128::from(table.start) + i128::from(h.code_targets) * TARGET_RECORD_SIZE as i128;
+        let in_table = word >= first_address_record
+            && word < i128::from(table.end)
+            && (word - i128::from(table.start)) % TARGET_RECORD_SIZE as i128 == 0;
+        in_got || in_table
+    };
 
     // Bytes a relink may write.
     let mut writable = vec![false; bytes.len()];
     writable[8..16].fill(true); // linked_at
     writable[got.start as usize..got.end as usize].fill(true);
-    writable[stubs.start as usize..stubs.end as usize].fill(true);
+    // The words of Heap and Runtime records (relink sets them to the
+    // resolver's addresses).
+    let records = u64::from(h.code_targets)..h.target_count();
+    for r in records {
+        let at = (table.start + r * TARGET_RECORD_SIZE as u64) as usize;
+        writable[at..at + 8].fill(true);
+    }
 
     for r in obj.relocations() {
         let site = co + u64::from(r.offset);
@@ -344,19 +363,23 @@ fn check_linked(
             RelocKind::Pc32 => assert_eq!(reached, i128::from(s), "{}", what()),
             RelocKind::Plt32 => {
                 if reached != i128::from(s) {
-                    // Through a stub: its slot holds the target.
+                    // Through a stub: `jmp [rip+disp32]` through a word
+                    // holding the target.
                     let entry = reached - i128::from(addr);
-                    let slot = entry - STUB_ENTRY as i128;
+                    let stub = entry - STUB_ENTRY as i128;
                     assert!(
-                        slot >= i128::from(stubs.start)
-                            && slot < i128::from(stubs.end)
-                            && (slot - i128::from(stubs.start)) % STUB_SIZE as i128 == 0,
+                        stub >= i128::from(stubs.start)
+                            && stub < i128::from(stubs.end)
+                            && (stub - i128::from(stubs.start)) % STUB_SIZE as i128 == 0,
                         "{} reaches neither its target nor a stub",
                         what()
                     );
-                    assert_eq!(read_u64(bytes, slot as u64), Some(s), "stub of {}", what());
                     let e = entry as usize;
-                    assert_eq!(bytes[e..e + 8], STUB_CODE, "stub code of {}", what());
+                    assert_eq!(bytes[e..e + 2], [0xff, 0x25], "stub code of {}", what());
+                    let disp = i32::from_le_bytes(bytes[e + 2..e + 6].try_into().unwrap());
+                    let word = entry + 6 + i128::from(disp);
+                    assert!(address_word(word), "stub word of {}", what());
+                    assert_eq!(read_u64(bytes, word as u64), Some(s), "stub of {}", what());
                 }
             }
             RelocKind::GotPcRel | RelocKind::GotPcRelX | RelocKind::RexGotPcRelX => {
@@ -393,10 +416,7 @@ fn check_linked(
                 // `Some(false)`: a GOT slot holding the target's address.
                 let got_slot = || -> Option<bool> {
                     let slot = reached - i128::from(addr);
-                    let in_got = slot >= i128::from(got.start)
-                        && slot < i128::from(got.end)
-                        && (slot - i128::from(got.start)) % GOT_SLOT_SIZE as i128 == 0;
-                    (in_got && read_u64(bytes, slot as u64) == Some(s)).then_some(false)
+                    (address_word(slot) && read_u64(bytes, slot as u64) == Some(s)).then_some(false)
                 };
                 let reaches = if reached == i128::from(s) {
                     Some(true)
