@@ -10,8 +10,9 @@
 //!                 least 16: 48)
 //! got_offset      GOT slots, 8 bytes each (8-aligned)
 //! stub_offset     stubs for far calls, 8 bytes each
-//! target_offset   target table: one TargetRecord (16 bytes) per distinct
-//!                 target, Code records, then Heap, then Runtime
+//! target_offset   target table: one TargetRecord per distinct target,
+//!                 Code records, then Heap (12 bytes each), then Runtime
+//!                 (8 bytes each)
 //! entry_offset    entry-point table: u32 offset of each exported function
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
 //! total_size      (a multiple of 16)
@@ -40,7 +41,12 @@
 //! stub+6   cc cc                        int3 padding
 //! ```
 //!
-//! The word is naturally aligned, so a relink never leaves a torn address.
+//! Stubs are sorted by the word they jump through, and a target's stub is
+//! found by its word. Code targets have GOT slots all or none (the last
+//! ones of the GOT, in record order). Words in the target table are 4-
+//! but not always 8-aligned; relinking happens only while no thread runs
+//! the object (the world is stopped, or the object is not published yet),
+//! so no thread reads a word while it is written.
 //! [`relink`] makes the call direct when the target is within ±2 GiB of the
 //! site and sends it through the stub otherwise; it does so again on every
 //! relink, so a call switches back to direct when objects move closer.
@@ -117,8 +123,14 @@ pub const GOT_SLOT_SIZE: usize = 8;
 pub const STUB_SIZE: usize = 8;
 /// Offset of the jump instruction (the stub's entry point) within a stub.
 pub const STUB_ENTRY: usize = 0;
-/// Size of one target record in the image.
-pub const TARGET_RECORD_SIZE: usize = 16;
+/// Size of a Code or Heap target record in the image (a word and an
+/// offset).
+pub const TARGET_RECORD_SIZE: usize = 12;
+/// Size of a Runtime target record in the image (a word).
+pub const RUNTIME_RECORD_SIZE: usize = 8;
+/// Bit of the packed word at offset 28 of the header: Code targets have GOT
+/// slots ([`Header::code_got`]).
+const CODE_GOT_FLAG: u32 = 1 << 28;
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
 /// Most entry points, GOT slots, stubs, and targets of each class an
@@ -143,8 +155,9 @@ fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
 ///
 /// ```text
 ///  0 magic u32         4 total_size u32     8 linked_at u64
-/// 16 pool_data u64    24 code_size u32     28 sidecar_len (low 24 bits),
-///                                             log2 align (high 8) u32
+/// 16 pool_data u64    24 code_size u32     28 sidecar_len (bits 0-23),
+///                                             log2 align (24-27),
+///                                             code_got (28) u32
 /// 32 unwind u32       36 entry_count u16   38 got_count u16
 /// 40 stub_count u16   42 code_targets u16  44 heap_targets u16
 /// 46 runtime_targets u16
@@ -207,12 +220,18 @@ pub struct Header {
     /// afterwards: the index plus one of the object's unwind record
     /// (`crate::unwind`), 0 for none.
     pub unwind: u32,
+    /// Code targets have GOT slots: the last `code_targets` of the GOT, in
+    /// record order (a bit of the packed word at offset 28).
+    pub code_got: bool,
 }
 
-/// One entry of the target table, decoded. The image holds it in
-/// [`TARGET_RECORD_SIZE`] (16) bytes: a word (u64, at 0), `offset` (u32,
-/// at 8), the GOT slot's index plus one (u16, at 12; Code records only)
-/// and the stub's index plus one (u16, at 14).
+/// One entry of the target table, decoded. The image holds a Code or Heap
+/// record in [`TARGET_RECORD_SIZE`] (12) bytes, a word (u64, at 0) and
+/// `offset` (u32, at 8), and a Runtime record in
+/// [`RUNTIME_RECORD_SIZE`] (8), its word. Neither holds its GOT slot or
+/// stub: Code targets have GOT slots all or none ([`Header::code_got`]),
+/// the last `code_targets` slots, in record order; stubs are sorted by the
+/// word they jump through, and found by it.
 ///
 /// The word of a Code record is `base` (the target object's start, a
 /// reference); the word of a Heap record is the target's address, `base +
@@ -230,7 +249,9 @@ pub struct TargetRecord {
     /// the target code object, an offset into the heap object, 0 for
     /// Runtime.
     pub offset: u32,
-    /// Offset of this target's stub in the object, 0 when it has none.
+    /// Offset of this target's stub in the object, 0 when it has none
+    /// (found by [`target_record`]; 0 in the records relinking reads,
+    /// which looks stubs up itself).
     pub stub: u32,
     /// Offset of the word holding this target's address, which
     /// GOT-relative sites and the stub read: a GOT slot for Code targets
@@ -245,58 +266,71 @@ impl TargetRecord {
         self.base.wrapping_add(u64::from(self.offset))
     }
 
-    /// Decodes the record of class `class` at offset `at` of the object
-    /// (with header `h`), whose bytes start `bytes`. `None` when `bytes`
-    /// is short, a slot index is out of range, or a field does not fit the
-    /// class.
-    fn read(h: &Header, bytes: &[u8], at: usize, class: TargetClass) -> Option<TargetRecord> {
+    /// Decodes the record of `target` at offset `at` of the object (with
+    /// header `h`), whose bytes start `bytes`. `None` when `bytes` is
+    /// short. The stub is not looked up (0).
+    fn read(h: &Header, bytes: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
         let field = |at: usize, n: usize| bytes.get(at..at + n);
         let word = u64::from_ne_bytes(field(0, 8)?.try_into().ok()?);
-        let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
-        let got = u16::from_ne_bytes(field(12, 2)?.try_into().ok()?);
-        let stub = u16::from_ne_bytes(field(14, 2)?.try_into().ok()?);
-        let slot = |index: u16, count: u32, first: u32, size: usize| match index {
-            0 => Some(0),
-            i if u32::from(i) <= count => Some(first + u32::from(i - 1) * size as u32),
-            _ => None,
-        };
-        let stub = slot(stub, h.stub_count, h.stub_offset, STUB_SIZE)?;
         let own = u32::try_from(at).ok()?;
-        let (base, got) = match class {
-            TargetClass::Code => (word, slot(got, h.got_count, h.got_offset, GOT_SLOT_SIZE)?),
-            TargetClass::Heap if got == 0 => (word.wrapping_sub(u64::from(offset)), own),
-            TargetClass::Runtime if got == 0 && offset == 0 => (word, own),
-            _ => return None,
+        let (base, offset, got) = match target {
+            Target::Code(i) => {
+                let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+                let got = if h.code_got {
+                    let first = h.got_count.checked_sub(h.code_targets)?;
+                    h.got_offset + (first + i) * GOT_SLOT_SIZE as u32
+                } else {
+                    0
+                };
+                (word, offset, got)
+            }
+            Target::Heap(_) => {
+                let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+                (word.wrapping_sub(u64::from(offset)), offset, own)
+            }
+            Target::Runtime(_) => (word, 0, own),
+            Target::SelfRelative(_) => return None,
         };
         Some(TargetRecord {
             base,
             offset,
-            stub,
+            stub: 0,
             got,
         })
     }
 
-    /// Encodes the record of class `class` into `out` for an object with
-    /// header `h`; `stub` and a Code record's `got` must be 0 or slots of
-    /// the object.
-    fn write(&self, h: &Header, out: &mut [u8], class: TargetClass) {
-        let index = |at: u32, first: u32, size: usize| -> u16 {
-            if at == 0 {
-                0
-            } else {
-                ((at - first) / size as u32 + 1) as u16
-            }
-        };
-        let (word, got) = match class {
-            TargetClass::Code => (self.base, index(self.got, h.got_offset, GOT_SLOT_SIZE)),
-            _ => (self.address(), 0),
-        };
-        out[0..8].copy_from_slice(&word.to_ne_bytes());
-        out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
-        let stub = index(self.stub, h.stub_offset, STUB_SIZE);
-        out[12..14].copy_from_slice(&got.to_ne_bytes());
-        out[14..16].copy_from_slice(&stub.to_ne_bytes());
+    /// Encodes the record of class `class` into `out`.
+    fn write(&self, out: &mut [u8], class: TargetClass) {
+        match class {
+            TargetClass::Code => out[0..8].copy_from_slice(&self.base.to_ne_bytes()),
+            _ => out[0..8].copy_from_slice(&self.address().to_ne_bytes()),
+        }
+        if class != TargetClass::Runtime {
+            out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
+        }
     }
+}
+
+/// The stub of the object (header `h`, bytes `image`, at least up to the
+/// stubs' end) that jumps through the word at `word`, or 0. Stubs are
+/// sorted by their words: a binary search.
+fn stub_for(h: &Header, image: &[u8], word: u32) -> u32 {
+    let word_of = |k: u32| -> Option<i64> {
+        let at = (h.stub_offset + k * STUB_SIZE as u32) as usize;
+        let disp = i32::from_ne_bytes(image.get(at + 2..at + 6)?.try_into().ok()?);
+        Some(i64::from(h.stub_offset + k * STUB_SIZE as u32) + 6 + i64::from(disp))
+    };
+    let (mut lo, mut hi) = (0, h.stub_count);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match word_of(mid) {
+            Some(w) if w == i64::from(word) => return h.stub_offset + mid * STUB_SIZE as u32,
+            Some(w) if w < i64::from(word) => lo = mid + 1,
+            Some(_) => hi = mid,
+            None => return 0,
+        }
+    }
+    0
 }
 
 /// How the caller binds an undefined symbol of the object.
@@ -464,7 +498,10 @@ impl Header {
             return Err(RelinkError::BadHeader("bad magic"));
         }
         let packed = u32_at(28);
-        let log2 = packed >> 24;
+        let log2 = (packed >> 24) & 0xf;
+        if packed >> 29 != 0 {
+            return Err(RelinkError::BadHeader("bad alignment"));
+        }
         if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
             return Err(RelinkError::BadHeader("bad alignment"));
         }
@@ -478,6 +515,7 @@ impl Header {
             sidecar_len: packed & MAX_SIDECAR as u32,
             align: 1 << log2,
             unwind: u32_at(UNWIND_AT),
+            code_got: packed & CODE_GOT_FLAG != 0,
             entry_count: u16_at(36),
             got_count: u16_at(38),
             stub_count: u16_at(40),
@@ -504,7 +542,8 @@ impl Header {
         let got_offset = align_up(code_offset + c(self.code_size), GOT_SLOT_SIZE as u64);
         let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
         let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
-        let target_len = self.target_count() * TARGET_RECORD_SIZE as u64;
+        let target_len = (c(self.code_targets) + c(self.heap_targets)) * TARGET_RECORD_SIZE as u64
+            + c(self.runtime_targets) * RUNTIME_RECORD_SIZE as u64;
         let entry_offset = target_offset + target_len;
         let sidecar_offset = entry_offset + 4 * c(self.entry_count);
         let end = sidecar_offset + c(self.sidecar_len);
@@ -532,7 +571,9 @@ impl Header {
         put(LINKED_AT, &self.linked_at.to_ne_bytes());
         put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
         put(24, &self.code_size.to_ne_bytes());
-        let packed = (self.sidecar_len & MAX_SIDECAR as u32) | (self.align.trailing_zeros() << 24);
+        let packed = (self.sidecar_len & MAX_SIDECAR as u32)
+            | (self.align.trailing_zeros() << 24)
+            | if self.code_got { CODE_GOT_FLAG } else { 0 };
         put(28, &packed.to_ne_bytes());
         put(UNWIND_AT, &self.unwind.to_ne_bytes());
         put(36, &u16_of(self.entry_count));
@@ -610,7 +651,7 @@ impl Header {
     /// The record of `target` at offset `at` of the target table `table`.
     fn record(&self, table: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
         let own = self.target_offset as usize + at;
-        TargetRecord::read(self, table.get(at..)?, own, target.class())
+        TargetRecord::read(self, table.get(at..)?, own, target)
     }
 
     fn record_offset(&self, target: Target) -> Option<usize> {
@@ -623,7 +664,13 @@ impl Header {
         if target.index() >= count {
             return None;
         }
-        Some((first + target.index()) as usize * TARGET_RECORD_SIZE)
+        let index = target.index() as usize;
+        Some(match target.class() {
+            TargetClass::Runtime => {
+                first as usize * TARGET_RECORD_SIZE + index * RUNTIME_RECORD_SIZE
+            }
+            _ => (first as usize + index) * TARGET_RECORD_SIZE,
+        })
     }
 }
 
@@ -1065,13 +1112,13 @@ pub fn layout_with(
             target: Target::SelfRelative(t),
         });
     }
-    let ext_got_base = got_count;
     // A stub jumps through the target's address word: a Code target with
-    // a stub needs a GOT slot.
-    for e in 0..needs_got.len() {
-        needs_got[e] |= needs_stub[e] && matches!(bindings[e], Binding::Code { .. });
+    // a stub needs a GOT slot. Code targets have slots all or none.
+    let code_got = (0..needs_got.len())
+        .any(|e| (needs_got[e] || needs_stub[e]) && matches!(bindings[e], Binding::Code { .. }));
+    if code_got {
+        got_count += class_records[0].len() as u64;
     }
-    got_count += needs_got.iter().filter(|&&n| n).count() as u64;
     let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
     let target_count: usize = class_records.iter().map(Vec::len).sum();
     let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
@@ -1098,6 +1145,7 @@ pub fn layout_with(
         heap_targets: class_records[1].len() as u32,
         runtime_targets: class_records[2].len() as u32,
         sidecar_len: sidecar.as_bytes().len() as u32,
+        code_got,
         ..Header::default()
     };
     header.derive()?;
@@ -1108,21 +1156,6 @@ pub fn layout_with(
     let target_offset = u64::from(header.target_offset);
     let entry_offset = u64::from(header.entry_offset);
     let sidecar_offset = u64::from(header.sidecar_offset);
-
-    // Assign GOT slots and stubs to the records, in external order.
-    let mut next_got = ext_got_base;
-    let mut next_stub = 0u64;
-    let mut slot_of = vec![(0u32, 0u32); obj.externals().len()];
-    for e in 0..obj.externals().len() {
-        if needs_got[e] {
-            slot_of[e].1 = (got_offset + next_got * GOT_SLOT_SIZE as u64) as u32;
-            next_got += 1;
-        }
-        if needs_stub[e] {
-            slot_of[e].0 = (stub_offset + next_stub * STUB_SIZE as u64) as u32;
-            next_stub += 1;
-        }
-    }
 
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
@@ -1139,25 +1172,28 @@ pub fn layout_with(
     // Padding before the code, and the stubs' padding, is int3.
     bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
+    // The records, in class order; stubs in the same order, so sorted by
+    // the words they jump through (Code targets' GOT slots, in record
+    // order, come before the table).
     let mut targets = Vec::with_capacity(target_count);
-    let mut record_index = 0;
+    let mut next_stub = stub_offset as u32;
     for (class, list) in class_records.iter().enumerate() {
-        for (i, &(e, mut record)) in list.iter().enumerate() {
+        for (i, &(e, record)) in list.iter().enumerate() {
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
-            let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
-            (record.stub, record.got) = slot_of[e];
-            if class != TargetClass::Code {
-                record.got = at as u32;
+            let target = Target::new(class, i as u32);
+            let at = target_offset as usize + header.record_offset(target).expect("in range");
+            record.write(&mut bytes[at..], class);
+            if needs_stub[e] {
+                let word = TargetRecord::read(&header, &bytes[at..], at, target)
+                    .expect("written above")
+                    .got;
+                let stub = next_stub as usize;
+                bytes[stub..stub + STUB_SIZE].copy_from_slice(&stub_code(next_stub, word));
+                next_stub += STUB_SIZE as u32;
             }
-            record.write(&header, &mut bytes[at..at + TARGET_RECORD_SIZE], class);
-            if record.stub != 0 {
-                let stub = record.stub as usize;
-                bytes[stub..stub + STUB_SIZE].copy_from_slice(&stub_code(record.stub, record.got));
-            }
-            record_index += 1;
             targets.push(TargetName {
                 name: obj.externals()[e].clone(),
-                target: Target::new(class, i as u32),
+                target,
             });
         }
     }
@@ -1199,7 +1235,7 @@ pub struct RelinkStats {
     pub via_got: usize,
     /// GOT-relative sites relaxed to the direct form.
     pub relaxed: usize,
-    /// Stub address slots written.
+    /// Stubs of the object (each jumps through its target's address word).
     pub stub_slots: usize,
     /// GOT slots of targets written.
     pub got_slots: usize,
@@ -1360,12 +1396,6 @@ where
             for index in 0..count {
                 let target = Target::new(class, index);
                 let record = self.record(target)?;
-                if record.stub != 0 {
-                    if record.got == 0 {
-                        return Err(RelinkError::BadTarget { target });
-                    }
-                    stats.stub_slots += 1;
-                }
                 if class == TargetClass::Code && record.got != 0 {
                     let address = self.address(target)?;
                     if write {
@@ -1375,6 +1405,8 @@ where
                 }
             }
         }
+
+        stats.stub_slots = h.stub_count as usize;
 
         // The sites.
         let code_start = h.code_offset as usize;
@@ -1413,7 +1445,10 @@ where
                     } else {
                         let stub = match target {
                             Target::SelfRelative(_) => 0,
-                            _ => self.record(target)?.stub,
+                            _ => match self.record(target)?.got {
+                                0 => 0,
+                                word => stub_for(h, body, word),
+                            },
                         };
                         if stub == 0 || addend != kind.usual_addend() {
                             // No way round: a stub only forwards to the
@@ -1478,10 +1513,14 @@ pub fn header(image: &[u8]) -> Result<Header, RelinkError> {
 /// The record of `target` in the image's target table.
 pub fn target_record(image: &[u8], target: Target) -> Result<TargetRecord, RelinkError> {
     let header = Header::read(image)?;
-    header
+    let mut record = header
         .record_offset(target)
         .and_then(|at| header.record(&image[header.target_offset as usize..], at, target))
-        .ok_or(RelinkError::BadTarget { target })
+        .ok_or(RelinkError::BadTarget { target })?;
+    if record.got != 0 {
+        record.stub = stub_for(&header, image, record.got);
+    }
+    Ok(record)
 }
 
 /// Sets the `base` of `target`'s record (the collector does the same
@@ -1498,7 +1537,7 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
         .ok_or(RelinkError::BadTarget { target })?;
     record.base = base;
     let out = &mut image[start + at..start + at + TARGET_RECORD_SIZE];
-    record.write(&header, out, target.class());
+    record.write(out, target.class());
     Ok(())
 }
 
@@ -1580,12 +1619,13 @@ mod tests {
         assert_eq!(h.entry_count, 2);
         assert_eq!(h.code_offset as usize, HEADER_SIZE);
         // No padding but the regions' own alignment: code 48..88, no GOT,
-        // one stub 88..96, one record 96..112, two entries, the sidecar.
+        // one stub 88..96, one runtime record 96..104, two entries, the
+        // sidecar.
         assert_eq!(
             (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
-            (88, 88, 96, 112)
+            (88, 88, 96, 104)
         );
-        assert_eq!(h.sidecar_offset, 120);
+        assert_eq!(h.sidecar_offset, 112);
         assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
         let sizes = image.stats().sizes;
         assert_eq!(sizes.padding, 0);
@@ -1611,7 +1651,7 @@ mod tests {
         let stats = image.stats();
         assert_eq!((stats.elf_relocations, stats.resolved), (4, 2));
         assert_eq!(stats.sidecar.relocs, 2);
-        assert_eq!(stats.target_table_bytes, TARGET_RECORD_SIZE);
+        assert_eq!(stats.target_table_bytes, RUNTIME_RECORD_SIZE);
         // The internal call f -> g is resolved for good.
         assert_eq!(field(image.bytes(), 49, RelocKind::Pc32), 66 - 53);
         // The lea of .rodata (at code+24) too.
@@ -1700,6 +1740,47 @@ mod tests {
         let mut fresh = image.bytes().to_vec();
         relink(&mut fresh, near, resolve).unwrap();
         assert_eq!(bytes, fresh);
+    }
+
+    #[test]
+    fn a_far_code_target_is_called_through_its_got_slot() {
+        let obj = load(&sample().build()).unwrap();
+        let image = layout(&obj, |name| {
+            (name == "ext").then_some(Binding::Code {
+                object: EXT,
+                offset: 0x40,
+            })
+        })
+        .unwrap();
+        let h = *image.header();
+        assert!(h.code_got);
+        assert_eq!((h.got_count, h.stub_count), (1, 1));
+        let record = target_record(image.bytes(), Target::Code(0)).unwrap();
+        assert_eq!((record.got, record.stub), (h.got_offset, h.stub_offset));
+        let mut bytes = image.bytes().to_vec();
+        let far = 0x1000_0000;
+        let stats = relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!((stats.via_stub, stats.got_slots), (1, 1));
+        // The call goes to the stub, which jumps through the GOT slot,
+        // which holds the target.
+        assert_eq!(
+            field(&bytes, 54, RelocKind::Plt32),
+            i64::from(h.stub_offset) - 58
+        );
+        let stub = h.stub_offset;
+        let word = i64::from(stub + 6) + field(&bytes, stub + 2, RelocKind::Pc32);
+        assert_eq!(word, i64::from(h.got_offset));
+        assert_eq!(
+            field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
+            EXT + 0x40
+        );
+        // The collector moves the target: its slot follows.
+        set_target_base(&mut bytes, Target::Code(0), EXT + 0x1000).unwrap();
+        relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!(
+            field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
+            EXT + 0x1040
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@
 
 use codepool::elf::{LoadedObject, RelocTarget, SectionKind};
 use codepool::layout::{
-    self, Binding, CodeImage, Header, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE, TARGET_RECORD_SIZE,
+    self, Binding, CodeImage, Header, GOT_SLOT_SIZE, RUNTIME_RECORD_SIZE, STUB_ENTRY, STUB_SIZE,
+    TARGET_RECORD_SIZE,
 };
 use codepool::reloc::{self, GotForm, RelocKind};
 use codepool::sidecar::Target;
@@ -297,18 +298,23 @@ fn check_linked(
         ..u64::from(h.stub_offset) + u64::from(h.stub_count) * STUB_SIZE as u64;
     let table = u64::from(h.target_offset)..u64::from(h.target_offset) + u64::from(h.target_len);
     let code = &bytes[co as usize..(co + u64::from(h.code_size)) as usize];
+    // The words of Heap and Runtime records, which hold their targets'
+    // addresses (layout::TargetRecord): 12-byte Heap records after the
+    // Code records, then 8-byte Runtime records.
+    let heap_words = (0..u64::from(h.heap_targets))
+        .map(|i| table.start + (u64::from(h.code_targets) + i) * TARGET_RECORD_SIZE as u64);
+    let runtime_start = table.start
+        + (u64::from(h.code_targets) + u64::from(h.heap_targets)) * TARGET_RECORD_SIZE as u64;
+    let runtime_words =
+        (0..u64::from(h.runtime_targets)).map(|i| runtime_start + i * RUNTIME_RECORD_SIZE as u64);
+    let record_words: Vec<u64> = heap_words.chain(runtime_words).collect();
     // A word holding a target's address: a GOT slot, or the word of a
-    // Heap or Runtime record (layout::TargetRecord).
+    // Heap or Runtime record.
     let address_word = |word: i128| -> bool {
         let in_got = word >= i128::from(got.start)
             && word < i128::from(got.end)
             && (word - i128::from(got.start)) % GOT_SLOT_SIZE as i128 == 0;
-        let first_address_record =
-            i128::from(table.start) + i128::from(h.code_targets) * TARGET_RECORD_SIZE as i128;
-        let in_table = word >= first_address_record
-            && word < i128::from(table.end)
-            && (word - i128::from(table.start)) % TARGET_RECORD_SIZE as i128 == 0;
-        in_got || in_table
+        in_got || record_words.iter().any(|&w| i128::from(w) == word)
     };
 
     // Bytes a relink may write.
@@ -317,10 +323,8 @@ fn check_linked(
     writable[got.start as usize..got.end as usize].fill(true);
     // The words of Heap and Runtime records (relink sets them to the
     // resolver's addresses).
-    let records = u64::from(h.code_targets)..h.target_count();
-    for r in records {
-        let at = (table.start + r * TARGET_RECORD_SIZE as u64) as usize;
-        writable[at..at + 8].fill(true);
+    for &at in &record_words {
+        writable[at as usize..at as usize + 8].fill(true);
     }
 
     for r in obj.relocations() {
