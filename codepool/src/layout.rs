@@ -1543,7 +1543,7 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
 
 /// The byte offsets, within the object, of the words of its Code and Heap
 /// records: the references a collector's scan method must fix before
-/// calling [`relink_from_table`]. Each is an 8-aligned word holding the
+/// calling [`relink_from_table`]. Each is a (4-aligned) word holding the
 /// address of the start of a collected object, plus, for a Heap record,
 /// the record's `offset` (the `u32` 8 bytes after the word): fix `word -
 /// offset`, store the result plus `offset`.
