@@ -34,6 +34,7 @@ use std::time::Instant;
 use codepool::jit::inkwell::context::Context;
 use codepool::jit::inkwell::module::{Linkage, Module};
 use codepool::jit::inkwell::IntPredicate;
+use codepool::layout::Sizes;
 use codepool::{Census, CodeObject, CodePool, CodePoolOptions, Env, RelinkCounters, TraceStats};
 use mps::{Amc, Arena, Error, Format, Object, PoolOptions, ScanState, Scope};
 
@@ -443,6 +444,14 @@ fn report(columns: &[(&str, &Column)]) {
     });
     row("code object bytes (all parts)", &|c| {
         c.census.objects.total_bytes.to_string()
+    });
+    for (i, (name, _)) in Sizes::default().regions().iter().enumerate() {
+        row(&format!("  {name}"), &|c| {
+            c.census.objects.sizes.regions()[i].1.to_string()
+        });
+    }
+    row("  code object bytes / code bytes", &|c| {
+        format!("{:.2}", c.census.objects.sizes.ratio())
     });
     row("sidecar bytes", &|c| {
         c.census.objects.sidecar.bytes.to_string()

@@ -5,12 +5,13 @@
 //! of:
 //!
 //! ```text
-//! code object      tag MAGIC ("CPOB"), the layout::Header, sized by
-//!                  Header::total_size (u32 at offset 16)
+//! code object      tag MAGIC ("CPO2"), the layout::Header, sized by
+//!                  Header::total_size (u32 at offset 4)
 //! forwarding       tag FORWARD ("CPFW"); the new address in the u64 at
 //! marker           offset 8 (where the header keeps linked_at); total_size
-//!                  left in place at offset 16, so skip sizes it like the
-//!                  object it replaced; pool_data (offset 88) left in place
+//!                  left in place at offset 4, so skip sizes it like the
+//!                  object it replaced; pool_data (offset 16) and the
+//!                  unwind record (offset 32) left in place
 //! pad              tag PAD ("CPPD"); its size in the u64 at offset 8. The
 //!                  format's alignment is at least 16 (16 by default), so
 //!                  a pad is at least 16 bytes and a multiple of 16:
@@ -25,13 +26,14 @@
 //!   unwind record at the new copy ([`crate::unwind`]).
 //! - **is-forwarded**: the marker's new address, or null.
 //! - **pad**: writes a pad.
-//! - **scan**: for every code object, fixes each `base` word of its Code
-//!   and Heap target records as an exact reference
-//!   ([`layout::reference_offsets`]; the Code records of an object's own
-//!   functions bound by name, `CodePoolOptions::interpose`, refer to the
-//!   object itself, and fix to its new address when it moved), then,
-//!   during a redefinition, rebinds the Code records bound to a replaced
-//!   entry point ([`Redirect`]); then, if the object moved or a
+//! - **scan**: for every code object, fixes the base of each Code and
+//!   Heap target record as an exact reference (the record's word; a Heap
+//!   record's word minus its offset: [`layout::reference_offsets`]; the
+//!   Code records of an object's own functions bound by name,
+//!   `CodePoolOptions::interpose`, refer to the object itself, and fix to
+//!   its new address when it moved), then, during a redefinition, rebinds
+//!   the Code records bound to a replaced entry point ([`Redirect`]); then,
+//!   if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]). A relink error
 //!   here is a bug (every site was checked at installation to stay in reach
@@ -73,17 +75,16 @@ pub const MIN_ALIGN: usize = 16;
 
 /// Offset of the tag.
 const TAG_AT: usize = 0;
-/// Offset of a marker's new address and of a pad's size.
-const WORD_AT: usize = 8;
+/// Offset of a marker's new address and of a pad's size (where the
+/// header keeps `linked_at`).
+const WORD_AT: usize = layout::LINKED_AT;
 /// Offset of `Header::total_size`.
-const TOTAL_SIZE_AT: usize = 16;
+const TOTAL_SIZE_AT: usize = layout::TOTAL_SIZE_AT;
 /// Offset of `Header::pool_data`.
-pub(crate) const POOL_DATA_AT: usize = 88;
+pub(crate) const POOL_DATA_AT: usize = layout::POOL_DATA_AT;
 
-static_assertions::const_assert_eq!(core::mem::offset_of!(Header, magic), TAG_AT);
-static_assertions::const_assert_eq!(core::mem::offset_of!(Header, linked_at), WORD_AT);
-static_assertions::const_assert_eq!(core::mem::offset_of!(Header, total_size), TOTAL_SIZE_AT);
-static_assertions::const_assert_eq!(core::mem::offset_of!(Header, pool_data), POOL_DATA_AT);
+static_assertions::const_assert_eq!(WORD_AT, 8);
+static_assertions::const_assert!(TOTAL_SIZE_AT + 4 <= WORD_AT);
 static_assertions::const_assert!(HEADER_SIZE % MIN_ALIGN == 0);
 static_assertions::const_assert!(MIN_ALIGN >= 16);
 
@@ -117,8 +118,8 @@ pub(crate) struct PoolContext {
     /// collection that applies them; read by `scan`.
     pub redirects: AtomicPtr<Vec<Redirect>>,
     pub counters: Counters,
-    /// Objects end with a [`crate::unwind::TRAILER`] naming their unwind
-    /// record.
+    /// Objects name their unwind record in their header
+    /// ([`crate::layout::Header::unwind`]).
     pub unwind: bool,
 }
 
@@ -184,7 +185,7 @@ unsafe fn write_u64(addr: usize, at: usize, value: u64) {
 /// `addr` must be a block of this format.
 #[inline(always)]
 unsafe fn block_size(addr: usize) -> usize {
-    // SAFETY: every block has its tag at 0, and a size word at 16 (objects,
+    // SAFETY: every block has its tag at 0, and a size word at 4 (objects,
     // markers: at least HEADER_SIZE bytes) or at 8 (pads: at least 16).
     unsafe {
         match read_u32(addr, TAG_AT) {
@@ -363,12 +364,7 @@ pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
             if context.unwind {
                 // The unwinder is told before any thread runs again
                 // (crate::unwind).
-                crate::unwind::moved(
-                    p,
-                    new as usize,
-                    read_u32(p, TOTAL_SIZE_AT) as usize,
-                    context.delta,
-                );
+                crate::unwind::moved(p, new as usize, context.delta);
             }
             write_u64(p, WORD_AT, new as u64);
             ((p + TAG_AT) as *mut u32).write_unaligned(FORWARD);
@@ -463,15 +459,22 @@ fn scan_object<'c>(
     };
     let redirects = ctx.redirects.load(Ordering::Acquire);
     for (target, at) in offsets {
+        // A Heap record's word holds base + offset (layout::TargetRecord).
+        let bias = match target {
+            Target::Heap(_) => u64::from(u32::from_ne_bytes(
+                object[at + 8..at + 12].try_into().expect("four bytes"),
+            )),
+            _ => 0,
+        };
         let word = &mut object[at..at + 8];
-        let old = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
+        let old = u64::from_ne_bytes(word.try_into().expect("eight bytes")).wrapping_sub(bias);
         let mut r = old as mps_addr_t;
         let res = state.fix12(&mut r);
         if res != MPS_RES_OK as mps_res_t {
             return res;
         }
         if r as u64 != old {
-            word.copy_from_slice(&(r as u64).to_ne_bytes());
+            word.copy_from_slice(&(r as u64).wrapping_add(bias).to_ne_bytes());
             changed = true;
         }
         if !redirects.is_null() && matches!(target, Target::Code(_)) {
@@ -572,8 +575,8 @@ pub(crate) unsafe extern "C" fn reclaimed(
                 bytes += size as u64;
                 if context.unwind {
                     // SAFETY: a dead code object of this pool, which
-                    // writes trailers; readable, `size` bytes.
-                    unsafe { crate::unwind::object_died(p, size) };
+                    // records unwind tables; readable.
+                    unsafe { crate::unwind::object_died(p) };
                 }
             }
             p += size;
@@ -642,14 +645,7 @@ mod tests {
             pool_data: &context as *const PoolContext as u64,
             ..Header::default()
         };
-        // SAFETY: the block holds at least a header; `Header` is plain data.
-        unsafe {
-            block
-                .0
-                .as_mut_ptr()
-                .cast::<Header>()
-                .write_unaligned(header)
-        };
+        header.write(&mut block.0);
         let p = block.0.as_mut_ptr() as usize;
         // SAFETY: a code object header of this format; the context is live.
         unsafe { forward(p as mps_addr_t, 0x1234_5670 as mps_addr_t) };

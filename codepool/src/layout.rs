@@ -3,64 +3,86 @@
 //! A code object is one block of memory:
 //!
 //! ```text
-//! offset 0        Header (96 bytes, #[repr(C)])
-//! entry_offset    entry-point table: u32 offset of each exported function
+//! offset 0        Header (48 bytes, see [`Header`]; the offsets below are
+//!                 derived from its counts)
 //! code_offset     machine code (.text), then the read-only data it needs
-//!                 (aligned to the object's alignment, at least 16)
+//!                 (the header rounded up to the object's alignment, at
+//!                 least 16: 48)
 //! got_offset      GOT slots, 8 bytes each (8-aligned)
-//! stub_offset     stubs for far calls, 16 bytes each (16-aligned)
-//! target_offset   target table: one TargetRecord (24 bytes) per distinct
-//!                 target, Code records, then Heap, then Runtime (8-aligned)
+//! stub_offset     stubs for far calls, 8 bytes each
+//! target_offset   target table: one TargetRecord per distinct target,
+//!                 Code records, then Heap (12 bytes each), then Runtime
+//!                 (8 bytes each)
+//! entry_offset    entry-point table: u32 offset of each exported function
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
 //! total_size      (a multiple of 16)
 //! ```
 //!
+//! No region is padded beyond its own alignment; [`Sizes`] tells where
+//! the bytes go.
+//!
 //! [`layout`] builds this image from a [`LoadedObject`]: every relocation
 //! that is PC-relative inside the object is applied once and forgotten;
 //! every other one becomes a sidecar entry. [`relink`] re-encodes every
-//! sidecar site (and every GOT slot and stub) from the object's current
-//! address and its targets' current addresses. It is what the collector's
-//! scan method calls after fixing the references in the target table, and
+//! sidecar site (and every GOT slot) from the object's current address
+//! and its targets' current addresses. It is what the collector's scan
+//! method calls after fixing the references in the target table, and
 //! after the object has moved.
 //!
 //! # Far targets
 //!
-//! A call (`R_X86_64_PLT32`) to a target outside the object gets a stub:
+//! A call (`R_X86_64_PLT32`) to a target outside the object that may be out
+//! of its reach gets a stub, which jumps through the word holding the
+//! target's address (the target's record for Heap and Runtime targets, a
+//! GOT slot for Code targets):
 //!
 //! ```text
-//! stub+0   8-byte target address        (naturally aligned: a relink never
-//!                                         leaves a torn address)
-//! stub+8   ff 25 f2 ff ff ff            jmp [rip-14]   (the address above)
-//! stub+14  cc cc                        int3 padding
+//! stub+0   ff 25 <disp32>               jmp [rip+disp32]  (the word)
+//! stub+6   cc cc                        int3 padding
 //! ```
 //!
+//! Stubs are sorted by the word they jump through, and a target's stub is
+//! found by its word. Code targets have GOT slots all or none (the last
+//! ones of the GOT, in record order). Words in the target table are 4-
+//! but not always 8-aligned; relinking happens only while no thread runs
+//! the object (the world is stopped, or the object is not published yet),
+//! so no thread reads a word while it is written.
 //! [`relink`] makes the call direct when the target is within ±2 GiB of the
 //! site and sends it through the stub otherwise; it does so again on every
 //! relink, so a call switches back to direct when objects move closer.
 //!
 //! A GOT-relative reference (`R_X86_64_GOTPCREL*`, the way position-
-//! independent code loads the address of an external symbol) gets a GOT
-//! slot holding the target's address. The relaxable kinds
-//! (`GOTPCRELX`, `REX_GOTPCRELX`) are switched to the direct form
-//! (`lea`, `addr32 call`) when the target is in reach and back to the GOT
-//! form when it is not (see [`crate::reloc`]). GOT-relative references to
-//! symbols inside the object are relaxed once by [`layout`] when possible,
-//! and otherwise get a GOT slot with a [`Target::SelfRelative`] entry.
+//! independent code loads the address of an external symbol) reads the
+//! word holding the target's address (a GOT slot for a Code target, the
+//! record itself otherwise). The relaxable kinds (`GOTPCRELX`,
+//! `REX_GOTPCRELX`) are switched to the direct form (`lea`, `addr32 call`)
+//! when the target is in reach and back to the GOT form when it is not
+//! (see [`crate::reloc`]). GOT-relative references to symbols inside the
+//! object are relaxed once by [`layout`] when possible, and otherwise get a
+//! GOT slot with a [`Target::SelfRelative`] entry.
+//!
+//! [`layout_with`] lays out an object that stays inside a known address
+//! range (an executable pool's code memory, which holds every Code target
+//! too): a call whose target every site in the range reaches gets no stub,
+//! and a relaxable GOT-relative site whose target is always in reach gets
+//! no GOT slot.
 //!
 //! Other kinds must reach their target directly; a 32-bit field that cannot
 //! is a [`RelinkError`].
 //!
 //! # The target table and the collector
 //!
-//! Each [`TargetRecord`] holds `base` and `offset`; the target's address is
-//! `base + offset`. For Code and Heap records `base` is a reference to the
-//! start of a collected object (the target code object, or the heap
-//! object), so a scan method fixes `base` in place (the words listed by
-//! [`reference_offsets`]) and then calls [`relink_from_table`]. Runtime
-//! records hold a fixed address in `base`. When the executable pool maps its
-//! memory twice, references (and so Code `base`s) are write-view addresses
-//! and code runs in the execute view: [`relink_from_table`] takes the
-//! distance between the two.
+//! Each [`TargetRecord`] stands for `base` and `offset`; the target's
+//! address is `base + offset`. For Code and Heap records `base` is a
+//! reference to the start of a collected object (the target code object,
+//! or the heap object). A Code record's word holds `base`; a Heap record's
+//! word holds `base + offset` (the address, which its GOT-relative sites
+//! read). So a scan method fixes each word listed by [`reference_offsets`]
+//! (a Heap word minus its offset, then plus it again) and then calls
+//! [`relink_from_table`]. Runtime records hold a fixed address. When the
+//! executable pool maps its memory twice, references (and so Code `base`s)
+//! are write-view addresses and code runs in the execute view:
+//! [`relink_from_table`] takes the distance between the two.
 //!
 //! # Instruction caches
 //!
@@ -71,9 +93,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::mem::{align_of, size_of};
-
-use static_assertions::{const_assert, const_assert_eq};
 
 use crate::elf::{LoadedObject, RelocTarget, SectionKind, SymbolKind};
 use crate::reloc::{self, GotForm, RelocError, RelocKind};
@@ -81,35 +100,77 @@ use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
 };
 
-/// `Header::magic`: `"CPOB"` in little-endian byte order.
-pub const MAGIC: u32 = u32::from_le_bytes(*b"CPOB");
-/// `Header::version` of this layout.
-pub const VERSION: u32 = 1;
-/// Size of the header.
-pub const HEADER_SIZE: usize = size_of::<Header>();
+/// `Header::magic`: `"CPO2"` in little-endian byte order (the second
+/// layout: the 48-byte header below).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO2");
+/// `Header::version` of this layout (implied by [`MAGIC`]).
+pub const VERSION: u32 = 2;
+/// Size of the header in the image (its encoding; [`Header`] is the
+/// decoded form).
+pub const HEADER_SIZE: usize = 48;
+/// Offset of `total_size` (`u32`) in the image.
+pub const TOTAL_SIZE_AT: usize = 4;
+/// Offset of `linked_at` (`u64`) in the image.
+pub const LINKED_AT: usize = 8;
+/// Offset of `pool_data` (`u64`) in the image.
+pub const POOL_DATA_AT: usize = 16;
+/// Offset of `unwind` (`u32`) in the image.
+pub const UNWIND_AT: usize = 32;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
-/// Size of one stub (address slot, jump, padding).
-pub const STUB_SIZE: usize = 16;
+/// Size of one stub (an indirect jump through the target's address word,
+/// padding).
+pub const STUB_SIZE: usize = 8;
 /// Offset of the jump instruction (the stub's entry point) within a stub.
-pub const STUB_ENTRY: usize = 8;
-/// Size of one target record.
-pub const TARGET_RECORD_SIZE: usize = size_of::<TargetRecord>();
+pub const STUB_ENTRY: usize = 0;
+/// Size of a Code or Heap target record in the image (a word and an
+/// offset).
+pub const TARGET_RECORD_SIZE: usize = 12;
+/// Size of a Runtime target record in the image (a word).
+pub const RUNTIME_RECORD_SIZE: usize = 8;
+/// Bit of the packed word at offset 28 of the header: Code targets have GOT
+/// slots ([`Header::code_got`]).
+const CODE_GOT_FLAG: u32 = 1 << 28;
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
+/// Most entry points, GOT slots, stubs, and targets of each class an
+/// object may have (their counts are 16-bit).
+pub const MAX_COUNT: usize = u16::MAX as usize;
+/// Longest sidecar (its length is 24-bit).
+pub const MAX_SIDECAR: usize = (1 << 24) - 1;
 
-/// `jmp [rip-14]` (reads the address slot at the start of the stub), then
-/// two `int3`.
-const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
+/// A stub for a target whose address word is at `word` (a GOT slot or a
+/// target record, see [`TargetRecord::got`]), the stub at `stub`:
+/// `jmp [rip+disp32]`, then two `int3`. Both lie in the object, so the
+/// displacement never changes.
+fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
+    let disp = (i64::from(word) - (i64::from(stub) + 6)) as i32;
+    let d = disp.to_le_bytes();
+    [0xff, 0x25, d[0], d[1], d[2], d[3], 0xcc, 0xcc]
+}
 
-/// The header at offset 0 of every code object. All offsets are from the
-/// start of the object. Native-endian: images never leave the process.
-#[repr(C)]
+/// The header of a code object, decoded. The image holds it in
+/// [`HEADER_SIZE`] (48) bytes at offset 0, native-endian (images never
+/// leave the process):
+///
+/// ```text
+///  0 magic u32         4 total_size u32     8 linked_at u64
+/// 16 pool_data u64    24 code_size u32     28 sidecar_len (bits 0-23),
+///                                             log2 align (24-27),
+///                                             code_got (28) u32
+/// 32 unwind u32       36 entry_count u16   38 got_count u16
+/// 40 stub_count u16   42 code_targets u16  44 heap_targets u16
+/// 46 runtime_targets u16
+/// ```
+///
+/// Every region's offset is derived from the counts ([`Header::derive`]):
+/// they follow each other with no padding beyond their own alignment. All
+/// offsets are from the start of the object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// [`MAGIC`].
     pub magic: u32,
-    /// [`VERSION`].
+    /// [`VERSION`] (not stored: implied by the magic).
     pub version: u32,
     /// The address the sites were last relinked for (0: never).
     pub linked_at: u64,
@@ -118,25 +179,27 @@ pub struct Header {
     /// Alignment the object's address must have (a power of two, at least
     /// [`MIN_ALIGN`]).
     pub align: u32,
-    /// Offset of the entry-point table (`u32` per exported function).
+    /// Offset of the entry-point table (`u32` per exported function;
+    /// derived).
     pub entry_offset: u32,
     /// Number of entry points.
     pub entry_count: u32,
-    /// Offset of the machine code.
+    /// Offset of the machine code (derived: the header rounded up to
+    /// `align`).
     pub code_offset: u32,
     /// Size of the machine code and its read-only data.
     pub code_size: u32,
-    /// Offset of the GOT.
+    /// Offset of the GOT (derived).
     pub got_offset: u32,
     /// Number of GOT slots.
     pub got_count: u32,
-    /// Offset of the stubs.
+    /// Offset of the stubs (derived).
     pub stub_offset: u32,
     /// Number of stubs.
     pub stub_count: u32,
-    /// Offset of the target table.
+    /// Offset of the target table (derived).
     pub target_offset: u32,
-    /// Size of the target table in bytes.
+    /// Size of the target table in bytes (derived).
     pub target_len: u32,
     /// Number of Code records (first in the table).
     pub code_targets: u32,
@@ -144,27 +207,39 @@ pub struct Header {
     pub heap_targets: u32,
     /// Number of Runtime records (last).
     pub runtime_targets: u32,
-    /// Offset of the sidecar.
+    /// Offset of the sidecar (derived).
     pub sidecar_offset: u32,
     /// Size of the sidecar in bytes.
     pub sidecar_len: u32,
-    /// Number of sidecar entries.
-    pub sidecar_count: u32,
     /// Zero in an image from [`layout`]; owned by the executable pool
     /// afterwards, which keeps here the address of its per-pool data (the
     /// format methods of the collector receive nothing but addresses; see
     /// `crate::format`). Never a reference, never relinked.
     pub pool_data: u64,
+    /// Zero in an image from [`layout`]; owned by the executable pool
+    /// afterwards: the index plus one of the object's unwind record
+    /// (`crate::unwind`), 0 for none.
+    pub unwind: u32,
+    /// Code targets have GOT slots: the last `code_targets` of the GOT, in
+    /// record order (a bit of the packed word at offset 28).
+    pub code_got: bool,
 }
 
-const_assert_eq!(size_of::<Header>(), 96);
-const_assert_eq!(HEADER_SIZE % 16, 0);
-const_assert_eq!(std::mem::offset_of!(Header, linked_at), 8);
-const_assert_eq!(std::mem::offset_of!(Header, total_size), 16);
-const_assert_eq!(std::mem::offset_of!(Header, pool_data), 88);
-
-/// One entry of the target table.
-#[repr(C)]
+/// One entry of the target table, decoded. The image holds a Code or Heap
+/// record in [`TARGET_RECORD_SIZE`] (12) bytes, a word (u64, at 0) and
+/// `offset` (u32, at 8), and a Runtime record in
+/// [`RUNTIME_RECORD_SIZE`] (8), its word. Neither holds its GOT slot or
+/// stub: Code targets have GOT slots all or none ([`Header::code_got`]),
+/// the last `code_targets` slots, in record order; stubs are sorted by the
+/// word they jump through, and found by it.
+///
+/// The word of a Code record is `base` (the target object's start, a
+/// reference); the word of a Heap record is the target's address, `base +
+/// offset` (the collector fixes `word - offset`, see
+/// [`reference_offsets`]); the word of a Runtime record is the address
+/// (`offset` 0). So Heap and Runtime words hold the target's address, and
+/// serve as its GOT slot and its stub's address: only Code targets need
+/// GOT slots.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TargetRecord {
     /// Code: the start of the target code object; Heap: the start of the heap
@@ -174,17 +249,16 @@ pub struct TargetRecord {
     /// the target code object, an offset into the heap object, 0 for
     /// Runtime.
     pub offset: u32,
-    /// Offset of this target's stub in the object, 0 when it has none.
+    /// Offset of this target's stub in the object, 0 when it has none
+    /// (found by [`target_record`]; 0 in the records relinking reads,
+    /// which looks stubs up itself).
     pub stub: u32,
-    /// Offset of this target's GOT slot in the object, 0 when it has none.
+    /// Offset of the word holding this target's address, which
+    /// GOT-relative sites and the stub read: a GOT slot for Code targets
+    /// (0 when it has none), the record's own word for Heap and Runtime
+    /// targets.
     pub got: u32,
-    /// Zero.
-    pub reserved: u32,
 }
-
-const_assert_eq!(size_of::<TargetRecord>(), 24);
-const_assert!(align_of::<TargetRecord>() <= 8);
-const_assert_eq!(std::mem::offset_of!(TargetRecord, base), 0);
 
 impl TargetRecord {
     /// The target's current address, `base + offset`.
@@ -192,24 +266,71 @@ impl TargetRecord {
         self.base.wrapping_add(u64::from(self.offset))
     }
 
-    fn read(bytes: &[u8]) -> Option<TargetRecord> {
-        let word = |at: usize, n: usize| bytes.get(at..at + n);
+    /// Decodes the record of `target` at offset `at` of the object (with
+    /// header `h`), whose bytes start `bytes`. `None` when `bytes` is
+    /// short. The stub is not looked up (0).
+    fn read(h: &Header, bytes: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
+        let field = |at: usize, n: usize| bytes.get(at..at + n);
+        let word = u64::from_ne_bytes(field(0, 8)?.try_into().ok()?);
+        let own = u32::try_from(at).ok()?;
+        let (base, offset, got) = match target {
+            Target::Code(i) => {
+                let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+                let got = if h.code_got {
+                    let first = h.got_count.checked_sub(h.code_targets)?;
+                    h.got_offset + (first + i) * GOT_SLOT_SIZE as u32
+                } else {
+                    0
+                };
+                (word, offset, got)
+            }
+            Target::Heap(_) => {
+                let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+                (word.wrapping_sub(u64::from(offset)), offset, own)
+            }
+            Target::Runtime(_) => (word, 0, own),
+            Target::SelfRelative(_) => return None,
+        };
         Some(TargetRecord {
-            base: u64::from_ne_bytes(word(0, 8)?.try_into().ok()?),
-            offset: u32::from_ne_bytes(word(8, 4)?.try_into().ok()?),
-            stub: u32::from_ne_bytes(word(12, 4)?.try_into().ok()?),
-            got: u32::from_ne_bytes(word(16, 4)?.try_into().ok()?),
-            reserved: u32::from_ne_bytes(word(20, 4)?.try_into().ok()?),
+            base,
+            offset,
+            stub: 0,
+            got,
         })
     }
 
-    fn write(&self, out: &mut [u8]) {
-        out[0..8].copy_from_slice(&self.base.to_ne_bytes());
-        out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
-        out[12..16].copy_from_slice(&self.stub.to_ne_bytes());
-        out[16..20].copy_from_slice(&self.got.to_ne_bytes());
-        out[20..24].copy_from_slice(&self.reserved.to_ne_bytes());
+    /// Encodes the record of class `class` into `out`.
+    fn write(&self, out: &mut [u8], class: TargetClass) {
+        match class {
+            TargetClass::Code => out[0..8].copy_from_slice(&self.base.to_ne_bytes()),
+            _ => out[0..8].copy_from_slice(&self.address().to_ne_bytes()),
+        }
+        if class != TargetClass::Runtime {
+            out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
+        }
     }
+}
+
+/// The stub of the object (header `h`, bytes `image`, at least up to the
+/// stubs' end) that jumps through the word at `word`, or 0. Stubs are
+/// sorted by their words: a binary search.
+fn stub_for(h: &Header, image: &[u8], word: u32) -> u32 {
+    let word_of = |k: u32| -> Option<i64> {
+        let at = (h.stub_offset + k * STUB_SIZE as u32) as usize;
+        let disp = i32::from_ne_bytes(image.get(at + 2..at + 6)?.try_into().ok()?);
+        Some(i64::from(h.stub_offset + k * STUB_SIZE as u32) + 6 + i64::from(disp))
+    };
+    let (mut lo, mut hi) = (0, h.stub_count);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match word_of(mid) {
+            Some(w) if w == i64::from(word) => return h.stub_offset + mid * STUB_SIZE as u32,
+            Some(w) if w < i64::from(word) => lo = mid + 1,
+            Some(_) => hi = mid,
+            None => return 0,
+        }
+    }
+    0
 }
 
 /// How the caller binds an undefined symbol of the object.
@@ -358,25 +479,109 @@ impl Header {
     /// Reads the header at the start of `image` and checks it against the
     /// image's length (see [`Header::check`]).
     pub fn read(image: &[u8]) -> Result<Header, RelinkError> {
-        if image.len() < HEADER_SIZE {
-            return Err(RelinkError::BadHeader("image shorter than a header"));
-        }
-        // SAFETY: `image` holds at least HEADER_SIZE == size_of::<Header>()
-        // readable bytes (checked above); `read_unaligned` has no alignment
-        // requirement; `Header` is `repr(C)` and made only of integers, so
-        // every bit pattern is a valid `Header`.
-        let header = unsafe { std::ptr::read_unaligned(image.as_ptr().cast::<Header>()) };
+        let raw: &[u8; HEADER_SIZE] = image
+            .get(..HEADER_SIZE)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(RelinkError::BadHeader("image shorter than a header"))?;
+        let header = Header::decode(raw)?;
         header.check(image.len())?;
         Ok(header)
     }
 
-    fn write(&self, image: &mut [u8]) {
-        assert!(image.len() >= HEADER_SIZE, "image shorter than a header");
-        // SAFETY: `image` has at least size_of::<Header>() writable bytes
-        // (asserted above) and `write_unaligned` has no alignment
-        // requirement. Writing plain integers through the pointer cannot
-        // break any invariant of the byte slice.
-        unsafe { std::ptr::write_unaligned(image.as_mut_ptr().cast::<Header>(), *self) }
+    /// Decodes the 48 header bytes and derives the regions' offsets,
+    /// without looking at the rest of the image.
+    pub fn decode(raw: &[u8; HEADER_SIZE]) -> Result<Header, RelinkError> {
+        let u16_at = |at: usize| u32::from(u16::from_ne_bytes([raw[at], raw[at + 1]]));
+        let u32_at = |at: usize| u32::from_ne_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_ne_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
+        if u32_at(0) != MAGIC {
+            return Err(RelinkError::BadHeader("bad magic"));
+        }
+        let packed = u32_at(28);
+        let log2 = (packed >> 24) & 0xf;
+        if packed >> 29 != 0 {
+            return Err(RelinkError::BadHeader("bad alignment"));
+        }
+        if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
+            return Err(RelinkError::BadHeader("bad alignment"));
+        }
+        let mut header = Header {
+            magic: MAGIC,
+            version: VERSION,
+            total_size: u32_at(TOTAL_SIZE_AT),
+            linked_at: u64_at(LINKED_AT),
+            pool_data: u64_at(POOL_DATA_AT),
+            code_size: u32_at(24),
+            sidecar_len: packed & MAX_SIDECAR as u32,
+            align: 1 << log2,
+            unwind: u32_at(UNWIND_AT),
+            code_got: packed & CODE_GOT_FLAG != 0,
+            entry_count: u16_at(36),
+            got_count: u16_at(38),
+            stub_count: u16_at(40),
+            code_targets: u16_at(42),
+            heap_targets: u16_at(44),
+            runtime_targets: u16_at(46),
+            ..Header::default()
+        };
+        header
+            .derive()
+            .map_err(|_| RelinkError::BadHeader("regions extend past 4 GiB"))?;
+        Ok(header)
+    }
+
+    /// Computes the regions' offsets from the counts and sizes: the code
+    /// at the header rounded up to `align`; the GOT at the end of the code
+    /// rounded up to 8; then the stubs, the target table, the entry table
+    /// and the sidecar, each right after the previous one (each region's
+    /// size keeps the next one aligned: 8, 16, 16 and 4 bytes per item).
+    /// Fails when they would pass 4 GiB.
+    pub fn derive(&mut self) -> Result<(), LayoutError> {
+        let c = u64::from;
+        let code_offset = align_up(HEADER_SIZE as u64, c(self.align));
+        let got_offset = align_up(code_offset + c(self.code_size), GOT_SLOT_SIZE as u64);
+        let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
+        let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
+        let target_len = (c(self.code_targets) + c(self.heap_targets)) * TARGET_RECORD_SIZE as u64
+            + c(self.runtime_targets) * RUNTIME_RECORD_SIZE as u64;
+        let entry_offset = target_offset + target_len;
+        let sidecar_offset = entry_offset + 4 * c(self.entry_count);
+        let end = sidecar_offset + c(self.sidecar_len);
+        let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
+        n(end)?;
+        self.code_offset = n(code_offset)?;
+        self.got_offset = n(got_offset)?;
+        self.stub_offset = n(stub_offset)?;
+        self.target_offset = n(target_offset)?;
+        self.target_len = n(target_len)?;
+        self.entry_offset = n(entry_offset)?;
+        self.sidecar_offset = n(sidecar_offset)?;
+        Ok(())
+    }
+
+    /// Encodes the header into the first [`HEADER_SIZE`] bytes of `image`.
+    /// The counts must fit their fields (16 bits; the sidecar's length 24
+    /// bits), which [`layout`] checks.
+    pub(crate) fn write(&self, image: &mut [u8]) {
+        let raw = &mut image[..HEADER_SIZE];
+        let mut put = |at: usize, bytes: &[u8]| raw[at..at + bytes.len()].copy_from_slice(bytes);
+        let u16_of = |v: u32| (v as u16).to_ne_bytes();
+        put(0, &self.magic.to_ne_bytes());
+        put(TOTAL_SIZE_AT, &self.total_size.to_ne_bytes());
+        put(LINKED_AT, &self.linked_at.to_ne_bytes());
+        put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
+        put(24, &self.code_size.to_ne_bytes());
+        let packed = (self.sidecar_len & MAX_SIDECAR as u32)
+            | (self.align.trailing_zeros() << 24)
+            | if self.code_got { CODE_GOT_FLAG } else { 0 };
+        put(28, &packed.to_ne_bytes());
+        put(UNWIND_AT, &self.unwind.to_ne_bytes());
+        put(36, &u16_of(self.entry_count));
+        put(38, &u16_of(self.got_count));
+        put(40, &u16_of(self.stub_count));
+        put(42, &u16_of(self.code_targets));
+        put(44, &u16_of(self.heap_targets));
+        put(46, &u16_of(self.runtime_targets));
     }
 
     /// Number of target records.
@@ -391,72 +596,62 @@ impl Header {
         u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
     }
 
-    /// Checks the header's own consistency and that the object fits in
-    /// `len` bytes: magic and version, alignment, every region in order,
-    /// aligned and within `total_size`.
+    /// End of the last region (the sidecar); `total_size` may add
+    /// rounding.
+    pub fn end(&self) -> u64 {
+        u64::from(self.sidecar_offset) + u64::from(self.sidecar_len)
+    }
+
+    /// Checks that the object, whose regions [`Header::decode`] derived,
+    /// fits in `len` bytes: its regions end within `total_size`, itself
+    /// within `len`.
     pub fn check(&self, len: usize) -> Result<(), RelinkError> {
         let bad = |what| Err(RelinkError::BadHeader(what));
         if self.magic != MAGIC {
             return bad("bad magic");
         }
-        if self.version != VERSION {
-            return bad("unknown version");
-        }
-        if !self.align.is_power_of_two()
-            || self.align < MIN_ALIGN
-            || u64::from(self.align) > crate::elf::MAX_ALIGN
-        {
-            return bad("bad alignment");
-        }
         let total = u64::from(self.total_size);
         if total > len as u64 {
             return bad("object larger than the image");
         }
-        let regions = [
-            (
-                u64::from(self.entry_offset),
-                u64::from(self.entry_count) * 4,
-                4,
-            ),
-            (
-                u64::from(self.code_offset),
-                u64::from(self.code_size),
-                u64::from(self.align),
-            ),
-            (
-                u64::from(self.got_offset),
-                u64::from(self.got_count) * GOT_SLOT_SIZE as u64,
-                8,
-            ),
-            (
-                u64::from(self.stub_offset),
-                u64::from(self.stub_count) * STUB_SIZE as u64,
-                16,
-            ),
-            (u64::from(self.target_offset), u64::from(self.target_len), 8),
-            (
-                u64::from(self.sidecar_offset),
-                u64::from(self.sidecar_len),
-                1,
-            ),
-        ];
-        let mut end = HEADER_SIZE as u64;
-        for (offset, size, align) in regions {
-            if offset < end {
-                return bad("regions out of order or overlapping");
-            }
-            if offset % align != 0 {
-                return bad("misaligned region");
-            }
-            end = offset + size;
-        }
-        if end > total {
+        if self.end() > total {
             return bad("regions extend past the end of the object");
         }
-        if u64::from(self.target_len) != self.target_count() * TARGET_RECORD_SIZE as u64 {
-            return bad("target table length does not match the record counts");
-        }
         Ok(())
+    }
+
+    /// Where the object's bytes go, from the header alone. What lies
+    /// past the sidecar (up to `total_size`) counts as rounding.
+    pub fn sizes(&self) -> Sizes {
+        let n = |v: u32| v as usize;
+        let end = n(self.sidecar_offset) + n(self.sidecar_len);
+        let mut sizes = Sizes {
+            header: HEADER_SIZE,
+            entry_table: 4 * n(self.entry_count),
+            code: n(self.code_size),
+            got: GOT_SLOT_SIZE * n(self.got_count),
+            stubs: STUB_SIZE * n(self.stub_count),
+            target_table: n(self.target_len),
+            sidecar: n(self.sidecar_len),
+            padding: 0,
+            rounding: n(self.total_size).saturating_sub(end),
+            total: n(self.total_size),
+        };
+        let regions = sizes.header
+            + sizes.entry_table
+            + sizes.code
+            + sizes.got
+            + sizes.stubs
+            + sizes.target_table
+            + sizes.sidecar;
+        sizes.padding = end.saturating_sub(regions);
+        sizes
+    }
+
+    /// The record of `target` at offset `at` of the target table `table`.
+    fn record(&self, table: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
+        let own = self.target_offset as usize + at;
+        TargetRecord::read(self, table.get(at..)?, own, target)
     }
 
     fn record_offset(&self, target: Target) -> Option<usize> {
@@ -469,7 +664,13 @@ impl Header {
         if target.index() >= count {
             return None;
         }
-        Some((first + target.index()) as usize * TARGET_RECORD_SIZE)
+        let index = target.index() as usize;
+        Some(match target.class() {
+            TargetClass::Runtime => {
+                first as usize * TARGET_RECORD_SIZE + index * RUNTIME_RECORD_SIZE
+            }
+            _ => (first as usize + index) * TARGET_RECORD_SIZE,
+        })
     }
 }
 
@@ -499,7 +700,8 @@ pub struct TargetName {
     pub own: bool,
 }
 
-/// How [`layout_with`] binds references to the object's own symbols.
+/// Options of [`layout_with`]: how it binds references to the object's
+/// own symbols, and where the object will live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayoutOptions {
     /// Bind references to the object's own *preemptible* functions
@@ -521,6 +723,11 @@ pub struct LayoutOptions {
     /// GOT. Default `false`: [`layout`] resolves every reference to a
     /// symbol of the object inside it, as `-Bsymbolic` does.
     pub interpose: bool,
+    /// The address range `[start, end]` (execute view) inside which the
+    /// object stays wherever it is moved, and inside which every Code
+    /// target lies: an executable pool's code memory (at most 2 GiB).
+    /// `None`: anywhere.
+    pub code_range: Option<(u64, u64)>,
 }
 
 /// Size figures of a laid-out object.
@@ -549,6 +756,106 @@ pub struct LayoutStats {
     pub code_bytes: usize,
     /// Size of the whole object.
     pub total_bytes: usize,
+    /// Where the object's bytes go ([`Header::sizes`]; the pool adds its
+    /// rounding to an installed object's).
+    pub sizes: Sizes,
+}
+
+/// Where the bytes of a code object go, region by region. From an image
+/// ([`Header::sizes`], [`LayoutStats::sizes`]) or summed over many objects
+/// (`CodeTotals::sizes`); `overhead` and `ratio` compare the whole with
+/// the machine code and read-only data it holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// The header.
+    pub header: usize,
+    /// The entry-point table.
+    pub entry_table: usize,
+    /// Machine code and read-only data.
+    pub code: usize,
+    /// GOT slots.
+    pub got: usize,
+    /// Stubs.
+    pub stubs: usize,
+    /// The target table.
+    pub target_table: usize,
+    /// The relocation sidecar.
+    pub sidecar: usize,
+    /// Alignment padding between the regions.
+    pub padding: usize,
+    /// From the end of the last region to the object's size: rounding to
+    /// the image's and the pool's alignment.
+    pub rounding: usize,
+    /// The whole object.
+    pub total: usize,
+}
+
+impl Sizes {
+    /// Adds `other`, region by region.
+    pub fn add(&mut self, other: &Sizes) {
+        self.zip(other, |a, b| *a += b);
+    }
+
+    /// Subtracts `other`, region by region.
+    pub fn sub(&mut self, other: &Sizes) {
+        self.zip(other, |a, b| *a -= b);
+    }
+
+    fn zip(&mut self, o: &Sizes, f: impl Fn(&mut usize, usize)) {
+        f(&mut self.header, o.header);
+        f(&mut self.entry_table, o.entry_table);
+        f(&mut self.code, o.code);
+        f(&mut self.got, o.got);
+        f(&mut self.stubs, o.stubs);
+        f(&mut self.target_table, o.target_table);
+        f(&mut self.sidecar, o.sidecar);
+        f(&mut self.padding, o.padding);
+        f(&mut self.rounding, o.rounding);
+        f(&mut self.total, o.total);
+    }
+
+    /// Everything but the code: `total - code`.
+    pub fn overhead(&self) -> usize {
+        self.total - self.code
+    }
+
+    /// `total / code` (0 without code): the density figure of issue 19.
+    pub fn ratio(&self) -> f64 {
+        if self.code == 0 {
+            0.0
+        } else {
+            self.total as f64 / self.code as f64
+        }
+    }
+
+    /// The regions with their names, in image order, for reports.
+    pub fn regions(&self) -> [(&'static str, usize); 9] {
+        [
+            ("header", self.header),
+            ("entry table", self.entry_table),
+            ("code and rodata", self.code),
+            ("GOT", self.got),
+            ("stubs", self.stubs),
+            ("target table", self.target_table),
+            ("sidecar", self.sidecar),
+            ("alignment padding", self.padding),
+            ("allocation rounding", self.rounding),
+        ]
+    }
+}
+
+impl fmt::Display for Sizes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes (", self.total)?;
+        let mut first = true;
+        for (name, bytes) in self.regions() {
+            if bytes != 0 {
+                write!(f, "{}{name} {bytes}", if first { "" } else { ", " })?;
+                first = false;
+            }
+        }
+        write!(f, "; {:.2}x the code)", self.ratio())
+    }
 }
 
 /// A code object image, ready to be copied into the executable pool and
@@ -640,6 +947,10 @@ impl CodeImage {
 /// error. Every reference to a symbol of the object is resolved inside it.
 /// Targets are not linked yet: call [`relink`] (or [`relink_from_table`])
 /// on the copy at its final address.
+///
+/// The object may be relinked for any address: every call to another
+/// object gets a stub and every GOT-relative site to one a GOT slot. See
+/// [`layout_with`] for objects that stay in a known range.
 pub fn layout(
     obj: &LoadedObject,
     bind: impl FnMut(&str) -> Option<Binding>,
@@ -647,16 +958,43 @@ pub fn layout(
     layout_with(obj, &LayoutOptions::default(), bind)
 }
 
-/// [`layout`] with options: with [`LayoutOptions::interpose`], references
+/// Does a `kind` site with `addend` reach the target bound by `binding`
+/// from everywhere in `range`, itself and the target moving anywhere the
+/// range allows? A 32-bit displacement's reach is an interval, so the ends
+/// of the range suffice. Heap objects may lie anywhere: never.
+fn always_reaches(range: Option<(u64, u64)>, kind: RelocKind, addend: i64, to: &Binding) -> bool {
+    let Some((lo, hi)) = range else {
+        return false;
+    };
+    match *to {
+        Binding::Code { .. } => {
+            reloc::fits(kind, lo, hi, addend) && reloc::fits(kind, hi, lo, addend)
+        }
+        Binding::Runtime { address } => {
+            reloc::fits(kind, lo, address, addend) && reloc::fits(kind, hi, address, addend)
+        }
+        Binding::Heap { .. } => false,
+    }
+}
+
+/// [`layout`] with options. With [`LayoutOptions::interpose`], references
 /// to the object's own preemptible functions get Code target records
 /// ([`CodeImage::own_targets`]) whose `base` the caller sets to the
-/// object's address before linking.
+/// object's address before linking. For an object that stays inside
+/// `options.code_range`, a call whose target every site in the range
+/// reaches directly gets no stub, and a relaxable GOT-relative site
+/// (`mov reg, [rip+x@GOTPCREL]`, `call [rip+x@GOTPCREL]`) whose target is
+/// always in reach gets no GOT slot: every relink encodes it in its
+/// direct form. Relinking such an image for an address outside the range
+/// may fail with [`RelinkError::NoGotSlot`] or an out-of-reach
+/// [`RelinkError::Reloc`].
 pub fn layout_with(
     obj: &LoadedObject,
     options: &LayoutOptions,
     mut bind: impl FnMut(&str) -> Option<Binding>,
 ) -> Result<CodeImage, LayoutError> {
     let too_large = |_| LayoutError::TooLarge;
+    let mut bindings = Vec::with_capacity(obj.externals().len());
 
     // Bind the externals, class by class. Each record is tagged with its
     // *bound name*: an external's index, or (below) `externals + k` for
@@ -665,6 +1003,7 @@ pub fn layout_with(
     let mut external_targets = Vec::with_capacity(obj.externals().len());
     for (i, name) in obj.externals().iter().enumerate() {
         let binding = bind(name).ok_or_else(|| LayoutError::Unresolved { name: name.clone() })?;
+        bindings.push(binding);
         let (class, record) = match binding {
             Binding::Code { object, offset } => (
                 TargetClass::Code,
@@ -704,8 +1043,7 @@ pub fn layout_with(
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
-    let entry_offset = HEADER_SIZE as u64;
-    let code_offset = align_up(entry_offset + 4 * functions.len() as u64, u64::from(align));
+    let code_offset = align_up(HEADER_SIZE as u64, u64::from(align));
     let code_size = obj.image().len() as u64;
     let got_offset = align_up(code_offset + code_size, 8);
     if got_offset > u64::from(u32::MAX) {
@@ -731,8 +1069,9 @@ pub fn layout_with(
         let may_relax = r.kind.is_relaxable() && in_text && r.section_offset >= 2;
         let site = code_offset + u64::from(r.offset);
         let site32 = site as u32; // < got_offset <= u32::MAX
-                                  // A reference to one of the object's own preemptible functions,
-                                  // bound by name (see `LayoutOptions::interpose`).
+
+        // A reference to one of the object's own preemptible functions,
+        // bound by name (see `LayoutOptions::interpose`).
         let own = r
             .symbol
             .filter(|_| {
@@ -759,6 +1098,12 @@ pub fn layout_with(
                         },
                     ));
                     own_names.push(sym.name.clone());
+                    // The object itself: in its code range like any Code
+                    // target (`always_reaches` looks at the class only).
+                    bindings.push(Binding::Code {
+                        object: 0,
+                        offset: (code_offset + u64::from(sym.offset)) as u32,
+                    });
                     needs_stub.push(false);
                     needs_got.push(false);
                     own_target.insert(i, (target, bound));
@@ -769,8 +1114,21 @@ pub fn layout_with(
             (None, RelocTarget::Local(_)) => None,
         };
         if let Some((target, bound)) = named {
-            needs_stub[bound] |= r.kind == RelocKind::Plt32;
-            needs_got[bound] |= r.kind.uses_got();
+            let reaches = always_reaches(options.code_range, r.kind, r.addend, &bindings[bound]);
+            if r.kind == RelocKind::Plt32 && !reaches {
+                needs_stub[bound] = true;
+            }
+            let relaxable = may_relax
+                && matches!(
+                    reloc::got_form(&code, r.offset as usize),
+                    GotForm::MovLoad | GotForm::CallIndirect
+                );
+            // Heap and Runtime records hold the address: their word is
+            // the slot.
+            let code_target = matches!(bindings[bound], Binding::Code { .. });
+            if code_target && r.kind.uses_got() && !(relaxable && reaches) {
+                needs_got[bound] = true;
+            }
             let kind = if r.kind.is_relaxable() && !may_relax {
                 RelocKind::GotPcRel
             } else {
@@ -848,62 +1206,50 @@ pub fn layout_with(
             target: Target::SelfRelative(t),
         });
     }
-    let ext_got_base = got_count;
-    got_count += needs_got.iter().filter(|&&n| n).count() as u64;
-    let stub_offset = align_up(
-        got_offset + got_count * GOT_SLOT_SIZE as u64,
-        STUB_SIZE as u64,
-    );
-    let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
-    let target_offset = align_up(stub_offset + stub_count * STUB_SIZE as u64, 8);
-    let target_count: usize = class_records.iter().map(Vec::len).sum();
-    let target_len = (target_count * TARGET_RECORD_SIZE) as u64;
-    let sidecar_offset = target_offset + target_len;
-
-    // Assign GOT slots and stubs to the records, in bound-name order.
-    let mut next_got = ext_got_base;
-    let mut next_stub = 0u64;
-    let bound_names = needs_stub.len();
-    let mut slot_of = vec![(0u32, 0u32); bound_names];
-    for e in 0..bound_names {
-        if needs_got[e] {
-            slot_of[e].1 = (got_offset + next_got * GOT_SLOT_SIZE as u64) as u32;
-            next_got += 1;
-        }
-        if needs_stub[e] {
-            slot_of[e].0 = (stub_offset + next_stub * STUB_SIZE as u64) as u32;
-            next_stub += 1;
-        }
+    // A stub jumps through the target's address word: a Code target with
+    // a stub needs a GOT slot. Code targets have slots all or none.
+    let code_got = (0..needs_got.len())
+        .any(|e| (needs_got[e] || needs_stub[e]) && matches!(bindings[e], Binding::Code { .. }));
+    if code_got {
+        got_count += class_records[0].len() as u64;
     }
-
+    let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
+    let target_count: usize = class_records.iter().map(Vec::len).sum();
     let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
-    let total = align_up(sidecar_offset + sidecar.as_bytes().len() as u64, 16);
-    let total32 = u32::try_from(total).map_err(too_large)?;
-
-    let header = Header {
+    let counts = [
+        functions.len(),
+        got_count as usize,
+        stub_count as usize,
+        class_records[0].len(),
+        class_records[1].len(),
+        class_records[2].len(),
+    ];
+    if counts.iter().any(|&n| n > MAX_COUNT) || sidecar.as_bytes().len() > MAX_SIDECAR {
+        return Err(LayoutError::TooLarge);
+    }
+    let mut header = Header {
         magic: MAGIC,
         version: VERSION,
-        linked_at: 0,
-        total_size: total32,
         align,
-        entry_offset: entry_offset as u32,
         entry_count: functions.len() as u32,
-        code_offset: code_offset as u32,
         code_size: code_size as u32,
-        got_offset: got_offset as u32,
         got_count: got_count as u32,
-        stub_offset: stub_offset as u32,
         stub_count: stub_count as u32,
-        target_offset: target_offset as u32,
-        target_len: target_len as u32,
         code_targets: class_records[0].len() as u32,
         heap_targets: class_records[1].len() as u32,
         runtime_targets: class_records[2].len() as u32,
-        sidecar_offset: sidecar_offset as u32,
         sidecar_len: sidecar.as_bytes().len() as u32,
-        sidecar_count: sidecar.len() as u32,
-        pool_data: 0,
+        code_got,
+        ..Header::default()
     };
+    header.derive()?;
+    debug_assert_eq!(u64::from(header.got_offset), got_offset);
+    let total = align_up(header.end(), 16);
+    header.total_size = u32::try_from(total).map_err(too_large)?;
+    let stub_offset = u64::from(header.stub_offset);
+    let target_offset = u64::from(header.target_offset);
+    let entry_offset = u64::from(header.entry_offset);
+    let sidecar_offset = u64::from(header.sidecar_offset);
 
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
@@ -917,31 +1263,35 @@ pub fn layout_with(
             offset,
         });
     }
-    // Padding before the code, and around the stubs, is int3.
-    bytes[(entry_offset as usize + 4 * functions.len())..code_offset as usize].fill(0xcc);
+    // Padding before the code, and the stubs' padding, is int3.
+    bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
-    bytes[stub_offset as usize..target_offset as usize].fill(0xcc);
-    for s in 0..stub_count as usize {
-        let at = stub_offset as usize + s * STUB_SIZE;
-        bytes[at..at + 8].fill(0);
-        bytes[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
-    }
+    // The records, in class order; stubs in the same order, so sorted by
+    // the words they jump through (Code targets' GOT slots, in record
+    // order, come before the table).
     let mut targets = Vec::with_capacity(target_count);
-    let mut record_index = 0;
+    let mut next_stub = stub_offset as u32;
     for (class, list) in class_records.iter().enumerate() {
-        for (i, &(e, mut record)) in list.iter().enumerate() {
-            (record.stub, record.got) = slot_of[e];
-            let at = target_offset as usize + record_index * TARGET_RECORD_SIZE;
-            record.write(&mut bytes[at..at + TARGET_RECORD_SIZE]);
-            record_index += 1;
+        for (i, &(e, record)) in list.iter().enumerate() {
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
+            let target = Target::new(class, i as u32);
+            let at = target_offset as usize + header.record_offset(target).expect("in range");
+            record.write(&mut bytes[at..], class);
+            if needs_stub[e] {
+                let word = TargetRecord::read(&header, &bytes[at..], at, target)
+                    .expect("written above")
+                    .got;
+                let stub = next_stub as usize;
+                bytes[stub..stub + STUB_SIZE].copy_from_slice(&stub_code(next_stub, word));
+                next_stub += STUB_SIZE as u32;
+            }
             let externals = obj.externals().len();
             targets.push(TargetName {
                 name: match obj.externals().get(e) {
                     Some(name) => name.clone(),
                     None => own_names[e - externals].clone(),
                 },
-                target: Target::new(class, i as u32),
+                target,
                 own: e >= externals,
             });
         }
@@ -955,11 +1305,12 @@ pub fn layout_with(
         sidecar: sidecar.stats(),
         targets: target_count,
         own_targets: own_names.len(),
-        target_table_bytes: target_len as usize,
+        target_table_bytes: header.target_len as usize,
         got_slots: got_count as usize,
         stubs: stub_count as usize,
         code_bytes: code_size as usize,
         total_bytes: total as usize,
+        sizes: header.sizes(),
     };
     debug_assert_eq!(Header::read(&bytes), Ok(header));
     Ok(CodeImage {
@@ -984,7 +1335,7 @@ pub struct RelinkStats {
     pub via_got: usize,
     /// GOT-relative sites relaxed to the direct form.
     pub relaxed: usize,
-    /// Stub address slots written.
+    /// Stubs of the object (each jumps through its target's address word).
     pub stub_slots: usize,
     /// GOT slots of targets written.
     pub got_slots: usize,
@@ -994,7 +1345,9 @@ pub struct RelinkStats {
 /// address `self_addr`, with `resolve` giving the current address of each
 /// Code, Heap and Runtime target (self-relative targets are computed from
 /// `self_addr`). The target table in the image is not consulted for
-/// addresses, only for its GOT slots and stubs.
+/// addresses, only for its GOT slots and stubs; the words of its Heap and
+/// Runtime records, which hold their targets' addresses, are set to
+/// `resolve`'s.
 ///
 /// `image` is the object's bytes, seen through a writable mapping; `self_addr`
 /// is the address at which it executes (they differ when the pool maps its
@@ -1009,7 +1362,21 @@ pub fn relink(
     self_addr: u64,
     resolve: impl Fn(&Target) -> u64,
 ) -> Result<RelinkStats, RelinkError> {
-    relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))
+    let stats = relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))?;
+    // Heap and Runtime records hold their target's address (the word
+    // their GOT-relative sites and stubs read): the resolver's.
+    let header = Header::read(image)?;
+    for (class, count) in [
+        (TargetClass::Heap, header.heap_targets),
+        (TargetClass::Runtime, header.runtime_targets),
+    ] {
+        for index in 0..count {
+            let target = Target::new(class, index);
+            let at = header.record_offset(target).unwrap_or(0) + header.target_offset as usize;
+            image[at..at + 8].copy_from_slice(&resolve(&target).to_ne_bytes());
+        }
+    }
+    Ok(stats)
 }
 
 /// Like [`relink`], taking every target's address from the image's own
@@ -1033,8 +1400,9 @@ pub fn relink_from_table(
         let at = header
             .record_offset(t)
             .ok_or(RelinkError::BadTarget { target: t })?;
-        let record =
-            TargetRecord::read(&table[at..]).ok_or(RelinkError::BadTarget { target: t })?;
+        let record = header
+            .record(table, at, t)
+            .ok_or(RelinkError::BadTarget { target: t })?;
         Ok(match t {
             Target::Code(_) => record.address().wrapping_add_signed(code_delta),
             _ => record.address(),
@@ -1095,7 +1463,7 @@ where
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
         self.header
             .record_offset(target)
-            .and_then(|at| TargetRecord::read(&self.table[at..]))
+            .and_then(|at| self.header.record(self.table, at, target))
             .ok_or(RelinkError::BadTarget { target })
     }
 
@@ -1116,7 +1484,9 @@ where
         let h = self.header;
         let mut stats = RelinkStats::default();
 
-        // The address slots of stubs and GOT entries of the targets.
+        // The GOT slots of Code targets. Heap and Runtime records hold
+        // their target's address themselves; a stub jumps through its
+        // target's address word.
         let classes = [
             (TargetClass::Code, h.code_targets),
             (TargetClass::Heap, h.heap_targets),
@@ -1126,43 +1496,17 @@ where
             for index in 0..count {
                 let target = Target::new(class, index);
                 let record = self.record(target)?;
-                if record.stub == 0 && record.got == 0 {
-                    continue;
-                }
-                let address = self.address(target)?;
-                let bad = RelinkError::BadTarget { target };
-                if record.stub != 0 {
-                    let stub = u64::from(record.stub);
-                    let first = u64::from(h.stub_offset);
-                    if stub < first
-                        || (stub - first) % STUB_SIZE as u64 != 0
-                        || stub >= first + u64::from(h.stub_count) * STUB_SIZE as u64
-                    {
-                        return Err(bad);
-                    }
+                if class == TargetClass::Code && record.got != 0 {
+                    let address = self.address(target)?;
                     if write {
-                        let at = stub as usize;
-                        reloc::write_u64(body, at, address);
-                        body[at + STUB_ENTRY..at + STUB_SIZE].copy_from_slice(&STUB_CODE);
-                    }
-                    stats.stub_slots += 1;
-                }
-                if record.got != 0 {
-                    let got = u64::from(record.got);
-                    let first = u64::from(h.got_offset);
-                    if got < first
-                        || (got - first) % GOT_SLOT_SIZE as u64 != 0
-                        || got >= h.got_end()
-                    {
-                        return Err(bad);
-                    }
-                    if write {
-                        reloc::write_u64(body, got as usize, address);
+                        reloc::write_u64(body, record.got as usize, address);
                     }
                     stats.got_slots += 1;
                 }
             }
         }
+
+        stats.stub_slots = h.stub_count as usize;
 
         // The sites.
         let code_start = h.code_offset as usize;
@@ -1201,7 +1545,10 @@ where
                     } else {
                         let stub = match target {
                             Target::SelfRelative(_) => 0,
-                            _ => self.record(target)?.stub,
+                            _ => match self.record(target)?.got {
+                                0 => 0,
+                                word => stub_for(h, body, word),
+                            },
                         };
                         if stub == 0 || addend != kind.usual_addend() {
                             // No way round: a stub only forwards to the
@@ -1213,7 +1560,7 @@ where
                                 addend,
                             }));
                         }
-                        let entry_addr = self.self_addr + u64::from(stub) + STUB_ENTRY as u64;
+                        let entry_addr = self.self_addr + u64::from(stub);
                         put(body, entry_addr)?;
                         stats.via_stub += 1;
                     }
@@ -1223,10 +1570,6 @@ where
                         Target::SelfRelative(_) => 0,
                         _ => self.record(target)?.got,
                     };
-                    if got == 0 {
-                        return Err(RelinkError::NoGotSlot { offset });
-                    }
-                    let got_addr = self.self_addr + u64::from(got);
                     // Instruction bytes are looked for inside the code only.
                     let rel = offset as usize - code_start;
                     let form = if kind.is_relaxable() {
@@ -1240,11 +1583,15 @@ where
                         }
                         put(body, s)?;
                         stats.relaxed += 1;
+                    } else if got == 0 {
+                        // Laid out for a range in which the target is
+                        // always in reach (layout_with): it has no slot.
+                        return Err(RelinkError::NoGotSlot { offset });
                     } else {
                         if write && form != GotForm::Other {
                             reloc::set_got_form(&mut body[code_start..], rel, false);
                         }
-                        put(body, got_addr)?;
+                        put(body, self.self_addr + u64::from(got))?;
                         stats.via_got += 1;
                     }
                 }
@@ -1253,9 +1600,6 @@ where
                     stats.direct += 1;
                 }
             }
-        }
-        if stats.sites != h.sidecar_count as usize {
-            return Err(RelinkError::BadHeader("sidecar entry count does not match"));
         }
         Ok(stats)
     }
@@ -1269,10 +1613,14 @@ pub fn header(image: &[u8]) -> Result<Header, RelinkError> {
 /// The record of `target` in the image's target table.
 pub fn target_record(image: &[u8], target: Target) -> Result<TargetRecord, RelinkError> {
     let header = Header::read(image)?;
-    header
+    let mut record = header
         .record_offset(target)
-        .and_then(|at| TargetRecord::read(&image[header.target_offset as usize + at..]))
-        .ok_or(RelinkError::BadTarget { target })
+        .and_then(|at| header.record(&image[header.target_offset as usize..], at, target))
+        .ok_or(RelinkError::BadTarget { target })?;
+    if record.got != 0 {
+        record.stub = stub_for(&header, image, record.got);
+    }
+    Ok(record)
 }
 
 /// Sets the `base` of `target`'s record (the collector does the same
@@ -1283,18 +1631,22 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
     let at = header
         .record_offset(target)
         .ok_or(RelinkError::BadTarget { target })?;
-    let start = header.target_offset as usize + at;
-    let mut record =
-        TargetRecord::read(&image[start..]).ok_or(RelinkError::BadTarget { target })?;
+    let start = header.target_offset as usize;
+    let mut record = header
+        .record(&image[start..], at, target)
+        .ok_or(RelinkError::BadTarget { target })?;
     record.base = base;
-    record.write(&mut image[start..start + TARGET_RECORD_SIZE]);
+    let out = &mut image[start + at..start + at + TARGET_RECORD_SIZE];
+    record.write(out, target.class());
     Ok(())
 }
 
-/// The byte offsets, within the object, of the `base` words of its Code and
-/// Heap records: the references a collector's scan method must fix (each is
-/// an 8-aligned word holding the address of the start of a collected
-/// object), before calling [`relink_from_table`].
+/// The byte offsets, within the object, of the words of its Code and Heap
+/// records: the references a collector's scan method must fix before
+/// calling [`relink_from_table`]. Each is a (4-aligned) word holding the
+/// address of the start of a collected object, plus, for a Heap record,
+/// the record's `offset` (the `u32` 8 bytes after the word): fix `word -
+/// offset`, store the result plus `offset`.
 pub fn reference_offsets(
     image: &[u8],
 ) -> Result<impl Iterator<Item = (Target, usize)>, RelinkError> {
@@ -1364,9 +1716,24 @@ mod tests {
         let image = sample_image();
         let h = *image.header();
         assert_eq!(h.magic, MAGIC);
-        assert_eq!(h.entry_offset as usize, HEADER_SIZE);
         assert_eq!(h.entry_count, 2);
-        assert_eq!(h.code_offset, 112);
+        assert_eq!(h.code_offset as usize, HEADER_SIZE);
+        // No padding but the regions' own alignment: code 48..88, no GOT,
+        // one stub 88..96, one runtime record 96..104, two entries, the
+        // sidecar.
+        assert_eq!(
+            (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
+            (88, 88, 96, 104)
+        );
+        assert_eq!(h.sidecar_offset, 112);
+        assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
+        let sizes = image.stats().sizes;
+        assert_eq!(sizes.padding, 0);
+        assert_eq!(sizes.total, image.len());
+        assert_eq!(
+            sizes.regions().iter().map(|r| r.1).sum::<usize>(),
+            sizes.total
+        );
         assert_eq!(h.code_size, 40);
         assert_eq!((h.got_count, h.stub_count), (0, 1));
         assert_eq!(
@@ -1375,35 +1742,35 @@ mod tests {
         );
         assert_eq!(h.total_size as usize, image.len());
         assert_eq!(image.len() % 16, 0);
-        assert_eq!(image.entry("f"), Some(112));
-        assert_eq!(image.entry("g"), Some(130));
-        assert_eq!(entry_point(image.bytes(), 0), Ok(130));
-        assert_eq!(entry_point(image.bytes(), 1), Ok(112));
+        assert_eq!(image.entry("f"), Some(48));
+        assert_eq!(image.entry("g"), Some(66));
+        assert_eq!(entry_point(image.bytes(), 0), Ok(66));
+        assert_eq!(entry_point(image.bytes(), 1), Ok(48));
         assert!(entry_point(image.bytes(), 2).is_err());
         assert_eq!(image.target("ext"), Some(Target::Runtime(0)));
         let stats = image.stats();
         assert_eq!((stats.elf_relocations, stats.resolved), (4, 2));
         assert_eq!(stats.sidecar.relocs, 2);
-        assert_eq!(stats.target_table_bytes, 24);
+        assert_eq!(stats.target_table_bytes, RUNTIME_RECORD_SIZE);
         // The internal call f -> g is resolved for good.
-        assert_eq!(field(image.bytes(), 113, RelocKind::Pc32), 130 - 117);
+        assert_eq!(field(image.bytes(), 49, RelocKind::Pc32), 66 - 53);
         // The lea of .rodata (at code+24) too.
-        assert_eq!(field(image.bytes(), 125, RelocKind::Pc32), 112 + 24 - 125);
+        assert_eq!(field(image.bytes(), 61, RelocKind::Pc32), 48 + 24 - 61);
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             entries,
             [
                 Entry {
-                    offset: 118,
+                    offset: 54,
                     kind: RelocKind::Plt32,
                     addend: -4,
                     target: Target::Runtime(0)
                 },
                 Entry {
-                    offset: 144,
+                    offset: 80,
                     kind: RelocKind::Abs64,
                     addend: 0,
-                    target: Target::SelfRelative(112)
+                    target: Target::SelfRelative(48)
                 },
             ]
         );
@@ -1414,8 +1781,7 @@ mod tests {
                 base: EXT,
                 offset: 0,
                 stub: h.stub_offset,
-                got: 0,
-                reserved: 0
+                got: h.target_offset,
             }
         );
         assert_eq!(reference_offsets(image.bytes()).unwrap().count(), 0);
@@ -1443,26 +1809,32 @@ mod tests {
             }
         );
         assert_eq!(
-            field(&bytes, 118, RelocKind::Plt32),
-            EXT as i64 - (near as i64 + 122)
+            field(&bytes, 54, RelocKind::Plt32),
+            EXT as i64 - (near as i64 + 58)
         );
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, near + 112);
+        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, near + 48);
         assert_eq!(header(&bytes).unwrap().linked_at, near);
+        // The stub jumps through the runtime record's word, which holds
+        // the address.
         let stub = h.stub_offset as usize;
-        assert_eq!(field(&bytes, h.stub_offset, RelocKind::Abs64) as u64, EXT);
-        assert_eq!(bytes[stub + 8..stub + 16], STUB_CODE);
+        assert_eq!(field(&bytes, h.target_offset, RelocKind::Abs64) as u64, EXT);
+        assert_eq!(bytes[stub..stub + 2], [0xff, 0x25]);
+        assert_eq!(
+            field(&bytes, h.stub_offset + 2, RelocKind::Pc32),
+            i64::from(h.target_offset) - i64::from(h.stub_offset + 6)
+        );
         // Far: through the stub.
         let far = 0x1000_0000;
         let stats = relink(&mut bytes, far, resolve).unwrap();
         assert_eq!((stats.direct, stats.via_stub), (1, 1));
-        let stub_entry = far + u64::from(h.stub_offset) + 8;
+        let stub_entry = far + u64::from(h.stub_offset);
         assert_eq!(
-            field(&bytes, 118, RelocKind::Plt32),
-            stub_entry as i64 - (far as i64 + 122)
+            field(&bytes, 54, RelocKind::Plt32),
+            stub_entry as i64 - (far as i64 + 58)
         );
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, far + 112);
+        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, far + 48);
         // The internal sites never change.
-        assert_eq!(field(&bytes, 113, RelocKind::Pc32), 130 - 117);
+        assert_eq!(field(&bytes, 49, RelocKind::Pc32), 66 - 53);
         // Back near: direct again; the same as relinking a fresh copy.
         relink(&mut bytes, near, resolve).unwrap();
         let mut fresh = image.bytes().to_vec();
@@ -1472,9 +1844,14 @@ mod tests {
 
     fn interposing_image(b: &ElfBuilder) -> CodeImage {
         let obj = load(&b.build()).unwrap();
-        layout_with(&obj, &LayoutOptions { interpose: true }, |name| {
-            (name == "ext").then_some(Binding::Runtime { address: EXT })
-        })
+        layout_with(
+            &obj,
+            &LayoutOptions {
+                interpose: true,
+                ..LayoutOptions::default()
+            },
+            |name| (name == "ext").then_some(Binding::Runtime { address: EXT }),
+        )
         .unwrap()
     }
 
@@ -1485,6 +1862,9 @@ mod tests {
         // object itself; the load of .rodata stays resolved.
         let image = interposing_image(&sample());
         let h = *image.header();
+        // Offsets in the sample's code, from the start of the image.
+        let c = h.code_offset;
+        let (f_at, g_at, call_at, ptr_at) = (c, c + 18, c + 1, c + 32);
         assert_eq!(
             (h.code_targets, h.heap_targets, h.runtime_targets),
             (2, 0, 1)
@@ -1501,8 +1881,8 @@ mod tests {
         // Records name the functions' offsets; the call of g has a stub.
         let g = target_record(image.bytes(), Target::Code(0)).unwrap();
         let f = target_record(image.bytes(), Target::Code(1)).unwrap();
-        assert_eq!((g.base, g.offset), (0, 130));
-        assert_eq!((f.base, f.offset, f.stub), (0, 112, 0));
+        assert_eq!((g.base, g.offset), (0, g_at));
+        assert_eq!((f.base, f.offset, f.stub), (0, f_at, 0));
         assert_ne!(g.stub, 0);
         assert_eq!(h.stub_count, 2);
 
@@ -1515,25 +1895,34 @@ mod tests {
         }
         let stats = relink_from_table(&mut bytes, at, 0).unwrap();
         assert_eq!((stats.sites, stats.direct, stats.via_stub), (3, 3, 0));
-        assert_eq!(field(&bytes, 113, RelocKind::Plt32), 130 - 117);
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, at + 112);
+        assert_eq!(
+            field(&bytes, call_at, RelocKind::Plt32),
+            i64::from(g_at) - (i64::from(call_at) + 4)
+        );
+        assert_eq!(
+            field(&bytes, ptr_at, RelocKind::Abs64) as u64,
+            at + u64::from(f_at)
+        );
         // Rebound to another object's g: the same site calls it directly,
         // or through the stub beyond 2 GiB.
         let other = at + 0x4000_0000;
         set_target_base(&mut bytes, Target::Code(0), other).unwrap();
         relink_from_table(&mut bytes, at, 0).unwrap();
         assert_eq!(
-            field(&bytes, 113, RelocKind::Plt32),
-            (other + 130) as i64 - (at + 117) as i64
+            field(&bytes, call_at, RelocKind::Plt32),
+            (other + u64::from(g_at)) as i64 - (at + u64::from(call_at) + 4) as i64
         );
         set_target_base(&mut bytes, Target::Code(0), at + (1 << 33)).unwrap();
         let stats = relink_from_table(&mut bytes, at, 0).unwrap();
         assert_eq!(stats.via_stub, 1);
         assert_eq!(
-            field(&bytes, 113, RelocKind::Plt32),
-            (u64::from(g.stub) + 8) as i64 - 117
+            field(&bytes, call_at, RelocKind::Plt32),
+            (u64::from(g.stub) + STUB_ENTRY as u64) as i64 - (i64::from(call_at) + 4)
         );
-        assert_eq!(field(&bytes, 144, RelocKind::Abs64) as u64, at + 112);
+        assert_eq!(
+            field(&bytes, ptr_at, RelocKind::Abs64) as u64,
+            at + u64::from(f_at)
+        );
     }
 
     #[test]
@@ -1547,7 +1936,8 @@ mod tests {
         let image = interposing_image(&b);
         assert_eq!(image.stats().own_targets, 0);
         assert_eq!(image.own_targets().count(), 0);
-        assert_eq!(field(image.bytes(), 113, RelocKind::Pc32), 130 - 117);
+        let c = image.header().code_offset;
+        assert_eq!(field(image.bytes(), c + 1, RelocKind::Pc32), 18 - 5);
         // Without interposition nothing is bound by name, whatever the
         // visibility.
         let plain = layout(&load(&sample().build()).unwrap(), |name| {
@@ -1556,6 +1946,47 @@ mod tests {
         .unwrap();
         assert_eq!(plain, sample_image());
         assert_eq!(plain.stats().own_targets, 0);
+    }
+
+    #[test]
+    fn a_far_code_target_is_called_through_its_got_slot() {
+        let obj = load(&sample().build()).unwrap();
+        let image = layout(&obj, |name| {
+            (name == "ext").then_some(Binding::Code {
+                object: EXT,
+                offset: 0x40,
+            })
+        })
+        .unwrap();
+        let h = *image.header();
+        assert!(h.code_got);
+        assert_eq!((h.got_count, h.stub_count), (1, 1));
+        let record = target_record(image.bytes(), Target::Code(0)).unwrap();
+        assert_eq!((record.got, record.stub), (h.got_offset, h.stub_offset));
+        let mut bytes = image.bytes().to_vec();
+        let far = 0x1000_0000;
+        let stats = relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!((stats.via_stub, stats.got_slots), (1, 1));
+        // The call goes to the stub, which jumps through the GOT slot,
+        // which holds the target.
+        assert_eq!(
+            field(&bytes, 54, RelocKind::Plt32),
+            i64::from(h.stub_offset) - 58
+        );
+        let stub = h.stub_offset;
+        let word = i64::from(stub + 6) + field(&bytes, stub + 2, RelocKind::Pc32);
+        assert_eq!(word, i64::from(h.got_offset));
+        assert_eq!(
+            field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
+            EXT + 0x40
+        );
+        // The collector moves the target: its slot follows.
+        set_target_base(&mut bytes, Target::Code(0), EXT + 0x1000).unwrap();
+        relink_from_table(&mut bytes, far, 0).unwrap();
+        assert_eq!(
+            field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
+            EXT + 0x1040
+        );
     }
 
     #[test]
@@ -1590,7 +2021,7 @@ mod tests {
             matches!(
                 err,
                 RelinkError::Reloc {
-                    offset: 118,
+                    offset: 54,
                     target: Target::Heap(0),
                     ..
                 }
@@ -1652,9 +2083,8 @@ mod tests {
     const CODE: u64 = 0x7f00_0100_0000;
     const RT: u64 = 0x5555_0000_0000;
 
-    fn got_image() -> CodeImage {
-        let obj = load(&got_object()).unwrap();
-        layout(&obj, |name| match name {
+    fn got_bind(name: &str) -> Option<Binding> {
+        match name {
             "heap" => Some(Binding::Heap {
                 object: HEAP,
                 offset: 16,
@@ -1665,8 +2095,11 @@ mod tests {
             }),
             "rt" => Some(Binding::Runtime { address: RT }),
             _ => None,
-        })
-        .unwrap()
+        }
+    }
+
+    fn got_image() -> CodeImage {
+        layout(&load(&got_object()).unwrap(), got_bind).unwrap()
     }
 
     #[test]
@@ -1683,7 +2116,9 @@ mod tests {
             field(image.bytes(), c + 16, RelocKind::Pc32),
             i64::from(h.got_offset) - i64::from(c + 20)
         );
-        assert_eq!((h.got_count, h.stub_count), (4, 0));
+        // The local slot and the code target's: Heap and Runtime records
+        // hold their addresses, their words are the slots.
+        assert_eq!((h.got_count, h.stub_count), (2, 0));
         assert_eq!(
             (h.code_targets, h.heap_targets, h.runtime_targets),
             (1, 1, 1)
@@ -1707,7 +2142,7 @@ mod tests {
         assert_eq!(stats.relaxed, 2, "{stats:?}");
         assert_eq!(stats.via_got, 1, "{stats:?}"); // the jmp
         assert_eq!(stats.direct, 1, "{stats:?}"); // the local GOT slot
-        assert_eq!(stats.got_slots, 3);
+        assert_eq!(stats.got_slots, 1); // the code target's
         let site = |o: u32| near + u64::from(c + o) + 4;
         assert_eq!(bytes[(c + 1) as usize], 0x8d);
         assert_eq!(
@@ -1761,6 +2196,66 @@ mod tests {
     }
 
     #[test]
+    fn in_a_code_range_only_far_targets_get_slots_and_stubs() {
+        let obj = load(&got_object()).unwrap();
+        let bind = got_bind;
+        // Code memory around CODE: the code target is always in reach,
+        // the runtime target never, the heap target may be anywhere.
+        let range = (CODE - 0x1000_0000, CODE + 0x1000_0000);
+        let options = LayoutOptions {
+            code_range: Some(range),
+            ..LayoutOptions::default()
+        };
+        let image = layout_with(&obj, &options, bind).unwrap();
+        let h = *image.header();
+        // The local GOTPCREL slot only; none for code (in reach), heap's
+        // and rt's are their records' words.
+        assert_eq!((h.got_count, h.stub_count), (1, 0));
+        assert_eq!(
+            target_record(image.bytes(), Target::Code(0)).unwrap().got,
+            0
+        );
+        let everywhere = layout(&obj, bind).unwrap();
+        assert!(image.header().end() < everywhere.header().end());
+        // Anywhere in the range it links, and the call is direct.
+        for at in [range.0, range.1 - 0x1000] {
+            let mut bytes = image.bytes().to_vec();
+            let stats = relink_from_table(&mut bytes, at, 0).unwrap();
+            assert_eq!(stats.got_slots, 0, "{stats:?}");
+            let c = h.code_offset as usize;
+            assert_eq!(bytes[c + 7..c + 9], [0x67, 0xe8]);
+        }
+        // Outside it the call cannot go through a slot it does not have.
+        let mut bytes = image.bytes().to_vec();
+        assert_eq!(
+            relink_from_table(&mut bytes, 0x1000_0000, 0),
+            Err(RelinkError::NoGotSlot {
+                offset: h.code_offset + 9
+            })
+        );
+        assert_eq!(bytes, image.bytes());
+        // A call to a runtime function in reach of the whole range needs
+        // no stub; the sample's `ext` is out of reach of this one.
+        let obj = load(&sample().build()).unwrap();
+        let near = |name: &str| (name == "ext").then_some(Binding::Runtime { address: CODE });
+        let far = |name: &str| (name == "ext").then_some(Binding::Runtime { address: EXT });
+        assert_eq!(
+            layout_with(&obj, &options, near)
+                .unwrap()
+                .header()
+                .stub_count,
+            0
+        );
+        assert_eq!(
+            layout_with(&obj, &options, far)
+                .unwrap()
+                .header()
+                .stub_count,
+            1
+        );
+    }
+
+    #[test]
     fn relink_with_resolver_ignores_table_addresses() {
         let image = got_image();
         let mut bytes = image.bytes().to_vec();
@@ -1799,11 +2294,11 @@ mod tests {
         })
         .unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        let rodata_site = entries.iter().find(|e| e.offset == 112 + 24 + 3).unwrap();
+        let rodata_site = entries.iter().find(|e| e.offset == 48 + 24 + 3).unwrap();
         assert_eq!(rodata_site.kind, RelocKind::GotPcRel);
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, EXT + 0x1000, 0).unwrap();
-        assert_eq!(bytes[112 + 24 + 1], 0x8b);
+        assert_eq!(bytes[48 + 24 + 1], 0x8b);
     }
 
     #[test]
@@ -1835,7 +2330,7 @@ mod tests {
         assert_eq!(obj.sections()[1].kind, SectionKind::ReadOnly);
         let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        assert_eq!(entries[1].target, Target::SelfRelative(112 + 24 + 4));
+        assert_eq!(entries[1].target, Target::SelfRelative(48 + 24 + 4));
         assert_eq!(entries[1].addend, 0);
         // An addend that leaves the object is kept as an addend.
         b.sections[4].relocs[0] = (0, e::R_X86_64_64, 2, -1000);
@@ -1844,13 +2339,13 @@ mod tests {
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             (entries[1].target, entries[1].addend),
-            (Target::SelfRelative(112 + 24), -1000)
+            (Target::SelfRelative(48 + 24), -1000)
         );
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
         assert_eq!(
-            field(&bytes, 144, RelocKind::Abs64),
-            0x10_0000 + 112 + 24 - 1000
+            field(&bytes, 80, RelocKind::Abs64),
+            0x10_0000 + 48 + 24 - 1000
         );
     }
 
@@ -1866,18 +2361,41 @@ mod tests {
             header(&bad).err()
         };
         assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
+        // The previous layout's magic is refused.
         assert_eq!(
-            mutate(4, 2),
-            Some(RelinkError::BadHeader("unknown version"))
+            mutate(0, u32::from_le_bytes(*b"CPOB")),
+            Some(RelinkError::BadHeader("bad magic"))
         );
-        assert_eq!(mutate(20, 8), Some(RelinkError::BadHeader("bad alignment")));
         assert_eq!(
-            mutate(32, 120),
-            Some(RelinkError::BadHeader("misaligned region"))
+            mutate(TOTAL_SIZE_AT, good.len() as u32 + 16),
+            Some(RelinkError::BadHeader("object larger than the image"))
         );
-        assert!(mutate(36, u32::MAX).is_some());
-        assert!(mutate(60, 1).is_some()); // target_len
-        assert!(mutate(64, 7).is_some()); // code_targets
+        let packed = |len: u32, log2: u32| len | (log2 << 24);
+        let h = *image.header();
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len, 3)),
+            Some(RelinkError::BadHeader("bad alignment"))
+        );
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len, 13)),
+            Some(RelinkError::BadHeader("bad alignment"))
+        );
+        // Regions are derived from the counts: a count too large makes
+        // them pass the end.
+        assert_eq!(
+            mutate(28, packed(h.sidecar_len + 64, 4)),
+            Some(RelinkError::BadHeader(
+                "regions extend past the end of the object"
+            ))
+        );
+        assert!(mutate(24, u32::MAX).is_some()); // code_size
+        assert!(mutate(40, 7).is_some()); // stub_count, code_targets
+        assert!(mutate(44, 7 << 16).is_some()); // runtime_targets
+                                                // A 32-aligned object's code starts at 64.
+        let mut h32 = h;
+        h32.align = 32;
+        h32.derive().unwrap();
+        assert_eq!(h32.code_offset, 64);
     }
 
     #[test]

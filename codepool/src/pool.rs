@@ -16,7 +16,8 @@ use crate::elf::{self, LoadError, LoadedObject};
 use crate::format::{self, PoolContext, Redirect, FORWARD, MIN_ALIGN, PAD};
 use crate::func::{CodeRef, JitFn};
 use crate::layout::{
-    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, MAGIC,
+    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, Sizes,
+    MAGIC,
 };
 use crate::publish::{self, exec_address};
 use crate::reloc::{RelocError, RelocKind};
@@ -37,10 +38,10 @@ const CODE_RESERVE: Key<usize> = {
     unsafe { Key::from_fn(get) }
 };
 
-/// Offset of `Header::total_size`.
-const TOTAL_SIZE: usize = core::mem::offset_of!(Header, total_size);
-/// Offset of `Header::pool_data`.
-const POOL_DATA: usize = core::mem::offset_of!(Header, pool_data);
+/// Offset of `Header::total_size` in an image.
+const TOTAL_SIZE: usize = layout::TOTAL_SIZE_AT;
+/// Offset of `Header::pool_data` in an image.
+const POOL_DATA: usize = layout::POOL_DATA_AT;
 
 /// Root slots per chunk of the slot table (one exact root per chunk).
 const CHUNK_SLOTS: usize = 1024;
@@ -535,10 +536,14 @@ pub struct CodeTotals {
     pub target_table_bytes: usize,
     /// The sidecars together.
     pub sidecar: SidecarStats,
+    /// Where the bytes go, region by region (header, code, GOT, stubs,
+    /// target table, sidecar, padding, rounding).
+    pub sizes: Sizes,
 }
 
 impl CodeTotals {
     fn add(&mut self, stats: &LayoutStats) {
+        self.sizes.add(&stats.sizes);
         self.objects += 1;
         self.code_bytes += stats.code_bytes;
         self.total_bytes += stats.total_bytes;
@@ -547,6 +552,7 @@ impl CodeTotals {
     }
 
     fn remove(&mut self, stats: &LayoutStats) {
+        self.sizes.sub(&stats.sizes);
         self.objects -= 1;
         self.code_bytes -= stats.code_bytes;
         self.total_bytes -= stats.total_bytes;
@@ -685,8 +691,8 @@ pub struct CodePoolOptions<'a> {
     /// Register each object's unwind table (`.eh_frame`) so that panics,
     /// C++ exceptions and backtraces pass through JIT frames while the
     /// collector moves code ([`crate::unwind`]); default `true`. Costs a
-    /// table copy per installation, an 8-byte trailer per object and, in
-    /// the collector, a few atomic stores per moved or dead object.
+    /// table copy per installation (the object names its record in a
+    /// header word) and, in the collector, a few atomic stores per moved or dead object.
     pub unwind: Option<bool>,
     /// Bind each object's references to its own *preemptible* functions
     /// (global or weak, default visibility) by name, through a Code target
@@ -706,9 +712,11 @@ pub struct CodePoolOptions<'a> {
     /// old code, the one hole in "every later call goes to it".
     ///
     /// The cost, per distinct function an object refers to by its own
-    /// name: one target record (24 bytes), a 16-byte stub if it is called,
-    /// an 8-byte GOT slot if its address is loaded through the GOT, and a
-    /// few sidecar bytes per site. Those sites are re-encoded whenever the
+    /// name: one target record (`layout::TARGET_RECORD_SIZE` bytes), an
+    /// 8-byte GOT slot only if its address is loaded through the GOT in a
+    /// form that cannot be relaxed to a direct one, and a few sidecar bytes
+    /// per site; no stub (the pool lays objects out for its code memory, in
+    /// which every call to code is direct). Those sites are re-encoded whenever the
     /// object is relinked (it is relinked on every move anyway, for its
     /// self-relative sites); the reference to itself keeps nothing alive.
     /// Code that wants a call resolved for good says so in ELF's own terms:
@@ -854,6 +862,16 @@ impl Source<'_> {
             Source::Code(slot) => unsafe { slot.as_ref() }.load(Ordering::Relaxed) as usize,
             Source::Heap(h) => (h.current)(),
             Source::Own => own,
+        }
+    }
+
+    /// What its target record's word holds: the code object's start (for
+    /// an own record, the object being installed, at `own`), the heap
+    /// constant's address (`layout::TargetRecord`).
+    fn word(&self, own: usize) -> usize {
+        match self {
+            Source::Code(_) | Source::Own => self.current(own),
+            Source::Heap(h) => (h.current)() + h.offset as usize,
         }
     }
 }
@@ -1309,8 +1327,13 @@ impl<'a> CodePool<'a> {
         let image = {
             let symbols = &inner.symbols;
             let inner_ref = &*inner;
+            let (lo, hi) = self.code_range;
             let options = layout::LayoutOptions {
                 interpose: self.interpose,
+                code_range: Some((
+                    exec_address(lo, self.delta) as u64,
+                    exec_address(hi, self.delta) as u64,
+                )),
             };
             layout::layout_with(object, &options, |name| {
                 if let Some(h) = env.heap.get(name) {
@@ -1374,12 +1397,7 @@ impl<'a> CodePool<'a> {
         let slot_index = inner
             .take_slot(self.arena.as_raw())
             .map_err(InstallError::Memory)?;
-        let trailer = if self.context.unwind {
-            crate::unwind::TRAILER
-        } else {
-            0
-        };
-        let size = (image.len() + trailer).next_multiple_of(self.align);
+        let size = image.len().next_multiple_of(self.align);
         let registration = match object.eh_frame() {
             Some(eh) if self.context.unwind => {
                 let table =
@@ -1423,14 +1441,11 @@ impl<'a> CodePool<'a> {
             block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
             block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
             for (at, source) in &sources {
-                let address = source.current(base) as u64;
-                block[*at..*at + 8].copy_from_slice(&address.to_ne_bytes());
+                block[*at..*at + 8].copy_from_slice(&(source.word(base) as u64).to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
-            if trailer != 0 {
-                let word = registration.as_ref().map_or(0, |r| r.trailer());
-                block[size - 8..].copy_from_slice(&word.to_ne_bytes());
-            }
+            let unwind = registration.as_ref().map_or(0, |r| r.header_word());
+            block[layout::UNWIND_AT..layout::UNWIND_AT + 4].copy_from_slice(&unwind.to_ne_bytes());
             if let Some(r) = &registration {
                 // Before the commit: once the object exists, its record
                 // covers it (crate::unwind).
@@ -1493,6 +1508,8 @@ impl<'a> CodePool<'a> {
         }
         let mut layout_stats = *image.stats();
         layout_stats.total_bytes = size;
+        layout_stats.sizes.rounding += size - image.len();
+        layout_stats.sizes.total = size;
         inner.installed.add(&layout_stats);
         inner.held.add(&layout_stats);
         inner.sites_linked_at_install += stats.sites as u64;
@@ -1732,19 +1749,33 @@ unsafe extern "C" fn census_area(
             let tag = unsafe { (p as *const u32).read_unaligned() };
             let size = match tag {
                 MAGIC | FORWARD => {
-                    // SAFETY: objects and markers hold a whole header.
-                    let header = unsafe { (p as *const Header).read_unaligned() };
+                    // SAFETY: objects and markers hold their size at
+                    // TOTAL_SIZE.
+                    let size =
+                        unsafe { ((p + TOTAL_SIZE) as *const u32).read_unaligned() } as usize;
                     if tag == MAGIC {
+                        if size > limit - p {
+                            format::fatal("census", "a block larger than its area", p);
+                        }
+                        // SAFETY: a code object of `size` bytes, readable
+                        // (the arena is parked).
+                        let object = unsafe { core::slice::from_raw_parts(p as *const u8, size) };
+                        let (Ok(header), Ok(sidecar)) =
+                            (Header::read(object), layout::sidecar_bytes(object))
+                        else {
+                            format::fatal("census", "a code object with an invalid header", p)
+                        };
                         census.objects.objects += 1;
                         census.objects.code_bytes += header.code_size as usize;
                         census.objects.total_bytes += header.total_size as usize;
+                        census.objects.sizes.add(&header.sizes());
                         census.objects.target_table_bytes += header.target_len as usize;
                         census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
-                            header.sidecar_count as usize,
+                            sidecar::count(sidecar).unwrap_or(0),
                             header.sidecar_len as usize,
                         ));
                     }
-                    header.total_size as usize
+                    size
                 }
                 PAD => {
                     // SAFETY: a pad holds its size at offset 8.

@@ -32,8 +32,9 @@
 //! a record holds the object's current execute-view address and size and
 //! its [`UnwindTable`] (the `.eh_frame` copy, in malloc'd memory, with a
 //! terminator, and the FDEs sorted by offset in the object). A code object
-//! finds its record through a trailer word at its end
-//! ([`TRAILER`], written at installation and copied with the object).
+//! finds its record through a word of its header
+//! ([`crate::layout::Header::unwind`], written at installation and copied
+//! with the object).
 //!
 //! - **Installation** fills a record and sets its address inside the
 //!   reserve / commit loop, before the commit: once the object exists its
@@ -91,11 +92,6 @@ use std::sync::Mutex;
 
 use crate::elf::{EhFrame, LoadedObject, RelocTarget};
 use crate::reloc::RelocKind;
-
-/// Bytes at the end of every code object of a pool that records unwind
-/// tables: a `u64` holding the index of the object's `Record` plus one
-/// (0: none).
-pub const TRAILER: usize = 8;
 
 /// Why an object's unwind table cannot be registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -553,9 +549,10 @@ impl Registration {
         Registration { index }
     }
 
-    /// The trailer word for the object: the index plus one.
-    pub(crate) fn trailer(&self) -> u64 {
-        u64::from(self.index) + 1
+    /// The object's header word ([`crate::layout::Header::unwind`]): the
+    /// index plus one.
+    pub(crate) fn header_word(&self) -> u32 {
+        self.index + 1
     }
 
     /// Registers the object at execute-view address `exec` (before its
@@ -586,15 +583,17 @@ impl Drop for Registration {
     }
 }
 
-/// Reads an object's trailer: its record, if any.
+/// Reads an object's header word [`crate::layout::Header::unwind`]: its
+/// record, if any.
 ///
 /// # Safety
 ///
-/// `write` must be a code object (or its forwarded old copy) of
-/// `total_size` bytes in a pool that writes trailers.
-unsafe fn trailer_record(write: usize, total_size: usize) -> Option<&'static Record> {
-    // SAFETY: the caller's guarantee: the last 8 bytes are the trailer.
-    let word = unsafe { ((write + total_size - TRAILER) as *const u64).read_unaligned() };
+/// `write` must be a code object (or its forwarded old copy) of a pool
+/// that records unwind tables.
+unsafe fn header_record(write: usize) -> Option<&'static Record> {
+    // SAFETY: the caller's guarantee: a header, whose word at UNWIND_AT
+    // the pool wrote (a marker leaves it in place).
+    let word = unsafe { ((write + crate::layout::UNWIND_AT) as *const u32).read_unaligned() };
     (word != 0).then(|| record(word as usize - 1)).flatten()
 }
 
@@ -604,11 +603,11 @@ unsafe fn trailer_record(write: usize, total_size: usize) -> Option<&'static Rec
 ///
 /// # Safety
 ///
-/// `old` must be the old copy of a code object of `total_size` bytes of a
-/// pool with execute-view distance `delta` that writes trailers.
-pub(crate) unsafe fn moved(old: usize, new: usize, total_size: usize, delta: isize) {
+/// `old` must be the old copy of a code object of a pool with
+/// execute-view distance `delta` that records unwind tables.
+pub(crate) unsafe fn moved(old: usize, new: usize, delta: isize) {
     // SAFETY: the caller's guarantee.
-    if let Some(r) = unsafe { trailer_record(old, total_size) } {
+    if let Some(r) = unsafe { header_record(old) } {
         let from = old.wrapping_add_signed(delta);
         let to = new.wrapping_add_signed(delta);
         // Fails only if the pool's end cleared the record meanwhile.
@@ -619,7 +618,7 @@ pub(crate) unsafe fn moved(old: usize, new: usize, total_size: usize, delta: isi
     }
 }
 
-/// A code object of `total_size` bytes at `p` (write view) died: the
+/// The code object at `p` (write view) died: the
 /// collector is about to free or pad over it (the pool's reclaim hook,
 /// `format::reclaimed`). Clear its record and push it on the dead list.
 /// World stopped: no allocation, no lock, no unwinding (nothing here can
@@ -627,11 +626,11 @@ pub(crate) unsafe fn moved(old: usize, new: usize, total_size: usize, delta: isi
 ///
 /// # Safety
 ///
-/// `p` must be a dead code object of a pool that writes trailers,
-/// readable, `total_size` its size.
-pub(crate) unsafe fn object_died(p: usize, total_size: usize) {
+/// `p` must be a dead code object of a pool that records unwind tables,
+/// readable.
+pub(crate) unsafe fn object_died(p: usize) {
     // SAFETY: the caller's guarantee.
-    if let Some(r) = unsafe { trailer_record(p, total_size) } {
+    if let Some(r) = unsafe { header_record(p) } {
         died(r);
     }
 }

@@ -1,7 +1,16 @@
-//! Measures the sidecar's size on a realistic module: 200 generated
-//! functions that call each other, call runtime functions and functions of
-//! another code object, load heap references, and sit in a table of
-//! function pointers. Prints the figures (run with `--nocapture`):
+//! Code density (issue 19): where the bytes of code objects go.
+//!
+//! - `objects_of_the_compaction_mix`: the functions of the compaction
+//!   example (one module and one code object each: read one or two boxes,
+//!   call up to three earlier functions and a runtime function), installed
+//!   in a pool; the breakdown of their bytes, from the census, and their
+//!   size against their machine code.
+//! - `sidecar_bytes_per_relocation`: the sidecar's size on a realistic
+//!   module: 200 generated functions that call each other, call runtime
+//!   functions and functions of another code object, load heap
+//!   references, and sit in a table of function pointers.
+//!
+//! Prints the figures (run with `--nocapture`):
 //!
 //! ```text
 //! cargo test -p codepool --release --test density -- --nocapture
@@ -9,12 +18,18 @@
 
 #![cfg(feature = "llvm")]
 
+mod common;
+
 use std::fmt::Write;
 
 use codepool::layout::{self, Binding};
 use codepool::sidecar::{self, TargetClass};
+use codepool::{CodePool, CodePoolOptions};
+use common::boxes::Boxes;
+use common::gen::{self, Program, Rng, DEPTH};
 use inkwell::context::Context;
 use inkwell::memory_buffer::MemoryBuffer;
+use mps::{Arena, PoolOptions};
 
 const FUNCTIONS: usize = 200;
 const HEAP_CELLS: usize = 64;
@@ -80,6 +95,71 @@ done:
         .unwrap();
     }
     ir
+}
+
+/// Functions of the compaction mix installed for the test below.
+const MIX: usize = 400;
+
+/// The most code object bytes per byte of machine code and read-only data
+/// the compaction mix may take. Issue 19 asks for 1.5; the layout reaches
+/// about 2.7 (see the README's "Code density"), and this bound keeps it
+/// from growing back.
+const MAX_RATIO: f64 = 2.8;
+
+#[test]
+fn objects_of_the_compaction_mix() {
+    if common::skip_without_extensions() {
+        return;
+    }
+    let mut rng = Rng::from_env(7);
+    let boxes: Vec<String> = (0..MIX / 8).map(|k| format!("box{k}")).collect();
+    let value = |b: &str| b.len() as i64;
+    let program = Program::generate(&mut rng, MIX, 0, &boxes, value);
+    let arena = Arena::new().unwrap();
+    let heap = arena
+        .amc(arena.format::<Boxes>().unwrap(), &PoolOptions::default())
+        .unwrap();
+    let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+    let objects = gen::install_all(&code, &heap, &boxes, &program.elfs, value);
+    // Moved and relinked, they still run.
+    arena.collect().unwrap();
+    let census = code.census().unwrap();
+    arena.release();
+    code.with_jit_thread(|_| {
+        for (i, object) in objects.iter().enumerate() {
+            assert_eq!(gen::call(object, i, DEPTH as i64), program.rows[i][DEPTH]);
+        }
+    })
+    .unwrap();
+    let sizes = census.objects.sizes;
+    println!("{MIX} code objects of the compaction mix: {sizes}");
+    for (name, bytes) in sizes.regions() {
+        println!(
+            "  {name:<20} {bytes:>7} bytes, {:>6.1} per object",
+            bytes as f64 / MIX as f64
+        );
+    }
+    // The census (from the headers) agrees with the installations.
+    assert_eq!(census.objects.objects, MIX);
+    assert_eq!(sizes, code.stats().held.sizes);
+    assert_eq!(sizes.total, census.objects.total_bytes);
+    assert_eq!(
+        sizes.regions().iter().map(|r| r.1).sum::<usize>(),
+        sizes.total
+    );
+    // Calls to other code objects need no stub (code memory is 512 MiB),
+    // so only the runtime function's calls may have one.
+    assert!(
+        sizes.stubs <= MIX * layout::STUB_SIZE,
+        "{} bytes of stubs",
+        sizes.stubs
+    );
+    assert!(
+        sizes.ratio() <= MAX_RATIO,
+        "code objects take {:.2}x their code",
+        sizes.ratio()
+    );
+    drop(objects);
 }
 
 #[test]
@@ -148,6 +228,8 @@ fn sidecar_bytes_per_relocation() {
         "target table: {} records, {} bytes; GOT slots {}, stubs {}; object {} bytes",
         stats.targets, stats.target_table_bytes, stats.got_slots, stats.stubs, stats.total_bytes
     );
+    println!("object: {}", stats.sizes);
+    assert_eq!(stats.sizes.total, stats.total_bytes);
     assert_eq!(entries.len(), stats.sidecar.relocs);
     assert!(stats.sidecar.relocs > FUNCTIONS, "{stats:?}");
     assert!(

@@ -19,7 +19,8 @@
 
 use codepool::elf::{LoadedObject, RelocTarget, SectionKind, SymbolKind};
 use codepool::layout::{
-    self, Binding, CodeImage, Header, LayoutOptions, GOT_SLOT_SIZE, STUB_ENTRY, STUB_SIZE,
+    self, Binding, CodeImage, Header, LayoutOptions, GOT_SLOT_SIZE, RUNTIME_RECORD_SIZE,
+    STUB_ENTRY, STUB_SIZE, TARGET_RECORD_SIZE,
 };
 use codepool::reloc::{self, GotForm, RelocKind};
 use codepool::sidecar::Target;
@@ -31,9 +32,6 @@ pub const RUNTIME: u64 = 0x7f00_0000_1000;
 /// below it, and low enough for 32-bit absolute addresses of the object.
 /// All 4096-aligned (the largest alignment the loader accepts).
 pub const ADDRESSES: [u64; 3] = [0x7f00_1000_0000, 0x1000_0000, 0x40_0000];
-
-/// The bytes of the stub's jump (see `codepool::layout`'s module docs).
-const STUB_CODE: [u8; 8] = [0xff, 0x25, 0xf2, 0xff, 0xff, 0xff, 0xcc, 0xcc];
 
 /// Runs one input, without the relinking checks on objects that hit a
 /// known, reported issue (see [`opcode_overlaps_field`]).
@@ -104,7 +102,10 @@ fn run_with(data: &[u8], strict: bool) {
         exercise(&obj, &image, &mixed_binding, strict);
     }
     // The same, with the object's own preemptible functions bound by name.
-    let interpose = LayoutOptions { interpose: true };
+    let interpose = LayoutOptions {
+        interpose: true,
+        ..LayoutOptions::default()
+    };
     if let Ok(image) = layout::layout_with(&obj, &interpose, |name| Some(mixed_binding(name))) {
         exercise(&obj, &image, &mixed_binding, strict);
     }
@@ -324,13 +325,36 @@ fn check_linked(
     let got = u64::from(h.got_offset)..h.got_end();
     let stubs = u64::from(h.stub_offset)
         ..u64::from(h.stub_offset) + u64::from(h.stub_count) * STUB_SIZE as u64;
+    let table = u64::from(h.target_offset)..u64::from(h.target_offset) + u64::from(h.target_len);
     let code = &bytes[co as usize..(co + u64::from(h.code_size)) as usize];
+    // The words of Heap and Runtime records, which hold their targets'
+    // addresses (layout::TargetRecord): 12-byte Heap records after the
+    // Code records, then 8-byte Runtime records.
+    let heap_words = (0..u64::from(h.heap_targets))
+        .map(|i| table.start + (u64::from(h.code_targets) + i) * TARGET_RECORD_SIZE as u64);
+    let runtime_start = table.start
+        + (u64::from(h.code_targets) + u64::from(h.heap_targets)) * TARGET_RECORD_SIZE as u64;
+    let runtime_words =
+        (0..u64::from(h.runtime_targets)).map(|i| runtime_start + i * RUNTIME_RECORD_SIZE as u64);
+    let record_words: Vec<u64> = heap_words.chain(runtime_words).collect();
+    // A word holding a target's address: a GOT slot, or the word of a
+    // Heap or Runtime record.
+    let address_word = |word: i128| -> bool {
+        let in_got = word >= i128::from(got.start)
+            && word < i128::from(got.end)
+            && (word - i128::from(got.start)) % GOT_SLOT_SIZE as i128 == 0;
+        in_got || record_words.iter().any(|&w| i128::from(w) == word)
+    };
 
     // Bytes a relink may write.
     let mut writable = vec![false; bytes.len()];
     writable[8..16].fill(true); // linked_at
     writable[got.start as usize..got.end as usize].fill(true);
-    writable[stubs.start as usize..stubs.end as usize].fill(true);
+    // The words of Heap and Runtime records (relink sets them to the
+    // resolver's addresses).
+    for &at in &record_words {
+        writable[at as usize..at as usize + 8].fill(true);
+    }
     // The bases of own records, which the caller may set.
     let own_records: Vec<Target> = image.own_targets().collect();
     for (t, at) in layout::reference_offsets(image.bytes()).expect("valid image") {
@@ -392,19 +416,23 @@ fn check_linked(
             RelocKind::Pc32 => assert_eq!(reached, i128::from(s), "{}", what()),
             RelocKind::Plt32 => {
                 if reached != i128::from(s) {
-                    // Through a stub: its slot holds the target.
+                    // Through a stub: `jmp [rip+disp32]` through a word
+                    // holding the target.
                     let entry = reached - i128::from(addr);
-                    let slot = entry - STUB_ENTRY as i128;
+                    let stub = entry - STUB_ENTRY as i128;
                     assert!(
-                        slot >= i128::from(stubs.start)
-                            && slot < i128::from(stubs.end)
-                            && (slot - i128::from(stubs.start)) % STUB_SIZE as i128 == 0,
+                        stub >= i128::from(stubs.start)
+                            && stub < i128::from(stubs.end)
+                            && (stub - i128::from(stubs.start)) % STUB_SIZE as i128 == 0,
                         "{} reaches neither its target nor a stub",
                         what()
                     );
-                    assert_eq!(read_u64(bytes, slot as u64), Some(s), "stub of {}", what());
                     let e = entry as usize;
-                    assert_eq!(bytes[e..e + 8], STUB_CODE, "stub code of {}", what());
+                    assert_eq!(bytes[e..e + 2], [0xff, 0x25], "stub code of {}", what());
+                    let disp = i32::from_le_bytes(bytes[e + 2..e + 6].try_into().unwrap());
+                    let word = entry + 6 + i128::from(disp);
+                    assert!(address_word(word), "stub word of {}", what());
+                    assert_eq!(read_u64(bytes, word as u64), Some(s), "stub of {}", what());
                 }
             }
             RelocKind::GotPcRel | RelocKind::GotPcRelX | RelocKind::RexGotPcRelX => {
@@ -441,10 +469,7 @@ fn check_linked(
                 // `Some(false)`: a GOT slot holding the target's address.
                 let got_slot = || -> Option<bool> {
                     let slot = reached - i128::from(addr);
-                    let in_got = slot >= i128::from(got.start)
-                        && slot < i128::from(got.end)
-                        && (slot - i128::from(got.start)) % GOT_SLOT_SIZE as i128 == 0;
-                    (in_got && read_u64(bytes, slot as u64) == Some(s)).then_some(false)
+                    (address_word(slot) && read_u64(bytes, slot as u64) == Some(s)).then_some(false)
                 };
                 let reaches = if reached == i128::from(s) {
                     Some(true)
