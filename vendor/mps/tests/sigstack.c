@@ -266,9 +266,15 @@ static void *collector_main(void *arg)
      * start. */
     while ((unsigned long)atomic_load(&collections_done) < target ||
            atomic_load(&stores_done) < target * 1000) {
+      struct timespec gap = {0, 200000};
       CHECK_RES(mps_arena_collect(arena));
       mps_arena_release(arena);
       atomic_fetch_add(&collections_done, 1);
+      /* A moment between collections: the arena lock is not fair, and a
+       * mutator waiting for it in its barrier fault handler could lose
+       * it to the next collection again and again (one ASan run made
+       * 20,329 collections to the mutator's 91,516 stores, in 300 s). */
+      nanosleep(&gap, NULL);
     }
     atomic_store(&stop_collector, 1);
   } else {
