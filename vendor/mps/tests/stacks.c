@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -122,9 +123,14 @@ static void *collector_main(void *arg)
   CHECK_RES(mps_thread_reg(&thr, arena));
   CHECK_RES(mps_root_create_thread(&root, arena, thr, marker));
   while (!atomic_load(&stop_collector)) {
+    struct timespec gap = {0, 200000};
     CHECK_RES(mps_arena_collect(arena));
     mps_arena_release(arena);
     ++n;
+    /* A moment between collections: the arena lock is not fair, and
+     * back to back collections can starve the mutator (an ASan run took
+     * 227 s; see tests/sigstack.c). */
+    nanosleep(&gap, NULL);
   }
   mps_root_destroy(root);
   mps_thread_dereg(thr);
