@@ -87,6 +87,15 @@ void TraceGreySeg(Trace trace, Seg seg)
              &seg->grey_ring);
 }
 
+/* Take a segment off its grey ring: the collector is about to scan it
+ * (or, weak, to set it aside). */
+static void traceUngrey(Seg seg)
+{
+  AVER(seg->grey);
+  RingRemove(&seg->grey_ring);
+  seg->grey = 0;
+}
+
 /* Is anything grey? */
 static Bool traceNothingGrey(Trace trace)
 {
@@ -210,8 +219,7 @@ static Bool traceGreyWork(Trace trace, Size work, double deadline)
     Ring ring = RingIsSingle(&trace->grey_exec) ? &trace->grey
                                                  : &trace->grey_exec;
     Seg seg = RING_ELT(Seg, grey_ring, ring->next);
-    RingRemove(&seg->grey_ring);
-    seg->grey = 0;
+    traceUngrey(seg);
     if (SegRank(seg) == RankWEAK) {
       /* Weak segments wait until everything strong is known
        * (DESIGN.md#weak). */
@@ -243,8 +251,7 @@ static void traceDrainExec(Trace trace)
 {
   while (!RingIsSingle(&trace->grey_exec)) {
     Seg seg = RING_ELT(Seg, grey_ring, trace->grey_exec.next);
-    RingRemove(&seg->grey_ring);
-    seg->grey = 0;
+    traceUngrey(seg);
     traceScanGrey(trace, seg);
   }
 }
@@ -739,8 +746,7 @@ Bool TraceFault(Arena arena, Seg seg)
   t0 = traceStopWorld(arena);
   /* Scanning may copy into the segment itself: scan until it is black. */
   while (seg->grey) {
-    RingRemove(&seg->grey_ring);
-    seg->grey = 0;
+    traceUngrey(seg);
     traceScanGrey(trace, seg);
   }
   /* The mutator is about to use it, perhaps write to it: no barrier, and
