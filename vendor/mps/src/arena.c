@@ -391,6 +391,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   RingInit(&arena->messages);
   RingInit(&arena->got_messages);
   GenInit(&arena->top_gen, NULL, 0, SIZE_MAX, 0.5);
+  GenInit(&arena->large_gen, NULL, 0, SIZE_MAX, 0.5);
   arena->sig = ArenaSig;
 
   if (client)
@@ -465,6 +466,7 @@ void ArenaDestroy(Arena arena)
   MessageFlushDeferred(arena);
   FinalFinish(arena);
   GenFinish(&arena->top_gen);
+  GenFinish(&arena->large_gen);
   while (arena->chunk_count > 0) {
     --arena->chunk_count;
     chunkDestroy(arena->chunks[arena->chunk_count]);
@@ -653,17 +655,151 @@ static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   return FALSE;
 }
 
-static ZoneSet arenaZonesInUse(Arena arena)
+/* Zones as seen by generation `gen` (NULL: a pool without one): those
+ * that generations other than gen occupy, and those they claim. */
+typedef struct {
+  ZoneSet foreign, others;
+} ZonesSeenStruct;
+
+static void zonesAdd(ZonesSeenStruct *z, Gen g, Gen gen)
 {
-  ZoneSet used = arena->top_gen.zones;
+  if (g != gen) {
+    z->foreign |= g->zones;
+    z->others |= g->claim;
+  }
+}
+
+static void arenaZonesSeen(ZonesSeenStruct *z, Arena arena, Gen gen)
+{
   Ring node, next;
+  z->foreign = z->others = ZoneSetEMPTY;
+  zonesAdd(z, &arena->top_gen, gen);
+  zonesAdd(z, &arena->large_gen, gen);
   RING_FOR(node, &arena->chains, next) {
     Chain chain = RING_ELT(Chain, arena_ring, node);
     size_t g;
     for (g = 0; g < chain->gen_count; ++g)
-      used |= chain->gens[g].zones;
+      zonesAdd(z, &chain->gens[g], gen);
   }
-  return used;
+}
+
+/* A run of n pages in `set`, spare (committed) pages first. */
+static Bool arenaFindRunSpareFirst(Chunk *chunk_o, Size *i_o, Arena arena,
+                                   Size n, ZoneSet set, Bool exec)
+{
+  return arenaFindRun(chunk_o, i_o, arena, n, set, exec, TRUE) ||
+         arenaFindRun(chunk_o, i_o, arena, n, set, exec, FALSE);
+}
+
+/* A new chunk, for pages when the arena has none free, or when it has
+ * none in zones that would keep the generations apart (arenaPlace).
+ * Chunks grow with the arena: at least half of what it has reserved for
+ * the heap so far, so that the ARENA_MAX_CHUNKS chunks of an arena
+ * created with a small reservation hold a large heap. */
+static Res arenaExtend(Chunk *chunk_o, Arena arena, Size size, Bool exec)
+{
+  Size want = exec ? arena->code_reserve : arena->chunk_size;
+  if (!exec) {
+    Size heap = 0;
+    unsigned c;
+    for (c = 0; c < arena->chunk_count; ++c)
+      if (!arena->chunks[c]->exec && !arena->chunks[c]->client)
+        heap += arena->chunks[c]->map_size;
+    if (want < heap / 2)
+      want = heap / 2;
+  }
+  /* All code lives in one chunk, so that every call between code objects
+   * stays within reach of a 32-bit displacement. */
+  if (exec && arena->code_chunk != NULL)
+    return MPS_RES_RESOURCE;
+  /* A client arena has only what the client gave it. */
+  if (arena->client)
+    return MPS_RES_RESOURCE;
+  if (want < size + arena->grain)
+    want = size + arena->grain;
+  return chunkCreate(chunk_o, arena, want, exec);
+}
+
+/* At most CLAIM_MAX zones claimed by one generation and CLAIMS_MAX by all:
+ * three quarters of the zones or more stay for the old generations. */
+#define CLAIM_MAX (ZONE_COUNT / 8)
+#define CLAIMS_MAX (ZONE_COUNT / 4)
+
+static unsigned zoneSetCount(ZoneSet set)
+{
+  return (unsigned)__builtin_popcountll((unsigned long long)set);
+}
+
+/* Where n pages for generation `gen` (NULL for pools without one) go
+ * (DESIGN.md#zones), at each step spare pages first:
+ *   1. the zones `gen` claims, and `pref` (the generation's zones, or what
+ *      the caller prefers) minus those other generations claim, and for a
+ *      claimant minus those other generations occupy (it may have spilled
+ *      into them);
+ *   2. zones nobody occupies or claims, which a claimant then claims;
+ *   3. for a claimant, if such zones remain, a new chunk: landing among
+ *      the old generations would make every minor collection scan them;
+ *   4. zones no other generation claims;
+ *   5. a new chunk (unless step 3 made one), then anywhere.
+ * Claimants are chain generations and the arena's large_gen, while their
+ * claims are within CLAIM_MAX and CLAIMS_MAX. */
+static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
+                      ZoneSet pref, Gen gen, Bool exec)
+{
+  ZonesSeenStruct z;
+  ZoneSet mine, others, unused, own;
+  Bool claimant =
+      gen != NULL && (gen->chain != NULL || gen == &arena->large_gen);
+  Bool extended = FALSE;
+  Res res = MPS_RES_RESOURCE;
+  Chunk chunk;
+  arenaZonesSeen(&z, arena, gen);
+  mine = gen != NULL ? gen->claim : ZoneSetEMPTY;
+  others = z.others;
+  /* Claims are for generations small beside the zone cycle: past the
+   * limits, a generation is placed as the old ones are. */
+  if (claimant && (zoneSetCount(mine) >= CLAIM_MAX ||
+                   zoneSetCount(mine | others) >= CLAIMS_MAX))
+    claimant = FALSE;
+  unused = ~(z.foreign | z.others | mine | (gen != NULL ? gen->zones : 0));
+  own = pref & ~others;
+  if (claimant)
+    own &= ~z.foreign;
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, own | mine, exec))
+    return MPS_RES_OK;
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, unused, exec))
+    goto claim;
+  if (claimant && unused != ZoneSetEMPTY &&
+      arenaExtend(&chunk, arena, n << arena->grain_shift, exec) ==
+          MPS_RES_OK) {
+    extended = TRUE;
+    if (chunkFindRun(i_o, chunk, n, unused, FALSE)) {
+      *chunk_o = chunk;
+      goto claim;
+    }
+  }
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ~others, exec))
+    return MPS_RES_OK;
+  if (!extended) {
+    res = arenaExtend(&chunk, arena, n << arena->grain_shift, exec);
+    if (res == MPS_RES_OK && (chunkFindRun(i_o, chunk, n, ~others, FALSE) ||
+                              chunkFindRun(i_o, chunk, n, ZoneSetUNIV,
+                                           FALSE))) {
+      *chunk_o = chunk;
+      return MPS_RES_OK;
+    }
+  }
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ZoneSetUNIV, exec))
+    return MPS_RES_OK;
+  return res != MPS_RES_OK ? res : MPS_RES_RESOURCE;
+
+claim:
+  if (claimant) {
+    Addr base = AddrAdd((*chunk_o)->base, *i_o << arena->grain_shift);
+    gen->claim |= ZoneSetOfRange(arena, base,
+                                 AddrAdd(base, n << arena->grain_shift));
+  }
+  return MPS_RES_OK;
 }
 
 /* The highest run of n free pages of the arena's chunks of kind exec. */
@@ -693,46 +829,28 @@ static Bool arenaFindRunHigh(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
 }
 
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg, Bool exec, Bool high)
+                    Gen gen, Seg seg, Bool exec, Bool high)
 {
   Size n = size >> arena->grain_shift, i, uncommitted, k;
   Chunk chunk;
   Addr base;
-  Bool found;
 
   AVER(SizeIsAligned(size, arena->grain) && size > 0);
-  /* Placement (DESIGN.md#zones): the generation's zones, then zones no
-   * generation uses, then anywhere; at each step spare (still committed)
-   * pages first.  Pools that ask for high addresses take the highest
-   * free run instead. */
+  AVER(gen == NULL || GenCheck(gen));
+  /* Pools that ask for high addresses take the highest free run; others
+   * are placed by zone (arenaPlace), which extends the arena when it must. */
   if (high) {
-    found = arenaFindRunHigh(&chunk, &i, arena, n, exec);
+    if (!arenaFindRunHigh(&chunk, &i, arena, n, exec)) {
+      Res res = arenaExtend(&chunk, arena, size, exec);
+      if (res != MPS_RES_OK)
+        return res;
+      if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV, FALSE))
+        return MPS_RES_RESOURCE;
+    }
   } else {
-    ZoneSet unused = ~arenaZonesInUse(arena);
-    found = arenaFindRun(&chunk, &i, arena, n, pref, exec, TRUE) ||
-            arenaFindRun(&chunk, &i, arena, n, pref, exec, FALSE) ||
-            arenaFindRun(&chunk, &i, arena, n, unused, exec, TRUE) ||
-            arenaFindRun(&chunk, &i, arena, n, unused, exec, FALSE) ||
-            arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, TRUE) ||
-            arenaFindRun(&chunk, &i, arena, n, ZoneSetUNIV, exec, FALSE);
-  }
-  if (!found) {
-    Size want = exec ? arena->code_reserve : arena->chunk_size;
-    Res res;
-    /* All code lives in one chunk, so that every call between code
-     * objects stays within reach of a 32-bit displacement. */
-    if (exec && arena->code_chunk != NULL)
-      return MPS_RES_RESOURCE;
-    /* A client arena has only what the client gave it. */
-    if (arena->client)
-      return MPS_RES_RESOURCE;
-    if (want < size + arena->grain)
-      want = size + arena->grain;
-    res = chunkCreate(&chunk, arena, want, exec);
+    Res res = arenaPlace(&chunk, &i, arena, n, pref, gen, exec);
     if (res != MPS_RES_OK)
       return res;
-    if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV, FALSE))
-      return MPS_RES_RESOURCE;
   }
 
   /* Commit what is not already committed, within the limit. */

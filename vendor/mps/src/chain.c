@@ -46,6 +46,7 @@ void GenInit(Gen gen, Chain chain, unsigned index, Size capacity,
   gen->new_size = 0;
   gen->size = 0;
   gen->zones = ZoneSetEMPTY;
+  gen->claim = ZoneSetEMPTY;
   RingInit(&gen->pgens);
   gen->sig = GenSig;
 }

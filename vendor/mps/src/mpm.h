@@ -242,6 +242,8 @@ struct SegStruct {
   unsigned prot : 2;       /* SegProtRW, SegProtRO or SegProtNA */
   unsigned scan_whole : 1; /* grey as a whole: an uncondemned segment that
                               may refer to the white set */
+  unsigned pinned_kept : 1; /* AMC: kept in its generation by a pin at the
+                               last collection that condemned it */
   Addr scanned;            /* [base, scanned) already scanned this trace */
   Addr flip_limit;         /* condemned with a buffer attached: where its
                               objects ended at the flip, else NULL */
@@ -271,6 +273,10 @@ enum {
 Bool SegCheck(Seg seg);
 Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
              ZoneSet pref);
+/* SegAlloc placed as for generation `place` rather than pgen's (zones it
+ * claims, DESIGN.md#zones), or as for a pool without one (NULL). */
+Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
+                   Size size, ZoneSet pref, Gen place);
 void SegFree(Seg seg);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
 /* Call f on every maximal area [base, limit) of consecutive formatted
@@ -309,6 +315,9 @@ struct GenStruct {
   Size new_size;           /* allocated or promoted since last condemned */
   Size size;               /* bytes in its segments */
   ZoneSet zones;           /* zones its segments occupy or prefer */
+  ZoneSet claim;           /* zones kept for it: other generations go
+                              there only when nothing else is free
+                              (chain generations only; DESIGN.md#zones) */
   RingStruct pgens;        /* PoolGens of every pool in this generation */
 };
 
@@ -870,6 +879,9 @@ struct mps_arena_s {
   RingStruct pools, roots, threads, formats, chains;
   unsigned pool_serial;
   struct GenStruct top_gen;         /* survivors of the last generation */
+  struct GenStruct large_gen;       /* no segments: claims the zones where
+                                       AMC places large objects
+                                       (DESIGN.md#zones) */
   Chain default_chain;
   Seg free_segs;                    /* descriptor free list */
   void *seg_blocks;                 /* control blocks holding them */
@@ -933,7 +945,7 @@ void ArenaLeave(Arena arena);
 Chunk ArenaChunkSearch(Arena arena, Addr addr); /* out of line */
 /* Page allocation for segments. */
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
-                    Seg seg, Bool exec, Bool high);
+                    Gen gen, Seg seg, Bool exec, Bool high);
 void ArenaFreePages(Arena arena, Addr base, Size size);
 Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);

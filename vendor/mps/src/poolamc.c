@@ -159,7 +159,14 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
     return MPS_RES_RESOURCE; /* size overflowed */
   if (!large && seg_size < amc->extend_by)
     seg_size = amc->extend_by;
-  res = SegAlloc(&seg, arena, pool, pgen, seg_size, pgen->gen->zones);
+  /* A large object is promoted in place if it survives: it goes into
+   * zones kept for large objects, neither the nursery's nor those of the
+   * old generations' small objects (DESIGN.md#zones). */
+  if (large)
+    res = SegAllocPlaced(&seg, arena, pool, pgen, seg_size, ZoneSetEMPTY,
+                         &arena->large_gen);
+  else
+    res = SegAlloc(&seg, arena, pool, pgen, seg_size, pgen->gen->zones);
   if (res != MPS_RES_OK)
     return res;
   seg->large = large;
@@ -408,8 +415,32 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   return kept;
 }
 
+/* A segment kept for its pinned objects stays in its generation the
+ * first time: most pins are gone by the next collection, which then
+ * copies the objects out of it.  Kept again, it is promoted in place, and
+ * if it leaves a chain generation that claims its zones, the generation
+ * gives them up: an old segment there would put those zones in every
+ * white set of that generation and make the old segments that refer to it
+ * be scanned by each of its collections (DESIGN.md#zones). */
+static void amcPromotePinned(Seg seg)
+{
+  Gen gen = seg->pgen->gen;
+  if (!seg->pinned_kept) {
+    seg->pinned_kept = 1;
+    return;
+  }
+  seg->pinned_kept = 0;
+  if (seg->pgen->next == seg->pgen)
+    return;
+  if (gen->chain != NULL)
+    gen->claim &= ~ZoneSetOfRange(seg->pool->arena, seg->base, seg->limit);
+  seg->pgen->next->gen->new_size += SegSize(seg);
+  SegSetPoolGen(seg, seg->pgen->next);
+}
+
 /* After the trace: retained segments lose their forwarding markers (they
- * become pads) and are promoted; the others are freed, except that a
+ * become pads) and are promoted (pinned ones
+ * as amcPromotePinned says); the others are freed, except that a
  * segment with a mutator buffer attached must stay where it is: the
  * mutator may still be writing a reserved block above the flip's init.
  * Its objects below that point are dead or copied; one pad replaces them
@@ -437,11 +468,8 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     seg->condemned = 0;
     seg->pinned = 0;
     seg->nailboard = NULL;
-    if (seg->buffer == NULL) {
-      if (seg->pgen->next != seg->pgen)
-        seg->pgen->next->gen->new_size += SegSize(seg);
-      SegSetPoolGen(seg, seg->pgen->next);
-    }
+    if (seg->buffer == NULL)
+      amcPromotePinned(seg);
     return;
   }
   if (seg->nailed) {
@@ -459,6 +487,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     seg->condemned = 0;
     seg->nailed = 0;
     seg->pinned = 0;
+    seg->pinned_kept = 0;
     seg->nailboard = NULL;
     if (seg->pgen->next != seg->pgen)
       seg->pgen->next->gen->new_size += SegSize(seg);

@@ -82,6 +82,13 @@ void SegFreeDescriptors(Arena arena)
 Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
              ZoneSet pref)
 {
+  return SegAllocPlaced(seg_o, arena, pool, pgen, size, pref,
+                        pgen != NULL ? pgen->gen : NULL);
+}
+
+Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
+                   Size size, ZoneSet pref, Gen place)
+{
   Seg seg;
   Addr base;
   Res res;
@@ -90,7 +97,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   res = segDescriptor(&seg, arena);
   if (res != MPS_RES_OK)
     return res;
-  res = ArenaAllocPages(&base, arena, size, pref, seg, pool->exec,
+  res = ArenaAllocPages(&base, arena, size, pref, place, seg, pool->exec,
                         pool->arena_high);
   if (res != MPS_RES_OK) {
     seg->free_next = arena->free_segs;
@@ -122,6 +129,7 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->weak_next = NULL;
   RingInit(&seg->grey_ring);
   seg->scan_whole = 0;
+  seg->pinned_kept = 0;
   seg->flip_limit = NULL;
   seg->stack_next = NULL;
   seg->free_next = NULL;

@@ -113,6 +113,10 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
     TransformFix(trace, ref_io);
   seg = SegOfAddr(arena, (Addr)*ref_io);
   if (seg == NULL || !seg->condemned) {
+    /* The reference stays as it is; MPS_FIX1 saw it in a white zone,
+     * which the summary leaves out (TraceScanSeg). */
+    if (*ref_io != NULL)
+      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
     /* Nothing is condemned while roots are walked. */
     if (trace->root_stepper != NULL && seg != NULL &&
         seg->pool->klass->automatic && !seg->pool->klass->never_condemned)
@@ -123,9 +127,8 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   {
     Res res = seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
     /* A summary must hold the zone of where a reference points after
-     * the fix: MPS_FIX1 recorded the zone before it, and a copy lands in
-     * another zone (DESIGN.md#barrier). */
-    if (res == MPS_RES_OK && *ref_io != NULL)
+     * the fix: a copy lands in another zone (DESIGN.md#barrier). */
+    if (*ref_io != NULL)
       trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
     return res;
   }
@@ -172,12 +175,17 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
   ASSERT_ALWAYS(res == MPS_RES_OK);
   trace->rank = old;
-  /* The summary of what the segment may refer to: the union of the zones
-   * of the references seen, before and after they were fixed
-   * (DESIGN.md#barrier).  It only grows here; it
+  /* The summary of what the segment may refer to: the zones of the
+   * references as the scan left them.  MPS_FIX1 recorded every zone
+   * before the fix (_ufs); a reference in a zone of _w (the white set)
+   * went to _mps_fix2, which recorded its zone after the fix
+   * (fixed_zones), so the zones of _w in _ufs say nothing and are left
+   * out (DESIGN.md#barrier).
+   * Keeping them made every segment of copies refer to the white set and
+   * be scanned again by the next collection.  It only grows here; it
    * is reset when a scan of everything alive in the segment begins: when
    * the segment is condemned, made for copies, or scanned whole. */
-  seg->summary |= trace->ss._ufs | trace->fixed_zones;
+  seg->summary |= (trace->ss._ufs & ~trace->ss._w) | trace->fixed_zones;
   trace->bytes_scanned += AddrOffset(from, to);
   /* Scanning code relinks it (DESIGN.md#code). */
   if (seg->pool->exec)
@@ -209,7 +217,7 @@ static void traceScanGrey(Trace trace, Seg seg)
 
 /* Scan grey segments until none is left (TRUE), or until `work` bytes
  * have been scanned or copied, or the clock has passed `deadline` and at
- * least a quarter of that is done (FALSE): the pause time is a soft
+ * least half of that is done (FALSE): the pause time is a soft
  * target, the collector must keep pace with the mutator. */
 static Bool traceGreyWork(Trace trace, Size work, double deadline)
 {
@@ -234,7 +242,7 @@ static Bool traceGreyWork(Trace trace, Size work, double deadline)
     {
       Size done = trace->bytes_scanned + trace->copied - start;
       if (done >= work ||
-          (done >= work / 4 && deadline < HUGE_VAL &&
+          (done >= work / 2 && deadline < HUGE_VAL &&
            ClockSeconds() >= deadline))
         return traceNothingGrey(trace);
     }
@@ -800,3 +808,4 @@ void TraceWalkRoots(Arena arena, mps_roots_stepper_t f, void *p, size_t s)
   arena->busy = FALSE;
   trace->sig = SigInvalid;
 }
+
