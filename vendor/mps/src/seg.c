@@ -35,6 +35,9 @@ Bool SegCheck(Seg seg)
     return FALSE;
   if (seg->nailed && !seg->condemned)
     return FALSE;
+  /* Marking in place is per trace (DESIGN.md#amc-in-place). */
+  if ((seg->in_place || seg->pending != NULL) && !seg->condemned)
+    return FALSE;
   return TRUE;
 }
 
@@ -115,6 +118,9 @@ Res SegAlloc(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen, Size size,
   seg->prot = 0;
   seg->scanned = base;
   seg->nailboard = NULL;
+  seg->in_place = 0;
+  seg->pending = NULL;
+  seg->survived = 0;
   seg->marks = seg->greys = seg->alloc_bits = NULL;
   seg->ms_bits_bytes = 0;
   seg->free_bytes = 0;
