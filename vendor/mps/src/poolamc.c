@@ -219,6 +219,17 @@ static Bool amcIsNailed(Seg seg, Addr block)
          ((seg->nailboard[i / WORD_BITS] >> (i % WORD_BITS)) & 1);
 }
 
+/* Does this trace mark objects of this segment in place
+ * (DESIGN.md#amc-in-place)?  Not in an incremental trace: a segment
+ * greyed again by every new mark would have its read barrier raised and
+ * lifted again and again (five times the mprotect calls in the pause
+ * benchmark).  The trace decides that after condemning, before the first
+ * fix. */
+static Bool amcMarksInPlace(Trace trace, Seg seg)
+{
+  return seg->in_place && !seg->nailed && !trace->incremental;
+}
+
 /* Bytes of a board with one bit per 8 bytes of the segment, rounded up
  * to whole words. */
 static Size nailBoardSize(Seg seg)
@@ -237,7 +248,7 @@ static void amcPinObject(Trace trace, Seg seg, Addr block)
   Word bit;
   if (seg->nailboard == NULL) {
     seg->nailboard = TraceControlAlloc(trace, nailBoardSize(seg));
-    if (seg->nailboard != NULL && seg->in_place &&
+    if (seg->nailboard != NULL && amcMarksInPlace(trace, seg) &&
         seg->ranks != RankSetEMPTY) {
       seg->pending = TraceControlAlloc(trace, nailBoardSize(seg));
       if (seg->pending == NULL)
@@ -256,7 +267,7 @@ static void amcPinObject(Trace trace, Seg seg, Addr block)
   seg->nailboard[i / WORD_BITS] |= bit;
   if (seg->pending != NULL) {
     seg->pending[i / WORD_BITS] |= bit; /* counted when scanned */
-  } else if (seg->in_place) {
+  } else if (amcMarksInPlace(trace, seg)) {
     Format format = seg->pool->format;
     Addr ref = AddrAdd(block, format->header);
     seg->survived += AddrOffset(ref, FormatSkip(format, ref));
@@ -383,7 +394,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
   /* An incremental trace lifts barriers on condemned segments lazily:
    * this one may be read-only (old) or inaccessible (nailed, grey). */
   SegUnprotect(seg);
-  if (seg->in_place && !seg->nailed) {
+  if (amcMarksInPlace(trace, seg)) {
     /* Marked where it is, scanned from the pending board, promoted with
      * its segment (DESIGN.md#amc-in-place).  Nothing in it is ever
      * forwarded. */
@@ -512,7 +523,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
   Format format = pool->format;
   Bool kept_whole = seg->nailed || seg->buffer != NULL ||
                     seg->nailboard != NULL || seg->flip_limit != NULL;
-  Bool in_place = seg->in_place;
+  Bool in_place = amcMarksInPlace(trace, seg);
   seg->in_place = 0;
   seg->pending = NULL;
   if (kept_whole) {

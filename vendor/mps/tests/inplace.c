@@ -20,13 +20,15 @@
  *     window is empty and everything is copied again.
  *  Every list is checked (ids, order) after each collection.
  *
- * Part 2, automatic collections of a 256 KiB nursery (incremental with
- * MPS_TEST_PAUSE_TIME=0) and a generation 1 too big to be collected: a
- * 4 MiB list (x STRESS) built with a little garbage among it; at the end,
- * most of the pairs that went through a collection still have the
- * address they were allocated at, and the list is intact.  (A collection
- * of generation 1 copies what was promoted in place, as any other
- * survivor of generation 1.)
+ * Part 2, automatic collections of a 256 KiB nursery and a generation 1
+ * too big to be collected: a 4 MiB list (x STRESS) built with a little
+ * garbage among it; the list is intact at the end.  With collections
+ * that stop the world (pause time 1 s), most of the pairs that went
+ * through a collection still have the address they were allocated at.
+ * Then again with incremental collections (pause time 0), which do not
+ * mark in place (DESIGN.md#amc-in-place): the segments chosen are
+ * copied as before.  (A collection of generation 1 copies what was
+ * promoted in place, as any other survivor of generation 1.)
  */
 
 #include "testlib.h"
@@ -194,7 +196,7 @@ static void part1(void)
   mps_arena_destroy(arena);
 }
 
-static void part2(void)
+static void part2(double pause_time)
 {
   mps_arena_t arena;
   mps_fmt_t fmt;
@@ -210,8 +212,7 @@ static void part2(void)
   void *p;
 
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
-  test_arena_setup(arena);
-  test_pauses_start(arena);
+  mps_arena_pause_time_set(arena, pause_time);
   tf_fmt_create(&fmt, arena, 8);
   CHECK_RES(mps_chain_create(&chain, arena, 2, gens));
   MPS_ARGS_BEGIN(args) {
@@ -254,12 +255,12 @@ static void part2(void)
     }
   }
   CHECK(p == NULL);
-  printf("inplace: auto: %lu collections, %zu of %zu collected pairs kept "
-         "their address\n",
-         collections, unmoved, survived);
+  printf("inplace: auto, pause time %g s: %lu collections, %zu of %zu "
+         "collected pairs kept their address\n",
+         pause_time, collections, unmoved, survived);
   CHECK(collections >= 4);
-  CHECK(unmoved * 2 > survived);
-  test_pauses_report(arena);
+  if (pause_time > 0)
+    CHECK(unmoved * 2 > survived);
 
   free(seen);
   free(born[0]);
@@ -277,6 +278,7 @@ int main(void)
 {
   test_init("inplace");
   part1();
-  part2();
+  part2(1.0);
+  part2(0.0);
   return 0;
 }
