@@ -7,8 +7,11 @@
  * segments are freed.  A segment hit by an ambiguous reference, a segment
  * a mutator buffer is attached to, and a segment holding a large object
  * are instead retained whole, in place ("nailed"), scanned, and promoted.
- * AMCZ is AMC for objects without references: its segments are never
- * scanned.  See DESIGN.md#amc and DESIGN.md#pinning.
+ * In a collection that stops the world, the youngest nursery segments
+ * that are expected to survive nearly whole are marked in place instead
+ * of copied (DESIGN.md#amc-in-place).  AMCZ is AMC for objects without
+ * references: its segments are never scanned.  See DESIGN.md#amc and
+ * DESIGN.md#pinning.
  */
 
 #include <stdlib.h>
@@ -491,12 +494,6 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   return kept;
 }
 
-/* After the trace: retained segments lose their forwarding markers (they
- * become pads) and are promoted; the others are freed, except that a
- * segment with a mutator buffer attached must stay where it is: the
- * mutator may still be writing a reserved block above the flip's init.
- * Its objects below that point are dead or copied; one pad replaces them
- * all (DESIGN.md#buffers). */
 /* Measure the nursery for the next collection's window
  * (DESIGN.md#amc-in-place): reclaim visits a generation's segments
  * oldest first, so after the last one dense_run is the bytes of the
@@ -518,6 +515,12 @@ static void amcMeasureNursery(AMC amc, Seg seg, Size kept)
     amc->dense_run = 0;
 }
 
+/* After the trace: retained segments lose their forwarding markers (they
+ * become pads) and are promoted; the others are freed, except that a
+ * segment with a mutator buffer attached must stay where it is: the
+ * mutator may still be writing a reserved block above the flip's init.
+ * Its objects below that point are dead or copied; one pad replaces them
+ * all (DESIGN.md#buffers). */
 static void amcReclaim(Pool pool, Trace trace, Seg seg)
 {
   Format format = pool->format;
@@ -613,9 +616,6 @@ static void amcTraceEnd(Pool pool, Trace trace)
   }
 }
 
-/* Scan a grey segment: the copies made into it since it was last scanned
- * (Cheney order), all of it if it is nailed, or only its pinned objects
- * if it has a nailboard. */
 /* Scan the objects of a segment marked in place that are marked and not
  * yet scanned, until none is left: scanning marks more, in this segment
  * too.  Words are taken from the top down, and a word again until it is
@@ -658,6 +658,9 @@ static void amcScanPending(Trace trace, Seg seg)
   }
 }
 
+/* Scan a grey segment: the copies made into it since it was last scanned
+ * (Cheney order), all of it if it is nailed, its pending objects if it
+ * is marked in place, or only its pinned objects if it has a nailboard. */
 static void amcScan(Pool pool, Trace trace, Seg seg)
 {
   Addr limit = SegWalkLimit(seg);
