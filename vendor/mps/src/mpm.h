@@ -248,6 +248,10 @@ struct SegStruct {
   Addr flip_limit;         /* condemned with a buffer attached: where its
                               objects ended at the flip, else NULL */
   Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
+  /* AMC promotion in place (DESIGN.md#amc-in-place). */
+  unsigned in_place : 1;   /* condemned: reached objects stay, marked */
+  Word *pending;           /* bit per 8 bytes: marked, not yet scanned */
+  Size survived;           /* bytes copied out of it or kept this trace */
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
   Word *marks;             /* object marked live this trace */
   Word *greys;             /* marked, not yet scanned */
@@ -516,6 +520,12 @@ typedef struct AMCStruct {
   Bool interior;
   Size extend_by;
   Size large_size;
+  /* Promotion in place (DESIGN.md#amc-in-place): the youngest bytes of
+   * the nursery to mark in place at its next collection, and the dense
+   * run being measured by the current trace's reclaim. */
+  Size in_place_window;
+  Size dense_run;
+  Bool nursery_reclaimed;
 } AMCStruct, *AMC;
 
 /* ---------------------------------------------------------------------
@@ -868,6 +878,8 @@ struct mps_arena_s {
   Size reserved;
   Size committed;
   Size spare_committed;
+  Size spare_passed;       /* fresh pages committed while spare pages
+                              existed, not yet returned (DESIGN.md#arena) */
   Size commit_limit;
   double spare;
   double pause_time;

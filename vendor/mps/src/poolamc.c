@@ -7,8 +7,11 @@
  * segments are freed.  A segment hit by an ambiguous reference, a segment
  * a mutator buffer is attached to, and a segment holding a large object
  * are instead retained whole, in place ("nailed"), scanned, and promoted.
- * AMCZ is AMC for objects without references: its segments are never
- * scanned.  See DESIGN.md#amc and DESIGN.md#pinning.
+ * In a collection that stops the world, the youngest nursery segments
+ * that are expected to survive nearly whole are marked in place instead
+ * of copied (DESIGN.md#amc-in-place).  AMCZ is AMC for objects without
+ * references: its segments are never scanned.  See DESIGN.md#amc and
+ * DESIGN.md#pinning.
  */
 
 #include <stdlib.h>
@@ -57,6 +60,9 @@ static Res amcInitCommon(Pool pool, mps_arg_s args[], Bool leaf)
   if (ArgPick(&arg, args, MPS_KEY_EXTEND_BY) && arg.val.size > 0)
     amc->extend_by = arg.val.size;
   amc->extend_by = SizeAlignUp(amc->extend_by, arena->grain);
+  amc->in_place_window = 0;
+  amc->dense_run = 0;
+  amc->nursery_reclaimed = FALSE;
   amc->large_size = AMC_DEFAULT_LARGE_SIZE;
   if (ArgPick(&arg, args, MPS_KEY_LARGE_SIZE) && arg.val.size > 0)
     amc->large_size = arg.val.size;
@@ -223,14 +229,41 @@ static Bool amcIsNailed(Seg seg, Addr block)
          ((seg->nailboard[i / WORD_BITS] >> (i % WORD_BITS)) & 1);
 }
 
-/* Pin one object (DESIGN.md#pinning): set its nailboard bit.  Without
- * memory for a board, retain the whole segment instead. */
+/* Does this trace mark objects of this segment in place
+ * (DESIGN.md#amc-in-place)?  Not in an incremental trace: a segment
+ * greyed again by every new mark would have its read barrier raised and
+ * lifted again and again (five times the mprotect calls in the pause
+ * benchmark).  The trace decides that after condemning, before the first
+ * fix. */
+static Bool amcMarksInPlace(Trace trace, Seg seg)
+{
+  return seg->in_place && !seg->nailed && !trace->incremental;
+}
+
+/* Bytes of a board with one bit per 8 bytes of the segment, rounded up
+ * to whole words. */
+static Size nailBoardSize(Seg seg)
+{
+  Size bits = SegSize(seg) >> NAIL_SHIFT;
+  return (bits + WORD_BITS - 1) / WORD_BITS * sizeof(Word);
+}
+
+/* Pin one object (DESIGN.md#pinning), or mark one object of a segment
+ * promoted in place (DESIGN.md#amc-in-place): set its nailboard bit, and
+ * in a segment marked in place its pending bit, so that it is scanned
+ * once.  Without memory for a board, retain the whole segment instead. */
 static void amcPinObject(Trace trace, Seg seg, Addr block)
 {
   Size i;
+  Word bit;
   if (seg->nailboard == NULL) {
-    Size bits = SegSize(seg) >> NAIL_SHIFT;
-    seg->nailboard = TraceControlAlloc(trace, (bits + 7) / 8);
+    seg->nailboard = TraceControlAlloc(trace, nailBoardSize(seg));
+    if (seg->nailboard != NULL && amcMarksInPlace(trace, seg) &&
+        seg->ranks != RankSetEMPTY) {
+      seg->pending = TraceControlAlloc(trace, nailBoardSize(seg));
+      if (seg->pending == NULL)
+        seg->nailboard = NULL; /* the trace frees its control memory */
+    }
     if (seg->nailboard == NULL) {
       amcNail(trace, seg);
       return;
@@ -238,15 +271,54 @@ static void amcPinObject(Trace trace, Seg seg, Addr block)
     ++trace->segs_pinned;
   }
   i = nailIndex(seg, block);
-  seg->nailboard[i / WORD_BITS] |= (Word)1 << (i % WORD_BITS);
+  bit = (Word)1 << (i % WORD_BITS);
+  if (seg->nailboard[i / WORD_BITS] & bit)
+    return;
+  seg->nailboard[i / WORD_BITS] |= bit;
+  if (seg->pending != NULL) {
+    seg->pending[i / WORD_BITS] |= bit; /* counted when scanned */
+  } else if (amcMarksInPlace(trace, seg)) {
+    Format format = seg->pool->format;
+    Addr ref = AddrAdd(block, format->header);
+    seg->survived += AddrOffset(ref, FormatSkip(format, ref));
+  }
   seg->pinned = 1;
   if (seg->ranks != RankSetEMPTY && !seg->grey)
     TraceGreySeg(trace, seg);
 }
 
+/* Choose the nursery segments this trace marks in place: the youngest
+ * that fit in the pool's window (DESIGN.md#amc-in-place).  Called for
+ * the first (oldest) segment of the nursery, before any is condemned;
+ * the trace condemns the nursery whole.  Large segments are retained
+ * anyway, a buffered one keeps its own rule (DESIGN.md#buffers), and
+ * objects smaller than a board bit would share one. */
+static void amcChooseInPlace(AMC amc, PoolGen nursery)
+{
+  Pool pool = &amc->pool;
+  Size left = amc->in_place_window;
+  Ring node;
+  if (left == 0 || pool->exec || pool->format->align < ((Size)1 << NAIL_SHIFT))
+    return;
+  for (node = nursery->segs.prev; node != &nursery->segs && left > 0;
+       node = node->prev) {
+    Seg seg = RING_ELT(Seg, pgen_ring, node);
+    Size size = SegSize(seg);
+    if (seg->buffer != NULL || seg->large)
+      continue;
+    if (size > left)
+      break;
+    seg->in_place = 1;
+    left -= size;
+  }
+}
+
 static void amcCondemn(Pool pool, Trace trace, Seg seg)
 {
-  (void)pool;
+  PoolGen nursery = &pool->pgens[0];
+  if (seg->pgen == nursery && seg->pgen_ring.prev == &nursery->segs)
+    amcChooseInPlace(PoolAMC(pool), nursery);
+  seg->survived = 0;
   /* Objects committed above the flip's init are new: not condemned
    * (DESIGN.md#buffers). */
   seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
@@ -332,6 +404,19 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
   /* An incremental trace lifts barriers on condemned segments lazily:
    * this one may be read-only (old) or inaccessible (nailed, grey). */
   SegUnprotect(seg);
+  if (amcMarksInPlace(trace, seg)) {
+    /* Marked where it is, scanned from the pending board, promoted with
+     * its segment (DESIGN.md#amc-in-place).  Nothing in it is ever
+     * forwarded. */
+    base = ref - format->header;
+    if (amcIsNailed(seg, base))
+      return MPS_RES_OK;
+    if (trace->rank == RankWEAK)
+      *ref_io = NULL; /* the target is dead: splat */
+    else
+      amcPinObject(trace, seg, base);
+    return MPS_RES_OK;
+  }
   moved = format->isfwd(ref);
   if (moved != NULL) {
     *ref_io = moved;
@@ -362,6 +447,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
   moved = AddrAdd(base, format->header);
   format->fwd(ref, moved);
   trace->copied += size;
+  seg->survived += size;
   ++trace->objects_moved;
   /* Promotion counts toward the next generation's new size; survivors
    * of the top generation stay in it and are not new. */
@@ -415,6 +501,37 @@ static Size amcPadUnpinned(Seg seg, Addr limit)
   return kept;
 }
 
+/* Measure the nursery for the next collection's window
+ * (DESIGN.md#amc-in-place): reclaim visits a generation's segments
+ * oldest first, so after the last one dense_run is the bytes of the
+ * youngest run of segments of which at least 7/8 survived.  A buffered
+ * segment is still being filled: it neither ends nor extends a run. */
+static void amcMeasureNursery(AMC amc, Seg seg, Size kept)
+{
+  Size size, live;
+  if (seg->pgen != &amc->pool.pgens[0])
+    return;
+  amc->nursery_reclaimed = TRUE;
+  if (seg->buffer != NULL)
+    return;
+  size = AddrOffset(seg->base, SegWalkLimit(seg));
+  live = seg->survived + kept;
+  if (size > 0 && live >= size - size / 8)
+    amc->dense_run += SegSize(seg);
+  else
+    amc->dense_run = 0;
+}
+
+/* Promote a retained segment to the next generation, whose new size it
+ * counts toward; the top generation's segments stay where they are. */
+static void amcPromote(Seg seg)
+{
+  if (seg->pgen->next == seg->pgen)
+    return;
+  seg->pgen->next->gen->new_size += SegSize(seg);
+  SegSetPoolGen(seg, seg->pgen->next);
+}
+
 /* A segment kept for its pinned objects stays in its generation the
  * first time: most pins are gone by the next collection, which then
  * copies the objects out of it.  Kept again, it is promoted in place, and
@@ -434,8 +551,7 @@ static void amcPromotePinned(Seg seg)
     return;
   if (gen->chain != NULL)
     gen->claim &= ~ZoneSetOfRange(seg->pool->arena, seg->base, seg->limit);
-  seg->pgen->next->gen->new_size += SegSize(seg);
-  SegSetPoolGen(seg, seg->pgen->next);
+  amcPromote(seg);
 }
 
 /* After the trace: retained segments lose their forwarding markers (they
@@ -450,6 +566,9 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
   Format format = pool->format;
   Bool kept_whole = seg->nailed || seg->buffer != NULL ||
                     seg->nailboard != NULL || seg->flip_limit != NULL;
+  Bool in_place = amcMarksInPlace(trace, seg);
+  seg->in_place = 0;
+  seg->pending = NULL;
   if (kept_whole) {
     SegUnprotect(seg); /* pads are written */
     /* The mutator may have written into it during an incremental trace
@@ -462,14 +581,32 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
      * ended at the flip; what was committed after it is new).  A buffered
      * segment stays in its generation: its owner is still allocating
      * into it. */
-    Size kept = amcPadUnpinned(seg, SegWalkLimit(seg));
+    /* A segment marked in place knows what it kept: if that is all of
+     * it, there is nothing to pad (DESIGN.md#amc-in-place). */
+    Size kept;
+    Addr limit = SegWalkLimit(seg);
+    if (in_place && seg->buffer == NULL && seg->flip_limit == NULL &&
+        seg->survived == AddrOffset(seg->base, limit)) {
+      kept = seg->survived;
+      seg->survived = 0; /* not copied out: kept, counted once */
+    } else {
+      kept = amcPadUnpinned(seg, limit);
+      if (in_place)
+        seg->survived = 0;
+    }
+    amcMeasureNursery(PoolAMC(pool), seg, kept);
     trace->preserved += kept;
     seg->flip_limit = NULL;
     seg->condemned = 0;
     seg->pinned = 0;
     seg->nailboard = NULL;
-    if (seg->buffer == NULL)
-      amcPromotePinned(seg);
+    /* Marked in place: promoted now, like a nailed segment. */
+    if (seg->buffer == NULL) {
+      if (in_place)
+        amcPromote(seg);
+      else
+        amcPromotePinned(seg);
+    }
     return;
   }
   if (seg->nailed) {
@@ -482,6 +619,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
         format->pad(p - header, AddrOffset(p, next));
       p = next;
     }
+    amcMeasureNursery(PoolAMC(pool), seg, AddrOffset(seg->base, limit));
     trace->preserved += AddrOffset(seg->base, limit);
     seg->flip_limit = NULL;
     seg->condemned = 0;
@@ -489,11 +627,10 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     seg->pinned = 0;
     seg->pinned_kept = 0;
     seg->nailboard = NULL;
-    if (seg->pgen->next != seg->pgen)
-      seg->pgen->next->gen->new_size += SegSize(seg);
-    SegSetPoolGen(seg, seg->pgen->next);
+    amcPromote(seg);
     return;
   }
+  amcMeasureNursery(PoolAMC(pool), seg, 0);
   amcReclaimed(pool, seg->base, SegWalkLimit(seg));
   seg->condemned = 0;
   SegFree(seg);
@@ -501,8 +638,13 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
 
 static void amcTraceEnd(Pool pool, Trace trace)
 {
+  AMC amc = PoolAMC(pool);
   size_t i;
   (void)trace;
+  if (amc->nursery_reclaimed)
+    amc->in_place_window = amc->dense_run;
+  amc->dense_run = 0;
+  amc->nursery_reclaimed = FALSE;
   for (i = 0; i < pool->gen_count; ++i) {
     PoolGen pgen = &pool->pgens[i];
     Ring node, next;
@@ -515,15 +657,59 @@ static void amcTraceEnd(Pool pool, Trace trace)
   }
 }
 
+/* Scan the objects of a segment marked in place that are marked and not
+ * yet scanned, until none is left: scanning marks more, in this segment
+ * too.  Words are taken from the top down, and a word again until it is
+ * clear, because objects usually refer to older ones, at lower addresses
+ * (a tree built bottom-up), which this order reaches in one sweep.
+ * Neighbours pending together are scanned as one range. */
+static void amcScanPending(Trace trace, Seg seg)
+{
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Size words = nailBoardSize(seg) / sizeof(Word), w;
+  Bool more = TRUE;
+  while (more) {
+    more = FALSE;
+    for (w = words; w-- > 0;) {
+      Word bits;
+      while ((bits = seg->pending[w]) != 0) {
+        seg->pending[w] = 0;
+        more = TRUE;
+        while (bits != 0) {
+          unsigned b = (unsigned)__builtin_ctzl(bits);
+          Addr base = AddrAdd(seg->base,
+                              ((Size)w * WORD_BITS + b) << NAIL_SHIFT);
+          Addr limit = FormatSkip(format, base + header) - header;
+          bits &= bits - 1;
+          /* The following objects, while pending in this word. */
+          while (limit < seg->limit) {
+            Size j = nailIndex(seg, limit);
+            Word next = (Word)1 << (j % WORD_BITS);
+            if (j / WORD_BITS != w || !(bits & next))
+              break;
+            bits &= ~next;
+            limit = FormatSkip(format, limit + header) - header;
+          }
+          seg->survived += AddrOffset(base, limit);
+          TraceScanSeg(trace, seg, base, limit);
+        }
+      }
+    }
+  }
+}
+
 /* Scan a grey segment: the copies made into it since it was last scanned
- * (Cheney order), all of it if it is nailed, or only its pinned objects
- * if it has a nailboard. */
+ * (Cheney order), all of it if it is nailed, its pending objects if it
+ * is marked in place, or only its pinned objects if it has a nailboard. */
 static void amcScan(Pool pool, Trace trace, Seg seg)
 {
   Addr limit = SegWalkLimit(seg);
   (void)pool;
   if (!seg->condemned && !seg->forwarding) {
     TraceScanSegWhole(trace, seg);
+  } else if (seg->pending != NULL && !seg->nailed) {
+    amcScanPending(trace, seg);
   } else if (seg->nailboard != NULL && !seg->nailed) {
     if (seg->scanned < limit) {
       Format format = pool->format;

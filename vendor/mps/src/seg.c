@@ -35,6 +35,9 @@ Bool SegCheck(Seg seg)
     return FALSE;
   if (seg->nailed && !seg->condemned)
     return FALSE;
+  /* Marking in place is per trace (DESIGN.md#amc-in-place). */
+  if ((seg->in_place || seg->pending != NULL) && !seg->condemned)
+    return FALSE;
   return TRUE;
 }
 
@@ -122,6 +125,9 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->prot = 0;
   seg->scanned = base;
   seg->nailboard = NULL;
+  seg->in_place = 0;
+  seg->pending = NULL;
+  seg->survived = 0;
   seg->marks = seg->greys = seg->alloc_bits = NULL;
   seg->ms_bits_bytes = 0;
   seg->free_bytes = 0;
