@@ -5,13 +5,13 @@
 //! of:
 //!
 //! ```text
-//! code object      tag MAGIC ("CPO2"), the layout::Header, sized by
+//! code object      tag MAGIC ("CPO3"), the layout::Header, sized by
 //!                  Header::total_size (u32 at offset 4)
 //! forwarding       tag FORWARD ("CPFW"); the new address in the u64 at
 //! marker           offset 8 (where the header keeps linked_at); total_size
 //!                  left in place at offset 4, so skip sizes it like the
 //!                  object it replaced; pool_data (offset 16) and the
-//!                  unwind record (offset 32) left in place
+//!                  unwind record (offset 24) left in place
 //! pad              tag PAD ("CPPD"); its size in the u64 at offset 8. The
 //!                  format's alignment is at least 16 (16 by default), so
 //!                  a pad is at least 16 bytes and a multiple of 16:
@@ -32,7 +32,12 @@
 //!   Code records of an object's own functions bound by name,
 //!   `CodePoolOptions::interpose`, refer to the object itself, and fix to
 //!   its new address when it moved), then, during a redefinition, rebinds
-//!   the Code records bound to a replaced entry point ([`Redirect`]); then,
+//!   the Code records bound to a replaced entry point ([`Redirect`]); then
+//!   does the same for the Direct sites (calls whose fields encode their
+//!   targets, relative to the address the object was last linked for: the
+//!   target object's start is the decoded address minus the entry's
+//!   offset, [`layout::direct_target`]), storing a changed target back
+//!   into the field and a redirected offset into the sidecar entry; then,
 //!   if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]). A relink error
@@ -63,7 +68,7 @@ use std::time::Instant;
 use mps::sys::*;
 
 use crate::layout::{self, Header, HEADER_SIZE, MAGIC};
-use crate::sidecar::Target;
+use crate::sidecar::{self, Target};
 
 /// Tag of a forwarding marker: `"CPFW"`.
 pub const FORWARD: u32 = u32::from_le_bytes(*b"CPFW");
@@ -453,17 +458,15 @@ fn scan_object<'c>(
     *context = Some(ctx);
     let exec = addr.wrapping_add_signed(ctx.delta);
     let mut changed = header.linked_at != exec as u64;
-    let offsets = match layout::reference_offsets(object) {
-        Ok(offsets) => offsets,
-        Err(_) => fatal("scan", "a code object with an invalid header", addr),
-    };
+    let offsets = layout::reference_offsets_of(header);
     let redirects = ctx.redirects.load(Ordering::Acquire);
     for (target, at) in offsets {
         // A Heap record's word holds base + offset (layout::TargetRecord).
         let bias = match target {
-            Target::Heap(_) => u64::from(u32::from_ne_bytes(
-                object[at + 8..at + 12].try_into().expect("four bytes"),
-            )),
+            Target::Heap(_) => match header.heap_offset(object, at) {
+                Some(offset) => u64::from(offset),
+                None => fatal("scan", "a code object with an invalid header", addr),
+            },
             _ => 0,
         };
         let word = &mut object[at..at + 8];
@@ -481,16 +484,35 @@ fn scan_object<'c>(
             // SAFETY: set by `CodePool::redefine` to a live vector, taken
             // back only after the collection that reads it.
             let redirects = unsafe { &*redirects };
-            match redirect(state, object, at, r, redirects) {
-                Ok(true) => changed = true,
-                Ok(false) => {}
+            let offset_at = at + 8;
+            let offset = u32::from_ne_bytes(
+                object[offset_at..offset_at + 4]
+                    .try_into()
+                    .expect("four bytes"),
+            );
+            match redirected(state, r, offset, redirects) {
+                Ok(Some((new, new_offset))) => {
+                    object[at..at + 8].copy_from_slice(&(new as u64).to_ne_bytes());
+                    object[offset_at..offset_at + 4].copy_from_slice(&new_offset.to_ne_bytes());
+                    changed = true;
+                }
+                Ok(None) => {}
                 Err(res) => return res,
             }
         }
     }
+    if header.direct {
+        // SAFETY: as for the records above.
+        let redirects = (!redirects.is_null()).then(|| unsafe { &*redirects });
+        match scan_direct(state, addr, object, &header, ctx.delta, redirects) {
+            Ok(true) => changed = true,
+            Ok(false) => {}
+            Err(res) => return res,
+        }
+    }
     PoolContext::add(&ctx.counters.objects_scanned, 1);
     if changed {
-        match layout::relink_from_table(object, exec as u64, ctx.delta as i64) {
+        match layout::relink_from_table_with(object, header, exec as u64, ctx.delta as i64) {
             Ok(stats) => {
                 PoolContext::add(&ctx.counters.objects_relinked, 1);
                 PoolContext::add(&ctx.counters.bytes_relinked, object.len() as u64);
@@ -502,24 +524,82 @@ fn scan_object<'c>(
     MPS_RES_OK as mps_res_t
 }
 
-/// Rebinds the Code record at `at` in `object`, whose (fixed) base is
-/// `base`, if a redirect names the entry it is bound to. The objects of
-/// the redirect are identified by fixing copies of their root slots'
-/// values (the same object fixes to the same address), so the comparison
-/// holds in any collection, whatever moved since the redirect was made.
-fn redirect(
+/// Fixes the targets of the Direct sites of a code object (calls whose
+/// fields encode their targets, relative to `Header::linked_at`: no target
+/// record, see [`layout::direct_target`]) and, during a redefinition,
+/// rebinds those bound to a replaced entry point. A changed target is
+/// stored back relative to `linked_at`; the caller then relinks the
+/// object. Returns whether a target changed.
+fn scan_direct(
     state: &mut ScanState,
+    addr: usize,
     object: &mut [u8],
-    at: usize,
-    base: mps_addr_t,
-    redirects: &[Redirect],
+    header: &Header,
+    delta: isize,
+    redirects: Option<&Vec<Redirect>>,
 ) -> Result<bool, mps_res_t> {
-    let offset_at = at + 8;
-    let offset = u32::from_ne_bytes(
-        object[offset_at..offset_at + 4]
-            .try_into()
-            .expect("four bytes"),
-    );
+    const BAD: &str = "a code object with an invalid Direct site";
+    let (body, tail) = object.split_at_mut(header.sidecar_offset as usize);
+    let sidecar = &mut tail[..header.sidecar_len as usize];
+    let mut changed = false;
+    let mut at = sidecar::DecoderState::default();
+    loop {
+        let mut decoder = sidecar::resume(sidecar, at);
+        let entry = match decoder.next() {
+            None => break,
+            Some(Ok(entry)) => entry,
+            Some(Err(_)) => fatal("scan", BAD, addr),
+        };
+        at = decoder.state();
+        let Target::Direct(offset) = entry.target else {
+            continue;
+        };
+        let Some(target) = layout::direct_target(body, header, &entry) else {
+            fatal("scan", BAD, addr)
+        };
+        // The target object's start, in the write view the collector knows.
+        let old = (target as usize)
+            .wrapping_add_signed(-delta)
+            .wrapping_sub(offset as usize);
+        let mut r = old as mps_addr_t;
+        let res = state.fix12(&mut r);
+        if res != MPS_RES_OK as mps_res_t {
+            return Err(res);
+        }
+        let (mut base, mut new_offset) = (r as usize, offset);
+        if let Some(redirects) = redirects {
+            if let Some((new, o)) = redirected(state, r, offset, redirects)? {
+                (base, new_offset) = (new as usize, o);
+                let end = at.position();
+                sidecar[end - sidecar::DIRECT_OFFSET_SIZE..end]
+                    .copy_from_slice(&new_offset.to_le_bytes());
+            }
+        }
+        if base != old || new_offset != offset {
+            let to = base
+                .wrapping_add_signed(delta)
+                .wrapping_add(new_offset as usize);
+            if let Err(e) = layout::set_direct_target(body, header, &entry, to as u64) {
+                fatal_relink(addr, &e);
+            }
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// The redirect, if any, that names entry `offset` of the object whose
+/// (fixed) start is `base`: the (fixed) start and the entry offset of
+/// its replacement. The objects of the redirect are identified by fixing
+/// copies of their root slots' values (the same object fixes to the same
+/// address), so the comparison holds in any collection, whatever moved
+/// since the redirect was made.
+fn redirected(
+    state: &mut ScanState,
+    base: mps_addr_t,
+    offset: u32,
+    redirects: &[Redirect],
+) -> Result<Option<(mps_addr_t, u32)>, mps_res_t> {
     for r in redirects {
         if r.old_offset != offset {
             continue;
@@ -540,11 +620,9 @@ fn redirect(
         if res != MPS_RES_OK as mps_res_t {
             return Err(res);
         }
-        object[at..at + 8].copy_from_slice(&(new_now as u64).to_ne_bytes());
-        object[offset_at..offset_at + 4].copy_from_slice(&r.new_offset.to_ne_bytes());
-        return Ok(true);
+        return Ok(Some((new_now, r.new_offset)));
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is

@@ -3,18 +3,22 @@
 //! A code object is one block of memory:
 //!
 //! ```text
-//! offset 0        Header (48 bytes, see [`Header`]; the offsets below are
-//!                 derived from its counts)
+//! offset 0        Header (32 bytes, see [`Header`]; it points to the count
+//!                 block, from whose counts the offsets below are derived)
 //! code_offset     machine code (.text), then the read-only data it needs
 //!                 (the header rounded up to the object's alignment, at
-//!                 least 16: 48)
-//! got_offset      GOT slots, 8 bytes each (8-aligned)
-//! stub_offset     stubs for far calls, 8 bytes each
-//! target_offset   target table: one TargetRecord per distinct target,
-//!                 Code records, then Heap (12 bytes each), then Runtime
-//!                 (8 bytes each)
-//! entry_offset    entry-point table: u32 offset of each exported function
+//!                 least 16: 32)
+//! got_offset      GOT slots, 8 bytes each (right after the code, unaligned)
+//! stub_offset     stubs for far calls, 6 bytes each
+//! target_offset   target table: one TargetRecord per distinct target that
+//!                 needs one, Code records (12 bytes each), then Heap (8
+//!                 bytes and an offset of 0 to 4 bytes each), then
+//!                 Runtime (8 bytes each)
+//! entry_offset    entry-point table: offset of each exported function, u16
+//!                 when the code ends within 64 KiB of the start, else u32
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
+//! counts_offset   the count block: the code's size, flags, and counts, as
+//!                 varints (usually 9 bytes)
 //! total_size      (a multiple of 16)
 //! ```
 //!
@@ -38,15 +42,16 @@
 //!
 //! ```text
 //! stub+0   ff 25 <disp32>               jmp [rip+disp32]  (the word)
-//! stub+6   cc cc                        int3 padding
 //! ```
 //!
 //! Stubs are sorted by the word they jump through, and a target's stub is
 //! found by its word. Code targets have GOT slots all or none (the last
-//! ones of the GOT, in record order). Words in the target table are 4-
-//! but not always 8-aligned; relinking happens only while no thread runs
-//! the object (the world is stopped, or the object is not published yet),
-//! so no thread reads a word while it is written.
+//! ones of the GOT, in record order). No region after the code is
+//! aligned (x86-64 loads and stores any address; an unaligned word costs
+//! nothing measurable here): GOT slots and the words of the target table
+//! may lie anywhere. Relinking happens only while no thread runs the
+//! object (the world is stopped, or the object is not published yet), so
+//! no thread reads a word while it is written, aligned or not.
 //! [`relink`] makes the call direct when the target is within ±2 GiB of the
 //! site and sends it through the stub otherwise; it does so again on every
 //! relink, so a call switches back to direct when objects move closer.
@@ -100,14 +105,14 @@ use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
 };
 
-/// `Header::magic`: `"CPO2"` in little-endian byte order (the second
-/// layout: the 48-byte header below).
-pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO2");
+/// `Header::magic`: `"CPO3"` in little-endian byte order (the third
+/// layout: the 32-byte header and the count block below).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO3");
 /// `Header::version` of this layout (implied by [`MAGIC`]).
-pub const VERSION: u32 = 2;
-/// Size of the header in the image (its encoding; [`Header`] is the
-/// decoded form).
-pub const HEADER_SIZE: usize = 48;
+pub const VERSION: u32 = 3;
+/// Size of the fixed header in the image (its encoding; [`Header`] is
+/// the decoded form, which adds the count block).
+pub const HEADER_SIZE: usize = 32;
 /// Offset of `total_size` (`u32`) in the image.
 pub const TOTAL_SIZE_AT: usize = 4;
 /// Offset of `linked_at` (`u64`) in the image.
@@ -115,12 +120,14 @@ pub const LINKED_AT: usize = 8;
 /// Offset of `pool_data` (`u64`) in the image.
 pub const POOL_DATA_AT: usize = 16;
 /// Offset of `unwind` (`u32`) in the image.
-pub const UNWIND_AT: usize = 32;
+pub const UNWIND_AT: usize = 24;
+/// Offset of `counts_offset` (`u32`) in the image.
+pub const COUNTS_AT: usize = 28;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
 /// Size of one stub (an indirect jump through the target's address word,
 /// padding).
-pub const STUB_SIZE: usize = 8;
+pub const STUB_SIZE: usize = 6;
 /// Offset of the jump instruction (the stub's entry point) within a stub.
 pub const STUB_ENTRY: usize = 0;
 /// Size of a Code or Heap target record in the image (a word and an
@@ -128,44 +135,49 @@ pub const STUB_ENTRY: usize = 0;
 pub const TARGET_RECORD_SIZE: usize = 12;
 /// Size of a Runtime target record in the image (a word).
 pub const RUNTIME_RECORD_SIZE: usize = 8;
-/// Bit of the packed word at offset 28 of the header: Code targets have GOT
-/// slots ([`Header::code_got`]).
-const CODE_GOT_FLAG: u32 = 1 << 28;
+/// Bit of the count block's flags: Code targets have GOT slots
+/// ([`Header::code_got`]).
+const CODE_GOT_FLAG: u32 = 1 << 4;
+/// Bit of the count block's flags: the sidecar has Direct entries
+/// ([`Header::direct`]).
+const DIRECT_FLAG: u32 = 1 << 5;
+/// Bits 6-7 of the count block's flags: the width of Heap records'
+/// offsets, 0, 1, 2 or 4 bytes ([`Header::heap_offset_width`]).
+const HEAP_WIDTH_SHIFT: u32 = 6;
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
-/// Most entry points, GOT slots, stubs, and targets of each class an
-/// object may have (their counts are 16-bit).
-pub const MAX_COUNT: usize = u16::MAX as usize;
-/// Longest sidecar (its length is 24-bit).
-pub const MAX_SIDECAR: usize = (1 << 24) - 1;
 
 /// A stub for a target whose address word is at `word` (a GOT slot or a
 /// target record, see [`TargetRecord::got`]), the stub at `stub`:
-/// `jmp [rip+disp32]`, then two `int3`. Both lie in the object, so the
+/// `jmp [rip+disp32]`. Both lie in the object, so the
 /// displacement never changes.
 fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
     let disp = (i64::from(word) - (i64::from(stub) + 6)) as i32;
     let d = disp.to_le_bytes();
-    [0xff, 0x25, d[0], d[1], d[2], d[3], 0xcc, 0xcc]
+    [0xff, 0x25, d[0], d[1], d[2], d[3]]
 }
 
 /// The header of a code object, decoded. The image holds it in
-/// [`HEADER_SIZE`] (48) bytes at offset 0, native-endian (images never
-/// leave the process):
+/// [`HEADER_SIZE`] (32) bytes at offset 0, native-endian (images never
+/// leave the process), and a count block after the sidecar:
 ///
 /// ```text
 ///  0 magic u32         4 total_size u32     8 linked_at u64
-/// 16 pool_data u64    24 code_size u32     28 sidecar_len (bits 0-23),
-///                                             log2 align (24-27),
-///                                             code_got (28) u32
-/// 32 unwind u32       36 entry_count u16   38 got_count u16
-/// 40 stub_count u16   42 code_targets u16  44 heap_targets u16
-/// 46 runtime_targets u16
+/// 16 pool_data u64    24 unwind u32        28 counts_offset u32
+///
+/// counts_offset: code_size, flags (log2 align in bits 0-3, code_got 4,
+///                direct 5), entry_count, got_count, stub_count,
+///                code_targets, heap_targets, runtime_targets, sidecar_len
+///                (unsigned LEB128 varints, one byte each below 128)
 /// ```
 ///
-/// Every region's offset is derived from the counts ([`Header::derive`]):
-/// they follow each other with no padding beyond their own alignment. All
-/// offsets are from the start of the object.
+/// The fixed part holds what the format methods and the pool read or
+/// write in place (the tag, the size, the last link address, the pool's
+/// data, the unwind record); the count block, which never changes once
+/// laid out, what describes the regions. Every region's offset is derived
+/// from the counts ([`Header::derive`]): they follow each other with no
+/// padding beyond their own alignment, and the count block must lie right
+/// after the sidecar. All offsets are from the start of the object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// [`MAGIC`].
@@ -221,13 +233,29 @@ pub struct Header {
     /// (`crate::unwind`), 0 for none.
     pub unwind: u32,
     /// Code targets have GOT slots: the last `code_targets` of the GOT, in
-    /// record order (a bit of the packed word at offset 28).
+    /// record order (a bit of the count block's flags).
     pub code_got: bool,
+    /// The sidecar has [`Target::Direct`] entries, whose targets the
+    /// sites' fields encode relative to `linked_at` (a bit of the count
+    /// block's flags): a collector's scan method decodes and fixes
+    /// them ([`direct_target`], [`set_direct_target`]).
+    pub direct: bool,
+    /// Width in bytes of the offsets of the Heap records (0, 1, 2 or 4:
+    /// the fewest that hold every one; bits 6-7 of the count block's
+    /// flags). A Heap record takes its word and this many bytes.
+    pub heap_offset_width: u32,
+    /// Offset of the count block (derived; stored in the fixed header so
+    /// that it can be found).
+    pub counts_offset: u32,
+    /// Size of the count block (derived).
+    pub counts_len: u32,
 }
 
-/// One entry of the target table, decoded. The image holds a Code or Heap
-/// record in [`TARGET_RECORD_SIZE`] (12) bytes, a word (u64, at 0) and
-/// `offset` (u32, at 8), and a Runtime record in
+/// One entry of the target table, decoded. The image holds a Code record
+/// in [`TARGET_RECORD_SIZE`] (12) bytes, a word (u64, at 0) and `offset`
+/// (u32, at 8), a Heap record in its word and an `offset` of
+/// [`Header::heap_offset_width`] bytes (little-endian), and a Runtime
+/// record in
 /// [`RUNTIME_RECORD_SIZE`] (8), its word. Neither holds its GOT slot or
 /// stub: Code targets have GOT slots all or none ([`Header::code_got`]),
 /// the last `code_targets` slots, in record order; stubs are sorted by the
@@ -260,6 +288,20 @@ pub struct TargetRecord {
     pub got: u32,
 }
 
+/// The little-endian unsigned field of `width` bytes (0, 1, 2 or 4) at
+/// `bytes[at..]`, or `None` when `bytes` is short. A match rather than a
+/// copy of a variable length: relinking reads Heap records' offsets so
+/// on every pass.
+#[inline]
+fn read_narrow(bytes: &[u8], at: usize, width: u32) -> Option<u32> {
+    Some(match width {
+        0 => 0,
+        1 => u32::from(*bytes.get(at)?),
+        2 => u32::from(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?)),
+        _ => u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?),
+    })
+}
+
 impl TargetRecord {
     /// The target's current address, `base + offset`.
     pub fn address(&self) -> u64 {
@@ -269,6 +311,7 @@ impl TargetRecord {
     /// Decodes the record of `target` at offset `at` of the object (with
     /// header `h`), whose bytes start `bytes`. `None` when `bytes` is
     /// short. The stub is not looked up (0).
+    #[inline]
     fn read(h: &Header, bytes: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
         let field = |at: usize, n: usize| bytes.get(at..at + n);
         let word = u64::from_ne_bytes(field(0, 8)?.try_into().ok()?);
@@ -285,11 +328,11 @@ impl TargetRecord {
                 (word, offset, got)
             }
             Target::Heap(_) => {
-                let offset = u32::from_ne_bytes(field(8, 4)?.try_into().ok()?);
+                let offset = read_narrow(bytes, 8, h.heap_offset_width)?;
                 (word.wrapping_sub(u64::from(offset)), offset, own)
             }
             Target::Runtime(_) => (word, 0, own),
-            Target::SelfRelative(_) => return None,
+            Target::SelfRelative(_) | Target::Direct(_) => return None,
         };
         Some(TargetRecord {
             base,
@@ -299,14 +342,22 @@ impl TargetRecord {
         })
     }
 
-    /// Encodes the record of class `class` into `out`.
-    fn write(&self, out: &mut [u8], class: TargetClass) {
+    /// Encodes the record of class `class` into `out`, for an object
+    /// with header `h` (whose Heap records' offsets are
+    /// [`Header::heap_offset_width`] bytes wide, which must hold this
+    /// one's).
+    fn write(&self, h: &Header, out: &mut [u8], class: TargetClass) {
         match class {
-            TargetClass::Code => out[0..8].copy_from_slice(&self.base.to_ne_bytes()),
+            TargetClass::Code => {
+                out[0..8].copy_from_slice(&self.base.to_ne_bytes());
+                out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
+            }
+            TargetClass::Heap => {
+                out[0..8].copy_from_slice(&self.address().to_ne_bytes());
+                let width = h.heap_offset_width as usize;
+                out[8..8 + width].copy_from_slice(&self.offset.to_le_bytes()[..width]);
+            }
             _ => out[0..8].copy_from_slice(&self.address().to_ne_bytes()),
-        }
-        if class != TargetClass::Runtime {
-            out[8..12].copy_from_slice(&self.offset.to_ne_bytes());
         }
     }
 }
@@ -476,31 +527,58 @@ fn align_up(value: u64, align: u64) -> u64 {
 }
 
 impl Header {
-    /// Reads the header at the start of `image` and checks it against the
-    /// image's length (see [`Header::check`]).
+    /// Reads the header at the start of `image` and the count block it
+    /// points to, derives the regions' offsets, and checks them against
+    /// the image's length (see [`Header::check`]).
     pub fn read(image: &[u8]) -> Result<Header, RelinkError> {
         let raw: &[u8; HEADER_SIZE] = image
             .get(..HEADER_SIZE)
             .and_then(|b| b.try_into().ok())
             .ok_or(RelinkError::BadHeader("image shorter than a header"))?;
-        let header = Header::decode(raw)?;
-        header.check(image.len())?;
-        Ok(header)
-    }
-
-    /// Decodes the 48 header bytes and derives the regions' offsets,
-    /// without looking at the rest of the image.
-    pub fn decode(raw: &[u8; HEADER_SIZE]) -> Result<Header, RelinkError> {
-        let u16_at = |at: usize| u32::from(u16::from_ne_bytes([raw[at], raw[at + 1]]));
         let u32_at = |at: usize| u32::from_ne_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
         let u64_at = |at: usize| u64::from_ne_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
         if u32_at(0) != MAGIC {
             return Err(RelinkError::BadHeader("bad magic"));
         }
-        let packed = u32_at(28);
-        let log2 = (packed >> 24) & 0xf;
-        if packed >> 29 != 0 {
-            return Err(RelinkError::BadHeader("bad alignment"));
+        let counts_offset = u32_at(COUNTS_AT);
+        let total_size = u32_at(TOTAL_SIZE_AT);
+        if counts_offset < HEADER_SIZE as u32 || counts_offset >= total_size {
+            return Err(RelinkError::BadHeader("count block outside the object"));
+        }
+        let bad = || RelinkError::BadHeader("bad count block");
+        let counts = image
+            .get(counts_offset as usize..total_size as usize)
+            .ok_or(RelinkError::BadHeader("object larger than the image"))?;
+        // Nine varints, nearly always one byte each: a fast path for those
+        // (relinking reads the header on every pass).
+        let mut values = [0u32; 9];
+        let mut pos = 0;
+        if let Some(nine) = counts.get(..9) {
+            let first = u64::from_le_bytes(nine[..8].try_into().expect("8 bytes"));
+            if first & 0x8080_8080_8080_8080 == 0 && nine[8] < 0x80 {
+                for (value, &b) in values.iter_mut().zip(nine) {
+                    *value = u32::from(b);
+                }
+                pos = 9;
+            }
+        }
+        for value in values.iter_mut().skip(if pos == 9 { 9 } else { 0 }) {
+            match counts.get(pos) {
+                Some(&b) if b < 0x80 => {
+                    *value = u32::from(b);
+                    pos += 1;
+                }
+                _ => {
+                    let v = sidecar::read_varint(counts, &mut pos).ok_or_else(bad)?;
+                    *value = u32::try_from(v).map_err(|_| bad())?;
+                }
+            }
+        }
+        let [code_size, flags, entry_count, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
+            values;
+        let log2 = flags & 0xf;
+        if flags >> 8 != 0 {
+            return Err(RelinkError::BadHeader("bad flags"));
         }
         if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
             return Err(RelinkError::BadHeader("bad alignment"));
@@ -508,47 +586,105 @@ impl Header {
         let mut header = Header {
             magic: MAGIC,
             version: VERSION,
-            total_size: u32_at(TOTAL_SIZE_AT),
+            total_size,
             linked_at: u64_at(LINKED_AT),
             pool_data: u64_at(POOL_DATA_AT),
-            code_size: u32_at(24),
-            sidecar_len: packed & MAX_SIDECAR as u32,
-            align: 1 << log2,
             unwind: u32_at(UNWIND_AT),
-            code_got: packed & CODE_GOT_FLAG != 0,
-            entry_count: u16_at(36),
-            got_count: u16_at(38),
-            stub_count: u16_at(40),
-            code_targets: u16_at(42),
-            heap_targets: u16_at(44),
-            runtime_targets: u16_at(46),
+            code_size,
+            align: 1 << log2,
+            code_got: flags & CODE_GOT_FLAG != 0,
+            direct: flags & DIRECT_FLAG != 0,
+            heap_offset_width: [0, 1, 2, 4][(flags >> HEAP_WIDTH_SHIFT) as usize & 3],
+            entry_count,
+            got_count,
+            stub_count,
+            code_targets,
+            heap_targets,
+            runtime_targets,
+            sidecar_len,
             ..Header::default()
         };
         header
-            .derive()
+            .derive_regions(pos as u64)
             .map_err(|_| RelinkError::BadHeader("regions extend past 4 GiB"))?;
+        if header.counts_offset != counts_offset || header.counts_len as usize != pos {
+            return Err(RelinkError::BadHeader(
+                "count block inconsistent with the counts",
+            ));
+        }
+        header.check(image.len())?;
         Ok(header)
     }
 
+    /// The values of the count block, in order: the code's size, the
+    /// flags, and the counts (see the type's docs).
+    fn count_values(&self) -> [u32; 9] {
+        let heap_width = match self.heap_offset_width {
+            0 => 0,
+            1 => 1,
+            2 => 2,
+            _ => 3,
+        };
+        let flags = self.align.trailing_zeros()
+            | if self.code_got { CODE_GOT_FLAG } else { 0 }
+            | if self.direct { DIRECT_FLAG } else { 0 }
+            | heap_width << HEAP_WIDTH_SHIFT;
+        [
+            self.code_size,
+            flags,
+            self.entry_count,
+            self.got_count,
+            self.stub_count,
+            self.code_targets,
+            self.heap_targets,
+            self.runtime_targets,
+            self.sidecar_len,
+        ]
+    }
+
+    /// Encodes the count block at `counts_offset` of `image`, which must
+    /// hold it ([`layout`] sizes images so).
+    fn write_counts(&self, image: &mut [u8]) {
+        let mut out = Vec::with_capacity(self.counts_len as usize);
+        for v in self.count_values() {
+            sidecar::put_varint(&mut out, u64::from(v));
+        }
+        let at = self.counts_offset as usize;
+        image[at..at + out.len()].copy_from_slice(&out);
+    }
+
     /// Computes the regions' offsets from the counts and sizes: the code
-    /// at the header rounded up to `align`; the GOT at the end of the code
-    /// rounded up to 8; then the stubs, the target table, the entry table
-    /// and the sidecar, each right after the previous one (each region's
-    /// size keeps the next one aligned: 8, 16, 16 and 4 bytes per item).
-    /// Fails when they would pass 4 GiB.
+    /// at the header rounded up to `align`; then the GOT, the stubs, the
+    /// target table, the entry table, the sidecar and the count block,
+    /// each right after the previous one, unaligned. Fails when they would
+    /// pass 4 GiB.
     pub fn derive(&mut self) -> Result<(), LayoutError> {
+        let counts_len: u64 = self
+            .count_values()
+            .iter()
+            .map(|&v| sidecar::varint_len(u64::from(v)) as u64)
+            .sum();
+        self.derive_regions(counts_len)
+    }
+
+    /// [`Header::derive`] for a count block of `counts_len` bytes.
+    fn derive_regions(&mut self, counts_len: u64) -> Result<(), LayoutError> {
         let c = u64::from;
         let code_offset = align_up(HEADER_SIZE as u64, c(self.align));
-        let got_offset = align_up(code_offset + c(self.code_size), GOT_SLOT_SIZE as u64);
+        let got_offset = code_offset + c(self.code_size);
         let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
         let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
-        let target_len = (c(self.code_targets) + c(self.heap_targets)) * TARGET_RECORD_SIZE as u64
+        let target_len = c(self.code_targets) * TARGET_RECORD_SIZE as u64
+            + c(self.heap_targets) * (8 + c(self.heap_offset_width))
             + c(self.runtime_targets) * RUNTIME_RECORD_SIZE as u64;
         let entry_offset = target_offset + target_len;
-        let sidecar_offset = entry_offset + 4 * c(self.entry_count);
-        let end = sidecar_offset + c(self.sidecar_len);
+        let entry_width = Header::entry_width_for(code_offset + c(self.code_size));
+        let sidecar_offset = entry_offset + entry_width * c(self.entry_count);
+        let counts_offset = sidecar_offset + c(self.sidecar_len);
         let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
-        n(end)?;
+        n(counts_offset + counts_len)?;
+        self.counts_offset = n(counts_offset)?;
+        self.counts_len = n(counts_len)?;
         self.code_offset = n(code_offset)?;
         self.got_offset = n(got_offset)?;
         self.stub_offset = n(stub_offset)?;
@@ -559,29 +695,33 @@ impl Header {
         Ok(())
     }
 
-    /// Encodes the header into the first [`HEADER_SIZE`] bytes of `image`.
-    /// The counts must fit their fields (16 bits; the sidecar's length 24
-    /// bits), which [`layout`] checks.
+    /// Encodes the fixed header into the first [`HEADER_SIZE`] bytes of
+    /// `image` (the count block is [`layout`]'s business and never
+    /// changes).
     pub(crate) fn write(&self, image: &mut [u8]) {
         let raw = &mut image[..HEADER_SIZE];
         let mut put = |at: usize, bytes: &[u8]| raw[at..at + bytes.len()].copy_from_slice(bytes);
-        let u16_of = |v: u32| (v as u16).to_ne_bytes();
         put(0, &self.magic.to_ne_bytes());
         put(TOTAL_SIZE_AT, &self.total_size.to_ne_bytes());
         put(LINKED_AT, &self.linked_at.to_ne_bytes());
         put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
-        put(24, &self.code_size.to_ne_bytes());
-        let packed = (self.sidecar_len & MAX_SIDECAR as u32)
-            | (self.align.trailing_zeros() << 24)
-            | if self.code_got { CODE_GOT_FLAG } else { 0 };
-        put(28, &packed.to_ne_bytes());
         put(UNWIND_AT, &self.unwind.to_ne_bytes());
-        put(36, &u16_of(self.entry_count));
-        put(38, &u16_of(self.got_count));
-        put(40, &u16_of(self.stub_count));
-        put(42, &u16_of(self.code_targets));
-        put(44, &u16_of(self.heap_targets));
-        put(46, &u16_of(self.runtime_targets));
+        put(COUNTS_AT, &self.counts_offset.to_ne_bytes());
+    }
+
+    /// Size of an entry of the entry-point table: 2 bytes when the code
+    /// ends within the first 64 KiB of the object (so every entry point
+    /// fits), 4 otherwise.
+    pub fn entry_width(&self) -> usize {
+        Header::entry_width_for(u64::from(self.code_offset) + u64::from(self.code_size)) as usize
+    }
+
+    fn entry_width_for(code_end: u64) -> u64 {
+        if code_end <= 1 << 16 {
+            2
+        } else {
+            4
+        }
     }
 
     /// Number of target records.
@@ -596,13 +736,13 @@ impl Header {
         u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
     }
 
-    /// End of the last region (the sidecar); `total_size` may add
+    /// End of the last region (the count block); `total_size` may add
     /// rounding.
     pub fn end(&self) -> u64 {
-        u64::from(self.sidecar_offset) + u64::from(self.sidecar_len)
+        u64::from(self.counts_offset) + u64::from(self.counts_len)
     }
 
-    /// Checks that the object, whose regions [`Header::decode`] derived,
+    /// Checks that the object, whose regions [`Header::read`] derived,
     /// fits in `len` bytes: its regions end within `total_size`, itself
     /// within `len`.
     pub fn check(&self, len: usize) -> Result<(), RelinkError> {
@@ -620,14 +760,15 @@ impl Header {
         Ok(())
     }
 
-    /// Where the object's bytes go, from the header alone. What lies
-    /// past the sidecar (up to `total_size`) counts as rounding.
+    /// Where the object's bytes go, from the header alone (the count
+    /// block counts as header). What lies past the count block (up to
+    /// `total_size`) counts as rounding.
     pub fn sizes(&self) -> Sizes {
         let n = |v: u32| v as usize;
-        let end = n(self.sidecar_offset) + n(self.sidecar_len);
+        let end = self.end() as usize;
         let mut sizes = Sizes {
-            header: HEADER_SIZE,
-            entry_table: 4 * n(self.entry_count),
+            header: HEADER_SIZE + n(self.counts_len),
+            entry_table: self.entry_width() * n(self.entry_count),
             code: n(self.code_size),
             got: GOT_SLOT_SIZE * n(self.got_count),
             stubs: STUB_SIZE * n(self.stub_count),
@@ -649,28 +790,52 @@ impl Header {
     }
 
     /// The record of `target` at offset `at` of the target table `table`.
+    #[inline]
     fn record(&self, table: &[u8], at: usize, target: Target) -> Option<TargetRecord> {
         let own = self.target_offset as usize + at;
         TargetRecord::read(self, table.get(at..)?, own, target)
     }
 
+    #[inline]
     fn record_offset(&self, target: Target) -> Option<usize> {
-        let (first, count) = match target.class() {
-            TargetClass::Code => (0, self.code_targets),
-            TargetClass::Heap => (self.code_targets, self.heap_targets),
-            TargetClass::Runtime => (self.code_targets + self.heap_targets, self.runtime_targets),
-            TargetClass::SelfRelative => return None,
+        let count = match target.class() {
+            TargetClass::Code => self.code_targets,
+            TargetClass::Heap => self.heap_targets,
+            TargetClass::Runtime => self.runtime_targets,
+            TargetClass::SelfRelative | TargetClass::Direct => return None,
         };
         if target.index() >= count {
             return None;
         }
         let index = target.index() as usize;
+        let code = self.code_targets as usize * TARGET_RECORD_SIZE;
+        let heap = self.heap_record_size();
         Some(match target.class() {
-            TargetClass::Runtime => {
-                first as usize * TARGET_RECORD_SIZE + index * RUNTIME_RECORD_SIZE
-            }
-            _ => (first as usize + index) * TARGET_RECORD_SIZE,
+            TargetClass::Code => index * TARGET_RECORD_SIZE,
+            TargetClass::Heap => code + index * heap,
+            _ => code + self.heap_targets as usize * heap + index * RUNTIME_RECORD_SIZE,
         })
+    }
+
+    /// Size of a Heap record: its word and its offset,
+    /// [`heap_offset_width`](Header::heap_offset_width) bytes.
+    #[inline]
+    pub fn heap_record_size(&self) -> usize {
+        8 + self.heap_offset_width as usize
+    }
+
+    /// Offset in the object of the record of `target` (a Code, Heap or
+    /// Runtime target of the object), where its word lies.
+    pub fn record_at(&self, target: Target) -> Option<u32> {
+        let at = self.record_offset(target)?;
+        Some(self.target_offset + at as u32)
+    }
+
+    /// The offset of the Heap record whose word is at `word_at` of
+    /// `image` (as [`reference_offsets`] lists it): what the word holds
+    /// beyond the heap object's start.
+    pub fn heap_offset(&self, image: &[u8], word_at: usize) -> Option<u32> {
+        read_narrow(image, word_at + 8, self.heap_offset_width)
     }
 }
 
@@ -698,6 +863,34 @@ pub struct TargetName {
     /// ([`set_target_base`]); a collector then fixes and may rebind it
     /// like any Code record.
     pub own: bool,
+}
+
+/// A site of a laid-out object whose target is a [`Target::Direct`]: a
+/// `rel32` call or jump to a function of another code object (or, bound
+/// by name, of the object itself) that the site reaches from anywhere in
+/// the object's code range. The site's field holds the target's address:
+/// no target record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectSite {
+    /// Offset of the site's field in the object.
+    pub offset: u32,
+    /// The symbol it refers to.
+    pub name: String,
+    /// The symbol's offset in its object.
+    pub target_offset: u32,
+    /// Bound to the object's own definition of `name`
+    /// ([`LayoutOptions::interpose`]): its target is the object itself.
+    pub own: bool,
+}
+
+/// A name sites are bound to, while an object is laid out.
+struct Bound {
+    binding: Binding,
+    /// Its target record, once one exists (Heap and Runtime targets
+    /// always have one; Code targets only when a site is not Direct).
+    target: Option<Target>,
+    needs_stub: bool,
+    needs_got: bool,
 }
 
 /// Options of [`layout_with`]: how it binds references to the object's
@@ -743,9 +936,12 @@ pub struct LayoutStats {
     pub sidecar: SidecarStats,
     /// Number of target records.
     pub targets: usize,
-    /// Of those, the Code records bound to the object's own functions
-    /// ([`LayoutOptions::interpose`]).
+    /// The object's own functions bound by name
+    /// ([`LayoutOptions::interpose`]), each a Code record or Direct sites.
     pub own_targets: usize,
+    /// Sites that reach a Code target directly ([`Target::Direct`]), with
+    /// no target record.
+    pub direct_sites: usize,
     /// Size of the target table in bytes.
     pub target_table_bytes: usize,
     /// Number of GOT slots.
@@ -866,6 +1062,7 @@ pub struct CodeImage {
     header: Header,
     entries: Vec<EntryPoint>,
     targets: Vec<TargetName>,
+    direct: Vec<DirectSite>,
     stats: LayoutStats,
 }
 
@@ -936,6 +1133,15 @@ impl CodeImage {
         self.targets.iter().filter(|t| t.own).map(|t| t.target)
     }
 
+    /// The sites that reach a Code target by a direct call or jump
+    /// ([`Target::Direct`]), in offset order. Before the image is linked
+    /// with [`relink_from_table`], [`link_direct`] must encode each one's
+    /// target (`object + offset` for the object its name is bound to, or
+    /// for an own function the image's own address).
+    pub fn direct_sites(&self) -> &[DirectSite] {
+        &self.direct
+    }
+
     /// Size figures.
     pub fn stats(&self) -> &LayoutStats {
         &self.stats
@@ -994,58 +1200,62 @@ pub fn layout_with(
     mut bind: impl FnMut(&str) -> Option<Binding>,
 ) -> Result<CodeImage, LayoutError> {
     let too_large = |_| LayoutError::TooLarge;
-    let mut bindings = Vec::with_capacity(obj.externals().len());
+    let externals = obj.externals().len();
 
-    // Bind the externals, class by class. Each record is tagged with its
-    // *bound name*: an external's index, or (below) `externals + k` for
-    // the k-th own function bound by name.
+    // Every name a site may be bound to (its *bound name*): an external's
+    // index, or (below) `externals + k` for the k-th own function bound by
+    // name. Heap and Runtime records are made as the externals are bound;
+    // a Code target gets a record only when a site needs one (a site that
+    // is a Direct call needs none).
+    let mut bound_names: Vec<Bound> = Vec::with_capacity(externals);
     let mut class_records: [Vec<(usize, TargetRecord)>; 3] = Default::default();
-    let mut external_targets = Vec::with_capacity(obj.externals().len());
     for (i, name) in obj.externals().iter().enumerate() {
         let binding = bind(name).ok_or_else(|| LayoutError::Unresolved { name: name.clone() })?;
-        bindings.push(binding);
-        let (class, record) = match binding {
-            Binding::Code { object, offset } => (
-                TargetClass::Code,
-                TargetRecord {
-                    base: object,
-                    offset,
-                    ..Default::default()
-                },
-            ),
-            Binding::Heap { object, offset } => (
+        let record = match binding {
+            Binding::Code { .. } => None,
+            Binding::Heap { object, offset } => Some((
                 TargetClass::Heap,
                 TargetRecord {
                     base: object,
                     offset,
                     ..Default::default()
                 },
-            ),
-            Binding::Runtime { address } => (
+            )),
+            Binding::Runtime { address } => Some((
                 TargetClass::Runtime,
                 TargetRecord {
                     base: address,
                     ..Default::default()
                 },
-            ),
+            )),
         };
-        let list = &mut class_records[class as usize];
-        let index = u32::try_from(list.len()).map_err(too_large)?;
-        list.push((i, record));
-        external_targets.push(Target::new(class, index));
+        let target = match record {
+            Some((class, record)) => {
+                let list = &mut class_records[class as usize];
+                let index = u32::try_from(list.len()).map_err(too_large)?;
+                list.push((i, record));
+                Some(Target::new(class, index))
+            }
+            None => None,
+        };
+        bound_names.push(Bound {
+            binding,
+            target,
+            needs_stub: false,
+            needs_got: false,
+        });
     }
-    let mut needs_stub = vec![false; obj.externals().len()];
-    let mut needs_got = vec![false; obj.externals().len()];
     // Own functions bound by name: their names (bound names from
-    // `externals` on) and, by symbol index, their targets.
+    // `externals` on) and, by symbol index, their bound names.
     let mut own_names: Vec<String> = Vec::new();
-    let mut own_target: HashMap<u32, (Target, usize)> = HashMap::new();
+    let mut own_bound: HashMap<u32, usize> = HashMap::new();
+    let mut direct_sites: Vec<DirectSite> = Vec::new();
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
     let code_offset = align_up(HEADER_SIZE as u64, u64::from(align));
     let code_size = obj.image().len() as u64;
-    let got_offset = align_up(code_offset + code_size, 8);
+    let got_offset = code_offset + code_size;
     if got_offset > u64::from(u32::MAX) {
         return Err(LayoutError::TooLarge);
     }
@@ -1079,44 +1289,76 @@ pub fn layout_with(
             })
             .and_then(|i| Some((i, obj.symbols().get(i as usize)?)))
             .filter(|(_, sym)| sym.preemptible && sym.kind == SymbolKind::Function);
-        // The target of a reference bound by name (an external, or an own
-        // function), and its bound name.
+        // The bound name of a reference bound by name (an external, or an
+        // own function).
         let named = match (own, r.target) {
-            (Some((i, sym)), _) => Some(match own_target.get(&i) {
-                Some(&known) => known,
+            (Some((i, sym)), _) => Some(*own_bound.entry(i).or_insert_with(|| {
+                own_names.push(sym.name.clone());
+                // The object itself: in its code range like any Code
+                // target (`always_reaches` looks at the class only).
+                bound_names.push(Bound {
+                    binding: Binding::Code {
+                        object: 0,
+                        // Inside the code: below got_offset <= u32::MAX.
+                        offset: (code_offset + u64::from(sym.offset)) as u32,
+                    },
+                    target: None,
+                    needs_stub: false,
+                    needs_got: false,
+                });
+                bound_names.len() - 1
+            })),
+            (None, RelocTarget::External(e)) => Some(e as usize),
+            (None, RelocTarget::Local(_)) => None,
+        };
+        if let Some(b) = named {
+            let binding = bound_names[b].binding;
+            let reaches = always_reaches(options.code_range, r.kind, r.addend, &binding);
+            // A call or jump to another code object (or to an own
+            // function) that is always in reach: the site's field holds
+            // the target's address, no record needed.
+            if let Binding::Code { offset, .. } = binding {
+                if reaches && matches!(r.kind, RelocKind::Plt32 | RelocKind::Pc32) {
+                    entries.push(Entry {
+                        offset: site32,
+                        kind: r.kind,
+                        addend: r.addend,
+                        target: Target::Direct(offset),
+                    });
+                    direct_sites.push(DirectSite {
+                        offset: site32,
+                        name: match obj.externals().get(b) {
+                            Some(name) => name.clone(),
+                            None => own_names[b - externals].clone(),
+                        },
+                        target_offset: offset,
+                        own: b >= externals,
+                    });
+                    continue;
+                }
+            }
+            let target = match bound_names[b].target {
+                Some(target) => target,
                 None => {
-                    let bound = obj.externals().len() + own_names.len();
+                    let Binding::Code { object, offset } = binding else {
+                        unreachable!("Heap and Runtime records are made when bound")
+                    };
                     let list = &mut class_records[TargetClass::Code as usize];
                     let target = Target::Code(u32::try_from(list.len()).map_err(too_large)?);
                     list.push((
-                        bound,
+                        b,
                         TargetRecord {
-                            base: 0,
-                            // Inside the code: below got_offset <= u32::MAX.
-                            offset: (code_offset + u64::from(sym.offset)) as u32,
+                            base: object,
+                            offset,
                             ..Default::default()
                         },
                     ));
-                    own_names.push(sym.name.clone());
-                    // The object itself: in its code range like any Code
-                    // target (`always_reaches` looks at the class only).
-                    bindings.push(Binding::Code {
-                        object: 0,
-                        offset: (code_offset + u64::from(sym.offset)) as u32,
-                    });
-                    needs_stub.push(false);
-                    needs_got.push(false);
-                    own_target.insert(i, (target, bound));
-                    (target, bound)
+                    bound_names[b].target = Some(target);
+                    target
                 }
-            }),
-            (None, RelocTarget::External(e)) => Some((external_targets[e as usize], e as usize)),
-            (None, RelocTarget::Local(_)) => None,
-        };
-        if let Some((target, bound)) = named {
-            let reaches = always_reaches(options.code_range, r.kind, r.addend, &bindings[bound]);
+            };
             if r.kind == RelocKind::Plt32 && !reaches {
-                needs_stub[bound] = true;
+                bound_names[b].needs_stub = true;
             }
             let relaxable = may_relax
                 && matches!(
@@ -1125,9 +1367,9 @@ pub fn layout_with(
                 );
             // Heap and Runtime records hold the address: their word is
             // the slot.
-            let code_target = matches!(bindings[bound], Binding::Code { .. });
+            let code_target = matches!(binding, Binding::Code { .. });
             if code_target && r.kind.uses_got() && !(relaxable && reaches) {
-                needs_got[bound] = true;
+                bound_names[b].needs_got = true;
             }
             let kind = if r.kind.is_relaxable() && !may_relax {
                 RelocKind::GotPcRel
@@ -1208,12 +1450,13 @@ pub fn layout_with(
     }
     // A stub jumps through the target's address word: a Code target with
     // a stub needs a GOT slot. Code targets have slots all or none.
-    let code_got = (0..needs_got.len())
-        .any(|e| (needs_got[e] || needs_stub[e]) && matches!(bindings[e], Binding::Code { .. }));
+    let code_got = bound_names
+        .iter()
+        .any(|b| (b.needs_got || b.needs_stub) && matches!(b.binding, Binding::Code { .. }));
     if code_got {
         got_count += class_records[0].len() as u64;
     }
-    let stub_count = needs_stub.iter().filter(|&&n| n).count() as u64;
+    let stub_count = bound_names.iter().filter(|b| b.needs_stub).count() as u64;
     let target_count: usize = class_records.iter().map(Vec::len).sum();
     let sidecar = Sidecar::encode(&entries).map_err(LayoutError::Sidecar)?;
     let counts = [
@@ -1223,8 +1466,9 @@ pub fn layout_with(
         class_records[0].len(),
         class_records[1].len(),
         class_records[2].len(),
+        sidecar.as_bytes().len(),
     ];
-    if counts.iter().any(|&n| n > MAX_COUNT) || sidecar.as_bytes().len() > MAX_SIDECAR {
+    if counts.iter().any(|&n| u32::try_from(n).is_err()) {
         return Err(LayoutError::TooLarge);
     }
     let mut header = Header {
@@ -1240,6 +1484,20 @@ pub fn layout_with(
         runtime_targets: class_records[2].len() as u32,
         sidecar_len: sidecar.as_bytes().len() as u32,
         code_got,
+        direct: !direct_sites.is_empty(),
+        heap_offset_width: {
+            let widest = class_records[TargetClass::Heap as usize]
+                .iter()
+                .map(|(_, r)| r.offset)
+                .max()
+                .unwrap_or(0);
+            match widest {
+                0 => 0,
+                1..=0xff => 1,
+                0x100..=0xffff => 2,
+                _ => 4,
+            }
+        },
         ..Header::default()
     };
     header.derive()?;
@@ -1253,17 +1511,19 @@ pub fn layout_with(
 
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
+    header.write_counts(&mut bytes);
     let mut entry_points = Vec::with_capacity(functions.len());
     for (i, f) in functions.iter().enumerate() {
         let offset = (code_offset + u64::from(f.offset)) as u32;
-        let at = entry_offset as usize + 4 * i;
-        bytes[at..at + 4].copy_from_slice(&offset.to_ne_bytes());
+        let width = header.entry_width();
+        let at = entry_offset as usize + width * i;
+        bytes[at..at + width].copy_from_slice(&offset.to_le_bytes()[..width]);
         entry_points.push(EntryPoint {
             name: f.name.clone(),
             offset,
         });
     }
-    // Padding before the code, and the stubs' padding, is int3.
+    // Padding before the code is int3.
     bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
     // The records, in class order; stubs in the same order, so sorted by
@@ -1276,8 +1536,8 @@ pub fn layout_with(
             let class = [TargetClass::Code, TargetClass::Heap, TargetClass::Runtime][class];
             let target = Target::new(class, i as u32);
             let at = target_offset as usize + header.record_offset(target).expect("in range");
-            record.write(&mut bytes[at..], class);
-            if needs_stub[e] {
+            record.write(&header, &mut bytes[at..], class);
+            if bound_names[e].needs_stub {
                 let word = TargetRecord::read(&header, &bytes[at..], at, target)
                     .expect("written above")
                     .got;
@@ -1305,6 +1565,7 @@ pub fn layout_with(
         sidecar: sidecar.stats(),
         targets: target_count,
         own_targets: own_names.len(),
+        direct_sites: direct_sites.len(),
         target_table_bytes: header.target_len as usize,
         got_slots: got_count as usize,
         stubs: stub_count as usize,
@@ -1318,6 +1579,7 @@ pub fn layout_with(
         header,
         entries: entry_points,
         targets,
+        direct: direct_sites,
         stats,
     })
 }
@@ -1362,7 +1624,8 @@ pub fn relink(
     self_addr: u64,
     resolve: impl Fn(&Target) -> u64,
 ) -> Result<RelinkStats, RelinkError> {
-    let stats = relink_with(image, self_addr, |_, _, t| Ok(resolve(&t)))?;
+    let header = Header::read(image)?;
+    let stats = relink_with(image, header, self_addr, |_, _, t| Ok(resolve(&t)))?;
     // Heap and Runtime records hold their target's address (the word
     // their GOT-relative sites and stubs read): the resolver's.
     let header = Header::read(image)?;
@@ -1396,7 +1659,20 @@ pub fn relink_from_table(
     self_addr: u64,
     code_delta: i64,
 ) -> Result<RelinkStats, RelinkError> {
-    relink_with(image, self_addr, |header, table, t| {
+    let header = Header::read(image)?;
+    relink_from_table_with(image, header, self_addr, code_delta)
+}
+
+/// [`relink_from_table`] with the image's header, read by the caller
+/// ([`Header::read`] on the same image, which only the target table's
+/// words, the sites and Direct entries' offsets may have changed since).
+pub(crate) fn relink_from_table_with(
+    image: &mut [u8],
+    header: Header,
+    self_addr: u64,
+    code_delta: i64,
+) -> Result<RelinkStats, RelinkError> {
+    relink_with(image, header, self_addr, |header, table, t| {
         let at = header
             .record_offset(t)
             .ok_or(RelinkError::BadTarget { target: t })?;
@@ -1412,10 +1688,10 @@ pub fn relink_from_table(
 
 fn relink_with(
     image: &mut [u8],
+    mut header: Header,
     self_addr: u64,
     resolve: impl Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
 ) -> Result<RelinkStats, RelinkError> {
-    let mut header = Header::read(image)?;
     if self_addr % u64::from(header.align) != 0 {
         return Err(RelinkError::Misaligned {
             address: self_addr,
@@ -1460,6 +1736,7 @@ impl<R> Pass<'_, R>
 where
     R: Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
 {
+    #[inline]
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
         self.header
             .record_offset(target)
@@ -1467,6 +1744,7 @@ where
             .ok_or(RelinkError::BadTarget { target })
     }
 
+    #[inline]
     fn address(&self, target: Target) -> Result<u64, RelinkError> {
         match target {
             Target::SelfRelative(offset) => {
@@ -1520,7 +1798,12 @@ where
                 return Err(RelinkError::SiteOutOfRange { offset });
             }
             let site = self.self_addr + u64::from(offset);
-            let s = self.address(target)?;
+            let s = match target {
+                Target::Direct(_) => {
+                    direct_target(body, h, &entry).ok_or(RelinkError::BadTarget { target })?
+                }
+                _ => self.address(target)?,
+            };
             let kind = entry.kind;
             let addend = entry.addend;
             let fail = |error| RelinkError::Reloc {
@@ -1605,6 +1888,124 @@ where
     }
 }
 
+/// Is `entry` a Direct site of the object (header `h`) that can be
+/// decoded: a `rel32` call or jump inside the code, in an object linked
+/// before?
+fn direct_site(h: &Header, entry: &Entry) -> bool {
+    matches!(entry.target, Target::Direct(_))
+        && matches!(entry.kind, RelocKind::Plt32 | RelocKind::Pc32)
+        && h.linked_at != 0
+        && entry.offset >= h.code_offset
+        && entry.end() <= u64::from(h.code_offset) + u64::from(h.code_size)
+}
+
+/// The address (execute view) that the field of Direct site `entry`
+/// ([`Target::Direct`]) of the object with header `h` encodes: the field
+/// holds `S + A - P` for `P` the site's address when the object was last
+/// linked (`h.linked_at` plus the site's offset), so `S` is that plus the
+/// field minus the addend. `body` is the object's bytes (at least up to
+/// the end of its code). `None` when the entry is not such a site, or the
+/// object was never linked.
+///
+/// A collector's scan method fixes the target object's start, `S` minus
+/// the Direct target's offset (minus the distance from the write view to
+/// the execute view), and stores a changed address back with
+/// [`set_direct_target`], before [`relink_from_table`] re-encodes the site
+/// for the object's own current address.
+pub fn direct_target(body: &[u8], h: &Header, entry: &Entry) -> Option<u64> {
+    if !direct_site(h, entry) {
+        return None;
+    }
+    let field = reloc::read_field(body, entry.offset as usize, entry.kind).ok()?;
+    Some(
+        h.linked_at
+            .wrapping_add(u64::from(entry.offset))
+            .wrapping_add(field as u64)
+            .wrapping_sub(entry.addend as u64),
+    )
+}
+
+/// Stores `target` (an execute-view address) in the field of Direct site
+/// `entry` of the object with header `h`, relative to `h.linked_at` as
+/// [`direct_target`] reads it. Nothing is written on error.
+pub fn set_direct_target(
+    body: &mut [u8],
+    h: &Header,
+    entry: &Entry,
+    target: u64,
+) -> Result<(), RelinkError> {
+    if !direct_site(h, entry) {
+        return Err(RelinkError::BadTarget {
+            target: entry.target,
+        });
+    }
+    let site = h.linked_at.wrapping_add(u64::from(entry.offset));
+    reloc::apply(
+        body,
+        entry.offset as usize,
+        entry.kind,
+        site,
+        target,
+        entry.addend,
+    )
+    .map_err(|error| RelinkError::Reloc {
+        offset: entry.offset,
+        target: entry.target,
+        error,
+    })
+}
+
+/// Links the Direct sites of a fresh image (or of a copy about to be
+/// relinked at another address) for an object at `self_addr` (execute
+/// view): sets `linked_at` to `self_addr` and stores in each Direct site
+/// the address `target` gives for it (an execute-view address, `None`
+/// for an unknown site is an error). Call it before
+/// [`relink_from_table`], which decodes those sites. Everything is checked
+/// before anything is written.
+pub fn link_direct(
+    image: &mut [u8],
+    self_addr: u64,
+    target: impl Fn(&Entry) -> Option<u64>,
+) -> Result<(), RelinkError> {
+    let mut header = Header::read(image)?;
+    if self_addr == 0 {
+        return Err(RelinkError::BadHeader("linking for address 0"));
+    }
+    header.linked_at = self_addr;
+    let (body, tail) = image.split_at_mut(header.sidecar_offset as usize);
+    let sidecar = &tail[..header.sidecar_len as usize];
+    for write in [false, true] {
+        for entry in sidecar::decode(sidecar) {
+            let entry = entry?;
+            if !matches!(entry.target, Target::Direct(_)) {
+                continue;
+            }
+            let to = target(&entry).ok_or(RelinkError::BadTarget {
+                target: entry.target,
+            })?;
+            if write {
+                set_direct_target(body, &header, &entry, to)?;
+            } else {
+                if !direct_site(&header, &entry) {
+                    return Err(RelinkError::BadTarget {
+                        target: entry.target,
+                    });
+                }
+                let site = self_addr.wrapping_add(u64::from(entry.offset));
+                reloc::compute(entry.kind, site, to, entry.addend).map_err(|error| {
+                    RelinkError::Reloc {
+                        offset: entry.offset,
+                        target: entry.target,
+                        error,
+                    }
+                })?;
+            }
+        }
+    }
+    header.write(body);
+    Ok(())
+}
+
 /// Reads and checks the header of a code object image.
 pub fn header(image: &[u8]) -> Result<Header, RelinkError> {
     Header::read(image)
@@ -1636,8 +2037,7 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
         .record(&image[start..], at, target)
         .ok_or(RelinkError::BadTarget { target })?;
     record.base = base;
-    let out = &mut image[start + at..start + at + TARGET_RECORD_SIZE];
-    record.write(out, target.class());
+    record.write(&header, &mut image[start + at..], target.class());
     Ok(())
 }
 
@@ -1650,15 +2050,19 @@ pub fn set_target_base(image: &mut [u8], target: Target, base: u64) -> Result<()
 pub fn reference_offsets(
     image: &[u8],
 ) -> Result<impl Iterator<Item = (Target, usize)>, RelinkError> {
-    let header = Header::read(image)?;
+    Ok(reference_offsets_of(Header::read(image)?))
+}
+
+/// [`reference_offsets`] from the image's header, read by the caller.
+pub(crate) fn reference_offsets_of(header: Header) -> impl Iterator<Item = (Target, usize)> {
     let start = header.target_offset as usize;
     let code = (0..header.code_targets).map(Target::Code);
     let heap = (0..header.heap_targets).map(Target::Heap);
-    Ok(code.chain(heap).map(move |t| {
+    code.chain(heap).map(move |t| {
         // In range: the header check tied target_len to the counts.
         let at = header.record_offset(t).unwrap_or(0);
         (t, start + at)
-    }))
+    })
 }
 
 /// The encoded sidecar of a code object image (decode it with
@@ -1675,12 +2079,15 @@ pub fn entry_point(image: &[u8], index: u32) -> Result<u32, RelinkError> {
     if index >= header.entry_count {
         return Err(RelinkError::BadHeader("entry point index out of range"));
     }
-    let at = header.entry_offset as usize + 4 * index as usize;
-    let offset = u32::from_ne_bytes(
-        image[at..at + 4]
-            .try_into()
-            .map_err(|_| RelinkError::BadHeader("entry point table"))?,
+    let width = header.entry_width();
+    let at = header.entry_offset as usize + width * index as usize;
+    let mut raw = [0u8; 4];
+    raw[..width].copy_from_slice(
+        image
+            .get(at..at + width)
+            .ok_or(RelinkError::BadHeader("entry point table"))?,
     );
+    let offset = u32::from_le_bytes(raw);
     if offset < header.code_offset
         || u64::from(offset) >= u64::from(header.code_offset) + u64::from(header.code_size)
     {
@@ -1718,14 +2125,15 @@ mod tests {
         assert_eq!(h.magic, MAGIC);
         assert_eq!(h.entry_count, 2);
         assert_eq!(h.code_offset as usize, HEADER_SIZE);
-        // No padding but the regions' own alignment: code 48..88, no GOT,
-        // one stub 88..96, one runtime record 96..104, two entries, the
-        // sidecar.
+        // No padding: code 32..72, no GOT, one stub 72..78, one runtime
+        // record 78..86, two 16-bit entries 86..90, the sidecar, the count
+        // block.
         assert_eq!(
             (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
-            (88, 88, 96, 104)
+            (72, 72, 78, 86)
         );
-        assert_eq!(h.sidecar_offset, 112);
+        assert_eq!(h.entry_width(), 2);
+        assert_eq!(h.sidecar_offset, 90);
         assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
         let sizes = image.stats().sizes;
         assert_eq!(sizes.padding, 0);
@@ -1742,10 +2150,10 @@ mod tests {
         );
         assert_eq!(h.total_size as usize, image.len());
         assert_eq!(image.len() % 16, 0);
-        assert_eq!(image.entry("f"), Some(48));
-        assert_eq!(image.entry("g"), Some(66));
-        assert_eq!(entry_point(image.bytes(), 0), Ok(66));
-        assert_eq!(entry_point(image.bytes(), 1), Ok(48));
+        assert_eq!(image.entry("f"), Some(32));
+        assert_eq!(image.entry("g"), Some(50));
+        assert_eq!(entry_point(image.bytes(), 0), Ok(50));
+        assert_eq!(entry_point(image.bytes(), 1), Ok(32));
         assert!(entry_point(image.bytes(), 2).is_err());
         assert_eq!(image.target("ext"), Some(Target::Runtime(0)));
         let stats = image.stats();
@@ -1753,24 +2161,24 @@ mod tests {
         assert_eq!(stats.sidecar.relocs, 2);
         assert_eq!(stats.target_table_bytes, RUNTIME_RECORD_SIZE);
         // The internal call f -> g is resolved for good.
-        assert_eq!(field(image.bytes(), 49, RelocKind::Pc32), 66 - 53);
+        assert_eq!(field(image.bytes(), 33, RelocKind::Pc32), 50 - 37);
         // The lea of .rodata (at code+24) too.
-        assert_eq!(field(image.bytes(), 61, RelocKind::Pc32), 48 + 24 - 61);
+        assert_eq!(field(image.bytes(), 45, RelocKind::Pc32), 32 + 24 - 45);
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             entries,
             [
                 Entry {
-                    offset: 54,
+                    offset: 38,
                     kind: RelocKind::Plt32,
                     addend: -4,
                     target: Target::Runtime(0)
                 },
                 Entry {
-                    offset: 80,
+                    offset: 64,
                     kind: RelocKind::Abs64,
                     addend: 0,
-                    target: Target::SelfRelative(48)
+                    target: Target::SelfRelative(32)
                 },
             ]
         );
@@ -1809,10 +2217,10 @@ mod tests {
             }
         );
         assert_eq!(
-            field(&bytes, 54, RelocKind::Plt32),
-            EXT as i64 - (near as i64 + 58)
+            field(&bytes, 38, RelocKind::Plt32),
+            EXT as i64 - (near as i64 + 42)
         );
-        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, near + 48);
+        assert_eq!(field(&bytes, 64, RelocKind::Abs64) as u64, near + 32);
         assert_eq!(header(&bytes).unwrap().linked_at, near);
         // The stub jumps through the runtime record's word, which holds
         // the address.
@@ -1829,12 +2237,12 @@ mod tests {
         assert_eq!((stats.direct, stats.via_stub), (1, 1));
         let stub_entry = far + u64::from(h.stub_offset);
         assert_eq!(
-            field(&bytes, 54, RelocKind::Plt32),
-            stub_entry as i64 - (far as i64 + 58)
+            field(&bytes, 38, RelocKind::Plt32),
+            stub_entry as i64 - (far as i64 + 42)
         );
-        assert_eq!(field(&bytes, 80, RelocKind::Abs64) as u64, far + 48);
+        assert_eq!(field(&bytes, 64, RelocKind::Abs64) as u64, far + 32);
         // The internal sites never change.
-        assert_eq!(field(&bytes, 49, RelocKind::Pc32), 66 - 53);
+        assert_eq!(field(&bytes, 33, RelocKind::Pc32), 50 - 37);
         // Back near: direct again; the same as relinking a fresh copy.
         relink(&mut bytes, near, resolve).unwrap();
         let mut fresh = image.bytes().to_vec();
@@ -1970,8 +2378,8 @@ mod tests {
         // The call goes to the stub, which jumps through the GOT slot,
         // which holds the target.
         assert_eq!(
-            field(&bytes, 54, RelocKind::Plt32),
-            i64::from(h.stub_offset) - 58
+            field(&bytes, 38, RelocKind::Plt32),
+            i64::from(h.stub_offset) - 42
         );
         let stub = h.stub_offset;
         let word = i64::from(stub + 6) + field(&bytes, stub + 2, RelocKind::Pc32);
@@ -2021,7 +2429,7 @@ mod tests {
             matches!(
                 err,
                 RelinkError::Reloc {
-                    offset: 54,
+                    offset: 38,
                     target: Target::Heap(0),
                     ..
                 }
@@ -2294,11 +2702,11 @@ mod tests {
         })
         .unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        let rodata_site = entries.iter().find(|e| e.offset == 48 + 24 + 3).unwrap();
+        let rodata_site = entries.iter().find(|e| e.offset == 32 + 24 + 3).unwrap();
         assert_eq!(rodata_site.kind, RelocKind::GotPcRel);
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, EXT + 0x1000, 0).unwrap();
-        assert_eq!(bytes[48 + 24 + 1], 0x8b);
+        assert_eq!(bytes[32 + 24 + 1], 0x8b);
     }
 
     #[test]
@@ -2316,7 +2724,9 @@ mod tests {
             field(&bytes, c + 9, RelocKind::Pc32),
             (CODE + 0x40 + delta as u64) as i64 - site as i64
         );
-        // Heap targets are not shifted.
+        // Heap targets are not shifted. Their offset (16) takes one byte.
+        let h = header(&bytes).unwrap();
+        assert_eq!((h.heap_offset_width, h.heap_record_size()), (1, 9));
         let heap_got = target_record(&bytes, Target::Heap(0)).unwrap().got;
         assert_eq!(field(&bytes, heap_got, RelocKind::Abs64) as u64, HEAP + 16);
     }
@@ -2330,7 +2740,7 @@ mod tests {
         assert_eq!(obj.sections()[1].kind, SectionKind::ReadOnly);
         let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
-        assert_eq!(entries[1].target, Target::SelfRelative(48 + 24 + 4));
+        assert_eq!(entries[1].target, Target::SelfRelative(32 + 24 + 4));
         assert_eq!(entries[1].addend, 0);
         // An addend that leaves the object is kept as an addend.
         b.sections[4].relocs[0] = (0, e::R_X86_64_64, 2, -1000);
@@ -2339,13 +2749,13 @@ mod tests {
         let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
         assert_eq!(
             (entries[1].target, entries[1].addend),
-            (Target::SelfRelative(48 + 24), -1000)
+            (Target::SelfRelative(32 + 24), -1000)
         );
         let mut bytes = image.bytes().to_vec();
         relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
         assert_eq!(
-            field(&bytes, 80, RelocKind::Abs64),
-            0x10_0000 + 48 + 24 - 1000
+            field(&bytes, 64, RelocKind::Abs64),
+            0x10_0000 + 32 + 24 - 1000
         );
     }
 
@@ -2353,6 +2763,7 @@ mod tests {
     fn header_checks() {
         let image = sample_image();
         let good = image.bytes().to_vec();
+        let h = *image.header();
         assert!(header(&good[..HEADER_SIZE - 1]).is_err());
         assert!(header(&good[..good.len() - 16]).is_err());
         let mutate = |at: usize, value: u32| {
@@ -2361,48 +2772,155 @@ mod tests {
             header(&bad).err()
         };
         assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
-        // The previous layout's magic is refused.
-        assert_eq!(
-            mutate(0, u32::from_le_bytes(*b"CPOB")),
-            Some(RelinkError::BadHeader("bad magic"))
-        );
+        // The previous layouts' magics are refused.
+        for old in [*b"CPOB", *b"CPO2"] {
+            assert_eq!(
+                mutate(0, u32::from_le_bytes(old)),
+                Some(RelinkError::BadHeader("bad magic"))
+            );
+        }
         assert_eq!(
             mutate(TOTAL_SIZE_AT, good.len() as u32 + 16),
             Some(RelinkError::BadHeader("object larger than the image"))
         );
-        let packed = |len: u32, log2: u32| len | (log2 << 24);
+        for at in [0, 8, h.total_size] {
+            assert_eq!(
+                mutate(COUNTS_AT, at),
+                Some(RelinkError::BadHeader("count block outside the object"))
+            );
+        }
+        // The count block must lie right after the sidecar.
+        assert!(mutate(COUNTS_AT, h.counts_offset - 1).is_some());
+        // The count block: code size 40 (one byte), flags, entry, GOT,
+        // stub, Code, Heap and Runtime counts, the sidecar's length.
+        let c = h.counts_offset as usize;
+        assert_eq!(h.counts_len, 9);
+        assert_eq!(
+            good[c..c + 9],
+            [40, 4, 2, 0, 1, 0, 0, 1, h.sidecar_len as u8]
+        );
+        let byte = |at: usize, value: u8| {
+            let mut bad = good.clone();
+            bad[at] = value;
+            header(&bad).err()
+        };
+        for log2 in [3, 13] {
+            assert_eq!(
+                byte(c + 1, log2),
+                Some(RelinkError::BadHeader("bad alignment"))
+            );
+        }
+        // Flags beyond bit 7 (a two-byte varint, which takes in the entry
+        // count's byte).
+        assert_eq!(byte(c + 1, 0x84), Some(RelinkError::BadHeader("bad flags")));
+        // Regions are derived from the counts: a count too large moves the
+        // count block, or makes them pass the end.
+        assert!(byte(c, 41).is_some()); // code_size
+        assert!(byte(c + 4, 2).is_some()); // stub_count
+        assert!(byte(c + 7, 0x7f).is_some()); // runtime_targets
+        assert!(byte(c + 8, 0x80).is_some()); // a truncated varint
+                                              // A 64-aligned object's code starts at 64.
+        let mut h64 = h;
+        h64.align = 64;
+        h64.derive().unwrap();
+        assert_eq!(h64.code_offset, 64);
+    }
+
+    /// The sample laid out for a code range in which `ext` is a function
+    /// of another code object: its call is a Direct site.
+    fn direct_image() -> CodeImage {
+        let obj = load(&sample().build()).unwrap();
+        layout_with(
+            &obj,
+            &LayoutOptions {
+                code_range: Some((CODE, CODE + 0x4000_0000)),
+                ..LayoutOptions::default()
+            },
+            |name| {
+                (name == "ext").then_some(Binding::Code {
+                    object: CODE + 0x100,
+                    offset: 0x40,
+                })
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn direct_sites_keep_their_target_in_the_field() {
+        let image = direct_image();
         let h = *image.header();
+        assert!(h.direct);
+        // No record, no stub, no GOT slot: the call's field is all.
+        assert_eq!((h.target_count(), h.stub_count, h.got_count), (0, 0, 0));
+        assert_eq!(image.stats().direct_sites, 1);
+        let site = DirectSite {
+            offset: 38,
+            name: "ext".into(),
+            target_offset: 0x40,
+            own: false,
+        };
+        assert_eq!(image.direct_sites(), [site]);
+        let entries = sidecar::decode_all(sidecar_bytes(image.bytes()).unwrap()).unwrap();
+        let call = entries[0];
+        assert_eq!(call.target, Target::Direct(0x40));
+        // Never linked: nothing to decode, and relinking needs the target.
+        let mut bytes = image.bytes().to_vec();
+        assert_eq!(direct_target(&bytes, &h, &call), None);
+        assert!(relink_from_table(&mut bytes, CODE + 0x1000, 0).is_err());
+        assert_eq!(bytes, image.bytes());
+        // Link the Direct site, then everything, with a code delta.
+        let delta = 0x10_0000i64;
+        let (at, callee) = (CODE + 0x2000, CODE + 0x8000);
+        link_direct(&mut bytes, at, |e| (e.offset == 38).then_some(callee)).unwrap();
+        relink_from_table(&mut bytes, at, delta).unwrap();
+        let h = header(&bytes).unwrap();
+        assert_eq!(h.linked_at, at);
         assert_eq!(
-            mutate(28, packed(h.sidecar_len, 3)),
-            Some(RelinkError::BadHeader("bad alignment"))
+            field(&bytes, 38, RelocKind::Plt32),
+            callee as i64 - (at as i64 + 42)
         );
+        assert_eq!(direct_target(&bytes, &h, &call), Some(callee));
+        // The object moves: the field still names the callee, decoded
+        // relative to where the object was linked; relinking re-encodes
+        // it for the new address.
+        let moved = CODE + 0x3000_0000;
+        relink_from_table(&mut bytes, moved, delta).unwrap();
+        let h = header(&bytes).unwrap();
+        assert_eq!(direct_target(&bytes, &h, &call), Some(callee));
         assert_eq!(
-            mutate(28, packed(h.sidecar_len, 13)),
-            Some(RelinkError::BadHeader("bad alignment"))
+            field(&bytes, 38, RelocKind::Plt32),
+            callee as i64 - (moved as i64 + 42)
         );
-        // Regions are derived from the counts: a count too large makes
-        // them pass the end.
-        assert_eq!(
-            mutate(28, packed(h.sidecar_len + 64, 4)),
-            Some(RelinkError::BadHeader(
-                "regions extend past the end of the object"
-            ))
-        );
-        assert!(mutate(24, u32::MAX).is_some()); // code_size
-        assert!(mutate(40, 7).is_some()); // stub_count, code_targets
-        assert!(mutate(44, 7 << 16).is_some()); // runtime_targets
-                                                // A 32-aligned object's code starts at 64.
-        let mut h32 = h;
-        h32.align = 32;
-        h32.derive().unwrap();
-        assert_eq!(h32.code_offset, 64);
+        // The callee moves: the scan stores its new address, then
+        // relinks.
+        let callee2 = CODE + 0x10;
+        set_direct_target(&mut bytes, &h, &call, callee2).unwrap();
+        relink_from_table(&mut bytes, moved, delta).unwrap();
+        let h = header(&bytes).unwrap();
+        assert_eq!(direct_target(&bytes, &h, &call), Some(callee2));
+        // Out of reach: an error, nothing written.
+        let before = bytes.clone();
+        assert!(set_direct_target(&mut bytes, &h, &call, moved + (1 << 33)).is_err());
+        assert!(link_direct(&mut bytes, moved, |_| Some(moved + (1 << 33))).is_err());
+        assert!(link_direct(&mut bytes, moved, |_| None).is_err());
+        assert_eq!(bytes, before);
+        // Not a Direct site.
+        let other = entries[1];
+        assert_eq!(direct_target(&bytes, &h, &other), None);
+        assert!(set_direct_target(&mut bytes, &h, &other, callee).is_err());
     }
 
     #[test]
     fn corrupted_images_never_panic() {
         let mut rng = Rng::from_env("corrupted_images_never_panic");
-        for good in [sample_image(), got_image()] {
-            let good = good.into_bytes();
+        let mut linked = direct_image().into_bytes();
+        link_direct(&mut linked, CODE, |_| Some(CODE + 0x40)).unwrap();
+        for good in [
+            sample_image().into_bytes(),
+            got_image().into_bytes(),
+            linked,
+        ] {
             for _ in 0..5000 {
                 let mut bad = good.clone();
                 for _ in 0..1 + rng.below(3) {

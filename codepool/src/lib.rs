@@ -45,8 +45,10 @@
 //! a relocation sidecar listing every site that depends on an address
 //! outside the object or on the object's own address. When the collector
 //! moves a code object, or anything it refers to, the object's scan method
-//! fixes the references of its target table and re-encodes those sites from
-//! the current addresses, so moving code ends in relinked code. Code
+//! fixes the references of its target table, and those that direct calls
+//! to other code objects hold in their own fields (no record: the field
+//! encodes the target), and re-encodes those sites from the current
+//! addresses, so moving code ends in relinked code. Code
 //! addresses found on stacks are ambiguous references and pin their object,
 //! so code that is running never moves. Pages are never writable and
 //! executable at once (W^X): the pool's memory is mapped twice, a

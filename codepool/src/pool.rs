@@ -712,7 +712,10 @@ pub struct CodePoolOptions<'a> {
     /// old code, the one hole in "every later call goes to it".
     ///
     /// The cost, per distinct function an object refers to by its own
-    /// name: one target record (`layout::TARGET_RECORD_SIZE` bytes), an
+    /// name: nothing but six sidecar bytes per call or jump (a Direct
+    /// site, whose field holds the target, `layout::DirectSite`); for
+    /// other references (its address taken) one target record
+    /// (`layout::TARGET_RECORD_SIZE` bytes), an
     /// 8-byte GOT slot only if its address is loaded through the GOT in a
     /// form that cannot be relaxed to a direct one, and a few sidecar bytes
     /// per site; no stub (the pool lays objects out for its code memory, in
@@ -1216,7 +1219,8 @@ impl<'a> CodePool<'a> {
     /// relinked to call the new one directly (no cell load on the call
     /// path), at a safe point: a full collection ([`Arena::collect`]: every
     /// registered thread stopped) during which the format's scan rebinds
-    /// those target records, then relinks and republishes the objects.
+    /// those calls (the target records, and the Direct sites' fields and
+    /// offsets), then relinks and republishes the objects.
     /// Frames already running in the old code finish in it (their return
     /// addresses pin it); the old object is freed by a later collection
     /// once nothing refers to it (its [`CodeObject`], if still held, keeps
@@ -1391,6 +1395,19 @@ impl<'a> CodePool<'a> {
             };
             sources.push((at, source));
         }
+        // Where the target of each Direct site comes from (in site order).
+        let direct: Vec<(u32, u32, Source<'_>)> = image
+            .direct_sites()
+            .iter()
+            .map(|d| {
+                let source = if d.own {
+                    Source::Own
+                } else {
+                    Source::Code(inner.slot_ptr(inner.symbols[&d.name].slot))
+                };
+                (d.offset, d.target_offset, source)
+            })
+            .collect();
         self.check_movable(&image)?;
 
         // Allocate, copy, link, commit.
@@ -1444,6 +1461,18 @@ impl<'a> CodePool<'a> {
                 block[*at..*at + 8].copy_from_slice(&(source.word(base) as u64).to_ne_bytes());
             }
             let exec = exec_address(base, self.delta);
+            if !direct.is_empty() {
+                let target = |e: &sidecar::Entry| {
+                    let k = direct.binary_search_by_key(&e.offset, |d| d.0).ok()?;
+                    let (_, offset, source) = &direct[k];
+                    Some((exec_address(source.current(base), self.delta) + *offset as usize) as u64)
+                };
+                if let Err(e) = layout::link_direct(block, exec as u64, target) {
+                    drop(undo);
+                    inner.free.push(slot_index);
+                    return Err(self.relink_error(&image, e));
+                }
+            }
             let unwind = registration.as_ref().map_or(0, |r| r.header_word());
             block[layout::UNWIND_AT..layout::UNWIND_AT + 4].copy_from_slice(&unwind.to_ne_bytes());
             if let Some(r) = &registration {
@@ -1595,6 +1624,15 @@ impl<'a> CodePool<'a> {
                     .map_err(InstallError::Relink)?;
             }
             let exec = exec_address(write, self.delta);
+            if image.header().direct {
+                // Every Direct target lies in code memory, which every
+                // Direct site reaches from anywhere in it (layout_with):
+                // any address there will do, such as the object's own.
+                layout::link_direct(&mut trial, exec as u64, |e| {
+                    Some(exec as u64 + u64::from(e.target.index()))
+                })
+                .map_err(|e| self.relink_error(image, e))?;
+            }
             layout::relink_from_table(&mut trial, exec as u64, self.delta as i64)
                 .map_err(|e| self.relink_error(image, e))?;
         }
@@ -1608,7 +1646,16 @@ impl<'a> CodePool<'a> {
                 target,
                 error,
             } => InstallError::OutOfReach {
-                symbol: target_name(image, target).to_owned(),
+                symbol: match target {
+                    // Direct sites are told apart by their offset.
+                    Target::Direct(_) => image
+                        .direct_sites()
+                        .iter()
+                        .find(|d| d.offset == offset)
+                        .map_or("<direct>", |d| d.name.as_str())
+                        .to_owned(),
+                    _ => target_name(image, target).to_owned(),
+                },
                 offset,
                 error,
             },
@@ -1724,6 +1771,13 @@ fn prime(ap: mps_ap_t, align: usize) -> Result<(), mps::Error> {
 
 /// The name bound to `target` in `image`.
 fn target_name(image: &CodeImage, target: Target) -> &str {
+    if let Target::Direct(offset) = target {
+        return image
+            .direct_sites()
+            .iter()
+            .find(|d| d.target_offset == offset)
+            .map_or("<direct>", |d| d.name.as_str());
+    }
     image
         .targets()
         .iter()

@@ -14,14 +14,16 @@
 //! tag     1 byte   bits 0-3: kind (RelocKind::code)
 //!                  bits 4-5: target class (0 Code, 1 Heap, 2 Runtime, 3 SelfRelative)
 //!                  bit 6:    an addend follows (else the kind's usual addend)
-//!                  bit 7:    reserved, 0
+//!                  bit 7:    a Direct target (bits 4-5 then 0)
 //! gap     varint   offset - end of the previous site (the previous offset plus
 //!                  its width; 0 for the first entry)
 //! addend  varint   zigzag-encoded, only when bit 6 is set
 //! target  varint   index into the target table of the class; for
 //!                  SelfRelative, the offset within the object as a zigzag
 //!                  difference from the previous SelfRelative entry's (0
-//!                  before the first)
+//!                  before the first); for Direct, 4 bytes (u32, little
+//!                  endian): the target's offset in its object, fixed width
+//!                  so that a redefinition can rewrite it in place
 //! ```
 //!
 //! Varints are unsigned LEB128. Coding the gap from the end of the previous
@@ -37,7 +39,12 @@
 //! [`crate::layout::TargetRecord`]) is stored once per object and counted
 //! separately.
 //!
-//! Decoding validates everything (known kind, reserved bit clear, varints
+//! A Direct entry (a call to another code object whose target the site's
+//! field itself encodes, see [`Target::Direct`]) takes six bytes: tag, a
+//! one-byte gap, and the four bytes of its offset, and spares a 12-byte
+//! target record.
+//!
+//! Decoding validates everything (known kind, class bits clear on a Direct tag, varints
 //! well formed and in range, no truncation) and never panics.
 
 use std::fmt;
@@ -59,6 +66,15 @@ pub enum Target {
     /// This object itself: the offset within it of the code or read-only
     /// data referred to (absolute references to its own code and rodata).
     SelfRelative(u32),
+    /// Another code object (or this one, through a function of its own
+    /// bound by name), reached by a `rel32` call or jump that every site of
+    /// the object's code range reaches directly: the site's field itself
+    /// holds the target's address (relative to the address the object was
+    /// last linked for, `Header::linked_at`), so the target needs no
+    /// record. The `u32` is the target's offset in its object, which
+    /// splits the address into the object's start (the reference a
+    /// collector fixes) and the offset. See `crate::layout`.
+    Direct(u32),
 }
 
 /// The class of a [`Target`], without its index.
@@ -73,6 +89,8 @@ pub enum TargetClass {
     Runtime = 2,
     /// [`Target::SelfRelative`].
     SelfRelative = 3,
+    /// [`Target::Direct`].
+    Direct = 4,
 }
 
 impl Target {
@@ -83,13 +101,18 @@ impl Target {
             Target::Heap(_) => TargetClass::Heap,
             Target::Runtime(_) => TargetClass::Runtime,
             Target::SelfRelative(_) => TargetClass::SelfRelative,
+            Target::Direct(_) => TargetClass::Direct,
         }
     }
 
-    /// The index (or, for `SelfRelative`, the offset).
+    /// The index (or, for `SelfRelative` and `Direct`, the offset).
     pub fn index(self) -> u32 {
         match self {
-            Target::Code(i) | Target::Heap(i) | Target::Runtime(i) | Target::SelfRelative(i) => i,
+            Target::Code(i)
+            | Target::Heap(i)
+            | Target::Runtime(i)
+            | Target::SelfRelative(i)
+            | Target::Direct(i) => i,
         }
     }
 
@@ -100,6 +123,7 @@ impl Target {
             TargetClass::Heap => Target::Heap(index),
             TargetClass::Runtime => Target::Runtime(index),
             TargetClass::SelfRelative => Target::SelfRelative(index),
+            TargetClass::Direct => Target::Direct(index),
         }
     }
 }
@@ -111,6 +135,7 @@ impl fmt::Display for Target {
             Target::Heap(i) => write!(f, "heap target #{i}"),
             Target::Runtime(i) => write!(f, "runtime target #{i}"),
             Target::SelfRelative(o) => write!(f, "self+{o:#x}"),
+            Target::Direct(o) => write!(f, "direct call (target +{o:#x})"),
         }
     }
 }
@@ -177,7 +202,7 @@ pub enum DecodeError {
         /// The kind code found.
         code: u8,
     },
-    /// The reserved bit of the tag is set.
+    /// A Direct tag (bit 7) with class bits set.
     ReservedBit {
         /// Offset in the stream of the record.
         at: usize,
@@ -205,7 +230,7 @@ impl fmt::Display for DecodeError {
                 "sidecar record at byte {at} has unknown relocation kind {code}"
             ),
             DecodeError::ReservedBit { at } => {
-                write!(f, "sidecar record at byte {at} has its reserved bit set")
+                write!(f, "sidecar record at byte {at} is Direct but names a class")
             }
             DecodeError::BadVarint { at } => write!(
                 f,
@@ -224,9 +249,11 @@ impl std::error::Error for DecodeError {}
 const KIND_MASK: u8 = 0x0f;
 const CLASS_SHIFT: u8 = 4;
 const ADDEND_FLAG: u8 = 0x40;
-const RESERVED: u8 = 0x80;
+const DIRECT_FLAG: u8 = 0x80;
+/// Size of a Direct entry's target field (its offset, fixed width).
+pub const DIRECT_OFFSET_SIZE: usize = 4;
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
@@ -236,6 +263,26 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Reads the varint at `bytes[*pos..]` (as [`put_varint`] writes it) and
+/// moves `pos` past it; `None` when it is truncated, longer than ten
+/// bytes, or does not fit in 64 bits.
+pub(crate) fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let byte = *bytes.get(*pos)?;
+        *pos += 1;
+        let payload = u64::from(byte & 0x7f);
+        if i == 9 && payload > 1 {
+            return None;
+        }
+        value |= payload << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -278,8 +325,10 @@ impl Sidecar {
                         second: entry.offset,
                     })?;
             let has_addend = entry.addend != entry.kind.usual_addend();
-            let class = entry.target.class() as u8;
-            let mut tag = entry.kind.code() | (class << CLASS_SHIFT);
+            let mut tag = match entry.target.class() {
+                TargetClass::Direct => entry.kind.code() | DIRECT_FLAG,
+                class => entry.kind.code() | ((class as u8) << CLASS_SHIFT),
+            };
             if has_addend {
                 tag |= ADDEND_FLAG;
             }
@@ -293,6 +342,7 @@ impl Sidecar {
                     put_varint(&mut bytes, zigzag(i64::from(offset) - prev_self));
                     prev_self = i64::from(offset);
                 }
+                Target::Direct(offset) => bytes.extend_from_slice(&offset.to_le_bytes()),
                 target => put_varint(&mut bytes, u64::from(target.index())),
             }
             prev = Some(entry);
@@ -405,6 +455,37 @@ pub fn count(bytes: &[u8]) -> Result<usize, DecodeError> {
     Ok(n)
 }
 
+/// Where a [`Decoder`] is in its stream: [`Decoder::state`] takes it,
+/// [`resume`] goes on from it (for a caller that writes into the stream
+/// between entries, as a scan method rewriting a Direct entry's offset
+/// does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecoderState {
+    pos: usize,
+    end_of_prev: u64,
+    prev_self: u32,
+}
+
+impl DecoderState {
+    /// Offset in the stream just past the last entry decoded (a Direct
+    /// entry's offset is its last [`DIRECT_OFFSET_SIZE`] bytes).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Decodes `bytes` from `state` on (which [`Decoder::state`] took on the
+/// same stream, or the default for its start).
+pub fn resume(bytes: &[u8], state: DecoderState) -> Decoder<'_> {
+    Decoder {
+        bytes,
+        pos: state.pos,
+        end_of_prev: state.end_of_prev,
+        prev_self: state.prev_self,
+        failed: false,
+    }
+}
+
 /// Iterator over the entries of a sidecar stream; see [`decode`].
 #[derive(Clone, Debug)]
 pub struct Decoder<'a> {
@@ -416,6 +497,15 @@ pub struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
+    /// Where the decoder is (see [`resume`]).
+    pub fn state(&self) -> DecoderState {
+        DecoderState {
+            pos: self.pos,
+            end_of_prev: self.end_of_prev,
+            prev_self: self.prev_self,
+        }
+    }
+
     fn varint(&mut self, at: usize) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10 {
@@ -441,16 +531,16 @@ impl Decoder<'_> {
         let at = self.pos;
         let tag = self.bytes[at];
         self.pos += 1;
-        if tag & RESERVED != 0 {
-            return Err(DecodeError::ReservedBit { at });
-        }
         let code = tag & KIND_MASK;
         let kind = RelocKind::from_code(code).ok_or(DecodeError::UnknownKind { at, code })?;
-        let class = match (tag >> CLASS_SHIFT) & 3 {
-            0 => TargetClass::Code,
-            1 => TargetClass::Heap,
-            2 => TargetClass::Runtime,
-            _ => TargetClass::SelfRelative,
+        let class = match ((tag >> CLASS_SHIFT) & 3, tag & DIRECT_FLAG != 0) {
+            (0, false) => TargetClass::Code,
+            (1, false) => TargetClass::Heap,
+            (2, false) => TargetClass::Runtime,
+            (_, false) => TargetClass::SelfRelative,
+            (0, true) => TargetClass::Direct,
+            // A Direct tag leaves the class bits clear.
+            (_, true) => return Err(DecodeError::ReservedBit { at }),
         };
         let gap = self.varint(at)?;
         let offset = self
@@ -463,13 +553,21 @@ impl Decoder<'_> {
         } else {
             kind.usual_addend()
         };
-        let value = self.varint(at)?;
-        let index = if class == TargetClass::SelfRelative {
+        let index = if class == TargetClass::Direct {
+            let field = self
+                .bytes
+                .get(self.pos..self.pos + DIRECT_OFFSET_SIZE)
+                .ok_or(DecodeError::Truncated { at })?;
+            self.pos += DIRECT_OFFSET_SIZE;
+            u32::from_le_bytes(field.try_into().expect("four bytes"))
+        } else if class == TargetClass::SelfRelative {
+            let value = self.varint(at)?;
             let offset = i64::from(self.prev_self) + unzigzag(value);
             let offset = u32::try_from(offset).map_err(|_| DecodeError::BadVarint { at })?;
             self.prev_self = offset;
             offset
         } else {
+            let value = self.varint(at)?;
             u32::try_from(value).map_err(|_| DecodeError::BadVarint { at })?
         };
         let entry = Entry {
@@ -546,10 +644,11 @@ pub(crate) mod tests {
                 0 => rng.next() as u32,
                 _ => rng.below(200) as u32,
             };
-            let class = match rng.below(4) {
+            let class = match rng.below(5) {
                 0 => TargetClass::Code,
                 1 => TargetClass::Heap,
                 2 => TargetClass::Runtime,
+                3 => TargetClass::Direct,
                 _ => TargetClass::SelfRelative,
             };
             let Ok(off32) = u32::try_from(offset) else {
@@ -705,7 +804,22 @@ pub(crate) mod tests {
     #[test]
     fn malformed_streams_are_errors() {
         assert_eq!(decode_all(&[]), Ok(vec![]));
-        assert_eq!(decode_all(&[0x80]), Err(DecodeError::ReservedBit { at: 0 }));
+        // A Direct tag with class bits set.
+        assert_eq!(decode_all(&[0x90]), Err(DecodeError::ReservedBit { at: 0 }));
+        // A Direct entry's offset is four bytes.
+        assert_eq!(
+            decode_all(&[0x82, 0, 1, 2, 3]),
+            Err(DecodeError::Truncated { at: 0 })
+        );
+        assert_eq!(
+            decode_all(&[0x82, 0, 0x30, 0, 0, 0]),
+            Ok(vec![Entry {
+                offset: 0,
+                kind: RelocKind::Plt32,
+                addend: -4,
+                target: Target::Direct(0x30),
+            }])
+        );
         assert_eq!(
             decode_all(&[0x0f, 0, 0]),
             Err(DecodeError::UnknownKind { at: 0, code: 15 })

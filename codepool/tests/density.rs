@@ -102,9 +102,11 @@ const MIX: usize = 400;
 
 /// The most code object bytes per byte of machine code and read-only data
 /// the compaction mix may take. Issue 19 asks for 1.5; the layout reaches
-/// about 2.7 (see the README's "Code density"), and this bound keeps it
-/// from growing back.
-const MAX_RATIO: f64 = 2.8;
+/// about 2.24 (see the README's "Code density": what remains is the
+/// 32-byte header, the records of heap constants and runtime functions,
+/// the runtime function's stub, the sidecar and the rounding to 16
+/// bytes), and this bound keeps it from growing back.
+const MAX_RATIO: f64 = 2.3;
 
 #[test]
 fn objects_of_the_compaction_mix() {
@@ -154,6 +156,9 @@ fn objects_of_the_compaction_mix() {
         "{} bytes of stubs",
         sizes.stubs
     );
+    // Calls to other code objects are Direct sites: no target record.
+    let direct: usize = objects.iter().map(|o| o.layout_stats().direct_sites).sum();
+    assert!(direct >= MIX / 2, "{direct} Direct sites");
     assert!(
         sizes.ratio() <= MAX_RATIO,
         "code objects take {:.2}x their code",

@@ -257,3 +257,57 @@ fn threads_call_while_another_redefines() {
     assert!(calls.load(Ordering::Relaxed) > 0);
     assert_eq!(code.stats().redefinitions, VERSIONS as u64);
 }
+
+/// A redefinition whose new `g` lies at another offset in its object
+/// (after another function) than the old one: the caller's call to `g` is
+/// a Direct site (its field holds the target, no target record), whose
+/// sidecar entry holds the target's offset; the collection that applies
+/// the redefinition rewrites both, and later collections, which move
+/// every object, keep the call going to the new `g`. Then back to an
+/// object whose `g` is first.
+#[test]
+fn a_redefinition_at_another_offset_rebinds_direct_calls() {
+    if common::skip_without_extensions() {
+        return;
+    }
+    let arena = Arena::new().unwrap();
+    let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+    let later = format!(
+        "define i64 @h(i64 %x) {{\n  %y = mul i64 %x, 3\n  %z = add i64 %y, 7\n  ret i64 %z\n}}\n{}",
+        g_ir(2)
+    );
+    let (g1, g2, g3, caller) = (
+        compile("g1", &g_ir(1)),
+        compile("g2", &later),
+        compile("g3", &g_ir(3)),
+        compile("caller", CALLER),
+    );
+    code.with_jit_thread(|_| {
+        let old = code.install_elf(&g1, &Env::new()).unwrap();
+        let caller = code.install_elf(&caller, &Env::new()).unwrap();
+        let stats = caller.layout_stats();
+        assert_eq!(stats.direct_sites, 1, "the call to g is a Direct site");
+        assert_eq!(stats.targets, 0, "and needs no target record");
+        assert_eq!(call(&caller, "caller", 5), 1005);
+        let new = code.redefine_elf(&g2, &Env::new()).unwrap();
+        assert_ne!(
+            new.entry_offset("g"),
+            old.entry_offset("g"),
+            "the new g lies elsewhere in its object"
+        );
+        assert_eq!(call(&caller, "caller", 5), 2005);
+        assert_eq!(call(&new, "h", 1), 10);
+        drop(old);
+        for _ in 0..3 {
+            arena.collect().unwrap();
+            assert_eq!(call(&caller, "caller", 6), 2006);
+        }
+        let newer = code.redefine_elf(&g3, &Env::new()).unwrap();
+        drop(new);
+        assert_eq!(call(&caller, "caller", 5), 3005);
+        arena.collect().unwrap();
+        assert_eq!(call(&caller, "caller", 7), 3007);
+        assert_eq!(call(&newer, "g", 1), 3001);
+    })
+    .unwrap();
+}

@@ -328,12 +328,17 @@ fn check_linked(
     let table = u64::from(h.target_offset)..u64::from(h.target_offset) + u64::from(h.target_len);
     let code = &bytes[co as usize..(co + u64::from(h.code_size)) as usize];
     // The words of Heap and Runtime records, which hold their targets'
-    // addresses (layout::TargetRecord): 12-byte Heap records after the
-    // Code records, then 8-byte Runtime records.
-    let heap_words = (0..u64::from(h.heap_targets))
-        .map(|i| table.start + (u64::from(h.code_targets) + i) * TARGET_RECORD_SIZE as u64);
+    // addresses (layout::TargetRecord): Heap records (a word and an offset
+    // of `heap_offset_width` bytes) after the 12-byte Code records, then
+    // 8-byte Runtime records.
+    let heap_words = (0..u64::from(h.heap_targets)).map(|i| {
+        table.start
+            + u64::from(h.code_targets) * TARGET_RECORD_SIZE as u64
+            + i * h.heap_record_size() as u64
+    });
     let runtime_start = table.start
-        + (u64::from(h.code_targets) + u64::from(h.heap_targets)) * TARGET_RECORD_SIZE as u64;
+        + u64::from(h.code_targets) * TARGET_RECORD_SIZE as u64
+        + u64::from(h.heap_targets) * h.heap_record_size() as u64;
     let runtime_words =
         (0..u64::from(h.runtime_targets)).map(|i| runtime_start + i * RUNTIME_RECORD_SIZE as u64);
     let record_words: Vec<u64> = heap_words.chain(runtime_words).collect();

@@ -45,10 +45,11 @@ impl ArbEntry {
             ArbAddend::Small(a) => i64::from(a),
             ArbAddend::Any(a) => a,
         };
-        let target = match self.class % 4 {
+        let target = match self.class % 5 {
             0 => Target::Code(self.index),
             1 => Target::Heap(self.index),
             2 => Target::Runtime(self.index),
+            3 => Target::Direct(self.index),
             _ => Target::SelfRelative(self.index),
         };
         Entry {
