@@ -828,30 +828,6 @@ static Bool arenaFindRunHigh(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   return FALSE;
 }
 
-/* Spare pages that placement passed over (DESIGN.md#arena): when an
- * allocation outside a collection commits fresh pages although spare
- * pages exist (placement prefers the generation's zones to spare pages
- * elsewhere), as many spare pages are decommitted, in batches of at
- * least SPARE_RETURN_BATCH bytes, so that committed memory does not
- * grow while committed memory lies unused.  Collections allocate
- * to-space before they free from-space and trim the spare at their end
- * (ArenaTrimSpare), so they are left out. */
-#define SPARE_RETURN_BATCH ((Size)4 << 20)
-
-static void arenaReturnPassedSpare(Arena arena, Size fresh)
-{
-  if (arena->busy || arena->spare_committed == 0)
-    return;
-  arena->spare_passed += fresh;
-  if (arena->spare_passed < SPARE_RETURN_BATCH)
-    return;
-  fresh = arena->spare_passed;
-  arena->spare_passed = 0;
-  ArenaPurgeSpare(arena, arena->spare_committed > fresh
-                             ? arena->spare_committed - fresh
-                             : 0);
-}
-
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
                     Gen gen, Seg seg, Bool exec, Bool high)
 {
@@ -916,8 +892,6 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
   BTSetRange(chunk->alloc_table, i, i + n);
   for (k = i; k < i + n; ++k)
     chunk->page_seg[k] = seg;
-  if (uncommitted > 0)
-    arenaReturnPassedSpare(arena, uncommitted << arena->grain_shift);
   base = AddrAdd(chunk->base, i << arena->grain_shift);
   TelemetryEvent(TelSeg, "SegAlloc", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
                  TelAddr(arena), TelAddr(seg), TelAddr(base), size);

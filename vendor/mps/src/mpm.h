@@ -878,8 +878,6 @@ struct mps_arena_s {
   Size reserved;
   Size committed;
   Size spare_committed;
-  Size spare_passed;       /* fresh pages committed while spare pages
-                              existed, not yet returned (DESIGN.md#arena) */
   Size commit_limit;
   double spare;
   double pause_time;
