@@ -1626,7 +1626,13 @@ pub fn relink(
     resolve: impl Fn(&Target) -> u64,
 ) -> Result<RelinkStats, RelinkError> {
     let header = Header::read(image)?;
-    let stats = relink_with(image, header, self_addr, |_, _, t| Ok(resolve(&t)))?;
+    let stats = relink_with(
+        image,
+        header,
+        self_addr,
+        |_, _, t| Ok(resolve(&t)),
+        |_, s| Ok(s),
+    )?;
     // Heap and Runtime records hold their target's address (the word
     // their GOT-relative sites and stubs read): the resolver's.
     let header = Header::read(image)?;
@@ -1661,30 +1667,42 @@ pub fn relink_from_table(
     code_delta: i64,
 ) -> Result<RelinkStats, RelinkError> {
     let header = Header::read(image)?;
-    relink_from_table_with(image, header, self_addr, code_delta)
+    relink_from_table_with(image, header, self_addr, code_delta, |_, s| Ok(s))
 }
 
 /// [`relink_from_table`] with the image's header, read by the caller
 /// ([`Header::read`] on the same image, which only the target table's
-/// words, the sites and Direct entries' offsets may have changed since).
+/// words, the sites and Direct entries' offsets may have changed since),
+/// and `direct` giving the current address of each Direct site's target
+/// from the entry's offset in its object and the address its field
+/// encodes ([`direct_target`]): a scan method fixes Direct targets so,
+/// inside the relinking, when the object moved. `direct` is called once
+/// or twice per Direct site and must give the same answers both times.
 pub(crate) fn relink_from_table_with(
     image: &mut [u8],
     header: Header,
     self_addr: u64,
     code_delta: i64,
+    direct: impl Fn(u32, u64) -> Result<u64, RelinkError>,
 ) -> Result<RelinkStats, RelinkError> {
-    relink_with(image, header, self_addr, |header, table, t| {
-        let at = header
-            .record_offset(t)
-            .ok_or(RelinkError::BadTarget { target: t })?;
-        let record = header
-            .record(table, at, t)
-            .ok_or(RelinkError::BadTarget { target: t })?;
-        Ok(match t {
-            Target::Code(_) => record.address().wrapping_add_signed(code_delta),
-            _ => record.address(),
-        })
-    })
+    relink_with(
+        image,
+        header,
+        self_addr,
+        |header, table, t| {
+            let at = header
+                .record_offset(t)
+                .ok_or(RelinkError::BadTarget { target: t })?;
+            let record = header
+                .record(table, at, t)
+                .ok_or(RelinkError::BadTarget { target: t })?;
+            Ok(match t {
+                Target::Code(_) => record.address().wrapping_add_signed(code_delta),
+                _ => record.address(),
+            })
+        },
+        direct,
+    )
 }
 
 fn relink_with(
@@ -1692,6 +1710,7 @@ fn relink_with(
     mut header: Header,
     self_addr: u64,
     resolve: impl Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+    direct: impl Fn(u32, u64) -> Result<u64, RelinkError>,
 ) -> Result<RelinkStats, RelinkError> {
     if self_addr % u64::from(header.align) != 0 {
         return Err(RelinkError::Misaligned {
@@ -1717,6 +1736,7 @@ fn relink_with(
         sidecar,
         self_addr,
         resolve: &resolve,
+        direct: &direct,
     };
     // The check pass plans the writes; when they all fit in the plan,
     // performing them is the write pass (no second decoding of the
@@ -1818,17 +1838,21 @@ fn set_form(
     }
 }
 
-struct Pass<'a, R> {
+struct Pass<'a, R, D> {
     header: &'a Header,
     table: &'a [u8],
     sidecar: &'a [u8],
     self_addr: u64,
     resolve: &'a R,
+    /// The current address of a Direct site's target, from the entry's
+    /// offset and the address the field encodes.
+    direct: &'a D,
 }
 
-impl<R> Pass<'_, R>
+impl<R, D> Pass<'_, R, D>
 where
     R: Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+    D: Fn(u32, u64) -> Result<u64, RelinkError>,
 {
     #[inline]
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
@@ -1906,9 +1930,10 @@ where
             }
             let site = self.self_addr + u64::from(offset);
             let s = match target {
-                Target::Direct(_) => {
-                    direct_target(body, h, &entry).ok_or(RelinkError::BadTarget { target })?
-                }
+                Target::Direct(offset) => (self.direct)(
+                    offset,
+                    direct_target(body, h, &entry).ok_or(RelinkError::BadTarget { target })?,
+                )?,
                 _ => self.address(target)?,
             };
             let kind = entry.kind;
