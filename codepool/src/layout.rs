@@ -1617,9 +1617,10 @@ pub struct RelinkStats {
 /// memory twice, read+write and read+execute).
 ///
 /// Everything is checked before anything is written: on error the image is
-/// unchanged. `resolve` is called twice per site (once to check, once to
-/// write) and must give the same answers both times. No memory is allocated,
-/// so this can run while the world is stopped.
+/// unchanged. `resolve` is called once or twice per site (to check, and
+/// again to write when the object has more sites than relinking plans
+/// writes for) and must give the same answers both times. No memory is
+/// allocated, so this can run while the world is stopped.
 pub fn relink(
     image: &mut [u8],
     self_addr: u64,
