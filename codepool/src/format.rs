@@ -40,7 +40,10 @@
 //!   into the field and a redirected offset into the sidecar entry; then,
 //!   if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
-//!   execute-view address ([`layout::relink_from_table`]). A relink error
+//!   execute-view address ([`layout::relink_from_table`]); an object
+//!   that moved, outside a redefinition, has its Direct targets fixed
+//!   inside that re-encoding instead (one decoding of the sidecar, not
+//!   two). A relink error
 //!   here is a bug (every site was checked at installation to stay in reach
 //!   wherever the object and its targets go): the process prints the error
 //!   and aborts.
@@ -60,6 +63,7 @@
 //! after the MPS pool is destroyed, so every object the collector can show
 //! to these methods points to a live context.
 
+use core::cell::{Cell, RefCell};
 use core::ffi::c_void;
 use core::panic::AssertUnwindSafe;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -457,7 +461,8 @@ fn scan_object<'c>(
     let ctx: &'c PoolContext = unsafe { &*(header.pool_data as *const PoolContext) };
     *context = Some(ctx);
     let exec = addr.wrapping_add_signed(ctx.delta);
-    let mut changed = header.linked_at != exec as u64;
+    let moved = header.linked_at != exec as u64;
+    let mut changed = moved;
     let offsets = layout::reference_offsets_of(header);
     let redirects = ctx.redirects.load(Ordering::Acquire);
     for (target, at) in offsets {
@@ -501,7 +506,11 @@ fn scan_object<'c>(
             }
         }
     }
-    if header.direct {
+    // An object that moved is relinked whatever its Direct targets do, so
+    // they are fixed inside the relinking (one decoding of the sidecar
+    // instead of two), unless a redefinition rebinds some of them.
+    let fix_in_relink = moved && redirects.is_null();
+    if header.direct && !fix_in_relink {
         // SAFETY: as for the records above.
         let redirects = (!redirects.is_null()).then(|| unsafe { &*redirects });
         match scan_direct(state, addr, object, &header, ctx.delta, redirects) {
@@ -512,7 +521,39 @@ fn scan_object<'c>(
     }
     PoolContext::add(&ctx.counters.objects_scanned, 1);
     if changed {
-        match layout::relink_from_table_with(object, header, exec as u64, ctx.delta as i64) {
+        let delta = ctx.delta;
+        let state = RefCell::new(state);
+        let failed = Cell::new(MPS_RES_OK as mps_res_t);
+        let relinked = if fix_in_relink && header.direct {
+            // The Direct site's target object's start, in the write view
+            // the collector knows, fixed; see `scan_direct`.
+            let fix = |offset: u32, target: u64| {
+                let old = (target as usize)
+                    .wrapping_add_signed(-delta)
+                    .wrapping_sub(offset as usize);
+                let mut r = old as mps_addr_t;
+                let res = state.borrow_mut().fix12(&mut r);
+                if res != MPS_RES_OK as mps_res_t {
+                    failed.set(res);
+                    return Err(layout::RelinkError::BadTarget {
+                        target: Target::Direct(offset),
+                    });
+                }
+                Ok((r as usize)
+                    .wrapping_add_signed(delta)
+                    .wrapping_add(offset as usize) as u64)
+            };
+            layout::relink_from_table_with(object, header, exec as u64, delta as i64, fix)
+        } else {
+            layout::relink_from_table_with(object, header, exec as u64, delta as i64, |_, s| Ok(s))
+        };
+        if failed.get() != MPS_RES_OK as mps_res_t {
+            // Fixing failed in the check pass, before anything was written
+            // (the write pass fixes the same references again, which
+            // cannot fail): the collector scans the object again.
+            return failed.get();
+        }
+        match relinked {
             Ok(stats) => {
                 PoolContext::add(&ctx.counters.objects_relinked, 1);
                 PoolContext::add(&ctx.counters.bytes_relinked, object.len() as u64);

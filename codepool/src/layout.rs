@@ -98,6 +98,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use crate::elf::{LoadedObject, RelocTarget, SectionKind, SymbolKind};
 use crate::reloc::{self, GotForm, RelocError, RelocKind};
@@ -1616,16 +1617,23 @@ pub struct RelinkStats {
 /// memory twice, read+write and read+execute).
 ///
 /// Everything is checked before anything is written: on error the image is
-/// unchanged. `resolve` is called twice per site (once to check, once to
-/// write) and must give the same answers both times. No memory is allocated,
-/// so this can run while the world is stopped.
+/// unchanged. `resolve` is called once or twice per site (to check, and
+/// again to write when the object has more sites than relinking plans
+/// writes for) and must give the same answers both times. No memory is
+/// allocated, so this can run while the world is stopped.
 pub fn relink(
     image: &mut [u8],
     self_addr: u64,
     resolve: impl Fn(&Target) -> u64,
 ) -> Result<RelinkStats, RelinkError> {
     let header = Header::read(image)?;
-    let stats = relink_with(image, header, self_addr, |_, _, t| Ok(resolve(&t)))?;
+    let stats = relink_with(
+        image,
+        header,
+        self_addr,
+        |_, _, t| Ok(resolve(&t)),
+        |_, s| Ok(s),
+    )?;
     // Heap and Runtime records hold their target's address (the word
     // their GOT-relative sites and stubs read): the resolver's.
     let header = Header::read(image)?;
@@ -1660,30 +1668,42 @@ pub fn relink_from_table(
     code_delta: i64,
 ) -> Result<RelinkStats, RelinkError> {
     let header = Header::read(image)?;
-    relink_from_table_with(image, header, self_addr, code_delta)
+    relink_from_table_with(image, header, self_addr, code_delta, |_, s| Ok(s))
 }
 
 /// [`relink_from_table`] with the image's header, read by the caller
 /// ([`Header::read`] on the same image, which only the target table's
-/// words, the sites and Direct entries' offsets may have changed since).
+/// words, the sites and Direct entries' offsets may have changed since),
+/// and `direct` giving the current address of each Direct site's target
+/// from the entry's offset in its object and the address its field
+/// encodes ([`direct_target`]): a scan method fixes Direct targets so,
+/// inside the relinking, when the object moved. `direct` is called once
+/// or twice per Direct site and must give the same answers both times.
 pub(crate) fn relink_from_table_with(
     image: &mut [u8],
     header: Header,
     self_addr: u64,
     code_delta: i64,
+    direct: impl Fn(u32, u64) -> Result<u64, RelinkError>,
 ) -> Result<RelinkStats, RelinkError> {
-    relink_with(image, header, self_addr, |header, table, t| {
-        let at = header
-            .record_offset(t)
-            .ok_or(RelinkError::BadTarget { target: t })?;
-        let record = header
-            .record(table, at, t)
-            .ok_or(RelinkError::BadTarget { target: t })?;
-        Ok(match t {
-            Target::Code(_) => record.address().wrapping_add_signed(code_delta),
-            _ => record.address(),
-        })
-    })
+    relink_with(
+        image,
+        header,
+        self_addr,
+        |header, table, t| {
+            let at = header
+                .record_offset(t)
+                .ok_or(RelinkError::BadTarget { target: t })?;
+            let record = header
+                .record(table, at, t)
+                .ok_or(RelinkError::BadTarget { target: t })?;
+            Ok(match t {
+                Target::Code(_) => record.address().wrapping_add_signed(code_delta),
+                _ => record.address(),
+            })
+        },
+        direct,
+    )
 }
 
 fn relink_with(
@@ -1691,6 +1711,7 @@ fn relink_with(
     mut header: Header,
     self_addr: u64,
     resolve: impl Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+    direct: impl Fn(u32, u64) -> Result<u64, RelinkError>,
 ) -> Result<RelinkStats, RelinkError> {
     if self_addr % u64::from(header.align) != 0 {
         return Err(RelinkError::Misaligned {
@@ -1716,25 +1737,123 @@ fn relink_with(
         sidecar,
         self_addr,
         resolve: &resolve,
+        direct: &direct,
     };
-    pass.run(body, false)?;
-    let stats = pass.run(body, true)?;
+    // The check pass plans the writes; when they all fit in the plan,
+    // performing them is the write pass (no second decoding of the
+    // sidecar), otherwise a second pass computes everything again.
+    let mut plan = Plan::new();
+    let stats = pass.run(body, Some(&mut plan))?;
+    if plan.complete {
+        plan.apply(body);
+    } else {
+        pass.run(body, None)?;
+    }
     header.linked_at = self_addr;
     header.write(body);
     Ok(stats)
 }
 
-struct Pass<'a, R> {
+/// How many writes the check pass of a relinking plans at most (a site
+/// takes one or two, a GOT slot one).
+const PLANNED_WRITES: usize = 32;
+
+/// One write a relinking planned: the first `len` of `bytes` at `at` in
+/// the object's body, checked to lie inside it.
+#[derive(Clone, Copy)]
+struct PlannedWrite {
+    at: u32,
+    len: u8,
+    bytes: [u8; 8],
+}
+
+/// The writes the check pass of a relinking planned, in the order the
+/// write pass would make them; when they all fit (`complete`), performing
+/// them is the whole write pass. On the stack: relinking allocates nothing.
+struct Plan {
+    writes: [MaybeUninit<PlannedWrite>; PLANNED_WRITES],
+    len: usize,
+    complete: bool,
+}
+
+impl Plan {
+    #[inline]
+    fn new() -> Plan {
+        Plan {
+            writes: [const { MaybeUninit::uninit() }; PLANNED_WRITES],
+            len: 0,
+            complete: true,
+        }
+    }
+
+    /// Plans writing `bytes` (at most 8) at `at`, which the caller checked
+    /// lies inside the body.
+    #[inline]
+    fn push(&mut self, at: usize, bytes: &[u8]) {
+        if self.len == PLANNED_WRITES {
+            self.complete = false;
+            return;
+        }
+        let mut write = PlannedWrite {
+            at: at as u32,
+            len: bytes.len() as u8,
+            bytes: [0; 8],
+        };
+        write.bytes[..bytes.len()].copy_from_slice(bytes);
+        self.writes[self.len] = MaybeUninit::new(write);
+        self.len += 1;
+    }
+
+    /// Performs the planned writes on `body` (the one they were planned
+    /// for).
+    #[inline]
+    fn apply(&self, body: &mut [u8]) {
+        for write in &self.writes[..self.len] {
+            // SAFETY: `push` initialised the first `len` elements.
+            let write = unsafe { write.assume_init_ref() };
+            let (at, len) = (write.at as usize, usize::from(write.len));
+            body[at..at + len].copy_from_slice(&write.bytes[..len]);
+        }
+    }
+}
+
+/// Switches the relaxable GOT site at `rel` in the code (which starts at
+/// `code_start` in `body`) to the relaxed form or back, or plans that.
+#[inline]
+fn set_form(
+    body: &mut [u8],
+    code_start: usize,
+    rel: usize,
+    relaxed: bool,
+    plan: Option<&mut Plan>,
+) {
+    match plan {
+        None => {
+            reloc::set_got_form(&mut body[code_start..], rel, relaxed);
+        }
+        Some(plan) => {
+            if let Some(bytes) = reloc::got_form_bytes(&body[code_start..], rel, relaxed) {
+                plan.push(code_start + rel - 2, &bytes);
+            }
+        }
+    }
+}
+
+struct Pass<'a, R, D> {
     header: &'a Header,
     table: &'a [u8],
     sidecar: &'a [u8],
     self_addr: u64,
     resolve: &'a R,
+    /// The current address of a Direct site's target, from the entry's
+    /// offset and the address the field encodes.
+    direct: &'a D,
 }
 
-impl<R> Pass<'_, R>
+impl<R, D> Pass<'_, R, D>
 where
     R: Fn(&Header, &[u8], Target) -> Result<u64, RelinkError>,
+    D: Fn(u32, u64) -> Result<u64, RelinkError>,
 {
     #[inline]
     fn record(&self, target: Target) -> Result<TargetRecord, RelinkError> {
@@ -1757,8 +1876,13 @@ where
         }
     }
 
-    /// Checks (`write == false`) or performs (`write == true`) the relinking.
-    fn run(&self, body: &mut [u8], write: bool) -> Result<RelinkStats, RelinkError> {
+    /// Checks the relinking and plans its writes into `plan`, or, without a
+    /// plan, performs it.
+    fn run(
+        &self,
+        body: &mut [u8],
+        mut plan: Option<&mut Plan>,
+    ) -> Result<RelinkStats, RelinkError> {
         let h = self.header;
         let mut stats = RelinkStats::default();
 
@@ -1776,8 +1900,16 @@ where
                 let record = self.record(target)?;
                 if class == TargetClass::Code && record.got != 0 {
                     let address = self.address(target)?;
-                    if write {
-                        reloc::write_u64(body, record.got as usize, address);
+                    let at = record.got as usize;
+                    match plan.as_deref_mut() {
+                        None => {
+                            reloc::write_u64(body, at, address);
+                        }
+                        // write_u64 writes nothing outside the body.
+                        Some(plan) if at.checked_add(8).is_some_and(|end| end <= body.len()) => {
+                            plan.push(at, &address.to_le_bytes());
+                        }
+                        Some(_) => {}
                     }
                     stats.got_slots += 1;
                 }
@@ -1799,9 +1931,10 @@ where
             }
             let site = self.self_addr + u64::from(offset);
             let s = match target {
-                Target::Direct(_) => {
-                    direct_target(body, h, &entry).ok_or(RelinkError::BadTarget { target })?
-                }
+                Target::Direct(offset) => (self.direct)(
+                    offset,
+                    direct_target(body, h, &entry).ok_or(RelinkError::BadTarget { target })?,
+                )?,
                 _ => self.address(target)?,
             };
             let kind = entry.kind;
@@ -1811,19 +1944,23 @@ where
                 target,
                 error,
             };
-            let put = |body: &mut [u8], to: u64| -> Result<(), RelinkError> {
-                if write {
-                    reloc::apply(body, offset as usize, kind, site, to, addend).map_err(fail)
-                } else {
-                    reloc::compute(kind, site, to, addend)
-                        .map(|_| ())
-                        .map_err(fail)
-                }
-            };
+            let put =
+                |body: &mut [u8], plan: Option<&mut Plan>, to: u64| -> Result<(), RelinkError> {
+                    match plan {
+                        None => reloc::apply(body, offset as usize, kind, site, to, addend)
+                            .map_err(fail),
+                        Some(plan) => {
+                            reloc::check_bounds(kind, offset as usize, body.len()).map_err(fail)?;
+                            let value = reloc::compute(kind, site, to, addend).map_err(fail)?;
+                            plan.push(offset as usize, &value.to_le_bytes()[..kind.width()]);
+                            Ok(())
+                        }
+                    }
+                };
             match kind {
                 RelocKind::Plt32 => {
                     if reloc::fits(kind, site, s, addend) {
-                        put(body, s)?;
+                        put(body, plan.as_deref_mut(), s)?;
                         stats.direct += 1;
                     } else {
                         let stub = match target {
@@ -1844,7 +1981,7 @@ where
                             }));
                         }
                         let entry_addr = self.self_addr + u64::from(stub);
-                        put(body, entry_addr)?;
+                        put(body, plan.as_deref_mut(), entry_addr)?;
                         stats.via_stub += 1;
                     }
                 }
@@ -1861,25 +1998,23 @@ where
                         GotForm::Other
                     };
                     if form != GotForm::Other && reloc::fits(kind, site, s, addend) {
-                        if write {
-                            reloc::set_got_form(&mut body[code_start..], rel, true);
-                        }
-                        put(body, s)?;
+                        set_form(body, code_start, rel, true, plan.as_deref_mut());
+                        put(body, plan.as_deref_mut(), s)?;
                         stats.relaxed += 1;
                     } else if got == 0 {
                         // Laid out for a range in which the target is
                         // always in reach (layout_with): it has no slot.
                         return Err(RelinkError::NoGotSlot { offset });
                     } else {
-                        if write && form != GotForm::Other {
-                            reloc::set_got_form(&mut body[code_start..], rel, false);
+                        if form != GotForm::Other {
+                            set_form(body, code_start, rel, false, plan.as_deref_mut());
                         }
-                        put(body, self.self_addr + u64::from(got))?;
+                        put(body, plan.as_deref_mut(), self.self_addr + u64::from(got))?;
                         stats.via_got += 1;
                     }
                 }
                 _ => {
-                    put(body, s)?;
+                    put(body, plan.as_deref_mut(), s)?;
                     stats.direct += 1;
                 }
             }
@@ -2395,6 +2530,47 @@ mod tests {
             field(&bytes, h.got_offset, RelocKind::Abs64) as u64,
             EXT + 0x1040
         );
+    }
+
+    /// More sites than a relinking plans writes for ([`PLANNED_WRITES`]):
+    /// the second pass writes them all, at every address.
+    #[test]
+    fn objects_with_many_sites_are_relinked_whole() {
+        const CALLS: usize = PLANNED_WRITES + 9;
+        let mut text: Vec<u8> = (0..CALLS).flat_map(|_| [0xe8, 0, 0, 0, 0]).collect();
+        text.push(0xc3);
+        let size = text.len() as u64;
+        let relocs = (0..CALLS)
+            .map(|k| (5 * k as u64 + 1, e::R_X86_64_PLT32, 3, -4))
+            .collect();
+        let mut b = ElfBuilder::new();
+        b.sections = vec![
+            TestSection::text(".text", text),
+            TestSection::rela(".rela.text", 1, relocs),
+        ];
+        b.symbols = vec![
+            TestSymbol::section(1),
+            TestSymbol::func("f", 1, 0, size),
+            TestSymbol::undef("ext"),
+        ];
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |_| Some(Binding::Runtime { address: EXT })).unwrap();
+        let mut bytes = image.bytes().to_vec();
+        for at in [EXT - 0x10_0000, EXT + 0x2000, EXT - 0x4000] {
+            let stats = relink_from_table(&mut bytes, at, 0).unwrap();
+            assert_eq!((stats.sites, stats.direct), (CALLS, CALLS));
+            let code = image.header().code_offset;
+            for k in 0..CALLS as u32 {
+                let offset = code + 5 * k + 1;
+                let site = at + u64::from(offset);
+                assert_eq!(
+                    field(&bytes, offset, RelocKind::Plt32),
+                    EXT as i64 - 4 - site as i64,
+                    "call {k} at {at:#x}"
+                );
+            }
+            assert_eq!(header(&bytes).unwrap().linked_at, at);
+        }
     }
 
     #[test]

@@ -475,16 +475,24 @@ pub fn allows_relaxable_got(code: &[u8], offset: usize) -> bool {
 /// false, writing nothing, when the instruction is not one of the
 /// switchable forms ([`GotForm::Other`]). The displacement is not touched.
 pub fn set_got_form(code: &mut [u8], offset: usize, relaxed: bool) -> bool {
-    let form = got_form(code, offset);
-    let new: [u8; 2] = match (form, relaxed) {
+    let Some(new) = got_form_bytes(code, offset, relaxed) else {
+        return false;
+    };
+    code[offset - 2..offset].copy_from_slice(&new);
+    true
+}
+
+/// The two bytes (opcode and ModRM, or `67 e8`) that [`set_got_form`]
+/// would write before the field at `offset`, or `None` when the
+/// instruction is not one of the switchable forms.
+pub fn got_form_bytes(code: &[u8], offset: usize, relaxed: bool) -> Option<[u8; 2]> {
+    Some(match (got_form(code, offset), relaxed) {
         (GotForm::MovLoad | GotForm::Lea, true) => [0x8d, code[offset - 1]],
         (GotForm::MovLoad | GotForm::Lea, false) => [0x8b, code[offset - 1]],
         (GotForm::CallIndirect | GotForm::CallDirect, true) => [0x67, 0xe8],
         (GotForm::CallIndirect | GotForm::CallDirect, false) => [0xff, 0x15],
-        (GotForm::Other, _) => return false,
-    };
-    code[offset - 2..offset].copy_from_slice(&new);
-    true
+        (GotForm::Other, _) => return None,
+    })
 }
 
 #[cfg(test)]
