@@ -700,11 +700,9 @@ static Res arenaExtend(Chunk *chunk_o, Arena arena, Size size, Bool exec)
 {
   Size want = exec ? arena->code_reserve : arena->chunk_size;
   if (!exec) {
-    Size heap = 0;
-    unsigned c;
-    for (c = 0; c < arena->chunk_count; ++c)
-      if (!arena->chunks[c]->exec && !arena->chunks[c]->client)
-        heap += arena->chunks[c]->map_size;
+    Size heap = arena->reserved - (arena->code_chunk != NULL
+                                       ? arena->code_chunk->map_size
+                                       : 0);
     if (want < heap / 2)
       want = heap / 2;
   }

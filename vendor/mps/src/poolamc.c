@@ -547,8 +547,6 @@ static void amcPromotePinned(Seg seg)
     return;
   }
   seg->pinned_kept = 0;
-  if (seg->pgen->next == seg->pgen)
-    return;
   if (gen->chain != NULL)
     gen->claim &= ~ZoneSetOfRange(seg->pool->arena, seg->base, seg->limit);
   amcPromote(seg);

@@ -108,30 +108,27 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
 {
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
+  Res res = MPS_RES_OK;
   Seg seg;
   if (trace->transform != NULL)
     TransformFix(trace, ref_io);
   seg = SegOfAddr(arena, (Addr)*ref_io);
-  if (seg == NULL || !seg->condemned) {
-    /* The reference stays as it is; MPS_FIX1 saw it in a white zone,
-     * which the summary leaves out (TraceScanSeg). */
-    if (*ref_io != NULL)
-      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
+  if (seg != NULL && seg->condemned) {
+    res = seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
+  } else if (trace->root_stepper != NULL && seg != NULL &&
+             seg->pool->klass->automatic &&
+             !seg->pool->klass->never_condemned) {
     /* Nothing is condemned while roots are walked. */
-    if (trace->root_stepper != NULL && seg != NULL &&
-        seg->pool->klass->automatic && !seg->pool->klass->never_condemned)
-      trace->root_stepper(ref_io, trace->walk_root, trace->walk_p,
-                          trace->walk_s);
-    return MPS_RES_OK;
+    trace->root_stepper(ref_io, trace->walk_root, trace->walk_p,
+                        trace->walk_s);
   }
-  {
-    Res res = seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
-    /* A summary must hold the zone of where a reference points after
-     * the fix: a copy lands in another zone (DESIGN.md#barrier). */
-    if (*ref_io != NULL)
-      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
-    return res;
-  }
+  /* The summary holds the zone of where the reference points after the
+   * fix, moved (a copy, a transform's replacement) or not: MPS_FIX1 saw
+   * it in a white zone, which TraceScanSeg leaves out of _ufs
+   * (DESIGN.md#barrier). */
+  if (*ref_io != NULL)
+    trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
+  return res;
 }
 
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank)

@@ -270,12 +270,10 @@ void TransformFix(Trace trace, mps_addr_t *ref_io)
   }
   if (transformLookup(t, ref, &i)) {
     Addr new_ = t->news[i];
+    /* _mps_fix2 records the zone where it now points
+     * (DESIGN.md#barrier). */
     *ref_io = new_;
     ++t->replaced;
-    /* The summary of the segment being scanned must cover where the
-     * reference now points (DESIGN.md#barrier). */
-    if (new_ != NULL)
-      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(trace->arena, new_);
   }
 }
 
