@@ -182,8 +182,8 @@ int ChainDeadline(Chain chain)
  * freed some (DESIGN.md#zones). */
 static void addSegZones(Seg seg, void *closure)
 {
-  Arena arena = closure;
-  seg->pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+  (void)closure;
+  seg->pgen->gen->zones |= SegRefZones(seg);
 }
 
 void ArenaRecomputeZones(Arena arena)

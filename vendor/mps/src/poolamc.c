@@ -324,7 +324,8 @@ static void amcCondemn(Pool pool, Trace trace, Seg seg)
   seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
   seg->condemned = 1;
   seg->scanned = seg->base;
-  trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
+  trace->white |= SegRefZones(seg);
+  trace->white_ambig |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
   trace->condemned += AddrOffset(seg->base, SegWalkLimit(seg));
   ++trace->segs_condemned;
 }

@@ -161,8 +161,8 @@ static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
 
 void ArenaProtectOld(Arena arena)
 {
-  /* The zones of every chain's youngest generation: the white set of the
-   * next minor collection will contain them. */
+  /* The zones of the references to every chain's youngest generation:
+   * the white set of the next minor collection will contain them. */
   ZoneSet nursery = ZoneSetEMPTY;
   Ring node, next;
   RING_FOR(node, &arena->chains, next) {
