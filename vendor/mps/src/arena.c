@@ -787,9 +787,10 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
     return MPS_RES_OK;
   if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, unused, exec, start))
     goto claim;
-  /* A generation with claims, at its limit or not, gets fresh stripes of
-   * its zones in a new chunk rather than land among the old ones. */
-  if ((claimant && unused != ZoneSetEMPTY) || mine != ZoneSetEMPTY) {
+  /* A claimant gets fresh stripes in a new chunk rather than land among
+   * the old generations; so do large objects at their claim limit, which
+   * need fresh stripes for their starts only. */
+  if ((claimant && unused != ZoneSetEMPTY) || (start && mine != ZoneSetEMPTY)) {
     if (arenaExtend(&chunk, arena, n << arena->grain_shift, exec) ==
         MPS_RES_OK) {
       extended = TRUE;
