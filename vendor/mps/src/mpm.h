@@ -325,6 +325,8 @@ struct GenStruct {
                               there only when nothing else is free
                               (chain generations only; DESIGN.md#zones) */
   RingStruct pgens;        /* PoolGens of every pool in this generation */
+  Bool condemned_next;     /* ArenaProtectOld: the next collection of its
+                              chain will condemn it */
 };
 
 struct mps_chain_s {
@@ -363,6 +365,7 @@ void PoolGenFinish(PoolGen pgen);
 /* The generation index that should be collected next, or -1. */
 Size ChainGenCapacity(Chain chain, size_t i);
 int ChainDeadline(Chain chain);
+int ChainNextTop(Chain chain);
 void ArenaRecomputeZones(Arena arena);
 
 /* ---------------------------------------------------------------------
