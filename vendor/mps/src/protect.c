@@ -183,8 +183,10 @@ void ArenaProtectOld(Arena arena)
   }
   if (in_use == 1)
     top = ChainNextTop(only);
-  for (g = 1; g <= top; ++g)
+  for (g = 1; g <= top; ++g) {
     only->gens[g].condemned_next = TRUE;
+    nursery |= only->gens[g].zones; /* white at the next collection too */
+  }
   arenaSetProtection(arena, wantProtectOld, nursery);
   for (g = 1; g <= top; ++g)
     only->gens[g].condemned_next = FALSE;
