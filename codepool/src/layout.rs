@@ -3,11 +3,13 @@
 //! A code object is one block of memory:
 //!
 //! ```text
-//! offset 0        Header (32 bytes, see [`Header`]; it points to the count
-//!                 block, from whose counts the offsets below are derived)
+//! offset 0        Header (22 bytes, see [`Header`])
+//! 22              the count block: the code's size, flags, and counts, as
+//!                 varints (usually 9 or 10 bytes), from which the offsets
+//!                 below are derived
 //! code_offset     machine code (.text), then the read-only data it needs
-//!                 (the header rounded up to the object's alignment, at
-//!                 least 16: 32)
+//!                 (the end of the count block rounded up to the object's
+//!                 alignment, at least 16: usually 32)
 //! got_offset      GOT slots, 8 bytes each (right after the code, unaligned)
 //! stub_offset     stubs for far calls, 6 bytes each
 //! target_offset   target table: one TargetRecord per distinct target that
@@ -17,8 +19,6 @@
 //! entry_offset    entry-point table: offset of each exported function, u16
 //!                 when the code ends within 64 KiB of the start, else u32
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
-//! counts_offset   the count block: the code's size, flags, and counts, as
-//!                 varints (usually 9 bytes)
 //! total_size      (a multiple of 16)
 //! ```
 //!
@@ -106,24 +106,26 @@ use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
 };
 
-/// `Header::magic`: `"CPO3"` in little-endian byte order (the third
-/// layout: the 32-byte header and the count block below).
-pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO3");
+/// `Header::magic`: `"CPO4"` in little-endian byte order (the fourth
+/// layout: the 22-byte header and the count block right after it).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO4");
 /// `Header::version` of this layout (implied by [`MAGIC`]).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Size of the fixed header in the image (its encoding; [`Header`] is
-/// the decoded form, which adds the count block).
-pub const HEADER_SIZE: usize = 32;
+/// the decoded form, which adds the count block at [`COUNTS_AT`]).
+pub const HEADER_SIZE: usize = 22;
 /// Offset of `total_size` (`u32`) in the image.
 pub const TOTAL_SIZE_AT: usize = 4;
 /// Offset of `linked_at` (`u64`) in the image.
 pub const LINKED_AT: usize = 8;
-/// Offset of `pool_data` (`u64`) in the image.
-pub const POOL_DATA_AT: usize = 16;
 /// Offset of `unwind` (`u32`) in the image.
-pub const UNWIND_AT: usize = 24;
-/// Offset of `counts_offset` (`u32`) in the image.
-pub const COUNTS_AT: usize = 28;
+pub const UNWIND_AT: usize = 16;
+/// Offset of `pool` (`u16`) in the image.
+pub const POOL_AT: usize = 20;
+/// Offset of the count block in the image (right after the fixed header).
+pub const COUNTS_AT: usize = HEADER_SIZE;
+/// The shortest count block (nine one-byte varints).
+const MIN_COUNTS_LEN: usize = 9;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
 /// Size of one stub (an indirect jump through the target's address word,
@@ -159,26 +161,29 @@ fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
 }
 
 /// The header of a code object, decoded. The image holds it in
-/// [`HEADER_SIZE`] (32) bytes at offset 0, native-endian (images never
-/// leave the process), and a count block after the sidecar:
+/// [`HEADER_SIZE`] (22) bytes at offset 0, native-endian (images never
+/// leave the process), and a count block right after it:
 ///
 /// ```text
 ///  0 magic u32         4 total_size u32     8 linked_at u64
-/// 16 pool_data u64    24 unwind u32        28 counts_offset u32
+/// 16 unwind u32       20 pool u16
 ///
-/// counts_offset: code_size, flags (log2 align in bits 0-3, code_got 4,
-///                direct 5), entry_count, got_count, stub_count,
-///                code_targets, heap_targets, runtime_targets, sidecar_len
-///                (unsigned LEB128 varints, one byte each below 128)
+/// 22 (count block): code_size, flags (log2 align in bits 0-3, code_got 4,
+///                direct 5, Heap offset width 6-7), entry_count, got_count,
+///                stub_count, code_targets, heap_targets, runtime_targets,
+///                sidecar_len (unsigned LEB128 varints, one byte each below
+///                128)
 /// ```
 ///
 /// The fixed part holds what the format methods and the pool read or
-/// write in place (the tag, the size, the last link address, the pool's
-/// data, the unwind record); the count block, which never changes once
+/// write in place (the tag, the size, the last link address, the unwind
+/// record, the pool's number); the count block, which never changes once
 /// laid out, what describes the regions. Every region's offset is derived
-/// from the counts ([`Header::derive`]): they follow each other with no
-/// padding beyond their own alignment, and the count block must lie right
-/// after the sidecar. All offsets are from the start of the object.
+/// from the counts ([`Header::derive`]): the code starts at the end of
+/// the count block rounded up to the object's alignment (32 when the
+/// count block takes at most 10 bytes and the alignment is 16), and the
+/// regions after it follow each other with no padding. All offsets are
+/// from the start of the object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// [`MAGIC`].
@@ -225,10 +230,10 @@ pub struct Header {
     /// Size of the sidecar in bytes.
     pub sidecar_len: u32,
     /// Zero in an image from [`layout`]; owned by the executable pool
-    /// afterwards, which keeps here the address of its per-pool data (the
-    /// format methods of the collector receive nothing but addresses; see
-    /// `crate::format`). Never a reference, never relinked.
-    pub pool_data: u64,
+    /// afterwards, which keeps here its number, under which the format
+    /// methods of the collector (which receive nothing but addresses)
+    /// find its per-pool data (see `crate::format`). Never relinked.
+    pub pool: u16,
     /// Zero in an image from [`layout`]; owned by the executable pool
     /// afterwards: the index plus one of the object's unwind record
     /// (`crate::unwind`), 0 for none.
@@ -245,10 +250,7 @@ pub struct Header {
     /// the fewest that hold every one; bits 6-7 of the count block's
     /// flags). A Heap record takes its word and this many bytes.
     pub heap_offset_width: u32,
-    /// Offset of the count block (derived; stored in the fixed header so
-    /// that it can be found).
-    pub counts_offset: u32,
-    /// Size of the count block (derived).
+    /// Size of the count block, at [`COUNTS_AT`] (derived).
     pub counts_len: u32,
 }
 
@@ -541,14 +543,13 @@ impl Header {
         if u32_at(0) != MAGIC {
             return Err(RelinkError::BadHeader("bad magic"));
         }
-        let counts_offset = u32_at(COUNTS_AT);
         let total_size = u32_at(TOTAL_SIZE_AT);
-        if counts_offset < HEADER_SIZE as u32 || counts_offset >= total_size {
+        if total_size as usize <= COUNTS_AT {
             return Err(RelinkError::BadHeader("count block outside the object"));
         }
         let bad = || RelinkError::BadHeader("bad count block");
         let counts = image
-            .get(counts_offset as usize..total_size as usize)
+            .get(COUNTS_AT..total_size as usize)
             .ok_or(RelinkError::BadHeader("object larger than the image"))?;
         // Nine varints, nearly always one byte each: a fast path for those
         // (relinking reads the header on every pass).
@@ -589,7 +590,7 @@ impl Header {
             version: VERSION,
             total_size,
             linked_at: u64_at(LINKED_AT),
-            pool_data: u64_at(POOL_DATA_AT),
+            pool: u16::from_ne_bytes(raw[POOL_AT..POOL_AT + 2].try_into().expect("2 bytes")),
             unwind: u32_at(UNWIND_AT),
             code_size,
             align: 1 << log2,
@@ -608,11 +609,6 @@ impl Header {
         header
             .derive_regions(pos as u64)
             .map_err(|_| RelinkError::BadHeader("regions extend past 4 GiB"))?;
-        if header.counts_offset != counts_offset || header.counts_len as usize != pos {
-            return Err(RelinkError::BadHeader(
-                "count block inconsistent with the counts",
-            ));
-        }
         header.check(image.len())?;
         Ok(header)
     }
@@ -643,22 +639,21 @@ impl Header {
         ]
     }
 
-    /// Encodes the count block at `counts_offset` of `image`, which must
+    /// Encodes the count block at [`COUNTS_AT`] of `image`, which must
     /// hold it ([`layout`] sizes images so).
     fn write_counts(&self, image: &mut [u8]) {
         let mut out = Vec::with_capacity(self.counts_len as usize);
         for v in self.count_values() {
             sidecar::put_varint(&mut out, u64::from(v));
         }
-        let at = self.counts_offset as usize;
-        image[at..at + out.len()].copy_from_slice(&out);
+        image[COUNTS_AT..COUNTS_AT + out.len()].copy_from_slice(&out);
     }
 
     /// Computes the regions' offsets from the counts and sizes: the code
-    /// at the header rounded up to `align`; then the GOT, the stubs, the
-    /// target table, the entry table, the sidecar and the count block,
-    /// each right after the previous one, unaligned. Fails when they would
-    /// pass 4 GiB.
+    /// at the end of the count block rounded up to `align`; then the GOT,
+    /// the stubs, the target table, the entry table and the sidecar, each
+    /// right after the previous one, unaligned. Fails when they would pass
+    /// 4 GiB.
     pub fn derive(&mut self) -> Result<(), LayoutError> {
         let counts_len: u64 = self
             .count_values()
@@ -671,7 +666,7 @@ impl Header {
     /// [`Header::derive`] for a count block of `counts_len` bytes.
     fn derive_regions(&mut self, counts_len: u64) -> Result<(), LayoutError> {
         let c = u64::from;
-        let code_offset = align_up(HEADER_SIZE as u64, c(self.align));
+        let code_offset = align_up(COUNTS_AT as u64 + counts_len, c(self.align));
         let got_offset = code_offset + c(self.code_size);
         let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
         let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
@@ -681,10 +676,8 @@ impl Header {
         let entry_offset = target_offset + target_len;
         let entry_width = Header::entry_width_for(code_offset + c(self.code_size));
         let sidecar_offset = entry_offset + entry_width * c(self.entry_count);
-        let counts_offset = sidecar_offset + c(self.sidecar_len);
         let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
-        n(counts_offset + counts_len)?;
-        self.counts_offset = n(counts_offset)?;
+        n(sidecar_offset + c(self.sidecar_len))?;
         self.counts_len = n(counts_len)?;
         self.code_offset = n(code_offset)?;
         self.got_offset = n(got_offset)?;
@@ -705,9 +698,8 @@ impl Header {
         put(0, &self.magic.to_ne_bytes());
         put(TOTAL_SIZE_AT, &self.total_size.to_ne_bytes());
         put(LINKED_AT, &self.linked_at.to_ne_bytes());
-        put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
         put(UNWIND_AT, &self.unwind.to_ne_bytes());
-        put(COUNTS_AT, &self.counts_offset.to_ne_bytes());
+        put(POOL_AT, &self.pool.to_ne_bytes());
     }
 
     /// Size of an entry of the entry-point table: 2 bytes when the code
@@ -737,10 +729,10 @@ impl Header {
         u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
     }
 
-    /// End of the last region (the count block); `total_size` may add
+    /// End of the last region (the sidecar); `total_size` may add
     /// rounding.
     pub fn end(&self) -> u64 {
-        u64::from(self.counts_offset) + u64::from(self.counts_len)
+        u64::from(self.sidecar_offset) + u64::from(self.sidecar_len)
     }
 
     /// Checks that the object, whose regions [`Header::read`] derived,
@@ -762,8 +754,9 @@ impl Header {
     }
 
     /// Where the object's bytes go, from the header alone (the count
-    /// block counts as header). What lies past the count block (up to
-    /// `total_size`) counts as rounding.
+    /// block counts as header, the bytes between it and the code as
+    /// padding). What lies past the sidecar (up to `total_size`) counts
+    /// as rounding.
     pub fn sizes(&self) -> Sizes {
         let n = |v: u32| v as usize;
         let end = self.end() as usize;
@@ -885,6 +878,7 @@ pub struct DirectSite {
 }
 
 /// A name sites are bound to, while an object is laid out.
+#[derive(Clone)]
 struct Bound {
     binding: Binding,
     /// Its target record, once one exists (Heap and Runtime targets
@@ -1246,6 +1240,41 @@ pub fn layout_with(
             needs_got: false,
         });
     }
+    // The code starts after the count block, whose size depends on the
+    // counts, some of which depend on where the code starts (the
+    // sidecar's site offsets, the entry table's width): lay out from the
+    // shortest count block, and again from a later start while the count
+    // block does not fit (rarely, and a few times at most: the counts
+    // only grow with the start, and the start grows on every try).
+    let align = u64::from(obj.align().max(MIN_ALIGN));
+    let mut code_offset = align_up((COUNTS_AT + MIN_COUNTS_LEN) as u64, align);
+    loop {
+        let placed = place(
+            obj,
+            options,
+            bound_names.clone(),
+            class_records.clone(),
+            code_offset,
+        )?;
+        match placed {
+            Ok(image) => return Ok(image),
+            Err(later) => code_offset = later.max(code_offset + align),
+        }
+    }
+}
+
+/// [`layout_with`] once the externals are bound, with the code at
+/// `code_offset`: the image, or `Err` with the later start the count
+/// block needs.
+fn place(
+    obj: &LoadedObject,
+    options: &LayoutOptions,
+    mut bound_names: Vec<Bound>,
+    mut class_records: [Vec<(usize, TargetRecord)>; 3],
+    code_offset: u64,
+) -> Result<Result<CodeImage, u64>, LayoutError> {
+    let too_large = |_| LayoutError::TooLarge;
+    let externals = obj.externals().len();
     // Own functions bound by name: their names (bound names from
     // `externals` on) and, by symbol index, their bound names.
     let mut own_names: Vec<String> = Vec::new();
@@ -1254,7 +1283,6 @@ pub fn layout_with(
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
-    let code_offset = align_up(HEADER_SIZE as u64, u64::from(align));
     let code_size = obj.image().len() as u64;
     let got_offset = code_offset + code_size;
     if got_offset > u64::from(u32::MAX) {
@@ -1502,6 +1530,9 @@ pub fn layout_with(
         ..Header::default()
     };
     header.derive()?;
+    if u64::from(header.code_offset) != code_offset {
+        return Ok(Err(u64::from(header.code_offset)));
+    }
     debug_assert_eq!(u64::from(header.got_offset), got_offset);
     let total = align_up(header.end(), 16);
     header.total_size = u32::try_from(total).map_err(too_large)?;
@@ -1512,6 +1543,8 @@ pub fn layout_with(
 
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
+    // Padding before the code is int3.
+    bytes[COUNTS_AT..code_offset as usize].fill(0xcc);
     header.write_counts(&mut bytes);
     let mut entry_points = Vec::with_capacity(functions.len());
     for (i, f) in functions.iter().enumerate() {
@@ -1524,8 +1557,6 @@ pub fn layout_with(
             offset,
         });
     }
-    // Padding before the code is int3.
-    bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
     // The records, in class order; stubs in the same order, so sorted by
     // the words they jump through (Code targets' GOT slots, in record
@@ -1575,14 +1606,14 @@ pub fn layout_with(
         sizes: header.sizes(),
     };
     debug_assert_eq!(Header::read(&bytes), Ok(header));
-    Ok(CodeImage {
+    Ok(Ok(CodeImage {
         bytes,
         header,
         entries: entry_points,
         targets,
         direct: direct_sites,
         stats,
-    })
+    }))
 }
 
 /// What a relinking did.
@@ -2259,10 +2290,12 @@ mod tests {
         let h = *image.header();
         assert_eq!(h.magic, MAGIC);
         assert_eq!(h.entry_count, 2);
-        assert_eq!(h.code_offset as usize, HEADER_SIZE);
-        // No padding: code 32..72, no GOT, one stub 72..78, one runtime
-        // record 78..86, two 16-bit entries 86..90, the sidecar, the count
-        // block.
+        // The header 0..22, the count block 22..31, one byte of padding
+        // (int3) to the code's alignment: code 32..72, no GOT, one stub
+        // 72..78, one runtime record 78..86, two 16-bit entries 86..90,
+        // the sidecar.
+        assert_eq!((HEADER_SIZE, h.counts_len), (22, 9));
+        assert_eq!(h.code_offset, 32);
         assert_eq!(
             (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
             (72, 72, 78, 86)
@@ -2271,7 +2304,7 @@ mod tests {
         assert_eq!(h.sidecar_offset, 90);
         assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
         let sizes = image.stats().sizes;
-        assert_eq!(sizes.padding, 0);
+        assert_eq!((sizes.header, sizes.padding), (31, 1));
         assert_eq!(sizes.total, image.len());
         assert_eq!(
             sizes.regions().iter().map(|r| r.1).sum::<usize>(),
@@ -2949,7 +2982,7 @@ mod tests {
         };
         assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
         // The previous layouts' magics are refused.
-        for old in [*b"CPOB", *b"CPO2"] {
+        for old in [*b"CPOB", *b"CPO2", *b"CPO3"] {
             assert_eq!(
                 mutate(0, u32::from_le_bytes(old)),
                 Some(RelinkError::BadHeader("bad magic"))
@@ -2959,18 +2992,26 @@ mod tests {
             mutate(TOTAL_SIZE_AT, good.len() as u32 + 16),
             Some(RelinkError::BadHeader("object larger than the image"))
         );
-        for at in [0, 8, h.total_size] {
+        for size in [0, 16, COUNTS_AT as u32] {
             assert_eq!(
-                mutate(COUNTS_AT, at),
+                mutate(TOTAL_SIZE_AT, size),
                 Some(RelinkError::BadHeader("count block outside the object"))
             );
         }
-        // The count block must lie right after the sidecar.
-        assert!(mutate(COUNTS_AT, h.counts_offset - 1).is_some());
-        // The count block: code size 40 (one byte), flags, entry, GOT,
-        // stub, Code, Heap and Runtime counts, the sidecar's length.
-        let c = h.counts_offset as usize;
+        // A size that leaves out the regions.
+        assert_eq!(
+            mutate(TOTAL_SIZE_AT, h.total_size - 16),
+            Some(RelinkError::BadHeader(
+                "regions extend past the end of the object"
+            ))
+        );
+        // The count block, right after the fixed header: code size 40
+        // (one byte), flags, entry, GOT, stub, Code, Heap and Runtime
+        // counts, the sidecar's length; the code starts at 32.
+        let c = COUNTS_AT;
         assert_eq!(h.counts_len, 9);
+        assert_eq!(h.code_offset, 32);
+        assert_eq!(good[c + 9..32], [0xcc]);
         assert_eq!(
             good[c..c + 9],
             [40, 4, 2, 0, 1, 0, 0, 1, h.sidecar_len as u8]
@@ -2989,8 +3030,8 @@ mod tests {
         // Flags beyond bit 7 (a two-byte varint, which takes in the entry
         // count's byte).
         assert_eq!(byte(c + 1, 0x84), Some(RelinkError::BadHeader("bad flags")));
-        // Regions are derived from the counts: a count too large moves the
-        // count block, or makes them pass the end.
+        // Regions are derived from the counts: a count too large moves
+        // the regions, or makes them pass the end.
         assert!(byte(c, 41).is_some()); // code_size
         assert!(byte(c + 4, 2).is_some()); // stub_count
         assert!(byte(c + 7, 0x7f).is_some()); // runtime_targets
@@ -3000,6 +3041,29 @@ mod tests {
         h64.align = 64;
         h64.derive().unwrap();
         assert_eq!(h64.code_offset, 64);
+    }
+
+    #[test]
+    fn a_long_count_block_moves_the_code() {
+        // 20,000 bytes of rodata: the code's size takes a 3-byte varint,
+        // the count block 11 bytes, which end past 32.
+        let mut b = sample();
+        b.sections[1] = TestSection::rodata(".rodata", vec![7; 20_000]);
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |name| {
+            (name == "ext").then_some(Binding::Runtime { address: EXT })
+        })
+        .unwrap();
+        let h = *image.header();
+        assert_eq!(h.counts_len, 11);
+        assert_eq!(h.code_offset, 48);
+        assert_eq!(Header::read(image.bytes()), Ok(h));
+        assert_eq!(image.entry("f"), Some(48));
+        assert_eq!(image.bytes()[COUNTS_AT + 11..48], [0xcc; 15]);
+        let mut bytes = image.bytes().to_vec();
+        relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
+        // The internal call f -> g is resolved, the code moved along.
+        assert_eq!(field(&bytes, 49, RelocKind::Pc32), 18 - 5);
     }
 
     /// The sample laid out for a code range in which `ext` is a function

@@ -40,8 +40,8 @@ const CODE_RESERVE: Key<usize> = {
 
 /// Offset of `Header::total_size` in an image.
 const TOTAL_SIZE: usize = layout::TOTAL_SIZE_AT;
-/// Offset of `Header::pool_data` in an image.
-const POOL_DATA: usize = layout::POOL_DATA_AT;
+/// Offset of `Header::pool` in an image.
+const POOL: usize = layout::POOL_AT;
 
 /// Root slots per chunk of the slot table (one exact root per chunk).
 const CHUNK_SLOTS: usize = 1024;
@@ -904,10 +904,13 @@ pub struct CodePool<'a> {
     redefining: Mutex<()>,
     /// [`CodePoolOptions::interpose`].
     interpose: bool,
-    /// Found by the format methods through each object's header; freed
-    /// after the MPS pool (`drop` destroys the pool first, or hands both
-    /// to the arena, see `Drop`).
+    /// Found by the format methods through each object's header (under
+    /// `pool_id`); freed after the MPS pool (`drop` destroys the pool
+    /// first, or hands both to the arena, see `Drop`).
     context: ManuallyDrop<Box<PoolContext>>,
+    /// The context's number (`format::register`), written into every
+    /// object's header.
+    pool_id: u16,
 }
 
 // SAFETY: the MPS pool and format may be used from any thread (every call
@@ -1039,6 +1042,16 @@ impl<'a> CodePool<'a> {
             counters: Default::default(),
             unwind,
         });
+        let Some(pool_id) = format::register(&*context) else {
+            // SAFETY: created above, nothing else uses them; no block is
+            // reserved on the allocation point.
+            unsafe {
+                mps_ap_destroy(ap);
+                mps_pool_destroy(pool);
+                mps_fmt_destroy(fmt);
+            }
+            return Err(mps::Error::Limit);
+        };
         // SAFETY: the pool is live; the hook only reads blocks and updates
         // the context's atomics, and the context outlives the MPS pool
         // (`CodePool::drop` destroys the pool before the box is freed).
@@ -1057,6 +1070,7 @@ impl<'a> CodePool<'a> {
                 mps_pool_destroy(pool);
                 mps_fmt_destroy(fmt);
             }
+            format::unregister(pool_id);
             return Err(e);
         }
         Ok(CodePool {
@@ -1080,6 +1094,7 @@ impl<'a> CodePool<'a> {
             redefining: Mutex::new(()),
             interpose: options.interpose.unwrap_or(true),
             context: ManuallyDrop::new(context),
+            pool_id,
         })
     }
 
@@ -1428,7 +1443,7 @@ impl<'a> CodePool<'a> {
         let total_size =
             u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
         let ap = inner.ap;
-        let pool_data = &**self.context as *const PoolContext as u64;
+        let pool_id = self.pool_id;
         let (address, stats) = loop {
             let mut p: mps_addr_t = ptr::null_mut();
             // SAFETY: `ap` is live and used only under the lock, which we
@@ -1456,7 +1471,7 @@ impl<'a> CodePool<'a> {
             object.copy_from_slice(image.bytes());
             padding.fill(0xcc);
             block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
-            block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
+            block[POOL..POOL + 2].copy_from_slice(&pool_id.to_ne_bytes());
             for (at, source) in &sources {
                 block[*at..*at + 8].copy_from_slice(&(source.word(base) as u64).to_ne_bytes());
             }
@@ -1873,6 +1888,7 @@ impl Drop for CodePool<'_> {
             pool: self.pool,
             fmt: self.fmt,
             context,
+            pool_id: self.pool_id,
         };
         if rest.context.code_ptrs.load(Ordering::Relaxed) == 0 {
             drop(rest);
@@ -1891,6 +1907,7 @@ struct PoolRest {
     pool: NonNull<mps_pool_s>,
     fmt: NonNull<mps_fmt_s>,
     context: Box<PoolContext>,
+    pool_id: u16,
 }
 
 // SAFETY: the MPS pool and format may be destroyed from any thread; the
@@ -1912,6 +1929,9 @@ impl Drop for PoolRest {
             mps_pool_destroy(self.pool.as_ptr());
             mps_fmt_destroy(self.fmt.as_ptr());
         }
+        // No object of the pool remains: its number may be reused (the
+        // context is freed after this function).
+        format::unregister(self.pool_id);
     }
 }
 
