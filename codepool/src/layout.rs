@@ -147,6 +147,14 @@ const DIRECT_FLAG: u32 = 1 << 5;
 /// Bits 6-7 of the count block's flags: the width of Heap records'
 /// offsets, 0, 1, 2 or 4 bytes ([`Header::heap_offset_width`]).
 const HEAP_WIDTH_SHIFT: u32 = 6;
+/// Bit of the count block's flags: the object is a pool's shared stub
+/// for a runtime function ([`Header::runtime_stub`], [`runtime_stub`]).
+const RUNTIME_STUB_FLAG: u32 = 1 << 8;
+/// Offset of the entry point of a shared runtime stub ([`runtime_stub`]).
+pub const RUNTIME_STUB_ENTRY: u32 = 32;
+/// The code of a shared runtime stub ([`runtime_stub`]): `jmp [rip+0]`,
+/// then the 8-byte address it jumps to.
+const RUNTIME_STUB_JUMP: [u8; 6] = [0xff, 0x25, 0, 0, 0, 0];
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
 
@@ -250,6 +258,9 @@ pub struct Header {
     /// the fewest that hold every one; bits 6-7 of the count block's
     /// flags). A Heap record takes its word and this many bytes.
     pub heap_offset_width: u32,
+    /// The object is a code pool's shared stub for one runtime function
+    /// ([`runtime_stub`]; a bit of the count block's flags).
+    pub runtime_stub: bool,
     /// Size of the count block, at [`COUNTS_AT`] (derived).
     pub counts_len: u32,
 }
@@ -579,7 +590,7 @@ impl Header {
         let [code_size, flags, entry_count, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
             values;
         let log2 = flags & 0xf;
-        if flags >> 8 != 0 {
+        if flags >> 9 != 0 {
             return Err(RelinkError::BadHeader("bad flags"));
         }
         if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
@@ -597,6 +608,7 @@ impl Header {
             code_got: flags & CODE_GOT_FLAG != 0,
             direct: flags & DIRECT_FLAG != 0,
             heap_offset_width: [0, 1, 2, 4][(flags >> HEAP_WIDTH_SHIFT) as usize & 3],
+            runtime_stub: flags & RUNTIME_STUB_FLAG != 0,
             entry_count,
             got_count,
             stub_count,
@@ -625,6 +637,11 @@ impl Header {
         let flags = self.align.trailing_zeros()
             | if self.code_got { CODE_GOT_FLAG } else { 0 }
             | if self.direct { DIRECT_FLAG } else { 0 }
+            | if self.runtime_stub {
+                RUNTIME_STUB_FLAG
+            } else {
+                0
+            }
             | heap_width << HEAP_WIDTH_SHIFT;
         [
             self.code_size,
@@ -1157,6 +1174,58 @@ pub fn layout(
     bind: impl FnMut(&str) -> Option<Binding>,
 ) -> Result<CodeImage, LayoutError> {
     layout_with(obj, &LayoutOptions::default(), bind)
+}
+
+/// The image of a code pool's shared stub for the runtime function at
+/// `address`, named `name`: one entry point, whose code jumps to the
+/// address (`jmp [rip+0]`, then the address), and nothing to relink. A
+/// pool installs one per runtime function that its objects call, and
+/// binds their calls to it as to a function of another code object
+/// (Direct sites in code memory), where each object would otherwise
+/// hold a Runtime record and a stub of its own (issue 19, code density).
+pub fn runtime_stub(name: &str, address: u64) -> CodeImage {
+    let mut code = RUNTIME_STUB_JUMP.to_vec();
+    code.extend_from_slice(&address.to_le_bytes());
+    let mut header = Header {
+        magic: MAGIC,
+        version: VERSION,
+        align: MIN_ALIGN,
+        code_size: code.len() as u32,
+        entry_count: 1,
+        runtime_stub: true,
+        ..Header::default()
+    };
+    header.derive().expect("a small object");
+    let total = align_up(header.end(), 16);
+    header.total_size = total as u32;
+    let mut bytes = vec![0u8; total as usize];
+    header.write(&mut bytes);
+    let code_offset = header.code_offset as usize;
+    bytes[COUNTS_AT..code_offset].fill(0xcc);
+    header.write_counts(&mut bytes);
+    bytes[code_offset..code_offset + code.len()].copy_from_slice(&code);
+    let width = header.entry_width();
+    let at = header.entry_offset as usize;
+    bytes[at..at + width].copy_from_slice(&header.code_offset.to_le_bytes()[..width]);
+    let stats = LayoutStats {
+        code_bytes: code.len(),
+        total_bytes: total as usize,
+        sizes: header.sizes(),
+        ..LayoutStats::default()
+    };
+    debug_assert_eq!(Header::read(&bytes), Ok(header));
+    debug_assert_eq!(header.code_offset, RUNTIME_STUB_ENTRY);
+    CodeImage {
+        bytes,
+        header,
+        entries: vec![EntryPoint {
+            name: name.to_owned(),
+            offset: header.code_offset,
+        }],
+        targets: Vec::new(),
+        direct: Vec::new(),
+        stats,
+    }
 }
 
 /// Does a `kind` site with `addend` reach the target bound by `binding`
@@ -3027,9 +3096,14 @@ mod tests {
                 Some(RelinkError::BadHeader("bad alignment"))
             );
         }
-        // Flags beyond bit 7 (a two-byte varint, which takes in the entry
-        // count's byte).
-        assert_eq!(byte(c + 1, 0x84), Some(RelinkError::BadHeader("bad flags")));
+        // Flags beyond bit 8 (a two-byte varint, which takes in the entry
+        // count's byte: bit 9 here).
+        let mut bad = good.clone();
+        bad[c + 1..c + 3].copy_from_slice(&[0x84, 0x04]);
+        assert_eq!(
+            header(&bad).err(),
+            Some(RelinkError::BadHeader("bad flags"))
+        );
         // Regions are derived from the counts: a count too large moves
         // the regions, or makes them pass the end.
         assert!(byte(c, 41).is_some()); // code_size
@@ -3041,6 +3115,28 @@ mod tests {
         h64.align = 64;
         h64.derive().unwrap();
         assert_eq!(h64.code_offset, 64);
+    }
+
+    #[test]
+    fn a_runtime_stub_jumps_to_its_address_wherever_it_lies() {
+        let image = runtime_stub("rt", EXT);
+        let h = *image.header();
+        assert!(h.runtime_stub);
+        assert_eq!(Header::read(image.bytes()), Ok(h));
+        assert_eq!(image.entry("rt"), Some(RUNTIME_STUB_ENTRY));
+        assert_eq!(h.target_count() + u64::from(h.sidecar_len), 0);
+        // Header and count block (10 bytes: the flags take two), the
+        // code at 32: jmp [rip+0], the address; one entry: 48 bytes.
+        assert_eq!((h.counts_len, image.len()), (10, 48));
+        let code = |b: &[u8]| b[32..46].to_vec();
+        let mut expected = vec![0xff, 0x25, 0, 0, 0, 0];
+        expected.extend_from_slice(&EXT.to_le_bytes());
+        assert_eq!(code(image.bytes()), expected);
+        let mut bytes = image.bytes().to_vec();
+        let stats = relink_from_table(&mut bytes, 0x7000_0000, 0).unwrap();
+        assert_eq!(stats.sites, 0);
+        assert_eq!(code(&bytes), expected);
+        assert_eq!(header(&bytes).unwrap().linked_at, 0x7000_0000);
     }
 
     #[test]

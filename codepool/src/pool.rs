@@ -12,12 +12,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use mps::sys::*;
 use mps::{Arena, Chain, Format, GenParam, Handle, Registered, Registrations, Scope, UndoReserve};
 
-use crate::elf::{self, LoadError, LoadedObject};
+use crate::elf::{self, LoadError, LoadedObject, RelocTarget};
 use crate::format::{self, PoolContext, Redirect, FORWARD, MIN_ALIGN, PAD};
 use crate::func::{CodeRef, JitFn};
 use crate::layout::{
-    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, Sizes,
-    MAGIC,
+    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError,
+    RelinkStats, Sizes, MAGIC,
 };
 use crate::publish::{self, exec_address};
 use crate::reloc::{RelocError, RelocKind};
@@ -587,6 +587,10 @@ pub struct CodePoolStats {
     pub sites_linked_at_install: u64,
     /// Entry points redefined ([`CodePool::redefine`]).
     pub redefinitions: u64,
+    /// The pool's shared stubs for runtime functions, one per runtime
+    /// function its objects call, held for the pool's lifetime (not in
+    /// `installed` or `held`).
+    pub runtime_stubs: CodeTotals,
     /// What the collector has done.
     pub collector: RelinkCounters,
 }
@@ -595,8 +599,12 @@ pub struct CodePoolStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Census {
     /// The code objects (held or not, alive or not yet reclaimed), from
-    /// their headers.
+    /// their headers; the pool's shared runtime stubs are not among them.
     pub objects: CodeTotals,
+    /// The pool's shared stubs for runtime functions (one per runtime
+    /// function the pool's objects call, see
+    /// [`CodePoolStats::runtime_stubs`]).
+    pub runtime_stubs: CodeTotals,
     /// Bytes of pads.
     pub pad_bytes: usize,
 }
@@ -792,6 +800,12 @@ struct Inner {
     sites_linked_at_install: u64,
     /// Entry points redefined ([`CodePool::redefine`]).
     redefinitions: u64,
+    /// The pool's shared stubs for runtime functions
+    /// (`layout::runtime_stub`), by the function's address: the root slot
+    /// that holds each for the pool's lifetime.
+    runtime_stubs: HashMap<u64, u32>,
+    /// Their sizes.
+    runtime_stub_totals: CodeTotals,
 }
 
 // SAFETY: the raw MPS handles in `Inner` (the allocation point and roots)
@@ -1090,6 +1104,8 @@ impl<'a> CodePool<'a> {
                 held: CodeTotals::default(),
                 sites_linked_at_install: 0,
                 redefinitions: 0,
+                runtime_stubs: HashMap::new(),
+                runtime_stub_totals: CodeTotals::default(),
             }),
             redefining: Mutex::new(()),
             interpose: options.interpose.unwrap_or(true),
@@ -1341,6 +1357,32 @@ impl<'a> CodePool<'a> {
         let mut inner = self.lock();
         let inner = &mut *inner;
 
+        // Runtime functions the object only calls (R_X86_64_PLT32) are
+        // bound to the pool's shared stub for each, as functions of another
+        // code object: their calls become Direct sites, with no record or
+        // stub in the object (heap constants take precedence, as below).
+        let mut stubbed: HashMap<&str, u32> = HashMap::new();
+        for (i, name) in object.externals().iter().enumerate() {
+            let Some(&address) = env.runtime.get(name.as_str()) else {
+                continue;
+            };
+            let only_calls = object
+                .relocations()
+                .iter()
+                .all(|r| r.target != RelocTarget::External(i as u32) || r.kind == RelocKind::Plt32);
+            if env.heap.contains_key(name.as_str()) || !only_calls {
+                continue;
+            }
+            let slot = self.runtime_stub(inner, name, address as u64)?;
+            stubbed.insert(name.as_str(), slot);
+        }
+        // The slot of the code object that a Code target or Direct site
+        // bound to `name` refers to.
+        let code_slot = |inner: &Inner, name: &str| match stubbed.get(name) {
+            Some(&slot) => slot,
+            None => inner.symbols[name].slot,
+        };
+
         // Bind and lay out.
         let mut refused: Option<InstallError> = None;
         let image = {
@@ -1364,6 +1406,12 @@ impl<'a> CodePool<'a> {
                     return Some(Binding::Heap {
                         object: address as u64,
                         offset: h.offset,
+                    });
+                }
+                if let Some(&slot) = stubbed.get(name) {
+                    return Some(Binding::Code {
+                        object: inner_ref.slot(slot).load(Ordering::Relaxed) as u64,
+                        offset: layout::RUNTIME_STUB_ENTRY,
                     });
                 }
                 if let Some(&address) = env.runtime.get(name) {
@@ -1405,7 +1453,7 @@ impl<'a> CodePool<'a> {
             let name = target_name(&image, target);
             let source = match target {
                 _ if image.own_targets().any(|t| t == target) => Source::Own,
-                Target::Code(_) => Source::Code(inner.slot_ptr(inner.symbols[name].slot)),
+                Target::Code(_) => Source::Code(inner.slot_ptr(code_slot(inner, name))),
                 _ => Source::Heap(&env.heap[name]),
             };
             sources.push((at, source));
@@ -1418,7 +1466,7 @@ impl<'a> CodePool<'a> {
                 let source = if d.own {
                     Source::Own
                 } else {
-                    Source::Code(inner.slot_ptr(inner.symbols[&d.name].slot))
+                    Source::Code(inner.slot_ptr(code_slot(inner, &d.name)))
                 };
                 (d.offset, d.target_offset, source)
             })
@@ -1440,38 +1488,7 @@ impl<'a> CodePool<'a> {
             }
             _ => None,
         };
-        let total_size =
-            u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
-        let ap = inner.ap;
-        let pool_id = self.pool_id;
-        let (address, stats) = loop {
-            let mut p: mps_addr_t = ptr::null_mut();
-            // SAFETY: `ap` is live and used only under the lock, which we
-            // hold; no block is reserved (every iteration ends with a
-            // commit or with the reservation undone); `size` is a non-zero
-            // multiple of the format's alignment.
-            let res = unsafe { reserve(&mut p, ap, size) };
-            if let Err(e) = check(res) {
-                inner.free.push(slot_index);
-                return Err(InstallError::Memory(e));
-            }
-            let base = p as usize;
-            // Until the commit, an unwind or an error return undoes the
-            // reservation.
-            // SAFETY: `p` was just reserved on `ap`, used only under the
-            // lock we hold, with nothing else reserved.
-            let undo = unsafe { UndoReserve::new(ap, p) };
-            #[cfg(test)]
-            tests::maybe_panic_in_install();
-            // SAFETY: the block `[p, p + size)` was just reserved: it is
-            // ours, writable (a buffered segment is never protected) and
-            // nothing else refers to it.
-            let block = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), size) };
-            let (object, padding) = block.split_at_mut(image.len());
-            object.copy_from_slice(image.bytes());
-            padding.fill(0xcc);
-            block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
-            block[POOL..POOL + 2].copy_from_slice(&pool_id.to_ne_bytes());
+        let allocated = self.allocate(inner.ap, &image, size, |block, base| {
             for (at, source) in &sources {
                 block[*at..*at + 8].copy_from_slice(&(source.word(base) as u64).to_ne_bytes());
             }
@@ -1482,11 +1499,8 @@ impl<'a> CodePool<'a> {
                     let (_, offset, source) = &direct[k];
                     Some((exec_address(source.current(base), self.delta) + *offset as usize) as u64)
                 };
-                if let Err(e) = layout::link_direct(block, exec as u64, target) {
-                    drop(undo);
-                    inner.free.push(slot_index);
-                    return Err(self.relink_error(&image, e));
-                }
+                layout::link_direct(block, exec as u64, target)
+                    .map_err(|e| self.relink_error(&image, e))?;
             }
             let unwind = registration.as_ref().map_or(0, |r| r.header_word());
             block[layout::UNWIND_AT..layout::UNWIND_AT + 4].copy_from_slice(&unwind.to_ne_bytes());
@@ -1495,23 +1509,14 @@ impl<'a> CodePool<'a> {
                 // covers it (crate::unwind).
                 r.activate(exec);
             }
-            match layout::relink_from_table(block, exec as u64, self.delta as i64) {
-                Ok(stats) => {
-                    undo.disarm();
-                    // SAFETY: `p` and `size` are the block reserved above,
-                    // now a well-formed code object whose references (the
-                    // target table's bases) are current addresses of live
-                    // objects (held by root slots or handles, and pinned by
-                    // the locals that hold them).
-                    if unsafe { commit(ap, p, size) } {
-                        break (base, stats);
-                    }
-                }
-                Err(e) => {
-                    drop(undo);
-                    inner.free.push(slot_index);
-                    return Err(self.relink_error(&image, e));
-                }
+            layout::relink_from_table(block, exec as u64, self.delta as i64)
+                .map_err(|e| self.relink_error(&image, e))
+        });
+        let (address, stats) = match allocated {
+            Ok(allocated) => allocated,
+            Err(e) => {
+                inner.free.push(slot_index);
+                return Err(e);
             }
         };
         if let Some(r) = registration {
@@ -1568,6 +1573,105 @@ impl<'a> CodePool<'a> {
             },
             replaced,
         ))
+    }
+
+    /// Allocates the object `image` in a block of `size` bytes (a
+    /// multiple of the format's alignment, at least the image's length)
+    /// on the allocation point `ap`, used under the pool's lock, which the
+    /// caller holds: reserves, copies the image (the rest of the block is
+    /// int3), sets its size and the pool's number, lets `link` finish the
+    /// object at its write-view address (the block, the address) and link
+    /// it, and commits; reserves again when the commit fails (a
+    /// collection came in between). An error of the reservation or of
+    /// `link`, or an unwind, undoes the reservation.
+    fn allocate(
+        &self,
+        ap: mps_ap_t,
+        image: &CodeImage,
+        size: usize,
+        mut link: impl FnMut(&mut [u8], usize) -> Result<RelinkStats, InstallError>,
+    ) -> Result<(usize, RelinkStats), InstallError> {
+        let total_size =
+            u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
+        loop {
+            let mut p: mps_addr_t = ptr::null_mut();
+            // SAFETY: `ap` is live and used only under the lock, which the
+            // caller holds; no block is reserved (every iteration ends with
+            // a commit or with the reservation undone); `size` is a
+            // non-zero multiple of the format's alignment.
+            let res = unsafe { reserve(&mut p, ap, size) };
+            check(res).map_err(InstallError::Memory)?;
+            let base = p as usize;
+            // Until the commit, an unwind or an error return undoes the
+            // reservation.
+            // SAFETY: `p` was just reserved on `ap`, used only under the
+            // lock the caller holds, with nothing else reserved.
+            let undo = unsafe { UndoReserve::new(ap, p) };
+            #[cfg(test)]
+            tests::maybe_panic_in_install();
+            // SAFETY: the block `[p, p + size)` was just reserved: it is
+            // ours, writable (a buffered segment is never protected) and
+            // nothing else refers to it.
+            let block = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), size) };
+            let (object, padding) = block.split_at_mut(image.len());
+            object.copy_from_slice(image.bytes());
+            padding.fill(0xcc);
+            block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
+            block[POOL..POOL + 2].copy_from_slice(&self.pool_id.to_ne_bytes());
+            let stats = link(block, base)?;
+            undo.disarm();
+            // SAFETY: `p` and `size` are the block reserved above, now a
+            // well-formed code object whose references (the target table's
+            // bases) are current addresses of live objects (held by root
+            // slots or handles, and pinned by the locals that hold them).
+            if unsafe { commit(ap, p, size) } {
+                return Ok((base, stats));
+            }
+        }
+    }
+
+    /// The root slot of the pool's shared stub for the runtime function
+    /// at `address` (`layout::runtime_stub`), installed on first use and
+    /// held for the pool's lifetime (one per runtime function its objects
+    /// call). The caller holds the lock (`inner`).
+    fn runtime_stub(
+        &self,
+        inner: &mut Inner,
+        name: &str,
+        address: u64,
+    ) -> Result<u32, InstallError> {
+        if let Some(&slot) = inner.runtime_stubs.get(&address) {
+            return Ok(slot);
+        }
+        let image = layout::runtime_stub(name, address);
+        let slot_index = inner
+            .take_slot(self.arena.as_raw())
+            .map_err(InstallError::Memory)?;
+        let size = image.len().next_multiple_of(self.align);
+        let allocated = self.allocate(inner.ap, &image, size, |block, base| {
+            let exec = exec_address(base, self.delta);
+            layout::relink_from_table(block, exec as u64, self.delta as i64)
+                .map_err(|e| self.relink_error(&image, e))
+        });
+        let base = match allocated {
+            Ok((base, _)) => base,
+            Err(e) => {
+                inner.free.push(slot_index);
+                return Err(e);
+            }
+        };
+        inner
+            .slot(slot_index)
+            .store(base as *mut u8, Ordering::Relaxed);
+        keep_alive(base);
+        publish::publish(base, size, self.delta);
+        inner.runtime_stubs.insert(address, slot_index);
+        let mut stats = *image.stats();
+        stats.total_bytes = size;
+        stats.sizes.rounding += size - image.len();
+        stats.sizes.total = size;
+        inner.runtime_stub_totals.add(&stats);
+        Ok(slot_index)
     }
 
     /// Checks heap constant `name` (`h`, now at `address`): an object of
@@ -1702,6 +1806,7 @@ impl<'a> CodePool<'a> {
             held: inner.held,
             sites_linked_at_install: inner.sites_linked_at_install,
             redefinitions: inner.redefinitions,
+            runtime_stubs: inner.runtime_stub_totals,
             collector: RelinkCounters {
                 objects_scanned: load(&c.objects_scanned),
                 objects_relinked: load(&c.objects_relinked),
@@ -1834,12 +1939,17 @@ unsafe extern "C" fn census_area(
                         else {
                             format::fatal("census", "a code object with an invalid header", p)
                         };
-                        census.objects.objects += 1;
-                        census.objects.code_bytes += header.code_size as usize;
-                        census.objects.total_bytes += header.total_size as usize;
-                        census.objects.sizes.add(&header.sizes());
-                        census.objects.target_table_bytes += header.target_len as usize;
-                        census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
+                        let totals = if header.runtime_stub {
+                            &mut census.runtime_stubs
+                        } else {
+                            &mut census.objects
+                        };
+                        totals.objects += 1;
+                        totals.code_bytes += header.code_size as usize;
+                        totals.total_bytes += header.total_size as usize;
+                        totals.sizes.add(&header.sizes());
+                        totals.target_table_bytes += header.target_len as usize;
+                        totals.sidecar = totals.sidecar.combine(SidecarStats::new(
                             sidecar::count(sidecar).unwrap_or(0),
                             header.sidecar_len as usize,
                         ));
