@@ -454,11 +454,11 @@ fn report(columns: &[(&str, &Column)]) {
         format!("{:.2}", c.census.objects.sizes.ratio())
     });
     row("pool's shared runtime stubs (objects, bytes)", &|c| {
-        let stubs = &c.census.runtime_stubs;
+        let stubs = &c.census.stubs;
         format!("{}, {}", stubs.objects, stubs.total_bytes)
     });
     row("  all code object bytes / code bytes", &|c| {
-        let all = c.census.objects.total_bytes + c.census.runtime_stubs.total_bytes;
+        let all = c.census.objects.total_bytes + c.census.stubs.total_bytes;
         format!("{:.3}", all as f64 / c.census.objects.code_bytes as f64)
     });
     row("sidecar bytes", &|c| {

@@ -198,6 +198,12 @@ pub(crate) struct Redirect {
     pub old_offset: u32,
     pub new: *const AtomicPtr<u8>,
     pub new_offset: u32,
+    /// Null when `new_offset` is [`sidecar::DIRECT_DEFAULT_OFFSET`], else
+    /// the slot of a forwarder (`layout::forwarder`: a jump to the new
+    /// entry, at offset `DIRECT_DEFAULT_OFFSET`), held like the others:
+    /// the target of the Direct sites whose offset field cannot hold
+    /// `new_offset` (`sidecar::direct_fits`).
+    pub forward: *const AtomicPtr<u8>,
 }
 
 impl PoolContext {
@@ -556,7 +562,7 @@ fn scan_object<'c>(
                     .try_into()
                     .expect("four bytes"),
             );
-            match redirected(state, r, offset, redirects) {
+            match redirected(state, r, offset, redirects, |_| true) {
                 Ok(Some((new, new_offset))) => {
                     object[at..at + 8].copy_from_slice(&(new as u64).to_ne_bytes());
                     object[offset_at..offset_at + 4].copy_from_slice(&new_offset.to_ne_bytes());
@@ -670,11 +676,14 @@ fn scan_direct(
         }
         let (mut base, mut new_offset) = (r as usize, offset);
         if let Some(redirects) = redirects {
-            if let Some((new, o)) = redirected(state, r, offset, redirects)? {
+            // The entry's offset field keeps its width: a new offset it
+            // cannot hold goes through the redefinition's forwarder.
+            let width = at.direct_width();
+            let fits = |o| sidecar::direct_fits(width, o);
+            if let Some((new, o)) = redirected(state, r, offset, redirects, fits)? {
                 (base, new_offset) = (new as usize, o);
                 let end = at.position();
-                sidecar[end - sidecar::DIRECT_OFFSET_SIZE..end]
-                    .copy_from_slice(&new_offset.to_le_bytes());
+                sidecar::write_direct_offset(&mut sidecar[end - width..end], new_offset);
             }
         }
         if base != old || new_offset != offset {
@@ -701,6 +710,7 @@ fn redirected(
     base: mps_addr_t,
     offset: u32,
     redirects: &[Redirect],
+    fits: impl Fn(u32) -> bool,
 ) -> Result<Option<(mps_addr_t, u32)>, mps_res_t> {
     for r in redirects {
         if r.old_offset != offset {
@@ -717,12 +727,24 @@ fn redirected(
         if old_now != base {
             continue;
         }
+        let (new, new_offset) = if fits(r.new_offset) {
+            (new, r.new_offset)
+        } else if !r.forward.is_null() {
+            // SAFETY: as above (the forwarder's slot, when there is one).
+            (unsafe { &*r.forward }, sidecar::DIRECT_DEFAULT_OFFSET)
+        } else {
+            fatal(
+                "scan",
+                "a redefinition with no forwarder for a narrow Direct site",
+                base as usize,
+            )
+        };
         let mut new_now = new.load(Ordering::Relaxed) as mps_addr_t;
         let res = state.fix12(&mut new_now);
         if res != MPS_RES_OK as mps_res_t {
             return Err(res);
         }
-        return Ok(Some((new_now, r.new_offset)));
+        return Ok(Some((new_now, new_offset)));
     }
     Ok(None)
 }

@@ -147,9 +147,10 @@ const DIRECT_FLAG: u32 = 1 << 5;
 /// Bits 6-7 of the count block's flags: the width of Heap records'
 /// offsets, 0, 1, 2 or 4 bytes ([`Header::heap_offset_width`]).
 const HEAP_WIDTH_SHIFT: u32 = 6;
-/// Bit of the count block's flags: the object is a pool's shared stub
-/// for a runtime function ([`Header::runtime_stub`], [`runtime_stub`]).
-const RUNTIME_STUB_FLAG: u32 = 1 << 8;
+/// Bit of the count block's flags: the object is a pool's own stub, a
+/// shared stub for a runtime function or a forwarder
+/// ([`Header::pool_stub`], [`runtime_stub`], [`forwarder`]).
+const POOL_STUB_FLAG: u32 = 1 << 8;
 /// Offset of the entry point of a shared runtime stub ([`runtime_stub`]).
 pub const RUNTIME_STUB_ENTRY: u32 = 32;
 /// The code of a shared runtime stub ([`runtime_stub`]): `jmp [rip+0]`,
@@ -258,9 +259,10 @@ pub struct Header {
     /// the fewest that hold every one; bits 6-7 of the count block's
     /// flags). A Heap record takes its word and this many bytes.
     pub heap_offset_width: u32,
-    /// The object is a code pool's shared stub for one runtime function
-    /// ([`runtime_stub`]; a bit of the count block's flags).
-    pub runtime_stub: bool,
+    /// The object is a code pool's own stub: its shared stub for one
+    /// runtime function ([`runtime_stub`]) or a redefinition's forwarder
+    /// ([`forwarder`]) (a bit of the count block's flags).
+    pub pool_stub: bool,
     /// Size of the count block, at [`COUNTS_AT`] (derived).
     pub counts_len: u32,
 }
@@ -608,7 +610,7 @@ impl Header {
             code_got: flags & CODE_GOT_FLAG != 0,
             direct: flags & DIRECT_FLAG != 0,
             heap_offset_width: [0, 1, 2, 4][(flags >> HEAP_WIDTH_SHIFT) as usize & 3],
-            runtime_stub: flags & RUNTIME_STUB_FLAG != 0,
+            pool_stub: flags & POOL_STUB_FLAG != 0,
             entry_count,
             got_count,
             stub_count,
@@ -637,11 +639,7 @@ impl Header {
         let flags = self.align.trailing_zeros()
             | if self.code_got { CODE_GOT_FLAG } else { 0 }
             | if self.direct { DIRECT_FLAG } else { 0 }
-            | if self.runtime_stub {
-                RUNTIME_STUB_FLAG
-            } else {
-                0
-            }
+            | if self.pool_stub { POOL_STUB_FLAG } else { 0 }
             | heap_width << HEAP_WIDTH_SHIFT;
         [
             self.code_size,
@@ -1186,13 +1184,40 @@ pub fn layout(
 pub fn runtime_stub(name: &str, address: u64) -> CodeImage {
     let mut code = RUNTIME_STUB_JUMP.to_vec();
     code.extend_from_slice(&address.to_le_bytes());
+    pool_stub(name, &code, &[])
+}
+
+/// The image of a forwarder: one entry point (named `name`, at
+/// [`RUNTIME_STUB_ENTRY`]) whose code is a Direct jump (`jmp rel32`,
+/// [`Target::Direct`]) to the function at offset `target_offset` of
+/// another code object, which [`link_direct`] sets. A redefinition binds
+/// to it the Direct sites whose offset field cannot hold the new
+/// definition's offset (see `crate::sidecar`); like a runtime stub, a
+/// pool's object ([`Header::pool_stub`]).
+pub fn forwarder(name: &str, target_offset: u32) -> CodeImage {
+    let site = Entry {
+        offset: RUNTIME_STUB_ENTRY + 1,
+        kind: RelocKind::Plt32,
+        addend: -4,
+        target: Target::Direct(target_offset),
+    };
+    pool_stub(name, &[0xe9, 0, 0, 0, 0], &[site])
+}
+
+/// The image of a pool's own object of one entry point (`name`, at
+/// [`RUNTIME_STUB_ENTRY`]), `code`, with the sites `direct` (Direct
+/// sites only; they keep their targets in their fields).
+fn pool_stub(name: &str, code: &[u8], direct: &[Entry]) -> CodeImage {
+    let sidecar = Sidecar::encode(direct).expect("sites apart");
     let mut header = Header {
         magic: MAGIC,
         version: VERSION,
         align: MIN_ALIGN,
         code_size: code.len() as u32,
         entry_count: 1,
-        runtime_stub: true,
+        sidecar_len: sidecar.as_bytes().len() as u32,
+        direct: !direct.is_empty(),
+        pool_stub: true,
         ..Header::default()
     };
     header.derive().expect("a small object");
@@ -1203,11 +1228,15 @@ pub fn runtime_stub(name: &str, address: u64) -> CodeImage {
     let code_offset = header.code_offset as usize;
     bytes[COUNTS_AT..code_offset].fill(0xcc);
     header.write_counts(&mut bytes);
-    bytes[code_offset..code_offset + code.len()].copy_from_slice(&code);
+    bytes[code_offset..code_offset + code.len()].copy_from_slice(code);
     let width = header.entry_width();
     let at = header.entry_offset as usize;
     bytes[at..at + width].copy_from_slice(&header.code_offset.to_le_bytes()[..width]);
+    let at = header.sidecar_offset as usize;
+    bytes[at..at + sidecar.as_bytes().len()].copy_from_slice(sidecar.as_bytes());
     let stats = LayoutStats {
+        sidecar: sidecar.stats(),
+        direct_sites: direct.len(),
         code_bytes: code.len(),
         total_bytes: total as usize,
         sizes: header.sizes(),
@@ -3121,7 +3150,7 @@ mod tests {
     fn a_runtime_stub_jumps_to_its_address_wherever_it_lies() {
         let image = runtime_stub("rt", EXT);
         let h = *image.header();
-        assert!(h.runtime_stub);
+        assert!(h.pool_stub);
         assert_eq!(Header::read(image.bytes()), Ok(h));
         assert_eq!(image.entry("rt"), Some(RUNTIME_STUB_ENTRY));
         assert_eq!(h.target_count() + u64::from(h.sidecar_len), 0);

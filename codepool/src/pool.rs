@@ -601,10 +601,11 @@ pub struct Census {
     /// The code objects (held or not, alive or not yet reclaimed), from
     /// their headers; the pool's shared runtime stubs are not among them.
     pub objects: CodeTotals,
-    /// The pool's shared stubs for runtime functions (one per runtime
-    /// function the pool's objects call, see
-    /// [`CodePoolStats::runtime_stubs`]).
-    pub runtime_stubs: CodeTotals,
+    /// The pool's own stubs: its shared stubs for runtime functions (one
+    /// per runtime function the pool's objects call, see
+    /// [`CodePoolStats::runtime_stubs`]) and the forwarders of
+    /// redefinitions still called (see [`CodePool::redefine`]).
+    pub stubs: CodeTotals,
     /// Bytes of pads.
     pub pad_bytes: usize,
 }
@@ -850,6 +851,8 @@ struct Replaced {
     pin_slot: u32,
     old_offset: u32,
     new_offset: u32,
+    /// The redefined name.
+    name: String,
 }
 
 /// The slot table could not grow after a redefinition was committed.
@@ -1304,17 +1307,40 @@ impl<'a> CodePool<'a> {
         if replaced.is_empty() {
             return Ok(new);
         }
-        let redirects: Vec<Redirect> = {
-            let inner = self.lock();
+        // A Direct site stores its target's offset in the fewest bytes
+        // that held it when laid out (none for offset 32): a new offset
+        // that some site's field may not hold gets a forwarder, a jump to
+        // it at offset 32, which every field holds (`crate::format`).
+        let mut forwarders: Vec<u32> = Vec::new();
+        let redirects: Result<Vec<Redirect>, InstallError> = {
+            let mut inner = self.lock();
             replaced
                 .iter()
-                .map(|r| Redirect {
-                    old: inner.slot_ptr(r.pin_slot).as_ptr(),
-                    old_offset: r.old_offset,
-                    new: new.slot.as_ptr(),
-                    new_offset: r.new_offset,
+                .map(|r| {
+                    let forward = if r.new_offset == sidecar::DIRECT_DEFAULT_OFFSET {
+                        ptr::null()
+                    } else {
+                        let image = layout::forwarder(&r.name, r.new_offset);
+                        let (slot, _) = self.install_stub(&mut inner, &image, Some(new.slot))?;
+                        forwarders.push(slot);
+                        inner.slot_ptr(slot).as_ptr().cast_const()
+                    };
+                    Ok(Redirect {
+                        old: inner.slot_ptr(r.pin_slot).as_ptr(),
+                        old_offset: r.old_offset,
+                        new: new.slot.as_ptr(),
+                        new_offset: r.new_offset,
+                        forward,
+                    })
                 })
                 .collect()
+        };
+        let redirects = match redirects {
+            Ok(redirects) => redirects,
+            Err(e) => {
+                self.free_slots(replaced.iter().map(|r| r.pin_slot).chain(forwarders));
+                return Err(e);
+            }
         };
         let redirects = Box::into_raw(Box::new(redirects));
         self.context.redirects.store(redirects, Ordering::Release);
@@ -1328,19 +1354,20 @@ impl<'a> CodePool<'a> {
         self.arena.park();
         // SAFETY: from `Box::into_raw` above; no longer visible to scans.
         drop(unsafe { Box::from_raw(redirects) });
-        {
-            let mut inner = self.lock();
-            for r in &replaced {
-                inner
-                    .slot(r.pin_slot)
-                    .store(ptr::null_mut(), Ordering::Relaxed);
-                inner.free.push(r.pin_slot);
-            }
-            inner.redefinitions += replaced.len() as u64;
-        }
+        self.free_slots(replaced.iter().map(|r| r.pin_slot).chain(forwarders));
+        self.lock().redefinitions += replaced.len() as u64;
         self.arena.release();
         collected.map_err(InstallError::Memory)?;
         Ok(new)
+    }
+
+    /// Empties the root slots `slots` and makes them free.
+    fn free_slots(&self, slots: impl Iterator<Item = u32>) {
+        let mut inner = self.lock();
+        for slot in slots {
+            inner.slot(slot).store(ptr::null_mut(), Ordering::Relaxed);
+            inner.free.push(slot);
+        }
     }
 
     /// Installs; with `redefine`, entry points may replace installed ones:
@@ -1552,6 +1579,7 @@ impl<'a> CodePool<'a> {
                     pin_slot,
                     old_offset: old.offset,
                     new_offset: e.offset,
+                    name: e.name.clone(),
                 });
             }
         }
@@ -1644,14 +1672,42 @@ impl<'a> CodePool<'a> {
             return Ok(slot);
         }
         let image = layout::runtime_stub(name, address);
+        let (slot, stats) = self.install_stub(inner, &image, None)?;
+        inner.runtime_stubs.insert(address, slot);
+        inner.runtime_stub_totals.add(&stats);
+        Ok(slot)
+    }
+
+    /// Installs `image`, one of the pool's own stubs (`layout::runtime_stub`,
+    /// `layout::forwarder`), in a root slot of its own; `target` is the
+    /// slot of the object that its Direct site (a forwarder's jump) calls.
+    /// Returns the slot and the object's figures. The caller holds the lock
+    /// (`inner`).
+    fn install_stub(
+        &self,
+        inner: &mut Inner,
+        image: &CodeImage,
+        target: Option<NonNull<AtomicPtr<u8>>>,
+    ) -> Result<(u32, LayoutStats), InstallError> {
         let slot_index = inner
             .take_slot(self.arena.as_raw())
             .map_err(InstallError::Memory)?;
         let size = image.len().next_multiple_of(self.align);
-        let allocated = self.allocate(inner.ap, &image, size, |block, base| {
+        let allocated = self.allocate(inner.ap, image, size, |block, base| {
             let exec = exec_address(base, self.delta);
+            if let Some(slot) = target {
+                let to = |e: &sidecar::Entry| {
+                    let Target::Direct(offset) = e.target else {
+                        return None;
+                    };
+                    let start = Source::Code(slot).current(base);
+                    Some((exec_address(start, self.delta) + offset as usize) as u64)
+                };
+                layout::link_direct(block, exec as u64, to)
+                    .map_err(|e| self.relink_error(image, e))?;
+            }
             layout::relink_from_table(block, exec as u64, self.delta as i64)
-                .map_err(|e| self.relink_error(&image, e))
+                .map_err(|e| self.relink_error(image, e))
         });
         let base = match allocated {
             Ok((base, _)) => base,
@@ -1665,13 +1721,11 @@ impl<'a> CodePool<'a> {
             .store(base as *mut u8, Ordering::Relaxed);
         keep_alive(base);
         publish::publish(base, size, self.delta);
-        inner.runtime_stubs.insert(address, slot_index);
         let mut stats = *image.stats();
         stats.total_bytes = size;
         stats.sizes.rounding += size - image.len();
         stats.sizes.total = size;
-        inner.runtime_stub_totals.add(&stats);
-        Ok(slot_index)
+        Ok((slot_index, stats))
     }
 
     /// Checks heap constant `name` (`h`, now at `address`): an object of
@@ -1939,8 +1993,8 @@ unsafe extern "C" fn census_area(
                         else {
                             format::fatal("census", "a code object with an invalid header", p)
                         };
-                        let totals = if header.runtime_stub {
-                            &mut census.runtime_stubs
+                        let totals = if header.pool_stub {
+                            &mut census.stubs
                         } else {
                             &mut census.objects
                         };
