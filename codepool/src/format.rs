@@ -38,7 +38,10 @@
 //!   targets, relative to the address the object was last linked for: the
 //!   target object's start is the decoded address minus the entry's
 //!   offset, [`layout::direct_target`]), storing a changed target back
-//!   into the field and a redirected offset into the sidecar entry; then,
+//!   into the field and a redirected offset into the sidecar entry (in
+//!   the entry's width; a Direct site whose width cannot hold the new
+//!   offset is bound to the redefinition's forwarder instead,
+//!   `Redirect::forward`); then,
 //!   if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]); an object
@@ -652,6 +655,7 @@ fn scan_direct(
     let mut changed = false;
     let mut at = sidecar::DecoderState::default();
     loop {
+        let tag_at = at.position();
         let mut decoder = sidecar::resume(sidecar, at);
         let entry = match decoder.next() {
             None => break,
@@ -678,7 +682,7 @@ fn scan_direct(
         if let Some(redirects) = redirects {
             // The entry's offset field keeps its width: a new offset it
             // cannot hold goes through the redefinition's forwarder.
-            let width = at.direct_width();
+            let width = sidecar::direct_width_of(sidecar[tag_at]);
             let fits = |o| sidecar::direct_fits(width, o);
             if let Some((new, o)) = redirected(state, r, offset, redirects, fits)? {
                 (base, new_offset) = (new as usize, o);

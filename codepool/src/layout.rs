@@ -72,6 +72,13 @@
 //! and a relaxable GOT-relative site whose target is always in reach gets
 //! no GOT slot.
 //!
+//! An executable pool binds the calls to a runtime function (which lies
+//! out of reach of code memory) to its shared stub for that function,
+//! [`runtime_stub`]: a code object of its own, so the calls are Direct
+//! sites and the calling object needs no record or stub for the function.
+//! A redefinition may add a [`forwarder`], a code object of one Direct
+//! jump. Both are flagged [`Header::pool_stub`].
+//!
 //! Other kinds must reach their target directly; a 32-bit field that cannot
 //! is a [`RelinkError`].
 //!

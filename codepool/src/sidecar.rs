@@ -257,10 +257,10 @@ const DIRECT_FLAG: u8 = 0x80;
 /// stubs: `layout::RUNTIME_STUB_ENTRY`).
 pub const DIRECT_DEFAULT_OFFSET: u32 = 32;
 
-/// The width in bytes (4, 2, 1 or 0) of a Direct entry's offset field
-/// whose tag has `bits` (bits 4-5 of the tag).
-fn direct_width_of(bits: u8) -> usize {
-    [4, 2, 1, 0][usize::from(bits & 3)]
+/// The width in bytes (4, 2, 1 or 0) of the offset field of the Direct
+/// entry whose tag (first byte) is `tag`: the entry's last bytes.
+pub fn direct_width_of(tag: u8) -> usize {
+    [4, 2, 1, 0][usize::from((tag >> CLASS_SHIFT) & 3)]
 }
 
 /// The fewest bytes that hold a Direct entry's `offset` (0 for
@@ -275,7 +275,7 @@ fn direct_width(offset: u32) -> (usize, u8) {
 }
 
 /// Does a Direct entry whose offset field is `width` bytes wide
-/// ([`DecoderState::direct_width`]) hold `offset`?
+/// ([`direct_width_of`]) hold `offset`?
 pub fn direct_fits(width: usize, offset: u32) -> bool {
     match width {
         0 => offset == DIRECT_DEFAULT_OFFSET,
@@ -476,7 +476,13 @@ impl fmt::Display for SidecarStats {
 /// Decodes a sidecar byte stream, yielding entries in offset order. After
 /// the first error the iterator ends.
 pub fn decode(bytes: &[u8]) -> Decoder<'_> {
-    resume(bytes, DecoderState::default())
+    Decoder {
+        bytes,
+        pos: 0,
+        end_of_prev: 0,
+        prev_self: 0,
+        failed: false,
+    }
 }
 
 /// Decodes a whole stream into a vector.
@@ -503,21 +509,14 @@ pub struct DecoderState {
     pos: usize,
     end_of_prev: u64,
     prev_self: u32,
-    direct_width: u8,
 }
 
 impl DecoderState {
-    /// Offset in the stream just past the last entry decoded (a Direct
-    /// entry's offset is its last [`direct_width`](Self::direct_width)
-    /// bytes).
+    /// Offset in the stream just past the last entry decoded (the start
+    /// of the next one; a Direct entry's offset is its last
+    /// [`direct_width_of`] bytes).
     pub fn position(&self) -> usize {
         self.pos
-    }
-
-    /// The width in bytes of the last entry's offset field, if it was a
-    /// Direct entry (4, 2, 1 or 0: see [`direct_fits`]).
-    pub fn direct_width(&self) -> usize {
-        usize::from(self.direct_width)
     }
 }
 
@@ -529,7 +528,6 @@ pub fn resume(bytes: &[u8], state: DecoderState) -> Decoder<'_> {
         pos: state.pos,
         end_of_prev: state.end_of_prev,
         prev_self: state.prev_self,
-        direct_width: state.direct_width,
         failed: false,
     }
 }
@@ -541,7 +539,6 @@ pub struct Decoder<'a> {
     pos: usize,
     end_of_prev: u64,
     prev_self: u32,
-    direct_width: u8,
     failed: bool,
 }
 
@@ -552,7 +549,6 @@ impl Decoder<'_> {
             pos: self.pos,
             end_of_prev: self.end_of_prev,
             prev_self: self.prev_self,
-            direct_width: self.direct_width,
         }
     }
 
@@ -601,15 +597,13 @@ impl Decoder<'_> {
         } else {
             kind.usual_addend()
         };
-        self.direct_width = 0;
         let index = if class == TargetClass::Direct {
-            let width = direct_width_of(tag >> CLASS_SHIFT);
+            let width = direct_width_of(tag);
             let field = self
                 .bytes
                 .get(self.pos..self.pos + width)
                 .ok_or(DecodeError::Truncated { at })?;
             self.pos += width;
-            self.direct_width = width as u8;
             if width == 0 {
                 DIRECT_DEFAULT_OFFSET
             } else {
@@ -874,9 +868,8 @@ pub(crate) mod tests {
             };
             let sidecar = Sidecar::encode(&[entry]).unwrap();
             assert_eq!(sidecar.as_bytes().len(), len, "{offset:#x}");
-            let mut d = decode(sidecar.as_bytes());
-            assert_eq!(d.next(), Some(Ok(entry)));
-            assert_eq!(d.state().direct_width(), width);
+            assert_eq!(decode_all(sidecar.as_bytes()), Ok(vec![entry]));
+            assert_eq!(direct_width_of(sidecar.as_bytes()[0]), width);
             assert!(direct_fits(width, offset));
             // Rewritten in place, in the same width.
             let mut bytes = sidecar.as_bytes().to_vec();
