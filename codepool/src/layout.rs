@@ -18,6 +18,7 @@
 //!                 Runtime (8 bytes each)
 //! entry_offset    entry-point table: offset of each exported function, u16
 //!                 when the code ends within 64 KiB of the start, else u32
+//!                 (none for an object whose one function starts its code)
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
 //! total_size      (a multiple of 16)
 //! ```
@@ -218,6 +219,10 @@ pub struct Header {
     pub entry_offset: u32,
     /// Number of entry points.
     pub entry_count: u32,
+    /// The object's one entry point is the start of its code, and the
+    /// entry-point table is empty (the count block's entry count is 0;
+    /// otherwise it is `entry_count + 1`).
+    pub implicit_entry: bool,
     /// Offset of the machine code (derived: the header rounded up to
     /// `align`).
     pub code_offset: u32,
@@ -596,8 +601,12 @@ impl Header {
                 }
             }
         }
-        let [code_size, flags, entry_count, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
+        let [code_size, flags, entries, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
             values;
+        let (entry_count, implicit_entry) = match entries {
+            0 => (1, true),
+            n => (n - 1, false),
+        };
         let log2 = flags & 0xf;
         if flags >> 9 != 0 {
             return Err(RelinkError::BadHeader("bad flags"));
@@ -619,6 +628,7 @@ impl Header {
             heap_offset_width: [0, 1, 2, 4][(flags >> HEAP_WIDTH_SHIFT) as usize & 3],
             pool_stub: flags & POOL_STUB_FLAG != 0,
             entry_count,
+            implicit_entry,
             got_count,
             stub_count,
             code_targets,
@@ -651,7 +661,11 @@ impl Header {
         [
             self.code_size,
             flags,
-            self.entry_count,
+            if self.implicit_entry {
+                0
+            } else {
+                self.entry_count + 1
+            },
             self.got_count,
             self.stub_count,
             self.code_targets,
@@ -697,7 +711,7 @@ impl Header {
             + c(self.runtime_targets) * RUNTIME_RECORD_SIZE as u64;
         let entry_offset = target_offset + target_len;
         let entry_width = Header::entry_width_for(code_offset + c(self.code_size));
-        let sidecar_offset = entry_offset + entry_width * c(self.entry_count);
+        let sidecar_offset = entry_offset + entry_width * c(self.table_entries());
         let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
         n(sidecar_offset + c(self.sidecar_len))?;
         self.counts_len = n(counts_len)?;
@@ -722,6 +736,16 @@ impl Header {
         put(LINKED_AT, &self.linked_at.to_ne_bytes());
         put(UNWIND_AT, &self.unwind.to_ne_bytes());
         put(POOL_AT, &self.pool.to_ne_bytes());
+    }
+
+    /// Number of entries in the entry-point table (none when the entry
+    /// is implicit, [`Header::implicit_entry`]).
+    pub fn table_entries(&self) -> u32 {
+        if self.implicit_entry {
+            0
+        } else {
+            self.entry_count
+        }
     }
 
     /// Size of an entry of the entry-point table: 2 bytes when the code
@@ -784,7 +808,7 @@ impl Header {
         let end = self.end() as usize;
         let mut sizes = Sizes {
             header: HEADER_SIZE + n(self.counts_len),
-            entry_table: self.entry_width() * n(self.entry_count),
+            entry_table: self.entry_width() * n(self.table_entries()),
             code: n(self.code_size),
             got: GOT_SLOT_SIZE * n(self.got_count),
             stubs: STUB_SIZE * n(self.stub_count),
@@ -1222,6 +1246,7 @@ fn pool_stub(name: &str, code: &[u8], direct: &[Entry]) -> CodeImage {
         align: MIN_ALIGN,
         code_size: code.len() as u32,
         entry_count: 1,
+        implicit_entry: true,
         sidecar_len: sidecar.as_bytes().len() as u32,
         direct: !direct.is_empty(),
         pool_stub: true,
@@ -1236,9 +1261,6 @@ fn pool_stub(name: &str, code: &[u8], direct: &[Entry]) -> CodeImage {
     bytes[COUNTS_AT..code_offset].fill(0xcc);
     header.write_counts(&mut bytes);
     bytes[code_offset..code_offset + code.len()].copy_from_slice(code);
-    let width = header.entry_width();
-    let at = header.entry_offset as usize;
-    bytes[at..at + width].copy_from_slice(&header.code_offset.to_le_bytes()[..width]);
     let at = header.sidecar_offset as usize;
     bytes[at..at + sidecar.as_bytes().len()].copy_from_slice(sidecar.as_bytes());
     let stats = LayoutStats {
@@ -1610,6 +1632,7 @@ fn place(
         version: VERSION,
         align,
         entry_count: functions.len() as u32,
+        implicit_entry: functions.len() == 1 && functions[0].offset == 0,
         code_size: code_size as u32,
         got_count: got_count as u32,
         stub_count: stub_count as u32,
@@ -1654,9 +1677,11 @@ fn place(
     let mut entry_points = Vec::with_capacity(functions.len());
     for (i, f) in functions.iter().enumerate() {
         let offset = (code_offset + u64::from(f.offset)) as u32;
-        let width = header.entry_width();
-        let at = entry_offset as usize + width * i;
-        bytes[at..at + width].copy_from_slice(&offset.to_le_bytes()[..width]);
+        if !header.implicit_entry {
+            let width = header.entry_width();
+            let at = entry_offset as usize + width * i;
+            bytes[at..at + width].copy_from_slice(&offset.to_le_bytes()[..width]);
+        }
         entry_points.push(EntryPoint {
             name: f.name.clone(),
             offset,
@@ -2349,6 +2374,9 @@ pub fn entry_point(image: &[u8], index: u32) -> Result<u32, RelinkError> {
     let header = Header::read(image)?;
     if index >= header.entry_count {
         return Err(RelinkError::BadHeader("entry point index out of range"));
+    }
+    if header.implicit_entry {
+        return Ok(header.code_offset);
     }
     let width = header.entry_width();
     let at = header.entry_offset as usize + width * index as usize;
@@ -3117,9 +3145,11 @@ mod tests {
         assert_eq!(h.counts_len, 9);
         assert_eq!(h.code_offset, 32);
         assert_eq!(good[c + 9..32], [0xcc]);
+        // (The entry count is stored plus one: 0 stands for one entry
+        // at the code's start and no table.)
         assert_eq!(
             good[c..c + 9],
-            [40, 4, 2, 0, 1, 0, 0, 1, h.sidecar_len as u8]
+            [40, 4, 3, 0, 1, 0, 0, 1, h.sidecar_len as u8]
         );
         let byte = |at: usize, value: u8| {
             let mut bad = good.clone();
@@ -3160,6 +3190,11 @@ mod tests {
         assert!(h.pool_stub);
         assert_eq!(Header::read(image.bytes()), Ok(h));
         assert_eq!(image.entry("rt"), Some(RUNTIME_STUB_ENTRY));
+        // One entry at the code's start: no entry table.
+        assert!(h.implicit_entry);
+        assert_eq!(h.sizes().entry_table, 0);
+        assert_eq!(entry_point(image.bytes(), 0), Ok(RUNTIME_STUB_ENTRY));
+        assert!(entry_point(image.bytes(), 1).is_err());
         assert_eq!(h.target_count() + u64::from(h.sidecar_len), 0);
         // Header and count block (10 bytes: the flags take two), the
         // code at 32: jmp [rip+0], the address; one entry: 48 bytes.

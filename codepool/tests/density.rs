@@ -102,7 +102,7 @@ const MIX: usize = 400;
 
 /// The most code object bytes per byte of machine code and read-only data
 /// the compaction mix may take, counting the pool's shared runtime stub.
-/// Issue 19 asks for 1.5; the layout reaches about 1.84 (see the README's
+/// Issue 19 asks for 1.5; the layout reaches about 1.83 (see the README's
 /// "Code density": what remains is the 22-byte header and its count
 /// block, the records of heap constants, the sidecar and the rounding to
 /// 16 bytes), and this bound keeps it from growing back.
