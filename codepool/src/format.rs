@@ -756,7 +756,8 @@ fn redirected(
 /// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is
 /// a run of blocks the collector is about to free or pad over, so every
 /// code object in it (tag MAGIC; moved objects left markers, tag FORWARD)
-/// is dead: count it as freed and withdraw its unwind record
+/// is dead: count it as freed (unless it is one of the pool's own stubs,
+/// `Header::pool_stub`) and withdraw its unwind record
 /// ([`crate::unwind`]). `closure` is the pool's [`PoolContext`].
 pub(crate) unsafe extern "C" fn reclaimed(
     closure: *mut c_void,
@@ -777,8 +778,14 @@ pub(crate) unsafe extern "C" fn reclaimed(
                 fatal("reclaim", "a block with an invalid size", p);
             }
             if tag == MAGIC {
-                objects += 1;
-                bytes += size as u64;
+                // SAFETY: a dead code object of `size` bytes, readable.
+                let object = unsafe { core::slice::from_raw_parts(p as *const u8, size) };
+                // The pool's own stubs (forwarders of redefinitions) are
+                // not installed objects: not counted, as in the census.
+                if !Header::read(object).is_ok_and(|h| h.pool_stub) {
+                    objects += 1;
+                    bytes += size as u64;
+                }
                 if context.unwind {
                     // SAFETY: a dead code object of this pool, which
                     // records unwind tables; readable.

@@ -497,7 +497,7 @@ pub struct RelinkCounters {
     /// reclaimed (counted by the pool's reclaim hook,
     /// `mpsx_pool_reclaim_hook`). Dead objects in a segment that something
     /// else pins stay (and are not counted) until a later collection frees
-    /// them.
+    /// them. The pool's own stubs ([`Census::stubs`]) are not counted.
     pub objects_freed: u64,
     /// Bytes of the code objects freed.
     pub bytes_freed: u64,
