@@ -599,7 +599,7 @@ pub struct CodePoolStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Census {
     /// The code objects (held or not, alive or not yet reclaimed), from
-    /// their headers; the pool's shared runtime stubs are not among them.
+    /// their headers; the pool's own stubs are not among them.
     pub objects: CodeTotals,
     /// The pool's own stubs: its shared stubs for runtime functions (one
     /// per runtime function the pool's objects call, see
@@ -803,8 +803,8 @@ struct Inner {
     redefinitions: u64,
     /// The pool's shared stubs for runtime functions
     /// (`layout::runtime_stub`), by the function's address: the root slot
-    /// that holds each for the pool's lifetime.
-    runtime_stubs: HashMap<u64, u32>,
+    /// that holds each for the pool's lifetime, and its figures.
+    runtime_stubs: HashMap<u64, (u32, LayoutStats)>,
     /// Their sizes.
     runtime_stub_totals: CodeTotals,
 }
@@ -941,7 +941,11 @@ impl<'a> CodePool<'a> {
     /// Creates an executable pool in `arena`.
     ///
     /// Fails with [`mps::Error::Unimpl`] when the linked MPS library lacks
-    /// this project's extensions ([`mps::sys::EXTENSIONS`]).
+    /// this project's extensions ([`mps::sys::EXTENSIONS`]), and with
+    /// [`mps::Error::Limit`] when 4,095 code pools exist at once in the
+    /// process (each object's header names its pool by a 16-bit number in
+    /// a process-wide table; a pool's number is free again once the pool
+    /// and every object of it are gone).
     pub fn new(
         arena: &'a Arena,
         options: &CodePoolOptions<'a>,
@@ -1382,8 +1386,34 @@ impl<'a> CodePool<'a> {
         let arena_raw = self.arena.as_raw() as usize;
         assert_jit_thread(arena_raw, "CodePool::install");
         let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut created = Vec::new();
+        let installed = self.install_locked(&mut inner, object, env, redefine, &mut created);
+        if installed.is_err() {
+            // Leave the pool unchanged: the shared stubs this installation
+            // made go (the collector frees them; nothing else refers to
+            // them yet).
+            for address in created {
+                if let Some((slot, stats)) = inner.runtime_stubs.remove(&address) {
+                    inner.slot(slot).store(ptr::null_mut(), Ordering::Relaxed);
+                    inner.free.push(slot);
+                    inner.runtime_stub_totals.remove(&stats);
+                }
+            }
+        }
+        installed
+    }
 
+    /// [`install_impl`](Self::install_impl) under the lock (`inner`);
+    /// `created` receives the addresses of the runtime functions whose
+    /// shared stubs it installed.
+    fn install_locked(
+        &self,
+        inner: &mut Inner,
+        object: &LoadedObject,
+        env: &Env<'_>,
+        redefine: bool,
+        created: &mut Vec<u64>,
+    ) -> Result<(CodeObject<'_>, Vec<Replaced>), InstallError> {
         // Runtime functions the object only calls (R_X86_64_PLT32) are
         // bound to the pool's shared stub for each, as functions of another
         // code object: their calls become Direct sites, with no record or
@@ -1399,6 +1429,9 @@ impl<'a> CodePool<'a> {
                 .all(|r| r.target != RelocTarget::External(i as u32) || r.kind == RelocKind::Plt32);
             if env.heap.contains_key(name.as_str()) || !only_calls {
                 continue;
+            }
+            if !inner.runtime_stubs.contains_key(&(address as u64)) {
+                created.push(address as u64);
             }
             let slot = self.runtime_stub(inner, name, address as u64)?;
             stubbed.insert(name.as_str(), slot);
@@ -1668,12 +1701,12 @@ impl<'a> CodePool<'a> {
         name: &str,
         address: u64,
     ) -> Result<u32, InstallError> {
-        if let Some(&slot) = inner.runtime_stubs.get(&address) {
+        if let Some(&(slot, _)) = inner.runtime_stubs.get(&address) {
             return Ok(slot);
         }
         let image = layout::runtime_stub(name, address);
         let (slot, stats) = self.install_stub(inner, &image, None)?;
-        inner.runtime_stubs.insert(address, slot);
+        inner.runtime_stubs.insert(address, (slot, stats));
         inner.runtime_stub_totals.add(&stats);
         Ok(slot)
     }
