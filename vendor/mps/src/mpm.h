@@ -238,6 +238,8 @@ struct SegStruct {
   unsigned pinned : 1;     /* nailed by an ambiguous reference */
   unsigned grey : 1;       /* on the trace's grey list */
   unsigned large : 1;      /* holds one large object: retained, not copied */
+  unsigned summary_kept : 1; /* condemned with its barrier up: its summary
+                                still holds (DESIGN.md#amc-large-scan) */
   unsigned forwarding : 1; /* the current trace copies into it */
   unsigned prot : 2;       /* SegProtRW, SegProtRO or SegProtNA */
   unsigned scan_whole : 1; /* grey as a whole: an uncondemned segment that

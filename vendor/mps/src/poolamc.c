@@ -402,6 +402,14 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
     return MPS_RES_OK;
   }
 
+  /* A large object is retained where it is, never forwarded: nothing of
+   * it is read or written here, its barrier may stay
+   * (DESIGN.md#amc-large-scan). */
+  if (seg->large && trace->rank != RankWEAK) {
+    amcNail(trace, seg);
+    return MPS_RES_OK;
+  }
+
   /* An incremental trace lifts barriers on condemned segments lazily:
    * this one may be read-only (old) or inaccessible (nailed, grey). */
   SegUnprotect(seg);
@@ -711,6 +719,24 @@ static void amcScan(Pool pool, Trace trace, Seg seg)
 {
   Addr limit = SegWalkLimit(seg);
   (void)pool;
+  /* A surviving large object whose summary held since its last scan,
+   * under the barrier, refers to nothing condemned if that summary misses
+   * the white set: nothing to fix.  Otherwise it is scanned whole, and the
+   * summary rebuilt (DESIGN.md#amc-large-scan). */
+  if (seg->summary_kept) {
+    seg->summary_kept = 0;
+    /* Read-only, or inaccessible since it turned grey between increments
+     * (the read barrier): either way the mutator has not written to it. */
+    if (seg->prot != SegProtRW &&
+        (seg->summary & trace->white) == ZoneSetEMPTY) {
+      if (seg->prot == SegProtNA)
+        SegSetProt(seg, SegProtRO); /* black now: the mutator may read */
+      seg->scanned = limit;
+      ++trace->segs_skipped;
+      return;
+    }
+    seg->summary = ZoneSetEMPTY;
+  }
   if (!seg->condemned && !seg->forwarding) {
     TraceScanSegWhole(trace, seg);
   } else if (seg->pending != NULL && !seg->nailed) {

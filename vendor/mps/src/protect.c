@@ -145,7 +145,9 @@ static Bool barrierEligible(Seg seg)
  * anyway, and one of a generation that the next collection of its chain
  * will condemn will be written to by it: protecting it now and
  * unprotecting it then are two system calls for nothing, so it stays
- * writable, with a summary that says nothing (DESIGN.md#barrier-avoid). */
+ * writable, with a summary that says nothing (DESIGN.md#barrier-avoid).
+ * Not a large object's segment: condemned, it is not written to, and its
+ * summary spares it a scan if it survives (DESIGN.md#amc-large-scan). */
 static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
 {
   AVER(seg->prot != SegProtNA);
@@ -154,7 +156,7 @@ static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
   if (!barrierEligible(seg))
     return SegProtRW;
   if ((seg->summary & nursery) != ZoneSetEMPTY ||
-      seg->pgen->gen->condemned_next) {
+      (seg->pgen->gen->condemned_next && !seg->large)) {
     seg->summary = ZoneSetUNIV;
     return SegProtRW;
   }
@@ -200,6 +202,10 @@ void ArenaProtectOld(Arena arena)
  * With `white` empty, condemned segments only. */
 static unsigned wantUnprotectCondemned(Seg seg, ZoneSet white)
 {
+  /* A large object is never forwarded nor padded: nothing is written to
+   * its segment (DESIGN.md#amc-large-scan). */
+  if (seg->condemned && seg->summary_kept)
+    return seg->prot;
   if (seg->condemned)
     return SegProtRW;
   if (seg->prot == SegProtRO && seg->ranks != RankSetEMPTY &&

@@ -121,6 +121,7 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->pinned = 0;
   seg->grey = 0;
   seg->large = 0;
+  seg->summary_kept = 0;
   seg->forwarding = 0;
   seg->prot = 0;
   seg->scanned = base;

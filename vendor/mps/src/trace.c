@@ -213,7 +213,10 @@ void TraceScanSegWhole(Trace trace, Seg seg)
 /* Scan a segment just taken off the grey ring. */
 static void traceScanGrey(Trace trace, Seg seg)
 {
-  SegUnprotect(seg); /* the collector's turn to see it */
+  /* The collector's turn to see it; a segment that kept its summary may
+   * need no scan, and keep its barrier (DESIGN.md#amc-large-scan). */
+  if (!seg->summary_kept)
+    SegUnprotect(seg);
   if (seg->scan_whole) {
     seg->scan_whole = 0;
     TraceScanSegWhole(trace, seg);
@@ -408,8 +411,14 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn) {
           /* Whatever survives is scanned this trace: the summary is
-           * rebuilt from those scans. */
-          seg->summary = ZoneSetEMPTY;
+           * rebuilt from those scans.  A large object's segment with its
+           * barrier up keeps its summary: if the object survives, it is
+           * scanned only if that summary meets the white set
+           * (DESIGN.md#amc-large-scan). */
+          seg->summary_kept = seg->large && seg->prot == SegProtRO &&
+                              seg->summary != ZoneSetUNIV;
+          if (!seg->summary_kept)
+            seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
           /* Executable pools are scanned eagerly instead
            * (DESIGN.md#code-incremental). */
@@ -766,7 +775,9 @@ Bool TraceFault(Arena arena, Seg seg)
     traceScanGrey(trace, seg);
   }
   /* The mutator is about to use it, perhaps write to it: no barrier, and
-   * a summary that says nothing. */
+   * a summary that says nothing.  (A segment that kept its summary and
+   * needed no scan kept its protection too.) */
+  SegUnprotect(seg);
   seg->summary = ZoneSetUNIV;
   /* Copies go elsewhere from now on, or the mutator would fault here
    * again for every batch of them. */
