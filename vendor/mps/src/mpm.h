@@ -813,6 +813,10 @@ struct TraceStruct {
   Size bytes_scanned;
   Size segs_skipped;       /* protected, summary misses the white set */
   Bool pin_only;           /* ambiguous fixes pin movable objects only */
+  /* The scan under way only looks ahead: _mps_fix2 prefetches what the
+   * fix of each reference will read, and changes nothing
+   * (DESIGN.md#prefetch). */
+  Bool prefetching;
   /* Control memory that lives as long as the trace (nailboards): mapped
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;
@@ -988,6 +992,20 @@ static inline Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
   if (addr < arena->span_base || addr >= arena->span_limit)
     return NULL;
   return ArenaChunkSearch(arena, addr);
+}
+
+/* Start loading the cache line at p; never faults.  In assembly because
+ * GCC 12 at -O2 drops __builtin_prefetch of an address it loaded itself
+ * (the table lookup of tracePrefetch vanished whole). */
+static inline void Prefetch(const void *p)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+  __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  __asm__ volatile("prfm pldl1keep, %0" : : "Q"(*(const char *)p));
+#else
+  (void)p;
+#endif
 }
 
 static inline Seg SegOfAddr(Arena arena, Addr addr)

@@ -104,12 +104,31 @@ static Bool traceNothingGrey(Trace trace)
 
 /* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
  * integers, addresses outside the arena all return OK unchanged). */
+/* The look-ahead pass's fix (DESIGN.md#prefetch): start the loads that
+ * the fix of ref will need (its segment, reached through the page
+ * table, and the object itself), without waiting for them where it can.
+ * Only the page table entry is read; a wrong guess costs a wasted
+ * prefetch, never a fault (a prefetch of an unmapped or protected
+ * address is dropped by the processor). */
+static inline void tracePrefetch(Arena arena, Addr ref)
+{
+  Seg seg = SegOfAddr(arena, ref);
+  if (seg == NULL)
+    return;
+  Prefetch(&seg->summary);
+  Prefetch(ref);
+}
+
 mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
 {
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
   Res res = MPS_RES_OK;
   Seg seg;
+  if (trace->prefetching) {
+    tracePrefetch(arena, *ref_io);
+    return MPS_RES_OK;
+  }
   if (trace->transform != NULL)
     TransformFix(trace, ref_io);
   seg = SegOfAddr(arena, (Addr)*ref_io);
@@ -154,6 +173,43 @@ Rank SegRank(Seg seg)
   return RankEXACT;
 }
 
+/* Scan the objects of [from, to) (base addresses) in windows of about
+ * SCAN_WINDOW bytes, each twice: first a look-ahead pass, in which
+ * _mps_fix2 only prefetches, then the real one, which finds what it
+ * reads in the cache (DESIGN.md#prefetch).  A window ends at an object
+ * boundary, found with the skip method (the headers are read by the scan
+ * next anyway); an object larger than the window is a window of its
+ * own. */
+#define SCAN_WINDOW ((Size)2048)
+
+static void traceScanAhead(Trace trace, Format format, Addr from, Addr to)
+{
+  Size header = format->header;
+  mps_ss_t ss = &trace->ss;
+  while (from < to) {
+    Addr limit = to;
+    Res res;
+    if (AddrOffset(from, to) > SCAN_WINDOW) {
+      Addr p = AddrAdd(from, header);
+      do
+        p = FormatSkip(format, p);
+      while (AddrOffset(from, p - header) < SCAN_WINDOW);
+      limit = p - header < to ? p - header : to;
+    }
+    {
+      mps_word_t ufs = ss->_ufs;
+      trace->prefetching = TRUE;
+      res = format->scan(ss, AddrAdd(from, header), AddrAdd(limit, header));
+      trace->prefetching = FALSE;
+      ASSERT_ALWAYS(res == MPS_RES_OK);
+      ss->_ufs = ufs;
+    }
+    res = format->scan(ss, AddrAdd(from, header), AddrAdd(limit, header));
+    ASSERT_ALWAYS(res == MPS_RES_OK);
+    from = limit;
+  }
+}
+
 void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
 {
   Format format = seg->pool->format;
@@ -169,8 +225,13 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   trace->rank = SegRank(seg);
   trace->ss._ufs = 0;
   trace->fixed_zones = ZoneSetEMPTY;
-  res = format->scan(&trace->ss, AddrAdd(from, header), AddrAdd(to, header));
-  ASSERT_ALWAYS(res == MPS_RES_OK);
+  if (trace->rank == RankAMBIG || seg->pool->exec) {
+    res = format->scan(&trace->ss, AddrAdd(from, header),
+                       AddrAdd(to, header));
+    ASSERT_ALWAYS(res == MPS_RES_OK);
+  } else {
+    traceScanAhead(trace, format, from, to);
+  }
   trace->rank = old;
   /* The summary of what the segment may refer to: the zones of the
    * references as the scan left them.  MPS_FIX1 recorded every zone
@@ -575,9 +636,13 @@ static void traceComplete(Trace trace)
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
-  TelemetryEvent(TelTrace, "TraceEnd", "arena=0x%lx condemned=%zu live=%zu",
+  TelemetryEvent(TelTrace, "TraceEnd",
+                 "arena=0x%lx condemned=%zu live=%zu copied=%zu "
+                 "scanned=%zu moved=%zu incremental=%d busy=%.3f",
                  TelAddr(arena), trace->condemned,
-                 trace->copied + trace->preserved);
+                 trace->copied + trace->preserved, trace->copied,
+                 trace->bytes_scanned, trace->objects_moved,
+                 (int)trace->incremental, trace->busy_seconds);
   if (trace->end_message != NULL) {
     Message end = trace->end_message;
     end->the.gc.live = trace->copied + trace->preserved;
