@@ -259,6 +259,7 @@ struct SegStruct {
   Size ms_bits_bytes;      /* size of the mapping holding the three */
   Size free_bytes;         /* grains not allocated */
   unsigned weak_pending : 1; /* on the trace's weak list */
+  unsigned prot_touched : 1; /* in arena->prot_touched (protect.c) */
   Seg weak_next;
   RingStruct grey_ring;    /* in trace->grey while grey */
   Seg stack_next;          /* SNC: the segment below it in its allocation
@@ -713,6 +714,10 @@ void TestHook(int point);
  */
 
 void SegSetProt(Seg seg, unsigned mode);
+/* Record that seg's protection, greyness, summary, generation, buffer or
+ * ranks changed: ArenaProtectBetweenIncrements looks at these segments
+ * only (DESIGN.md#barrier-touched).  Defined after the arena. */
+static inline void SegTouchProt(Seg seg);
 void SegProtect(Seg seg);
 /* Lift any barrier.  Inline: the fix and copy paths call it on every
  * object, and the segment is nearly always unprotected already. */
@@ -726,6 +731,10 @@ void ArenaUnprotectCondemned(Arena arena);
 void ArenaUnprotectForScan(Arena arena, ZoneSet white);
 /* Barriers for the mutator between two increments (DESIGN.md#incremental). */
 void ArenaProtectBetweenIncrements(Arena arena);
+/* The touched list (DESIGN.md#barrier-touched): a segment freed leaves
+ * it; the end of a trace empties it and stops recording. */
+void ArenaForgetTouched(Arena arena, Seg seg);
+void ArenaStopTouched(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
 
@@ -864,6 +873,7 @@ void *TraceControlAlloc(Trace trace, Size size);
 #define ArenaSig ((Sig)0x519A4E4AUL)
 #define ARENA_MAX_CHUNKS 64
 #define HISTORY_LENGTH 64
+#define PROT_TOUCHED_MAX 512   /* DESIGN.md#barrier-touched */
 
 struct mps_arena_s {
   Sig sig;
@@ -899,6 +909,13 @@ struct mps_arena_s {
   Chain default_chain;
   Seg free_segs;                    /* descriptor free list */
   void *seg_blocks;                 /* control blocks holding them */
+  /* Segments whose barrier may need a change at the end of the current
+   * increment (DESIGN.md#barrier-touched): recorded while prot_tracking,
+   * that is between two increments of an incremental trace. */
+  Bool prot_tracking;
+  Bool prot_touched_overflow;       /* more than fit: walk them all */
+  Size prot_touched_count;
+  Seg prot_touched[PROT_TOUCHED_MAX];
   /* Collector state */
   Bool clamped;                     /* no trace starts or advances on
                                        its own; parked: also none is in
@@ -992,6 +1009,19 @@ static inline Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
   if (addr < arena->span_base || addr >= arena->span_limit)
     return NULL;
   return ArenaChunkSearch(arena, addr);
+}
+
+static inline void SegTouchProt(Seg seg)
+{
+  Arena arena = seg->pool->arena;
+  if (!arena->prot_tracking || seg->prot_touched)
+    return;
+  if (arena->prot_touched_count == PROT_TOUCHED_MAX) {
+    arena->prot_touched_overflow = TRUE;
+    return;
+  }
+  seg->prot_touched = 1;
+  arena->prot_touched[arena->prot_touched_count++] = seg;
 }
 
 /* Start loading the cache line at p; never faults.  In assembly because

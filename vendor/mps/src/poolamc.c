@@ -177,6 +177,7 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
     return res;
   seg->large = large;
   seg->buffer = buffer;
+  SegTouchProt(seg);
   buffer->seg = seg;
   /* Rehash buffers and ramps do not bring the nursery's collection nearer
    * (DESIGN.md#ramps). */
@@ -199,6 +200,7 @@ static void amcBufferEmpty(Pool pool, Buffer buffer)
   AVER(seg->buffer == buffer);
   seg->used = (Addr)buffer->ap.init;
   seg->buffer = NULL;
+  SegTouchProt(seg);
 }
 
 /* Tracing ------------------------------------------------------------- */

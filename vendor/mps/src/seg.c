@@ -139,7 +139,9 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->flip_limit = NULL;
   seg->stack_next = NULL;
   seg->free_next = NULL;
+  seg->prot_touched = 0;
   seg->sig = SegSig;
+  SegTouchProt(seg);
   pool->total_size += size;
   if (pgen != NULL)
     SegSetPoolGen(seg, pgen);
@@ -163,6 +165,7 @@ void SegSetPoolGen(Seg seg, PoolGen pgen)
   pgen->size += size;
   pgen->gen->size += size;
   pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+  SegTouchProt(seg);
 }
 
 void SegFree(Seg seg)
@@ -174,6 +177,7 @@ void SegFree(Seg seg)
   AVER(seg->buffer == NULL);
   AVER(!seg->grey);
   SegUnprotect(seg); /* its pages may be reused */
+  ArenaForgetTouched(arena, seg);
   /* Manual pools keep their segments on a ring of their own through the
    * same node. */
   RingRemove(&seg->pgen_ring);

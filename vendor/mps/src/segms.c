@@ -169,6 +169,7 @@ Res MSBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
   BTSetRange(seg->alloc_bits, i, j);
   seg->free_bytes -= (j - i) << SegGrainShift(seg);
   seg->buffer = buffer;
+  SegTouchProt(seg);
   buffer->seg = seg;
   if (!buffer->hash_arrays)
     ms->pgen.gen->new_size += (j - i) << SegGrainShift(seg);
@@ -192,6 +193,7 @@ void MSBufferEmpty(Pool pool, Buffer buffer)
       PoolDebugSplat(ms->debug, init, buffer->limit);
   }
   seg->buffer = NULL;
+  SegTouchProt(seg);
 }
 
 /* Tracing ----------------------------------------------------------------- */

@@ -83,6 +83,7 @@ void TraceGreySeg(Trace trace, Seg seg)
   AVER(!trace->mutator_ran || seg->pool->klass->incremental ||
        seg->pool->exec);
   seg->grey = 1;
+  SegTouchProt(seg);
   RingAppend(seg->pool->exec ? &trace->grey_exec : &trace->grey,
              &seg->grey_ring);
 }
@@ -176,36 +177,45 @@ Rank SegRank(Seg seg)
 /* Scan the objects of [from, to) (base addresses) in windows of about
  * SCAN_WINDOW bytes, each twice: first a look-ahead pass, in which
  * _mps_fix2 only prefetches, then the real one, which finds what it
- * reads in the cache (DESIGN.md#prefetch).  A window ends at an object
- * boundary, found with the skip method (the headers are read by the scan
- * next anyway); an object larger than the window is a window of its
- * own. */
+ * reads in the cache (DESIGN.md#prefetch).  A window ends at an object boundary,
+ * found with the skip method (the headers are read by the scan next
+ * anyway); an object larger than the window is a window of its own. */
 #define SCAN_WINDOW ((Size)2048)
 
-static void traceScanAhead(Trace trace, Format format, Addr from, Addr to)
+static Addr traceWindowLimit(Format format, Addr from, Addr to)
+{
+  Size header = format->header;
+  Addr p;
+  if (AddrOffset(from, to) <= SCAN_WINDOW)
+    return to;
+  p = AddrAdd(from, header);
+  do
+    p = FormatSkip(format, p);
+  while (AddrOffset(from, p - header) < SCAN_WINDOW);
+  return p - header < to ? p - header : to;
+}
+
+static void traceScanPass(Trace trace, Format format, Addr from, Addr to,
+                          Bool ahead)
 {
   Size header = format->header;
   mps_ss_t ss = &trace->ss;
+  mps_word_t ufs = ss->_ufs;
+  Res res;
+  trace->prefetching = ahead;
+  res = format->scan(ss, AddrAdd(from, header), AddrAdd(to, header));
+  trace->prefetching = FALSE;
+  ASSERT_ALWAYS(res == MPS_RES_OK);
+  if (ahead)
+    ss->_ufs = ufs; /* the real pass records the summary */
+}
+
+static void traceScanAhead(Trace trace, Format format, Addr from, Addr to)
+{
   while (from < to) {
-    Addr limit = to;
-    Res res;
-    if (AddrOffset(from, to) > SCAN_WINDOW) {
-      Addr p = AddrAdd(from, header);
-      do
-        p = FormatSkip(format, p);
-      while (AddrOffset(from, p - header) < SCAN_WINDOW);
-      limit = p - header < to ? p - header : to;
-    }
-    {
-      mps_word_t ufs = ss->_ufs;
-      trace->prefetching = TRUE;
-      res = format->scan(ss, AddrAdd(from, header), AddrAdd(limit, header));
-      trace->prefetching = FALSE;
-      ASSERT_ALWAYS(res == MPS_RES_OK);
-      ss->_ufs = ufs;
-    }
-    res = format->scan(ss, AddrAdd(from, header), AddrAdd(limit, header));
-    ASSERT_ALWAYS(res == MPS_RES_OK);
+    Addr limit = traceWindowLimit(format, from, to);
+    traceScanPass(trace, format, from, limit, TRUE);
+    traceScanPass(trace, format, from, limit, FALSE);
     from = limit;
   }
 }
@@ -244,6 +254,7 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
    * is reset when a scan of everything alive in the segment begins: when
    * the segment is condemned, made for copies, or scanned whole. */
   seg->summary |= (trace->ss._ufs & ~trace->ss._w) | trace->fixed_zones;
+  SegTouchProt(seg);
   trace->bytes_scanned += AddrOffset(from, to);
   /* Scanning code relinks it (DESIGN.md#code). */
   if (seg->pool->exec)
@@ -258,6 +269,7 @@ static void scanArea(Seg seg, Addr base, Addr limit, void *closure)
 void TraceScanSegWhole(Trace trace, Seg seg)
 {
   seg->summary = ZoneSetEMPTY;
+  SegTouchProt(seg);
   SegAreas(seg, scanArea, trace);
 }
 
@@ -622,6 +634,7 @@ static void traceRestartWorld(Arena arena, double t0, unsigned kind)
 static void traceComplete(Trace trace)
 {
   Arena arena = trace->arena;
+  ArenaStopTouched(arena);
   if (trace->white != ZoneSetEMPTY) {
     if (trace->incremental)
       ArenaUnprotectCondemned(arena); /* reclaim writes pads, frees */
