@@ -222,17 +222,18 @@ Bool ChunkCheck(Chunk chunk);
  */
 
 #define SegSig ((Sig)0x5195E9UL)
+#define SEG_DESC_ALIGN 64 /* a cache line */
 
 struct SegStruct {
-  Sig sig;
-  Addr base, limit;        /* grain aligned */
+  /* What the fix of a reference to it reads comes first, in one cache
+   * line: descriptors are aligned to one, and the look-ahead pass
+   * prefetches it (DESIGN.md#prefetch). */
+  _Alignas(SEG_DESC_ALIGN) Sig sig;
   Pool pool;
   PoolGen pgen;            /* the pool generation it belongs to */
-  RingStruct pgen_ring;    /* in pgen->segs */
-  Addr used;               /* objects occupy [base, used) unless buffered */
-  Buffer buffer;           /* mutator buffer attached to it, or NULL */
-  RankSet ranks;           /* ranks of references its objects hold */
-  ZoneSet summary;         /* zones its references may point to (barrier) */
+  Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
+  Size survived;           /* bytes copied out of it or kept this trace */
+  Addr base, limit;        /* grain aligned */
   unsigned condemned : 1;  /* condemned by the current trace */
   unsigned nailed : 1;     /* retained in place this trace (pinned) */
   unsigned pinned : 1;     /* nailed by an ambiguous reference */
@@ -244,14 +245,19 @@ struct SegStruct {
                               may refer to the white set */
   unsigned pinned_kept : 1; /* AMC: kept in its generation by a pin at the
                                last collection that condemned it */
+  /* AMC promotion in place (DESIGN.md#amc-in-place). */
+  unsigned in_place : 1;   /* condemned: reached objects stay, marked */
+  /* The rest. */
+  RingStruct pgen_ring;    /* in pgen->segs */
+  Addr used;               /* objects occupy [base, used) unless buffered */
+  Buffer buffer;           /* mutator buffer attached to it, or NULL */
+  RankSet ranks;           /* ranks of references its objects hold */
+  ZoneSet summary;         /* zones its references may point to (barrier) */
   Addr scanned;            /* [base, scanned) already scanned this trace */
   Addr flip_limit;         /* condemned with a buffer attached: where its
                               objects ended at the flip, else NULL */
-  Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
-  /* AMC promotion in place (DESIGN.md#amc-in-place). */
-  unsigned in_place : 1;   /* condemned: reached objects stay, marked */
-  Word *pending;           /* bit per 8 bytes: marked, not yet scanned */
-  Size survived;           /* bytes copied out of it or kept this trace */
+  Word *pending;           /* bit per 8 bytes: marked, not yet scanned
+                              (DESIGN.md#amc-in-place) */
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
   Word *marks;             /* object marked live this trace */
   Word *greys;             /* marked, not yet scanned */

@@ -54,7 +54,7 @@ static Res segDescriptor(Seg *seg_o, Arena arena)
     arena->seg_blocks = block;
     arena->committed += SEG_BLOCK_SIZE;
     arena->control_committed += SEG_BLOCK_SIZE;
-    first = (Seg)(void *)AddrAlignUp((Addr)(block + 1), sizeof(Word) * 2);
+    first = (Seg)(void *)AddrAlignUp((Addr)(block + 1), SEG_DESC_ALIGN);
     count = (SEG_BLOCK_SIZE - AddrOffset(block, first)) /
             sizeof(struct SegStruct);
     for (i = 0; i < count; ++i) {

@@ -116,7 +116,7 @@ static inline void tracePrefetch(Arena arena, Addr ref)
   Seg seg = SegOfAddr(arena, ref);
   if (seg == NULL)
     return;
-  Prefetch(&seg->summary);
+  Prefetch(seg); /* what the fix reads of it: one line (struct SegStruct) */
   Prefetch(ref);
 }
 
