@@ -832,6 +832,9 @@ struct TraceStruct {
    * fix of each reference will read, and changes nothing
    * (DESIGN.md#prefetch). */
   Bool prefetching;
+  Bool lookahead;          /* it paid in the last window scanned */
+  Size fixes;              /* fixes of condemned references, look-ahead
+                              excluded */
   /* Control memory that lives as long as the trace (nailboards): mapped
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;
