@@ -907,7 +907,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
   i = AddrOffset(chunk->base, base) >> arena->grain_shift;
   AVER(BTCountSet(chunk->alloc_table, i, i + n) == n);
   TelemetryEvent(TelSeg, "SegFree", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
-                 TelAddr(arena), TelAddr(chunk->page_seg[i]), TelAddr(base),
+                 TelAddr(arena), TelAddr(PageSeg((Word)chunk->page_seg[i])), TelAddr(base),
                  size);
   BTClearRange(chunk->alloc_table, i, i + n);
   for (k = i; k < i + n; ++k)

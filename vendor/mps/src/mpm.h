@@ -196,7 +196,9 @@ struct ChunkStruct {
   Arena arena;
   Addr base, limit;        /* the usable pages */
   Size pages;
-  Seg *page_seg;           /* page_seg[i]: segment owning page i, or NULL */
+  Seg *page_seg;           /* page_seg[i]: segment owning page i, or NULL,
+                              with PAGE_CONDEMNED or'd in while the
+                              segment is condemned (PageSeg) */
   Word *alloc_table;       /* bit i: page i belongs to a segment */
   Word *commit_table;      /* bit i: page i is committed */
   Addr map_base;           /* the whole reservation, including alignment */
@@ -307,6 +309,8 @@ unsigned SegGrainShift(Seg seg);          /* mark-sweep bit granularity */
 void ArenaEachSeg(Arena arena, Pool only, void (*f)(Seg seg, void *closure),
                   void *closure);
 Size SegSize(Seg seg);
+/* Set or clear seg->condemned and its pages' PAGE_CONDEMNED bits. */
+void SegSetCondemned(Seg seg, Bool condemned);
 void SegSetPoolGen(Seg seg, PoolGen pgen);
 void SegFreeDescriptors(Arena arena);
 
@@ -1047,12 +1051,29 @@ static inline void Prefetch(const void *p)
 #endif
 }
 
-static inline Seg SegOfAddr(Arena arena, Addr addr)
+/* A page table entry: the segment's address, and in its low bit whether
+ * the segment is condemned, so that the fix of a reference to a segment
+ * that is not condemned decides without reading the segment
+ * (DESIGN.md#prefetch). */
+#define PAGE_CONDEMNED ((Word)1)
+
+static inline Word PageEntry(Arena arena, Addr addr)
 {
   Chunk chunk = ArenaChunkOfAddr(arena, addr);
   if (chunk == NULL)
-    return NULL;
-  return chunk->page_seg[AddrOffset(chunk->base, addr) >> arena->grain_shift];
+    return 0;
+  return (Word)chunk->page_seg[AddrOffset(chunk->base, addr) >>
+                               arena->grain_shift];
+}
+
+static inline Seg PageSeg(Word entry)
+{
+  return (Seg)(entry & ~PAGE_CONDEMNED);
+}
+
+static inline Seg SegOfAddr(Arena arena, Addr addr)
+{
+  return PageSeg(PageEntry(arena, addr));
 }
 
 #endif /* MPS_MPM_H */

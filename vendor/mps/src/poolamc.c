@@ -324,7 +324,7 @@ static void amcCondemn(Pool pool, Trace trace, Seg seg)
   /* Objects committed above the flip's init are new: not condemned
    * (DESIGN.md#buffers). */
   seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
-  seg->condemned = 1;
+  SegSetCondemned(seg, TRUE);
   seg->scanned = seg->base;
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
   trace->condemned += AddrOffset(seg->base, SegWalkLimit(seg));
@@ -597,7 +597,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     amcMeasureNursery(PoolAMC(pool), seg, kept);
     trace->preserved += kept;
     seg->flip_limit = NULL;
-    seg->condemned = 0;
+    SegSetCondemned(seg, FALSE);
     seg->pinned = 0;
     seg->nailboard = NULL;
     /* Marked in place: promoted now, like a nailed segment. */
@@ -622,7 +622,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     amcMeasureNursery(PoolAMC(pool), seg, AddrOffset(seg->base, limit));
     trace->preserved += AddrOffset(seg->base, limit);
     seg->flip_limit = NULL;
-    seg->condemned = 0;
+    SegSetCondemned(seg, FALSE);
     seg->nailed = 0;
     seg->pinned = 0;
     seg->pinned_kept = 0;
@@ -632,7 +632,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
   }
   amcMeasureNursery(PoolAMC(pool), seg, 0);
   amcReclaimed(pool, seg->base, SegWalkLimit(seg));
-  seg->condemned = 0;
+  SegSetCondemned(seg, FALSE);
   SegFree(seg);
 }
 

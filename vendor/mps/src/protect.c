@@ -100,7 +100,7 @@ static void arenaSetProtection(Arena arena,
           bridge == AddrAdd(chunk->base, free_base << arena->grain_shift) &&
           BTFindClear(chunk->commit_table, free_base, i) >= i)
         bridge = AddrAdd(chunk->base, i << arena->grain_shift);
-      seg = chunk->page_seg[i];
+      seg = PageSeg((Word)chunk->page_seg[i]);
       i += SegSize(seg) >> arena->grain_shift;
       mode = want(seg, zones);
       if (mode == seg->prot) {
@@ -246,7 +246,8 @@ static Bool protBridges(Arena arena, Addr from, Addr to, unsigned mode)
     Seg seg;
     if (chunk == NULL || chunk->exec)
       return FALSE;
-    seg = chunk->page_seg[AddrOffset(chunk->base, from) >> arena->grain_shift];
+    seg = PageSeg((Word)chunk->page_seg[AddrOffset(chunk->base, from) >>
+                                        arena->grain_shift]);
     if (seg == NULL || seg->base != from || seg->prot != mode)
       return FALSE;
     from = seg->limit;

@@ -197,6 +197,18 @@ void SegFree(Seg seg)
   arena->free_segs = seg;
 }
 
+void SegSetCondemned(Seg seg, Bool condemned)
+{
+  Arena arena = seg->pool->arena;
+  Chunk chunk = ArenaChunkOfAddr(arena, seg->base);
+  Size i = AddrOffset(chunk->base, seg->base) >> arena->grain_shift;
+  Size n = SegSize(seg) >> arena->grain_shift, k;
+  Word entry = (Word)seg | (condemned ? PAGE_CONDEMNED : 0);
+  for (k = i; k < i + n; ++k)
+    chunk->page_seg[k] = (Seg)entry;
+  seg->condemned = condemned ? 1 : 0;
+}
+
 Size SegSize(Seg seg)
 {
   return AddrOffset(seg->base, seg->limit);

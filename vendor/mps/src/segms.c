@@ -202,7 +202,7 @@ void MSCondemn(Pool pool, Trace trace, Seg seg)
 {
   Size words = BTWords(msGrains(seg));
   (void)pool;
-  seg->condemned = 1;
+  SegSetCondemned(seg, TRUE);
   BTClearRange(seg->marks, 0, words * WORD_BITS);
   BTClearRange(seg->greys, 0, words * WORD_BITS);
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
@@ -354,7 +354,7 @@ void MSReclaim(Pool pool, Trace trace, Seg seg)
    * bits, and clearing never affects objects ahead of the walk. */
   SegWalkObjects(seg, sweepObject, &s);
   trace->preserved += s.kept;
-  seg->condemned = 0;
+  SegSetCondemned(seg, FALSE);
   if (seg->buffer == NULL && seg->free_bytes == SegSize(seg))
     SegFree(seg);
 }

@@ -113,10 +113,10 @@ static Bool traceNothingGrey(Trace trace)
  * address is dropped by the processor). */
 static inline void tracePrefetch(Arena arena, Addr ref)
 {
-  Seg seg = SegOfAddr(arena, ref);
-  if (seg == NULL)
-    return;
-  Prefetch(seg); /* what the fix reads of it: one line (struct SegStruct) */
+  Word entry = PageEntry(arena, ref);
+  if (!(entry & PAGE_CONDEMNED))
+    return; /* the fix will not read the segment, nor the object */
+  Prefetch(PageSeg(entry)); /* what the fix reads of it: one line */
   Prefetch(ref);
 }
 
@@ -125,6 +125,7 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   Trace trace = TraceOfSS(ss);
   Arena arena = trace->arena;
   Res res = MPS_RES_OK;
+  Word entry;
   Seg seg;
   if (trace->prefetching) {
     tracePrefetch(arena, *ref_io);
@@ -132,8 +133,10 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   }
   if (trace->transform != NULL)
     TransformFix(trace, ref_io);
-  seg = SegOfAddr(arena, (Addr)*ref_io);
-  if (seg != NULL && seg->condemned) {
+  entry = PageEntry(arena, (Addr)*ref_io);
+  seg = PageSeg(entry);
+  if (entry & PAGE_CONDEMNED) {
+    AVER(seg->condemned);
     ++trace->fixes;
     res = seg->pool->klass->fix(seg->pool, trace, seg, ref_io);
   } else if (trace->root_stepper != NULL && seg != NULL &&
