@@ -38,6 +38,16 @@ Bool SegCheck(Seg seg)
   /* Marking in place is per trace (DESIGN.md#amc-in-place). */
   if ((seg->in_place || seg->pending != NULL) && !seg->condemned)
     return FALSE;
+  /* The page table has it, with its condemned bit (DESIGN.md#prefetch):
+   * first and last page. */
+  {
+    Arena arena = seg->pool->arena;
+    Word entry = (Word)seg | (seg->condemned ? PAGE_CONDEMNED : 0);
+    Addr last = AddrAdd(seg->base, SegSize(seg) - arena->grain);
+    if (PageEntry(arena, seg->base) != entry ||
+        PageEntry(arena, last) != entry)
+      return FALSE;
+  }
   return TRUE;
 }
 
