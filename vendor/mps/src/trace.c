@@ -221,7 +221,7 @@ static void traceScanPass(Trace trace, Format format, Addr from, Addr to,
  * of the scan method and the window walk (the `scripts` benchmark: 1.1
  * to 1.3 times the CPU time with look-ahead everywhere). */
 #define LOOKAHEAD_MIN_FIXES 16 /* per SCAN_WINDOW bytes */
-#define LOOKAHEAD_MAX (4 * SCAN_WINDOW) /* a vector of 1,024 references */
+#define LOOKAHEAD_MAX (8 * SCAN_WINDOW) /* a vector of 2,047 references */
 
 static Bool traceLookAheadPays(Size fixes, Addr from, Addr to)
 {
