@@ -453,6 +453,14 @@ fn report(columns: &[(&str, &Column)]) {
     row("  code object bytes / code bytes", &|c| {
         format!("{:.2}", c.census.objects.sizes.ratio())
     });
+    row("pool's shared runtime stubs (objects, bytes)", &|c| {
+        let stubs = &c.census.stubs;
+        format!("{}, {}", stubs.objects, stubs.total_bytes)
+    });
+    row("  all code object bytes / code bytes", &|c| {
+        let all = c.census.objects.total_bytes + c.census.stubs.total_bytes;
+        format!("{:.3}", all as f64 / c.census.objects.code_bytes as f64)
+    });
     row("sidecar bytes", &|c| {
         c.census.objects.sidecar.bytes.to_string()
     });
@@ -468,19 +476,19 @@ fn report(columns: &[(&str, &Column)]) {
     row("relocations re-encoded by the collection", &|c| {
         c.relink.sites_relinked.to_string()
     });
-    row("code objects scanned / relinked", &|c| {
+    row("code objects scanned / relinked (and stubs)", &|c| {
         format!(
             "{} / {}",
             c.relink.objects_scanned, c.relink.objects_relinked
         )
     });
-    row("code objects moved (bytes)", &|c| {
+    row("code objects moved, and stubs (bytes)", &|c| {
         format!("{} ({})", c.relink.objects_moved, c.relink.bytes_moved)
     });
     row("code objects freed (bytes)", &|c| {
         format!("{} ({})", c.relink.objects_freed, c.relink.bytes_freed)
     });
-    row("code objects pinned (alive, not moved)", &|c| {
+    row("code objects pinned, and stubs (not moved)", &|c| {
         // A full collection condemns everything: what it scanned and did
         // not move was pinned by an ambiguous reference.
         c.relink

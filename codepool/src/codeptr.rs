@@ -9,7 +9,7 @@ use core::sync::atomic::{fence, AtomicU32, Ordering};
 use mps::sys::mps_arena_has_addr;
 use mps::{Handle, Object, Ref, ScanState};
 
-use crate::format::{PoolContext, POOL_DATA_AT};
+use crate::format::{self, PoolContext, POOL_AT};
 use crate::func::{CodeRef, JitFn};
 use crate::pool::{assert_jit_thread, keep_alive};
 use crate::publish::exec_address;
@@ -258,8 +258,12 @@ impl<F: JitFn> CodePtr<F> {
 /// pool's context, which lives as long as any of its objects).
 #[inline(always)]
 unsafe fn context_of<'a>(write: usize) -> &'a PoolContext {
-    // SAFETY: the caller's guarantee; installation wrote `pool_data`.
-    unsafe { &*(((write + POOL_DATA_AT) as *const u64).read_unaligned() as *const PoolContext) }
+    // SAFETY: the caller's guarantee; installation wrote `pool`, the
+    // number of the pool's context, registered while the object lives.
+    unsafe {
+        let id = ((write + POOL_AT) as *const u16).read_unaligned();
+        format::context(id).expect("codepool: a code object of no pool")
+    }
 }
 
 impl<F: JitFn> Default for CodePtr<F> {

@@ -5,13 +5,14 @@
 //! of:
 //!
 //! ```text
-//! code object      tag MAGIC ("CPO3"), the layout::Header, sized by
+//! code object      tag MAGIC ("CPO4"), the layout::Header, sized by
 //!                  Header::total_size (u32 at offset 4)
 //! forwarding       tag FORWARD ("CPFW"); the new address in the u64 at
 //! marker           offset 8 (where the header keeps linked_at); total_size
 //!                  left in place at offset 4, so skip sizes it like the
-//!                  object it replaced; pool_data (offset 16) and the
-//!                  unwind record (offset 24) left in place
+//!                  object it replaced; the unwind record (offset 16), the
+//!                  pool's number (offset 20) and the count block left in
+//!                  place
 //! pad              tag PAD ("CPPD"); its size in the u64 at offset 8. The
 //!                  format's alignment is at least 16 (16 by default), so
 //!                  a pad is at least 16 bytes and a multiple of 16:
@@ -37,7 +38,10 @@
 //!   targets, relative to the address the object was last linked for: the
 //!   target object's start is the decoded address minus the entry's
 //!   offset, [`layout::direct_target`]), storing a changed target back
-//!   into the field and a redirected offset into the sidecar entry; then,
+//!   into the field and a redirected offset into the sidecar entry (in
+//!   the entry's width; a Direct site whose width cannot hold the new
+//!   offset is bound to the redefinition's forwarder instead,
+//!   `Redirect::forward`); then,
 //!   if the object moved or a
 //!   reference changed, re-encodes every site for the object's current
 //!   execute-view address ([`layout::relink_from_table`]); an object
@@ -57,11 +61,15 @@
 //!
 //! Format methods receive addresses only. The pool's per-pool data
 //! ([`PoolContext`]: the distance from the write view to the execute view,
-//! and the statistics counters) is found through the `pool_data` word of
-//! each object's header, which installation sets and copies carry along.
-//! The context is owned by the [`CodePool`](crate::CodePool) and freed only
-//! after the MPS pool is destroyed, so every object the collector can show
-//! to these methods points to a live context.
+//! and the statistics counters) is found through the pool's number,
+//! which installation writes into each object's header (the 16-bit
+//! `Header::pool`; copies carry it along), in a process-wide table of
+//! [`MAX_POOLS`] entries ([`register`], [`context`]). A number is taken
+//! when a [`CodePool`](crate::CodePool) is created and given back, and
+//! the context freed, only after the MPS pool is destroyed, so every
+//! object the collector can show to these methods names a live context.
+//! (The number replaced an 8-byte pointer in the header: issue 19, code
+//! density.)
 
 use core::cell::{Cell, RefCell};
 use core::ffi::c_void;
@@ -89,13 +97,63 @@ const TAG_AT: usize = 0;
 const WORD_AT: usize = layout::LINKED_AT;
 /// Offset of `Header::total_size`.
 const TOTAL_SIZE_AT: usize = layout::TOTAL_SIZE_AT;
-/// Offset of `Header::pool_data`.
-pub(crate) const POOL_DATA_AT: usize = layout::POOL_DATA_AT;
+/// Offset of `Header::pool`.
+pub(crate) const POOL_AT: usize = layout::POOL_AT;
 
 static_assertions::const_assert_eq!(WORD_AT, 8);
 static_assertions::const_assert!(TOTAL_SIZE_AT + 4 <= WORD_AT);
-static_assertions::const_assert!(HEADER_SIZE % MIN_ALIGN == 0);
+// A marker overwrites the tag and the word at 8, and keeps the rest.
+static_assertions::const_assert!(WORD_AT + 8 <= layout::UNWIND_AT);
+static_assertions::const_assert!(WORD_AT + 8 <= POOL_AT);
+static_assertions::const_assert!(HEADER_SIZE <= MIN_ALIGN * 2);
 static_assertions::const_assert!(MIN_ALIGN >= 16);
+
+/// How many code pools may exist at once in a process (numbers
+/// `1..MAX_POOLS`; 0 is no pool, as in an image from `layout`).
+pub const MAX_POOLS: usize = 4096;
+
+/// The contexts of the live code pools, by number (see the module docs).
+static POOLS: [AtomicPtr<PoolContext>; MAX_POOLS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_POOLS];
+
+/// Gives `context` a number under which [`context`] finds it until
+/// [`unregister`]; `None` when [`MAX_POOLS`]` - 1` pools exist.
+///
+/// The context must stay at its address until it is unregistered.
+pub(crate) fn register(context: *const PoolContext) -> Option<u16> {
+    let context = context.cast_mut();
+    (1..MAX_POOLS).find_map(|i| {
+        POOLS[i]
+            .compare_exchange(
+                core::ptr::null_mut(),
+                context,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+            .then_some(i as u16)
+    })
+}
+
+/// Gives back the number `id` ([`register`]): no object of its pool may
+/// remain (its MPS pool is destroyed).
+pub(crate) fn unregister(id: u16) {
+    POOLS[usize::from(id)].store(core::ptr::null_mut(), Ordering::Release);
+}
+
+/// The context registered under `id`, or `None`.
+///
+/// # Safety
+///
+/// The context must be used only while it stays registered (for format
+/// methods: while an object of its pool exists).
+#[inline(always)]
+pub(crate) unsafe fn context<'a>(id: u16) -> Option<&'a PoolContext> {
+    let p = POOLS.get(usize::from(id))?.load(Ordering::Acquire);
+    // SAFETY: a registered context stays at its address and alive until
+    // it is unregistered (the caller's guarantee).
+    unsafe { p.cast_const().as_ref() }
+}
 
 /// What a pool's format methods have done, since the pool was created.
 /// Updated with the world stopped by the collecting thread only; read by
@@ -113,7 +171,8 @@ pub(crate) struct Counters {
     pub scan_nanos: AtomicU64,
 }
 
-/// The per-pool data that format methods reach through `Header::pool_data`.
+/// The per-pool data that format methods reach through `Header::pool`
+/// ([`context`]).
 #[derive(Debug)]
 pub(crate) struct PoolContext {
     /// exec = write + delta.
@@ -142,6 +201,12 @@ pub(crate) struct Redirect {
     pub old_offset: u32,
     pub new: *const AtomicPtr<u8>,
     pub new_offset: u32,
+    /// Null when `new_offset` is [`sidecar::DIRECT_DEFAULT_OFFSET`], else
+    /// the slot of a forwarder (`layout::forwarder`: a jump to the new
+    /// entry, at offset `DIRECT_DEFAULT_OFFSET`), held like the others:
+    /// the target of the Direct sites whose offset field cannot hold
+    /// `new_offset` (`sidecar::direct_fits`).
+    pub forward: *const AtomicPtr<u8>,
 }
 
 impl PoolContext {
@@ -354,8 +419,8 @@ pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
         let p = old as usize;
         // SAFETY: the collector has copied the code object at `old` to
         // `new` and now owns the old copy: its header (HEADER_SIZE bytes)
-        // is ours to overwrite. `pool_data` was set at installation and
-        // points to the live context of the pool that owns the object.
+        // is ours to overwrite. `pool` was set at installation to the
+        // number of the live context of the pool that owns the object.
         unsafe {
             if read_u32(p, TAG_AT) != MAGIC {
                 fatal(
@@ -364,7 +429,10 @@ pub(crate) unsafe extern "C" fn forward(old: mps_addr_t, new: mps_addr_t) {
                     p,
                 );
             }
-            let context = &*(read_u64(p, POOL_DATA_AT) as *const PoolContext);
+            let id = ((p + POOL_AT) as *const u16).read_unaligned();
+            let Some(context) = self::context(id) else {
+                fatal("forward", "a code object of no pool", p);
+            };
             PoolContext::add(&context.counters.objects_moved, 1);
             PoolContext::add(
                 &context.counters.bytes_moved,
@@ -456,9 +524,11 @@ fn scan_object<'c>(
         Ok(header) => header,
         Err(_) => fatal("scan", "a code object with an invalid header", addr),
     };
-    // SAFETY: `pool_data` was set at installation to the pool's context,
-    // which outlives every object of the pool (see the module docs).
-    let ctx: &'c PoolContext = unsafe { &*(header.pool_data as *const PoolContext) };
+    // SAFETY: `pool` was set at installation to the pool's number, whose
+    // context outlives every object of the pool (see the module docs).
+    let Some(ctx): Option<&'c PoolContext> = (unsafe { self::context(header.pool) }) else {
+        fatal("scan", "a code object of no pool", addr);
+    };
     *context = Some(ctx);
     let exec = addr.wrapping_add_signed(ctx.delta);
     let moved = header.linked_at != exec as u64;
@@ -495,7 +565,7 @@ fn scan_object<'c>(
                     .try_into()
                     .expect("four bytes"),
             );
-            match redirected(state, r, offset, redirects) {
+            match redirected(state, r, offset, redirects, |_| true) {
                 Ok(Some((new, new_offset))) => {
                     object[at..at + 8].copy_from_slice(&(new as u64).to_ne_bytes());
                     object[offset_at..offset_at + 4].copy_from_slice(&new_offset.to_ne_bytes());
@@ -585,6 +655,7 @@ fn scan_direct(
     let mut changed = false;
     let mut at = sidecar::DecoderState::default();
     loop {
+        let tag_at = at.position();
         let mut decoder = sidecar::resume(sidecar, at);
         let entry = match decoder.next() {
             None => break,
@@ -609,11 +680,14 @@ fn scan_direct(
         }
         let (mut base, mut new_offset) = (r as usize, offset);
         if let Some(redirects) = redirects {
-            if let Some((new, o)) = redirected(state, r, offset, redirects)? {
+            // The entry's offset field keeps its width: a new offset it
+            // cannot hold goes through the redefinition's forwarder.
+            let width = sidecar::direct_width_of(sidecar[tag_at]);
+            let fits = |o| sidecar::direct_fits(width, o);
+            if let Some((new, o)) = redirected(state, r, offset, redirects, fits)? {
                 (base, new_offset) = (new as usize, o);
                 let end = at.position();
-                sidecar[end - sidecar::DIRECT_OFFSET_SIZE..end]
-                    .copy_from_slice(&new_offset.to_le_bytes());
+                sidecar::write_direct_offset(&mut sidecar[end - width..end], new_offset);
             }
         }
         if base != old || new_offset != offset {
@@ -640,6 +714,7 @@ fn redirected(
     base: mps_addr_t,
     offset: u32,
     redirects: &[Redirect],
+    fits: impl Fn(u32) -> bool,
 ) -> Result<Option<(mps_addr_t, u32)>, mps_res_t> {
     for r in redirects {
         if r.old_offset != offset {
@@ -656,12 +731,24 @@ fn redirected(
         if old_now != base {
             continue;
         }
+        let (new, new_offset) = if fits(r.new_offset) {
+            (new, r.new_offset)
+        } else if !r.forward.is_null() {
+            // SAFETY: as above (the forwarder's slot, when there is one).
+            (unsafe { &*r.forward }, sidecar::DIRECT_DEFAULT_OFFSET)
+        } else {
+            fatal(
+                "scan",
+                "a redefinition with no forwarder for a narrow Direct site",
+                base as usize,
+            )
+        };
         let mut new_now = new.load(Ordering::Relaxed) as mps_addr_t;
         let res = state.fix12(&mut new_now);
         if res != MPS_RES_OK as mps_res_t {
             return Err(res);
         }
-        return Ok(Some((new_now, r.new_offset)));
+        return Ok(Some((new_now, new_offset)));
     }
     Ok(None)
 }
@@ -669,7 +756,8 @@ fn redirected(
 /// The pool's reclaim hook (`mpsx_pool_reclaim_hook`): `[base, limit)` is
 /// a run of blocks the collector is about to free or pad over, so every
 /// code object in it (tag MAGIC; moved objects left markers, tag FORWARD)
-/// is dead: count it as freed and withdraw its unwind record
+/// is dead: count it as freed (unless it is one of the pool's own stubs,
+/// `Header::pool_stub`) and withdraw its unwind record
 /// ([`crate::unwind`]). `closure` is the pool's [`PoolContext`].
 pub(crate) unsafe extern "C" fn reclaimed(
     closure: *mut c_void,
@@ -690,8 +778,14 @@ pub(crate) unsafe extern "C" fn reclaimed(
                 fatal("reclaim", "a block with an invalid size", p);
             }
             if tag == MAGIC {
-                objects += 1;
-                bytes += size as u64;
+                // SAFETY: a dead code object of `size` bytes, readable.
+                let object = unsafe { core::slice::from_raw_parts(p as *const u8, size) };
+                // The pool's own stubs (forwarders of redefinitions) are
+                // not installed objects: not counted, as in the census.
+                if !Header::read(object).is_ok_and(|h| h.pool_stub) {
+                    objects += 1;
+                    bytes += size as u64;
+                }
                 if context.unwind {
                     // SAFETY: a dead code object of this pool, which
                     // records unwind tables; readable.
@@ -745,23 +839,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn forward_keeps_the_size_and_records_the_move() {
-        let context = PoolContext {
+    fn test_context() -> PoolContext {
+        PoolContext {
             delta: 0,
             arena: 0,
             code_ptrs: AtomicU64::new(0),
             redirects: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
             unwind: false,
-        };
+        }
+    }
+
+    #[test]
+    fn pools_are_found_by_number_until_unregistered() {
+        let (a, b) = (test_context(), test_context());
+        let ia = register(&a).expect("a free number");
+        let ib = register(&b).expect("a free number");
+        assert!(ia != 0 && ib != 0 && ia != ib);
+        // SAFETY: both stay registered (and alive) while used.
+        unsafe {
+            assert!(core::ptr::eq(context(ia).unwrap(), &a));
+            assert!(core::ptr::eq(context(ib).unwrap(), &b));
+            assert!(context(0).is_none());
+        }
+        unregister(ia);
+        // SAFETY: as above.
+        unsafe {
+            assert!(context(ia).is_none_or(|c| !core::ptr::eq(c, &a)));
+        }
+        unregister(ib);
+    }
+
+    #[test]
+    fn forward_keeps_the_size_and_records_the_move() {
+        let context = test_context();
+        let id = register(&context).expect("a free number");
         let mut block = Block([0; 128]);
         let header = Header {
             magic: MAGIC,
             version: layout::VERSION,
             total_size: 112,
             align: 16,
-            pool_data: &context as *const PoolContext as u64,
+            pool: id,
             ..Header::default()
         };
         header.write(&mut block.0);
@@ -775,5 +894,6 @@ mod tests {
         }
         assert_eq!(context.counters.objects_moved.load(Ordering::Relaxed), 1);
         assert_eq!(context.counters.bytes_moved.load(Ordering::Relaxed), 112);
+        unregister(id);
     }
 }

@@ -3,11 +3,13 @@
 //! A code object is one block of memory:
 //!
 //! ```text
-//! offset 0        Header (32 bytes, see [`Header`]; it points to the count
-//!                 block, from whose counts the offsets below are derived)
+//! offset 0        Header (22 bytes, see [`Header`])
+//! 22              the count block: the code's size, flags, and counts, as
+//!                 varints (usually 9 or 10 bytes), from which the offsets
+//!                 below are derived
 //! code_offset     machine code (.text), then the read-only data it needs
-//!                 (the header rounded up to the object's alignment, at
-//!                 least 16: 32)
+//!                 (the end of the count block rounded up to the object's
+//!                 alignment, at least 16: usually 32)
 //! got_offset      GOT slots, 8 bytes each (right after the code, unaligned)
 //! stub_offset     stubs for far calls, 6 bytes each
 //! target_offset   target table: one TargetRecord per distinct target that
@@ -16,9 +18,8 @@
 //!                 Runtime (8 bytes each)
 //! entry_offset    entry-point table: offset of each exported function, u16
 //!                 when the code ends within 64 KiB of the start, else u32
+//!                 (none for an object whose one function starts its code)
 //! sidecar_offset  the relocation sidecar (see crate::sidecar)
-//! counts_offset   the count block: the code's size, flags, and counts, as
-//!                 varints (usually 9 bytes)
 //! total_size      (a multiple of 16)
 //! ```
 //!
@@ -72,6 +73,13 @@
 //! and a relaxable GOT-relative site whose target is always in reach gets
 //! no GOT slot.
 //!
+//! An executable pool binds the calls to a runtime function (which lies
+//! out of reach of code memory) to its shared stub for that function,
+//! [`runtime_stub`]: a code object of its own, so the calls are Direct
+//! sites and the calling object needs no record or stub for the function.
+//! A redefinition may add a [`forwarder`], a code object of one Direct
+//! jump. Both are flagged [`Header::pool_stub`].
+//!
 //! Other kinds must reach their target directly; a 32-bit field that cannot
 //! is a [`RelinkError`].
 //!
@@ -106,24 +114,26 @@ use crate::sidecar::{
     self, DecodeError, EncodeError, Entry, Sidecar, SidecarStats, Target, TargetClass,
 };
 
-/// `Header::magic`: `"CPO3"` in little-endian byte order (the third
-/// layout: the 32-byte header and the count block below).
-pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO3");
+/// `Header::magic`: `"CPO4"` in little-endian byte order (the fourth
+/// layout: the 22-byte header and the count block right after it).
+pub const MAGIC: u32 = u32::from_le_bytes(*b"CPO4");
 /// `Header::version` of this layout (implied by [`MAGIC`]).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Size of the fixed header in the image (its encoding; [`Header`] is
-/// the decoded form, which adds the count block).
-pub const HEADER_SIZE: usize = 32;
+/// the decoded form, which adds the count block at [`COUNTS_AT`]).
+pub const HEADER_SIZE: usize = 22;
 /// Offset of `total_size` (`u32`) in the image.
 pub const TOTAL_SIZE_AT: usize = 4;
 /// Offset of `linked_at` (`u64`) in the image.
 pub const LINKED_AT: usize = 8;
-/// Offset of `pool_data` (`u64`) in the image.
-pub const POOL_DATA_AT: usize = 16;
 /// Offset of `unwind` (`u32`) in the image.
-pub const UNWIND_AT: usize = 24;
-/// Offset of `counts_offset` (`u32`) in the image.
-pub const COUNTS_AT: usize = 28;
+pub const UNWIND_AT: usize = 16;
+/// Offset of `pool` (`u16`) in the image.
+pub const POOL_AT: usize = 20;
+/// Offset of the count block in the image (right after the fixed header).
+pub const COUNTS_AT: usize = HEADER_SIZE;
+/// The shortest count block (nine one-byte varints).
+const MIN_COUNTS_LEN: usize = 9;
 /// Size of one GOT slot.
 pub const GOT_SLOT_SIZE: usize = 8;
 /// Size of one stub (an indirect jump through the target's address word,
@@ -145,6 +155,15 @@ const DIRECT_FLAG: u32 = 1 << 5;
 /// Bits 6-7 of the count block's flags: the width of Heap records'
 /// offsets, 0, 1, 2 or 4 bytes ([`Header::heap_offset_width`]).
 const HEAP_WIDTH_SHIFT: u32 = 6;
+/// Bit of the count block's flags: the object is a pool's own stub, a
+/// shared stub for a runtime function or a forwarder
+/// ([`Header::pool_stub`], [`runtime_stub`], [`forwarder`]).
+const POOL_STUB_FLAG: u32 = 1 << 8;
+/// Offset of the entry point of a shared runtime stub ([`runtime_stub`]).
+pub const RUNTIME_STUB_ENTRY: u32 = 32;
+/// The code of a shared runtime stub ([`runtime_stub`]): `jmp [rip+0]`,
+/// then the 8-byte address it jumps to.
+const RUNTIME_STUB_JUMP: [u8; 6] = [0xff, 0x25, 0, 0, 0, 0];
 /// Smallest alignment of a code object (code sections want 16).
 pub const MIN_ALIGN: u32 = 16;
 
@@ -159,26 +178,29 @@ fn stub_code(stub: u32, word: u32) -> [u8; STUB_SIZE] {
 }
 
 /// The header of a code object, decoded. The image holds it in
-/// [`HEADER_SIZE`] (32) bytes at offset 0, native-endian (images never
-/// leave the process), and a count block after the sidecar:
+/// [`HEADER_SIZE`] (22) bytes at offset 0, native-endian (images never
+/// leave the process), and a count block right after it:
 ///
 /// ```text
 ///  0 magic u32         4 total_size u32     8 linked_at u64
-/// 16 pool_data u64    24 unwind u32        28 counts_offset u32
+/// 16 unwind u32       20 pool u16
 ///
-/// counts_offset: code_size, flags (log2 align in bits 0-3, code_got 4,
-///                direct 5), entry_count, got_count, stub_count,
-///                code_targets, heap_targets, runtime_targets, sidecar_len
-///                (unsigned LEB128 varints, one byte each below 128)
+/// 22 (count block): code_size, flags (log2 align in bits 0-3, code_got 4,
+///                direct 5, Heap offset width 6-7), entry_count, got_count,
+///                stub_count, code_targets, heap_targets, runtime_targets,
+///                sidecar_len (unsigned LEB128 varints, one byte each below
+///                128)
 /// ```
 ///
 /// The fixed part holds what the format methods and the pool read or
-/// write in place (the tag, the size, the last link address, the pool's
-/// data, the unwind record); the count block, which never changes once
+/// write in place (the tag, the size, the last link address, the unwind
+/// record, the pool's number); the count block, which never changes once
 /// laid out, what describes the regions. Every region's offset is derived
-/// from the counts ([`Header::derive`]): they follow each other with no
-/// padding beyond their own alignment, and the count block must lie right
-/// after the sidecar. All offsets are from the start of the object.
+/// from the counts ([`Header::derive`]): the code starts at the end of
+/// the count block rounded up to the object's alignment (32 when the
+/// count block takes at most 10 bytes and the alignment is 16), and the
+/// regions after it follow each other with no padding. All offsets are
+/// from the start of the object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// [`MAGIC`].
@@ -197,6 +219,10 @@ pub struct Header {
     pub entry_offset: u32,
     /// Number of entry points.
     pub entry_count: u32,
+    /// The object's one entry point is the start of its code, and the
+    /// entry-point table is empty (the count block's entry count is 0;
+    /// otherwise it is `entry_count + 1`).
+    pub implicit_entry: bool,
     /// Offset of the machine code (derived: the header rounded up to
     /// `align`).
     pub code_offset: u32,
@@ -225,10 +251,10 @@ pub struct Header {
     /// Size of the sidecar in bytes.
     pub sidecar_len: u32,
     /// Zero in an image from [`layout`]; owned by the executable pool
-    /// afterwards, which keeps here the address of its per-pool data (the
-    /// format methods of the collector receive nothing but addresses; see
-    /// `crate::format`). Never a reference, never relinked.
-    pub pool_data: u64,
+    /// afterwards, which keeps here its number, under which the format
+    /// methods of the collector (which receive nothing but addresses)
+    /// find its per-pool data (see `crate::format`). Never relinked.
+    pub pool: u16,
     /// Zero in an image from [`layout`]; owned by the executable pool
     /// afterwards: the index plus one of the object's unwind record
     /// (`crate::unwind`), 0 for none.
@@ -245,10 +271,11 @@ pub struct Header {
     /// the fewest that hold every one; bits 6-7 of the count block's
     /// flags). A Heap record takes its word and this many bytes.
     pub heap_offset_width: u32,
-    /// Offset of the count block (derived; stored in the fixed header so
-    /// that it can be found).
-    pub counts_offset: u32,
-    /// Size of the count block (derived).
+    /// The object is a code pool's own stub: its shared stub for one
+    /// runtime function ([`runtime_stub`]) or a redefinition's forwarder
+    /// ([`forwarder`]) (a bit of the count block's flags).
+    pub pool_stub: bool,
+    /// Size of the count block, at [`COUNTS_AT`] (derived).
     pub counts_len: u32,
 }
 
@@ -541,14 +568,13 @@ impl Header {
         if u32_at(0) != MAGIC {
             return Err(RelinkError::BadHeader("bad magic"));
         }
-        let counts_offset = u32_at(COUNTS_AT);
         let total_size = u32_at(TOTAL_SIZE_AT);
-        if counts_offset < HEADER_SIZE as u32 || counts_offset >= total_size {
+        if total_size as usize <= COUNTS_AT {
             return Err(RelinkError::BadHeader("count block outside the object"));
         }
         let bad = || RelinkError::BadHeader("bad count block");
         let counts = image
-            .get(counts_offset as usize..total_size as usize)
+            .get(COUNTS_AT..total_size as usize)
             .ok_or(RelinkError::BadHeader("object larger than the image"))?;
         // Nine varints, nearly always one byte each: a fast path for those
         // (relinking reads the header on every pass).
@@ -575,10 +601,14 @@ impl Header {
                 }
             }
         }
-        let [code_size, flags, entry_count, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
+        let [code_size, flags, entries, got_count, stub_count, code_targets, heap_targets, runtime_targets, sidecar_len] =
             values;
+        let (entry_count, implicit_entry) = match entries {
+            0 => (1, true),
+            n => (n - 1, false),
+        };
         let log2 = flags & 0xf;
-        if flags >> 8 != 0 {
+        if flags >> 9 != 0 {
             return Err(RelinkError::BadHeader("bad flags"));
         }
         if !(MIN_ALIGN.trailing_zeros()..=crate::elf::MAX_ALIGN.trailing_zeros()).contains(&log2) {
@@ -589,14 +619,16 @@ impl Header {
             version: VERSION,
             total_size,
             linked_at: u64_at(LINKED_AT),
-            pool_data: u64_at(POOL_DATA_AT),
+            pool: u16::from_ne_bytes(raw[POOL_AT..POOL_AT + 2].try_into().expect("2 bytes")),
             unwind: u32_at(UNWIND_AT),
             code_size,
             align: 1 << log2,
             code_got: flags & CODE_GOT_FLAG != 0,
             direct: flags & DIRECT_FLAG != 0,
             heap_offset_width: [0, 1, 2, 4][(flags >> HEAP_WIDTH_SHIFT) as usize & 3],
+            pool_stub: flags & POOL_STUB_FLAG != 0,
             entry_count,
+            implicit_entry,
             got_count,
             stub_count,
             code_targets,
@@ -608,11 +640,6 @@ impl Header {
         header
             .derive_regions(pos as u64)
             .map_err(|_| RelinkError::BadHeader("regions extend past 4 GiB"))?;
-        if header.counts_offset != counts_offset || header.counts_len as usize != pos {
-            return Err(RelinkError::BadHeader(
-                "count block inconsistent with the counts",
-            ));
-        }
         header.check(image.len())?;
         Ok(header)
     }
@@ -629,11 +656,16 @@ impl Header {
         let flags = self.align.trailing_zeros()
             | if self.code_got { CODE_GOT_FLAG } else { 0 }
             | if self.direct { DIRECT_FLAG } else { 0 }
+            | if self.pool_stub { POOL_STUB_FLAG } else { 0 }
             | heap_width << HEAP_WIDTH_SHIFT;
         [
             self.code_size,
             flags,
-            self.entry_count,
+            if self.implicit_entry {
+                0
+            } else {
+                self.entry_count + 1
+            },
             self.got_count,
             self.stub_count,
             self.code_targets,
@@ -643,22 +675,21 @@ impl Header {
         ]
     }
 
-    /// Encodes the count block at `counts_offset` of `image`, which must
+    /// Encodes the count block at [`COUNTS_AT`] of `image`, which must
     /// hold it ([`layout`] sizes images so).
     fn write_counts(&self, image: &mut [u8]) {
         let mut out = Vec::with_capacity(self.counts_len as usize);
         for v in self.count_values() {
             sidecar::put_varint(&mut out, u64::from(v));
         }
-        let at = self.counts_offset as usize;
-        image[at..at + out.len()].copy_from_slice(&out);
+        image[COUNTS_AT..COUNTS_AT + out.len()].copy_from_slice(&out);
     }
 
     /// Computes the regions' offsets from the counts and sizes: the code
-    /// at the header rounded up to `align`; then the GOT, the stubs, the
-    /// target table, the entry table, the sidecar and the count block,
-    /// each right after the previous one, unaligned. Fails when they would
-    /// pass 4 GiB.
+    /// at the end of the count block rounded up to `align`; then the GOT,
+    /// the stubs, the target table, the entry table and the sidecar, each
+    /// right after the previous one, unaligned. Fails when they would pass
+    /// 4 GiB.
     pub fn derive(&mut self) -> Result<(), LayoutError> {
         let counts_len: u64 = self
             .count_values()
@@ -671,7 +702,7 @@ impl Header {
     /// [`Header::derive`] for a count block of `counts_len` bytes.
     fn derive_regions(&mut self, counts_len: u64) -> Result<(), LayoutError> {
         let c = u64::from;
-        let code_offset = align_up(HEADER_SIZE as u64, c(self.align));
+        let code_offset = align_up(COUNTS_AT as u64 + counts_len, c(self.align));
         let got_offset = code_offset + c(self.code_size);
         let stub_offset = got_offset + c(self.got_count) * GOT_SLOT_SIZE as u64;
         let target_offset = stub_offset + c(self.stub_count) * STUB_SIZE as u64;
@@ -680,11 +711,9 @@ impl Header {
             + c(self.runtime_targets) * RUNTIME_RECORD_SIZE as u64;
         let entry_offset = target_offset + target_len;
         let entry_width = Header::entry_width_for(code_offset + c(self.code_size));
-        let sidecar_offset = entry_offset + entry_width * c(self.entry_count);
-        let counts_offset = sidecar_offset + c(self.sidecar_len);
+        let sidecar_offset = entry_offset + entry_width * c(self.table_entries());
         let n = |v: u64| u32::try_from(v).map_err(|_| LayoutError::TooLarge);
-        n(counts_offset + counts_len)?;
-        self.counts_offset = n(counts_offset)?;
+        n(sidecar_offset + c(self.sidecar_len))?;
         self.counts_len = n(counts_len)?;
         self.code_offset = n(code_offset)?;
         self.got_offset = n(got_offset)?;
@@ -705,9 +734,18 @@ impl Header {
         put(0, &self.magic.to_ne_bytes());
         put(TOTAL_SIZE_AT, &self.total_size.to_ne_bytes());
         put(LINKED_AT, &self.linked_at.to_ne_bytes());
-        put(POOL_DATA_AT, &self.pool_data.to_ne_bytes());
         put(UNWIND_AT, &self.unwind.to_ne_bytes());
-        put(COUNTS_AT, &self.counts_offset.to_ne_bytes());
+        put(POOL_AT, &self.pool.to_ne_bytes());
+    }
+
+    /// Number of entries in the entry-point table (none when the entry
+    /// is implicit, [`Header::implicit_entry`]).
+    pub fn table_entries(&self) -> u32 {
+        if self.implicit_entry {
+            0
+        } else {
+            self.entry_count
+        }
     }
 
     /// Size of an entry of the entry-point table: 2 bytes when the code
@@ -737,10 +775,10 @@ impl Header {
         u64::from(self.got_offset) + u64::from(self.got_count) * GOT_SLOT_SIZE as u64
     }
 
-    /// End of the last region (the count block); `total_size` may add
+    /// End of the last region (the sidecar); `total_size` may add
     /// rounding.
     pub fn end(&self) -> u64 {
-        u64::from(self.counts_offset) + u64::from(self.counts_len)
+        u64::from(self.sidecar_offset) + u64::from(self.sidecar_len)
     }
 
     /// Checks that the object, whose regions [`Header::read`] derived,
@@ -762,14 +800,15 @@ impl Header {
     }
 
     /// Where the object's bytes go, from the header alone (the count
-    /// block counts as header). What lies past the count block (up to
-    /// `total_size`) counts as rounding.
+    /// block counts as header, the bytes between it and the code as
+    /// padding). What lies past the sidecar (up to `total_size`) counts
+    /// as rounding.
     pub fn sizes(&self) -> Sizes {
         let n = |v: u32| v as usize;
         let end = self.end() as usize;
         let mut sizes = Sizes {
             header: HEADER_SIZE + n(self.counts_len),
-            entry_table: self.entry_width() * n(self.entry_count),
+            entry_table: self.entry_width() * n(self.table_entries()),
             code: n(self.code_size),
             got: GOT_SLOT_SIZE * n(self.got_count),
             stubs: STUB_SIZE * n(self.stub_count),
@@ -885,6 +924,7 @@ pub struct DirectSite {
 }
 
 /// A name sites are bound to, while an object is laid out.
+#[derive(Clone)]
 struct Bound {
     binding: Binding,
     /// Its target record, once one exists (Heap and Runtime targets
@@ -1165,6 +1205,87 @@ pub fn layout(
     layout_with(obj, &LayoutOptions::default(), bind)
 }
 
+/// The image of a code pool's shared stub for the runtime function at
+/// `address`, named `name`: one entry point, whose code jumps to the
+/// address (`jmp [rip+0]`, then the address), and nothing to relink. A
+/// pool installs one per runtime function that its objects call, and
+/// binds their calls to it as to a function of another code object
+/// (Direct sites in code memory), where each object would otherwise
+/// hold a Runtime record and a stub of its own (issue 19, code density).
+pub fn runtime_stub(name: &str, address: u64) -> CodeImage {
+    let mut code = RUNTIME_STUB_JUMP.to_vec();
+    code.extend_from_slice(&address.to_le_bytes());
+    pool_stub(name, &code, &[])
+}
+
+/// The image of a forwarder: one entry point (named `name`, at
+/// [`RUNTIME_STUB_ENTRY`]) whose code is a Direct jump (`jmp rel32`,
+/// [`Target::Direct`]) to the function at offset `target_offset` of
+/// another code object, which [`link_direct`] sets. A redefinition binds
+/// to it the Direct sites whose offset field cannot hold the new
+/// definition's offset (see `crate::sidecar`); like a runtime stub, a
+/// pool's object ([`Header::pool_stub`]).
+pub fn forwarder(name: &str, target_offset: u32) -> CodeImage {
+    let site = Entry {
+        offset: RUNTIME_STUB_ENTRY + 1,
+        kind: RelocKind::Plt32,
+        addend: -4,
+        target: Target::Direct(target_offset),
+    };
+    pool_stub(name, &[0xe9, 0, 0, 0, 0], &[site])
+}
+
+/// The image of a pool's own object of one entry point (`name`, at
+/// [`RUNTIME_STUB_ENTRY`]), `code`, with the sites `direct` (Direct
+/// sites only; they keep their targets in their fields).
+fn pool_stub(name: &str, code: &[u8], direct: &[Entry]) -> CodeImage {
+    let sidecar = Sidecar::encode(direct).expect("sites apart");
+    let mut header = Header {
+        magic: MAGIC,
+        version: VERSION,
+        align: MIN_ALIGN,
+        code_size: code.len() as u32,
+        entry_count: 1,
+        implicit_entry: true,
+        sidecar_len: sidecar.as_bytes().len() as u32,
+        direct: !direct.is_empty(),
+        pool_stub: true,
+        ..Header::default()
+    };
+    header.derive().expect("a small object");
+    let total = align_up(header.end(), 16);
+    header.total_size = total as u32;
+    let mut bytes = vec![0u8; total as usize];
+    header.write(&mut bytes);
+    let code_offset = header.code_offset as usize;
+    bytes[COUNTS_AT..code_offset].fill(0xcc);
+    header.write_counts(&mut bytes);
+    bytes[code_offset..code_offset + code.len()].copy_from_slice(code);
+    let at = header.sidecar_offset as usize;
+    bytes[at..at + sidecar.as_bytes().len()].copy_from_slice(sidecar.as_bytes());
+    let stats = LayoutStats {
+        sidecar: sidecar.stats(),
+        direct_sites: direct.len(),
+        code_bytes: code.len(),
+        total_bytes: total as usize,
+        sizes: header.sizes(),
+        ..LayoutStats::default()
+    };
+    debug_assert_eq!(Header::read(&bytes), Ok(header));
+    debug_assert_eq!(header.code_offset, RUNTIME_STUB_ENTRY);
+    CodeImage {
+        bytes,
+        header,
+        entries: vec![EntryPoint {
+            name: name.to_owned(),
+            offset: header.code_offset,
+        }],
+        targets: Vec::new(),
+        direct: Vec::new(),
+        stats,
+    }
+}
+
 /// Does a `kind` site with `addend` reach the target bound by `binding`
 /// from everywhere in `range`, itself and the target moving anywhere the
 /// range allows? A 32-bit displacement's reach is an interval, so the ends
@@ -1246,6 +1367,41 @@ pub fn layout_with(
             needs_got: false,
         });
     }
+    // The code starts after the count block, whose size depends on the
+    // counts, some of which depend on where the code starts (the
+    // sidecar's site offsets, the entry table's width): lay out from the
+    // shortest count block, and again from a later start while the count
+    // block does not fit (rarely, and a few times at most: the counts
+    // only grow with the start, and the start grows on every try).
+    let align = u64::from(obj.align().max(MIN_ALIGN));
+    let mut code_offset = align_up((COUNTS_AT + MIN_COUNTS_LEN) as u64, align);
+    loop {
+        let placed = place(
+            obj,
+            options,
+            bound_names.clone(),
+            class_records.clone(),
+            code_offset,
+        )?;
+        match placed {
+            Ok(image) => return Ok(image),
+            Err(later) => code_offset = later.max(code_offset + align),
+        }
+    }
+}
+
+/// [`layout_with`] once the externals are bound, with the code at
+/// `code_offset`: the image, or `Err` with the later start the count
+/// block needs.
+fn place(
+    obj: &LoadedObject,
+    options: &LayoutOptions,
+    mut bound_names: Vec<Bound>,
+    mut class_records: [Vec<(usize, TargetRecord)>; 3],
+    code_offset: u64,
+) -> Result<Result<CodeImage, u64>, LayoutError> {
+    let too_large = |_| LayoutError::TooLarge;
+    let externals = obj.externals().len();
     // Own functions bound by name: their names (bound names from
     // `externals` on) and, by symbol index, their bound names.
     let mut own_names: Vec<String> = Vec::new();
@@ -1254,7 +1410,6 @@ pub fn layout_with(
 
     let align = obj.align().max(MIN_ALIGN);
     let functions: Vec<_> = obj.functions().collect();
-    let code_offset = align_up(HEADER_SIZE as u64, u64::from(align));
     let code_size = obj.image().len() as u64;
     let got_offset = code_offset + code_size;
     if got_offset > u64::from(u32::MAX) {
@@ -1477,6 +1632,7 @@ pub fn layout_with(
         version: VERSION,
         align,
         entry_count: functions.len() as u32,
+        implicit_entry: functions.len() == 1 && functions[0].offset == 0,
         code_size: code_size as u32,
         got_count: got_count as u32,
         stub_count: stub_count as u32,
@@ -1502,6 +1658,9 @@ pub fn layout_with(
         ..Header::default()
     };
     header.derive()?;
+    if u64::from(header.code_offset) != code_offset {
+        return Ok(Err(u64::from(header.code_offset)));
+    }
     debug_assert_eq!(u64::from(header.got_offset), got_offset);
     let total = align_up(header.end(), 16);
     header.total_size = u32::try_from(total).map_err(too_large)?;
@@ -1512,20 +1671,22 @@ pub fn layout_with(
 
     let mut bytes = vec![0u8; total as usize];
     header.write(&mut bytes);
+    // Padding before the code is int3.
+    bytes[COUNTS_AT..code_offset as usize].fill(0xcc);
     header.write_counts(&mut bytes);
     let mut entry_points = Vec::with_capacity(functions.len());
     for (i, f) in functions.iter().enumerate() {
         let offset = (code_offset + u64::from(f.offset)) as u32;
-        let width = header.entry_width();
-        let at = entry_offset as usize + width * i;
-        bytes[at..at + width].copy_from_slice(&offset.to_le_bytes()[..width]);
+        if !header.implicit_entry {
+            let width = header.entry_width();
+            let at = entry_offset as usize + width * i;
+            bytes[at..at + width].copy_from_slice(&offset.to_le_bytes()[..width]);
+        }
         entry_points.push(EntryPoint {
             name: f.name.clone(),
             offset,
         });
     }
-    // Padding before the code is int3.
-    bytes[HEADER_SIZE..code_offset as usize].fill(0xcc);
     bytes[code_offset as usize..code_end as usize].copy_from_slice(&code);
     // The records, in class order; stubs in the same order, so sorted by
     // the words they jump through (Code targets' GOT slots, in record
@@ -1575,14 +1736,14 @@ pub fn layout_with(
         sizes: header.sizes(),
     };
     debug_assert_eq!(Header::read(&bytes), Ok(header));
-    Ok(CodeImage {
+    Ok(Ok(CodeImage {
         bytes,
         header,
         entries: entry_points,
         targets,
         direct: direct_sites,
         stats,
-    })
+    }))
 }
 
 /// What a relinking did.
@@ -2214,6 +2375,9 @@ pub fn entry_point(image: &[u8], index: u32) -> Result<u32, RelinkError> {
     if index >= header.entry_count {
         return Err(RelinkError::BadHeader("entry point index out of range"));
     }
+    if header.implicit_entry {
+        return Ok(header.code_offset);
+    }
     let width = header.entry_width();
     let at = header.entry_offset as usize + width * index as usize;
     let mut raw = [0u8; 4];
@@ -2259,10 +2423,12 @@ mod tests {
         let h = *image.header();
         assert_eq!(h.magic, MAGIC);
         assert_eq!(h.entry_count, 2);
-        assert_eq!(h.code_offset as usize, HEADER_SIZE);
-        // No padding: code 32..72, no GOT, one stub 72..78, one runtime
-        // record 78..86, two 16-bit entries 86..90, the sidecar, the count
-        // block.
+        // The header 0..22, the count block 22..31, one byte of padding
+        // (int3) to the code's alignment: code 32..72, no GOT, one stub
+        // 72..78, one runtime record 78..86, two 16-bit entries 86..90,
+        // the sidecar.
+        assert_eq!((HEADER_SIZE, h.counts_len), (22, 9));
+        assert_eq!(h.code_offset, 32);
         assert_eq!(
             (h.got_offset, h.stub_offset, h.target_offset, h.entry_offset),
             (72, 72, 78, 86)
@@ -2271,7 +2437,7 @@ mod tests {
         assert_eq!(h.sidecar_offset, 90);
         assert_eq!(u64::from(h.total_size), align_up(h.end(), 16));
         let sizes = image.stats().sizes;
-        assert_eq!(sizes.padding, 0);
+        assert_eq!((sizes.header, sizes.padding), (31, 1));
         assert_eq!(sizes.total, image.len());
         assert_eq!(
             sizes.regions().iter().map(|r| r.1).sum::<usize>(),
@@ -2949,7 +3115,7 @@ mod tests {
         };
         assert_eq!(mutate(0, 0), Some(RelinkError::BadHeader("bad magic")));
         // The previous layouts' magics are refused.
-        for old in [*b"CPOB", *b"CPO2"] {
+        for old in [*b"CPOB", *b"CPO2", *b"CPO3"] {
             assert_eq!(
                 mutate(0, u32::from_le_bytes(old)),
                 Some(RelinkError::BadHeader("bad magic"))
@@ -2959,21 +3125,31 @@ mod tests {
             mutate(TOTAL_SIZE_AT, good.len() as u32 + 16),
             Some(RelinkError::BadHeader("object larger than the image"))
         );
-        for at in [0, 8, h.total_size] {
+        for size in [0, 16, COUNTS_AT as u32] {
             assert_eq!(
-                mutate(COUNTS_AT, at),
+                mutate(TOTAL_SIZE_AT, size),
                 Some(RelinkError::BadHeader("count block outside the object"))
             );
         }
-        // The count block must lie right after the sidecar.
-        assert!(mutate(COUNTS_AT, h.counts_offset - 1).is_some());
-        // The count block: code size 40 (one byte), flags, entry, GOT,
-        // stub, Code, Heap and Runtime counts, the sidecar's length.
-        let c = h.counts_offset as usize;
+        // A size that leaves out the regions.
+        assert_eq!(
+            mutate(TOTAL_SIZE_AT, h.total_size - 16),
+            Some(RelinkError::BadHeader(
+                "regions extend past the end of the object"
+            ))
+        );
+        // The count block, right after the fixed header: code size 40
+        // (one byte), flags, entry, GOT, stub, Code, Heap and Runtime
+        // counts, the sidecar's length; the code starts at 32.
+        let c = COUNTS_AT;
         assert_eq!(h.counts_len, 9);
+        assert_eq!(h.code_offset, 32);
+        assert_eq!(good[c + 9..32], [0xcc]);
+        // (The entry count is stored plus one: 0 stands for one entry
+        // at the code's start and no table.)
         assert_eq!(
             good[c..c + 9],
-            [40, 4, 2, 0, 1, 0, 0, 1, h.sidecar_len as u8]
+            [40, 4, 3, 0, 1, 0, 0, 1, h.sidecar_len as u8]
         );
         let byte = |at: usize, value: u8| {
             let mut bad = good.clone();
@@ -2986,11 +3162,16 @@ mod tests {
                 Some(RelinkError::BadHeader("bad alignment"))
             );
         }
-        // Flags beyond bit 7 (a two-byte varint, which takes in the entry
-        // count's byte).
-        assert_eq!(byte(c + 1, 0x84), Some(RelinkError::BadHeader("bad flags")));
-        // Regions are derived from the counts: a count too large moves the
-        // count block, or makes them pass the end.
+        // Flags beyond bit 8 (a two-byte varint, which takes in the entry
+        // count's byte: bit 9 here).
+        let mut bad = good.clone();
+        bad[c + 1..c + 3].copy_from_slice(&[0x84, 0x04]);
+        assert_eq!(
+            header(&bad).err(),
+            Some(RelinkError::BadHeader("bad flags"))
+        );
+        // Regions are derived from the counts: a count too large moves
+        // the regions, or makes them pass the end.
         assert!(byte(c, 41).is_some()); // code_size
         assert!(byte(c + 4, 2).is_some()); // stub_count
         assert!(byte(c + 7, 0x7f).is_some()); // runtime_targets
@@ -3000,6 +3181,56 @@ mod tests {
         h64.align = 64;
         h64.derive().unwrap();
         assert_eq!(h64.code_offset, 64);
+    }
+
+    #[test]
+    fn a_runtime_stub_jumps_to_its_address_wherever_it_lies() {
+        let image = runtime_stub("rt", EXT);
+        let h = *image.header();
+        assert!(h.pool_stub);
+        assert_eq!(Header::read(image.bytes()), Ok(h));
+        assert_eq!(image.entry("rt"), Some(RUNTIME_STUB_ENTRY));
+        // One entry at the code's start: no entry table.
+        assert!(h.implicit_entry);
+        assert_eq!(h.sizes().entry_table, 0);
+        assert_eq!(entry_point(image.bytes(), 0), Ok(RUNTIME_STUB_ENTRY));
+        assert!(entry_point(image.bytes(), 1).is_err());
+        assert_eq!(h.target_count() + u64::from(h.sidecar_len), 0);
+        // Header and count block (10 bytes: the flags take two), the
+        // code at 32: jmp [rip+0], the address; one entry: 48 bytes.
+        assert_eq!((h.counts_len, image.len()), (10, 48));
+        let code = |b: &[u8]| b[32..46].to_vec();
+        let mut expected = vec![0xff, 0x25, 0, 0, 0, 0];
+        expected.extend_from_slice(&EXT.to_le_bytes());
+        assert_eq!(code(image.bytes()), expected);
+        let mut bytes = image.bytes().to_vec();
+        let stats = relink_from_table(&mut bytes, 0x7000_0000, 0).unwrap();
+        assert_eq!(stats.sites, 0);
+        assert_eq!(code(&bytes), expected);
+        assert_eq!(header(&bytes).unwrap().linked_at, 0x7000_0000);
+    }
+
+    #[test]
+    fn a_long_count_block_moves_the_code() {
+        // 20,000 bytes of rodata: the code's size takes a 3-byte varint,
+        // the count block 11 bytes, which end past 32.
+        let mut b = sample();
+        b.sections[1] = TestSection::rodata(".rodata", vec![7; 20_000]);
+        let obj = load(&b.build()).unwrap();
+        let image = layout(&obj, |name| {
+            (name == "ext").then_some(Binding::Runtime { address: EXT })
+        })
+        .unwrap();
+        let h = *image.header();
+        assert_eq!(h.counts_len, 11);
+        assert_eq!(h.code_offset, 48);
+        assert_eq!(Header::read(image.bytes()), Ok(h));
+        assert_eq!(image.entry("f"), Some(48));
+        assert_eq!(image.bytes()[COUNTS_AT + 11..48], [0xcc; 15]);
+        let mut bytes = image.bytes().to_vec();
+        relink_from_table(&mut bytes, 0x10_0000, 0).unwrap();
+        // The internal call f -> g is resolved, the code moved along.
+        assert_eq!(field(&bytes, 49, RelocKind::Pc32), 18 - 5);
     }
 
     /// The sample laid out for a code range in which `ext` is a function

@@ -12,12 +12,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use mps::sys::*;
 use mps::{Arena, Chain, Format, GenParam, Handle, Registered, Registrations, Scope, UndoReserve};
 
-use crate::elf::{self, LoadError, LoadedObject};
+use crate::elf::{self, LoadError, LoadedObject, RelocTarget};
 use crate::format::{self, PoolContext, Redirect, FORWARD, MIN_ALIGN, PAD};
 use crate::func::{CodeRef, JitFn};
 use crate::layout::{
-    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError, Sizes,
-    MAGIC,
+    self, Binding, CodeImage, EntryPoint, Header, LayoutError, LayoutStats, RelinkError,
+    RelinkStats, Sizes, MAGIC,
 };
 use crate::publish::{self, exec_address};
 use crate::reloc::{RelocError, RelocKind};
@@ -40,8 +40,8 @@ const CODE_RESERVE: Key<usize> = {
 
 /// Offset of `Header::total_size` in an image.
 const TOTAL_SIZE: usize = layout::TOTAL_SIZE_AT;
-/// Offset of `Header::pool_data` in an image.
-const POOL_DATA: usize = layout::POOL_DATA_AT;
+/// Offset of `Header::pool` in an image.
+const POOL: usize = layout::POOL_AT;
 
 /// Root slots per chunk of the slot table (one exact root per chunk).
 const CHUNK_SLOTS: usize = 1024;
@@ -497,7 +497,7 @@ pub struct RelinkCounters {
     /// reclaimed (counted by the pool's reclaim hook,
     /// `mpsx_pool_reclaim_hook`). Dead objects in a segment that something
     /// else pins stay (and are not counted) until a later collection frees
-    /// them.
+    /// them. The pool's own stubs ([`Census::stubs`]) are not counted.
     pub objects_freed: u64,
     /// Bytes of the code objects freed.
     pub bytes_freed: u64,
@@ -587,6 +587,10 @@ pub struct CodePoolStats {
     pub sites_linked_at_install: u64,
     /// Entry points redefined ([`CodePool::redefine`]).
     pub redefinitions: u64,
+    /// The pool's shared stubs for runtime functions, one per runtime
+    /// function its objects call, held for the pool's lifetime (not in
+    /// `installed` or `held`).
+    pub runtime_stubs: CodeTotals,
     /// What the collector has done.
     pub collector: RelinkCounters,
 }
@@ -595,8 +599,13 @@ pub struct CodePoolStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Census {
     /// The code objects (held or not, alive or not yet reclaimed), from
-    /// their headers.
+    /// their headers; the pool's own stubs are not among them.
     pub objects: CodeTotals,
+    /// The pool's own stubs: its shared stubs for runtime functions (one
+    /// per runtime function the pool's objects call, see
+    /// [`CodePoolStats::runtime_stubs`]) and the forwarders of
+    /// redefinitions still called (see [`CodePool::redefine`]).
+    pub stubs: CodeTotals,
     /// Bytes of pads.
     pub pad_bytes: usize,
 }
@@ -792,6 +801,12 @@ struct Inner {
     sites_linked_at_install: u64,
     /// Entry points redefined ([`CodePool::redefine`]).
     redefinitions: u64,
+    /// The pool's shared stubs for runtime functions
+    /// (`layout::runtime_stub`), by the function's address: the root slot
+    /// that holds each for the pool's lifetime, and its figures.
+    runtime_stubs: HashMap<u64, (u32, LayoutStats)>,
+    /// Their sizes.
+    runtime_stub_totals: CodeTotals,
 }
 
 // SAFETY: the raw MPS handles in `Inner` (the allocation point and roots)
@@ -836,6 +851,8 @@ struct Replaced {
     pin_slot: u32,
     old_offset: u32,
     new_offset: u32,
+    /// The redefined name.
+    name: String,
 }
 
 /// The slot table could not grow after a redefinition was committed.
@@ -904,10 +921,13 @@ pub struct CodePool<'a> {
     redefining: Mutex<()>,
     /// [`CodePoolOptions::interpose`].
     interpose: bool,
-    /// Found by the format methods through each object's header; freed
-    /// after the MPS pool (`drop` destroys the pool first, or hands both
-    /// to the arena, see `Drop`).
+    /// Found by the format methods through each object's header (under
+    /// `pool_id`); freed after the MPS pool (`drop` destroys the pool
+    /// first, or hands both to the arena, see `Drop`).
     context: ManuallyDrop<Box<PoolContext>>,
+    /// The context's number (`format::register`), written into every
+    /// object's header.
+    pool_id: u16,
 }
 
 // SAFETY: the MPS pool and format may be used from any thread (every call
@@ -921,7 +941,11 @@ impl<'a> CodePool<'a> {
     /// Creates an executable pool in `arena`.
     ///
     /// Fails with [`mps::Error::Unimpl`] when the linked MPS library lacks
-    /// this project's extensions ([`mps::sys::EXTENSIONS`]).
+    /// this project's extensions ([`mps::sys::EXTENSIONS`]), and with
+    /// [`mps::Error::Limit`] when 4,095 code pools exist at once in the
+    /// process (each object's header names its pool by a 16-bit number in
+    /// a process-wide table; a pool's number is free again once the pool
+    /// and every object of it are gone).
     pub fn new(
         arena: &'a Arena,
         options: &CodePoolOptions<'a>,
@@ -1039,6 +1063,16 @@ impl<'a> CodePool<'a> {
             counters: Default::default(),
             unwind,
         });
+        let Some(pool_id) = format::register(&*context) else {
+            // SAFETY: created above, nothing else uses them; no block is
+            // reserved on the allocation point.
+            unsafe {
+                mps_ap_destroy(ap);
+                mps_pool_destroy(pool);
+                mps_fmt_destroy(fmt);
+            }
+            return Err(mps::Error::Limit);
+        };
         // SAFETY: the pool is live; the hook only reads blocks and updates
         // the context's atomics, and the context outlives the MPS pool
         // (`CodePool::drop` destroys the pool before the box is freed).
@@ -1057,6 +1091,7 @@ impl<'a> CodePool<'a> {
                 mps_pool_destroy(pool);
                 mps_fmt_destroy(fmt);
             }
+            format::unregister(pool_id);
             return Err(e);
         }
         Ok(CodePool {
@@ -1076,10 +1111,13 @@ impl<'a> CodePool<'a> {
                 held: CodeTotals::default(),
                 sites_linked_at_install: 0,
                 redefinitions: 0,
+                runtime_stubs: HashMap::new(),
+                runtime_stub_totals: CodeTotals::default(),
             }),
             redefining: Mutex::new(()),
             interpose: options.interpose.unwrap_or(true),
             context: ManuallyDrop::new(context),
+            pool_id,
         })
     }
 
@@ -1273,17 +1311,40 @@ impl<'a> CodePool<'a> {
         if replaced.is_empty() {
             return Ok(new);
         }
-        let redirects: Vec<Redirect> = {
-            let inner = self.lock();
+        // A Direct site stores its target's offset in the fewest bytes
+        // that held it when laid out (none for offset 32): a new offset
+        // that some site's field may not hold gets a forwarder, a jump to
+        // it at offset 32, which every field holds (`crate::format`).
+        let mut forwarders: Vec<u32> = Vec::new();
+        let redirects: Result<Vec<Redirect>, InstallError> = {
+            let mut inner = self.lock();
             replaced
                 .iter()
-                .map(|r| Redirect {
-                    old: inner.slot_ptr(r.pin_slot).as_ptr(),
-                    old_offset: r.old_offset,
-                    new: new.slot.as_ptr(),
-                    new_offset: r.new_offset,
+                .map(|r| {
+                    let forward = if r.new_offset == sidecar::DIRECT_DEFAULT_OFFSET {
+                        ptr::null()
+                    } else {
+                        let image = layout::forwarder(&r.name, r.new_offset);
+                        let (slot, _) = self.install_stub(&mut inner, &image, Some(new.slot))?;
+                        forwarders.push(slot);
+                        inner.slot_ptr(slot).as_ptr().cast_const()
+                    };
+                    Ok(Redirect {
+                        old: inner.slot_ptr(r.pin_slot).as_ptr(),
+                        old_offset: r.old_offset,
+                        new: new.slot.as_ptr(),
+                        new_offset: r.new_offset,
+                        forward,
+                    })
                 })
                 .collect()
+        };
+        let redirects = match redirects {
+            Ok(redirects) => redirects,
+            Err(e) => {
+                self.free_slots(replaced.iter().map(|r| r.pin_slot).chain(forwarders));
+                return Err(e);
+            }
         };
         let redirects = Box::into_raw(Box::new(redirects));
         self.context.redirects.store(redirects, Ordering::Release);
@@ -1297,19 +1358,20 @@ impl<'a> CodePool<'a> {
         self.arena.park();
         // SAFETY: from `Box::into_raw` above; no longer visible to scans.
         drop(unsafe { Box::from_raw(redirects) });
-        {
-            let mut inner = self.lock();
-            for r in &replaced {
-                inner
-                    .slot(r.pin_slot)
-                    .store(ptr::null_mut(), Ordering::Relaxed);
-                inner.free.push(r.pin_slot);
-            }
-            inner.redefinitions += replaced.len() as u64;
-        }
+        self.free_slots(replaced.iter().map(|r| r.pin_slot).chain(forwarders));
+        self.lock().redefinitions += replaced.len() as u64;
         self.arena.release();
         collected.map_err(InstallError::Memory)?;
         Ok(new)
+    }
+
+    /// Empties the root slots `slots` and makes them free.
+    fn free_slots(&self, slots: impl Iterator<Item = u32>) {
+        let mut inner = self.lock();
+        for slot in slots {
+            inner.slot(slot).store(ptr::null_mut(), Ordering::Relaxed);
+            inner.free.push(slot);
+        }
     }
 
     /// Installs; with `redefine`, entry points may replace installed ones:
@@ -1324,7 +1386,62 @@ impl<'a> CodePool<'a> {
         let arena_raw = self.arena.as_raw() as usize;
         assert_jit_thread(arena_raw, "CodePool::install");
         let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut created = Vec::new();
+        let installed = self.install_locked(&mut inner, object, env, redefine, &mut created);
+        if installed.is_err() {
+            // Leave the pool unchanged: the shared stubs this installation
+            // made go (the collector frees them; nothing else refers to
+            // them yet).
+            for address in created {
+                if let Some((slot, stats)) = inner.runtime_stubs.remove(&address) {
+                    inner.slot(slot).store(ptr::null_mut(), Ordering::Relaxed);
+                    inner.free.push(slot);
+                    inner.runtime_stub_totals.remove(&stats);
+                }
+            }
+        }
+        installed
+    }
+
+    /// [`install_impl`](Self::install_impl) under the lock (`inner`);
+    /// `created` receives the addresses of the runtime functions whose
+    /// shared stubs it installed.
+    fn install_locked(
+        &self,
+        inner: &mut Inner,
+        object: &LoadedObject,
+        env: &Env<'_>,
+        redefine: bool,
+        created: &mut Vec<u64>,
+    ) -> Result<(CodeObject<'_>, Vec<Replaced>), InstallError> {
+        // Runtime functions the object only calls (R_X86_64_PLT32) are
+        // bound to the pool's shared stub for each, as functions of another
+        // code object: their calls become Direct sites, with no record or
+        // stub in the object (heap constants take precedence, as below).
+        let mut stubbed: HashMap<&str, u32> = HashMap::new();
+        for (i, name) in object.externals().iter().enumerate() {
+            let Some(&address) = env.runtime.get(name.as_str()) else {
+                continue;
+            };
+            let only_calls = object
+                .relocations()
+                .iter()
+                .all(|r| r.target != RelocTarget::External(i as u32) || r.kind == RelocKind::Plt32);
+            if env.heap.contains_key(name.as_str()) || !only_calls {
+                continue;
+            }
+            if !inner.runtime_stubs.contains_key(&(address as u64)) {
+                created.push(address as u64);
+            }
+            let slot = self.runtime_stub(inner, name, address as u64)?;
+            stubbed.insert(name.as_str(), slot);
+        }
+        // The slot of the code object that a Code target or Direct site
+        // bound to `name` refers to.
+        let code_slot = |inner: &Inner, name: &str| match stubbed.get(name) {
+            Some(&slot) => slot,
+            None => inner.symbols[name].slot,
+        };
 
         // Bind and lay out.
         let mut refused: Option<InstallError> = None;
@@ -1349,6 +1466,12 @@ impl<'a> CodePool<'a> {
                     return Some(Binding::Heap {
                         object: address as u64,
                         offset: h.offset,
+                    });
+                }
+                if let Some(&slot) = stubbed.get(name) {
+                    return Some(Binding::Code {
+                        object: inner_ref.slot(slot).load(Ordering::Relaxed) as u64,
+                        offset: layout::RUNTIME_STUB_ENTRY,
                     });
                 }
                 if let Some(&address) = env.runtime.get(name) {
@@ -1390,7 +1513,7 @@ impl<'a> CodePool<'a> {
             let name = target_name(&image, target);
             let source = match target {
                 _ if image.own_targets().any(|t| t == target) => Source::Own,
-                Target::Code(_) => Source::Code(inner.slot_ptr(inner.symbols[name].slot)),
+                Target::Code(_) => Source::Code(inner.slot_ptr(code_slot(inner, name))),
                 _ => Source::Heap(&env.heap[name]),
             };
             sources.push((at, source));
@@ -1403,7 +1526,7 @@ impl<'a> CodePool<'a> {
                 let source = if d.own {
                     Source::Own
                 } else {
-                    Source::Code(inner.slot_ptr(inner.symbols[&d.name].slot))
+                    Source::Code(inner.slot_ptr(code_slot(inner, &d.name)))
                 };
                 (d.offset, d.target_offset, source)
             })
@@ -1425,38 +1548,7 @@ impl<'a> CodePool<'a> {
             }
             _ => None,
         };
-        let total_size =
-            u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
-        let ap = inner.ap;
-        let pool_data = &**self.context as *const PoolContext as u64;
-        let (address, stats) = loop {
-            let mut p: mps_addr_t = ptr::null_mut();
-            // SAFETY: `ap` is live and used only under the lock, which we
-            // hold; no block is reserved (every iteration ends with a
-            // commit or with the reservation undone); `size` is a non-zero
-            // multiple of the format's alignment.
-            let res = unsafe { reserve(&mut p, ap, size) };
-            if let Err(e) = check(res) {
-                inner.free.push(slot_index);
-                return Err(InstallError::Memory(e));
-            }
-            let base = p as usize;
-            // Until the commit, an unwind or an error return undoes the
-            // reservation.
-            // SAFETY: `p` was just reserved on `ap`, used only under the
-            // lock we hold, with nothing else reserved.
-            let undo = unsafe { UndoReserve::new(ap, p) };
-            #[cfg(test)]
-            tests::maybe_panic_in_install();
-            // SAFETY: the block `[p, p + size)` was just reserved: it is
-            // ours, writable (a buffered segment is never protected) and
-            // nothing else refers to it.
-            let block = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), size) };
-            let (object, padding) = block.split_at_mut(image.len());
-            object.copy_from_slice(image.bytes());
-            padding.fill(0xcc);
-            block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
-            block[POOL_DATA..POOL_DATA + 8].copy_from_slice(&pool_data.to_ne_bytes());
+        let allocated = self.allocate(inner.ap, &image, size, |block, base| {
             for (at, source) in &sources {
                 block[*at..*at + 8].copy_from_slice(&(source.word(base) as u64).to_ne_bytes());
             }
@@ -1467,11 +1559,8 @@ impl<'a> CodePool<'a> {
                     let (_, offset, source) = &direct[k];
                     Some((exec_address(source.current(base), self.delta) + *offset as usize) as u64)
                 };
-                if let Err(e) = layout::link_direct(block, exec as u64, target) {
-                    drop(undo);
-                    inner.free.push(slot_index);
-                    return Err(self.relink_error(&image, e));
-                }
+                layout::link_direct(block, exec as u64, target)
+                    .map_err(|e| self.relink_error(&image, e))?;
             }
             let unwind = registration.as_ref().map_or(0, |r| r.header_word());
             block[layout::UNWIND_AT..layout::UNWIND_AT + 4].copy_from_slice(&unwind.to_ne_bytes());
@@ -1480,23 +1569,14 @@ impl<'a> CodePool<'a> {
                 // covers it (crate::unwind).
                 r.activate(exec);
             }
-            match layout::relink_from_table(block, exec as u64, self.delta as i64) {
-                Ok(stats) => {
-                    undo.disarm();
-                    // SAFETY: `p` and `size` are the block reserved above,
-                    // now a well-formed code object whose references (the
-                    // target table's bases) are current addresses of live
-                    // objects (held by root slots or handles, and pinned by
-                    // the locals that hold them).
-                    if unsafe { commit(ap, p, size) } {
-                        break (base, stats);
-                    }
-                }
-                Err(e) => {
-                    drop(undo);
-                    inner.free.push(slot_index);
-                    return Err(self.relink_error(&image, e));
-                }
+            layout::relink_from_table(block, exec as u64, self.delta as i64)
+                .map_err(|e| self.relink_error(&image, e))
+        });
+        let (address, stats) = match allocated {
+            Ok(allocated) => allocated,
+            Err(e) => {
+                inner.free.push(slot_index);
+                return Err(e);
             }
         };
         if let Some(r) = registration {
@@ -1532,6 +1612,7 @@ impl<'a> CodePool<'a> {
                     pin_slot,
                     old_offset: old.offset,
                     new_offset: e.offset,
+                    name: e.name.clone(),
                 });
             }
         }
@@ -1553,6 +1634,131 @@ impl<'a> CodePool<'a> {
             },
             replaced,
         ))
+    }
+
+    /// Allocates the object `image` in a block of `size` bytes (a
+    /// multiple of the format's alignment, at least the image's length)
+    /// on the allocation point `ap`, used under the pool's lock, which the
+    /// caller holds: reserves, copies the image (the rest of the block is
+    /// int3), sets its size and the pool's number, lets `link` finish the
+    /// object at its write-view address (the block, the address) and link
+    /// it, and commits; reserves again when the commit fails (a
+    /// collection came in between). An error of the reservation or of
+    /// `link`, or an unwind, undoes the reservation.
+    fn allocate(
+        &self,
+        ap: mps_ap_t,
+        image: &CodeImage,
+        size: usize,
+        mut link: impl FnMut(&mut [u8], usize) -> Result<RelinkStats, InstallError>,
+    ) -> Result<(usize, RelinkStats), InstallError> {
+        let total_size =
+            u32::try_from(size).map_err(|_| InstallError::Layout(LayoutError::TooLarge))?;
+        loop {
+            let mut p: mps_addr_t = ptr::null_mut();
+            // SAFETY: `ap` is live and used only under the lock, which the
+            // caller holds; no block is reserved (every iteration ends with
+            // a commit or with the reservation undone); `size` is a
+            // non-zero multiple of the format's alignment.
+            let res = unsafe { reserve(&mut p, ap, size) };
+            check(res).map_err(InstallError::Memory)?;
+            let base = p as usize;
+            // Until the commit, an unwind or an error return undoes the
+            // reservation.
+            // SAFETY: `p` was just reserved on `ap`, used only under the
+            // lock the caller holds, with nothing else reserved.
+            let undo = unsafe { UndoReserve::new(ap, p) };
+            #[cfg(test)]
+            tests::maybe_panic_in_install();
+            // SAFETY: the block `[p, p + size)` was just reserved: it is
+            // ours, writable (a buffered segment is never protected) and
+            // nothing else refers to it.
+            let block = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), size) };
+            let (object, padding) = block.split_at_mut(image.len());
+            object.copy_from_slice(image.bytes());
+            padding.fill(0xcc);
+            block[TOTAL_SIZE..TOTAL_SIZE + 4].copy_from_slice(&total_size.to_ne_bytes());
+            block[POOL..POOL + 2].copy_from_slice(&self.pool_id.to_ne_bytes());
+            let stats = link(block, base)?;
+            undo.disarm();
+            // SAFETY: `p` and `size` are the block reserved above, now a
+            // well-formed code object whose references (the target table's
+            // bases) are current addresses of live objects (held by root
+            // slots or handles, and pinned by the locals that hold them).
+            if unsafe { commit(ap, p, size) } {
+                return Ok((base, stats));
+            }
+        }
+    }
+
+    /// The root slot of the pool's shared stub for the runtime function
+    /// at `address` (`layout::runtime_stub`), installed on first use and
+    /// held for the pool's lifetime (one per runtime function its objects
+    /// call). The caller holds the lock (`inner`).
+    fn runtime_stub(
+        &self,
+        inner: &mut Inner,
+        name: &str,
+        address: u64,
+    ) -> Result<u32, InstallError> {
+        if let Some(&(slot, _)) = inner.runtime_stubs.get(&address) {
+            return Ok(slot);
+        }
+        let image = layout::runtime_stub(name, address);
+        let (slot, stats) = self.install_stub(inner, &image, None)?;
+        inner.runtime_stubs.insert(address, (slot, stats));
+        inner.runtime_stub_totals.add(&stats);
+        Ok(slot)
+    }
+
+    /// Installs `image`, one of the pool's own stubs (`layout::runtime_stub`,
+    /// `layout::forwarder`), in a root slot of its own; `target` is the
+    /// slot of the object that its Direct site (a forwarder's jump) calls.
+    /// Returns the slot and the object's figures. The caller holds the lock
+    /// (`inner`).
+    fn install_stub(
+        &self,
+        inner: &mut Inner,
+        image: &CodeImage,
+        target: Option<NonNull<AtomicPtr<u8>>>,
+    ) -> Result<(u32, LayoutStats), InstallError> {
+        let slot_index = inner
+            .take_slot(self.arena.as_raw())
+            .map_err(InstallError::Memory)?;
+        let size = image.len().next_multiple_of(self.align);
+        let allocated = self.allocate(inner.ap, image, size, |block, base| {
+            let exec = exec_address(base, self.delta);
+            if let Some(slot) = target {
+                let to = |e: &sidecar::Entry| {
+                    let Target::Direct(offset) = e.target else {
+                        return None;
+                    };
+                    let start = Source::Code(slot).current(base);
+                    Some((exec_address(start, self.delta) + offset as usize) as u64)
+                };
+                layout::link_direct(block, exec as u64, to)
+                    .map_err(|e| self.relink_error(image, e))?;
+            }
+            layout::relink_from_table(block, exec as u64, self.delta as i64)
+                .map_err(|e| self.relink_error(image, e))
+        });
+        let base = match allocated {
+            Ok((base, _)) => base,
+            Err(e) => {
+                inner.free.push(slot_index);
+                return Err(e);
+            }
+        };
+        inner
+            .slot(slot_index)
+            .store(base as *mut u8, Ordering::Relaxed);
+        keep_alive(base);
+        publish::publish(base, size, self.delta);
+        let mut stats = *image.stats();
+        stats.total_bytes = size;
+        stats.sizes.rounding += size - image.len();
+        stats.sizes.total = size;
+        Ok((slot_index, stats))
     }
 
     /// Checks heap constant `name` (`h`, now at `address`): an object of
@@ -1687,6 +1893,7 @@ impl<'a> CodePool<'a> {
             held: inner.held,
             sites_linked_at_install: inner.sites_linked_at_install,
             redefinitions: inner.redefinitions,
+            runtime_stubs: inner.runtime_stub_totals,
             collector: RelinkCounters {
                 objects_scanned: load(&c.objects_scanned),
                 objects_relinked: load(&c.objects_relinked),
@@ -1819,12 +2026,17 @@ unsafe extern "C" fn census_area(
                         else {
                             format::fatal("census", "a code object with an invalid header", p)
                         };
-                        census.objects.objects += 1;
-                        census.objects.code_bytes += header.code_size as usize;
-                        census.objects.total_bytes += header.total_size as usize;
-                        census.objects.sizes.add(&header.sizes());
-                        census.objects.target_table_bytes += header.target_len as usize;
-                        census.objects.sidecar = census.objects.sidecar.combine(SidecarStats::new(
+                        let totals = if header.pool_stub {
+                            &mut census.stubs
+                        } else {
+                            &mut census.objects
+                        };
+                        totals.objects += 1;
+                        totals.code_bytes += header.code_size as usize;
+                        totals.total_bytes += header.total_size as usize;
+                        totals.sizes.add(&header.sizes());
+                        totals.target_table_bytes += header.target_len as usize;
+                        totals.sidecar = totals.sidecar.combine(SidecarStats::new(
                             sidecar::count(sidecar).unwrap_or(0),
                             header.sidecar_len as usize,
                         ));
@@ -1873,6 +2085,7 @@ impl Drop for CodePool<'_> {
             pool: self.pool,
             fmt: self.fmt,
             context,
+            pool_id: self.pool_id,
         };
         if rest.context.code_ptrs.load(Ordering::Relaxed) == 0 {
             drop(rest);
@@ -1891,6 +2104,7 @@ struct PoolRest {
     pool: NonNull<mps_pool_s>,
     fmt: NonNull<mps_fmt_s>,
     context: Box<PoolContext>,
+    pool_id: u16,
 }
 
 // SAFETY: the MPS pool and format may be destroyed from any thread; the
@@ -1912,6 +2126,9 @@ impl Drop for PoolRest {
             mps_pool_destroy(self.pool.as_ptr());
             mps_fmt_destroy(self.fmt.as_ptr());
         }
+        // No object of the pool remains: its number may be reused (the
+        // context is freed after this function).
+        format::unregister(self.pool_id);
     }
 }
 

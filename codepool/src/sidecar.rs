@@ -12,18 +12,22 @@
 //!
 //! ```text
 //! tag     1 byte   bits 0-3: kind (RelocKind::code)
-//!                  bits 4-5: target class (0 Code, 1 Heap, 2 Runtime, 3 SelfRelative)
+//!                  bits 4-5: target class (0 Code, 1 Heap, 2 Runtime, 3 SelfRelative);
+//!                            for a Direct target, the width of its offset
+//!                            (0: 4 bytes, 1: 2, 2: 1, 3: none, the offset is
+//!                            DIRECT_DEFAULT_OFFSET)
 //!                  bit 6:    an addend follows (else the kind's usual addend)
-//!                  bit 7:    a Direct target (bits 4-5 then 0)
+//!                  bit 7:    a Direct target
 //! gap     varint   offset - end of the previous site (the previous offset plus
 //!                  its width; 0 for the first entry)
 //! addend  varint   zigzag-encoded, only when bit 6 is set
 //! target  varint   index into the target table of the class; for
 //!                  SelfRelative, the offset within the object as a zigzag
 //!                  difference from the previous SelfRelative entry's (0
-//!                  before the first); for Direct, 4 bytes (u32, little
-//!                  endian): the target's offset in its object, fixed width
-//!                  so that a redefinition can rewrite it in place
+//!                  before the first); for Direct, the target's offset in
+//!                  its object, little endian, in 4, 2, 1 or 0 bytes (the
+//!                  fewest that hold it when encoded; a redefinition
+//!                  rewrites it in place, in the same width)
 //! ```
 //!
 //! Varints are unsigned LEB128. Coding the gap from the end of the previous
@@ -40,12 +44,17 @@
 //! separately.
 //!
 //! A Direct entry (a call to another code object whose target the site's
-//! field itself encodes, see [`Target::Direct`]) takes six bytes: tag, a
-//! one-byte gap, and the four bytes of its offset, and spares a 12-byte
-//! target record.
+//! field itself encodes, see [`Target::Direct`]) takes two bytes (tag, a
+//! one-byte gap) when its target is the first function of a code object
+//! of one function (offset [`DIRECT_DEFAULT_OFFSET`], 32, as for most
+//! targets) or a pool's shared runtime stub, three or four when the
+//! offset takes one or two bytes, six at most; it spares a 12-byte target
+//! record. A redefinition that rebinds a Direct site to an offset its
+//! width cannot hold binds it to a forwarder at offset 32 instead (see
+//! `crate::format`).
 //!
-//! Decoding validates everything (known kind, class bits clear on a Direct tag, varints
-//! well formed and in range, no truncation) and never panics.
+//! Decoding validates everything (known kind, varints well formed and in
+//! range, no truncation) and never panics.
 
 use std::fmt;
 
@@ -202,11 +211,6 @@ pub enum DecodeError {
         /// The kind code found.
         code: u8,
     },
-    /// A Direct tag (bit 7) with class bits set.
-    ReservedBit {
-        /// Offset in the stream of the record.
-        at: usize,
-    },
     /// A varint is longer than ten bytes or exceeds its field's range.
     BadVarint {
         /// Offset in the stream of the record.
@@ -229,9 +233,6 @@ impl fmt::Display for DecodeError {
                 f,
                 "sidecar record at byte {at} has unknown relocation kind {code}"
             ),
-            DecodeError::ReservedBit { at } => {
-                write!(f, "sidecar record at byte {at} is Direct but names a class")
-            }
             DecodeError::BadVarint { at } => write!(
                 f,
                 "sidecar record at byte {at} has a malformed or out-of-range varint"
@@ -250,8 +251,47 @@ const KIND_MASK: u8 = 0x0f;
 const CLASS_SHIFT: u8 = 4;
 const ADDEND_FLAG: u8 = 0x40;
 const DIRECT_FLAG: u8 = 0x80;
-/// Size of a Direct entry's target field (its offset, fixed width).
-pub const DIRECT_OFFSET_SIZE: usize = 4;
+/// The offset of a Direct target that its entry stores in no byte: the
+/// code's start in an object whose count block takes at most 10 bytes
+/// (the first function of most objects, and a pool's shared runtime
+/// stubs: `layout::RUNTIME_STUB_ENTRY`).
+pub const DIRECT_DEFAULT_OFFSET: u32 = 32;
+
+/// The width in bytes (4, 2, 1 or 0) of the offset field of the Direct
+/// entry whose tag (first byte) is `tag`: the entry's last bytes.
+pub fn direct_width_of(tag: u8) -> usize {
+    [4, 2, 1, 0][usize::from((tag >> CLASS_SHIFT) & 3)]
+}
+
+/// The fewest bytes that hold a Direct entry's `offset` (0 for
+/// [`DIRECT_DEFAULT_OFFSET`]), and the tag bits that say so.
+fn direct_width(offset: u32) -> (usize, u8) {
+    match offset {
+        DIRECT_DEFAULT_OFFSET => (0, 3),
+        0..=0xff => (1, 2),
+        0x100..=0xffff => (2, 1),
+        _ => (4, 0),
+    }
+}
+
+/// Does a Direct entry whose offset field is `width` bytes wide
+/// ([`direct_width_of`]) hold `offset`?
+pub fn direct_fits(width: usize, offset: u32) -> bool {
+    match width {
+        0 => offset == DIRECT_DEFAULT_OFFSET,
+        1 => offset <= 0xff,
+        2 => offset <= 0xffff,
+        _ => true,
+    }
+}
+
+/// Writes `offset` into a Direct entry's offset field `field` (its
+/// width, which must hold it: [`direct_fits`]).
+pub fn write_direct_offset(field: &mut [u8], offset: u32) {
+    debug_assert!(direct_fits(field.len(), offset));
+    let width = field.len();
+    field.copy_from_slice(&offset.to_le_bytes()[..width]);
+}
 
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
@@ -325,9 +365,11 @@ impl Sidecar {
                         second: entry.offset,
                     })?;
             let has_addend = entry.addend != entry.kind.usual_addend();
-            let mut tag = match entry.target.class() {
-                TargetClass::Direct => entry.kind.code() | DIRECT_FLAG,
-                class => entry.kind.code() | ((class as u8) << CLASS_SHIFT),
+            let mut tag = match entry.target {
+                Target::Direct(offset) => {
+                    entry.kind.code() | DIRECT_FLAG | (direct_width(offset).1 << CLASS_SHIFT)
+                }
+                target => entry.kind.code() | ((target.class() as u8) << CLASS_SHIFT),
             };
             if has_addend {
                 tag |= ADDEND_FLAG;
@@ -342,7 +384,10 @@ impl Sidecar {
                     put_varint(&mut bytes, zigzag(i64::from(offset) - prev_self));
                     prev_self = i64::from(offset);
                 }
-                Target::Direct(offset) => bytes.extend_from_slice(&offset.to_le_bytes()),
+                Target::Direct(offset) => {
+                    let width = direct_width(offset).0;
+                    bytes.extend_from_slice(&offset.to_le_bytes()[..width]);
+                }
                 target => put_varint(&mut bytes, u64::from(target.index())),
             }
             prev = Some(entry);
@@ -467,8 +512,9 @@ pub struct DecoderState {
 }
 
 impl DecoderState {
-    /// Offset in the stream just past the last entry decoded (a Direct
-    /// entry's offset is its last [`DIRECT_OFFSET_SIZE`] bytes).
+    /// Offset in the stream just past the last entry decoded (the start
+    /// of the next one; a Direct entry's offset is its last
+    /// [`direct_width_of`] bytes).
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -534,13 +580,11 @@ impl Decoder<'_> {
         let code = tag & KIND_MASK;
         let kind = RelocKind::from_code(code).ok_or(DecodeError::UnknownKind { at, code })?;
         let class = match ((tag >> CLASS_SHIFT) & 3, tag & DIRECT_FLAG != 0) {
-            (0, false) => TargetClass::Code,
-            (1, false) => TargetClass::Heap,
-            (2, false) => TargetClass::Runtime,
-            (_, false) => TargetClass::SelfRelative,
-            (0, true) => TargetClass::Direct,
-            // A Direct tag leaves the class bits clear.
-            (_, true) => return Err(DecodeError::ReservedBit { at }),
+            (_, true) => TargetClass::Direct,
+            (0, _) => TargetClass::Code,
+            (1, _) => TargetClass::Heap,
+            (2, _) => TargetClass::Runtime,
+            (_, _) => TargetClass::SelfRelative,
         };
         let gap = self.varint(at)?;
         let offset = self
@@ -554,12 +598,19 @@ impl Decoder<'_> {
             kind.usual_addend()
         };
         let index = if class == TargetClass::Direct {
+            let width = direct_width_of(tag);
             let field = self
                 .bytes
-                .get(self.pos..self.pos + DIRECT_OFFSET_SIZE)
+                .get(self.pos..self.pos + width)
                 .ok_or(DecodeError::Truncated { at })?;
-            self.pos += DIRECT_OFFSET_SIZE;
-            u32::from_le_bytes(field.try_into().expect("four bytes"))
+            self.pos += width;
+            if width == 0 {
+                DIRECT_DEFAULT_OFFSET
+            } else {
+                let mut le = [0u8; 4];
+                le[..width].copy_from_slice(field);
+                u32::from_le_bytes(le)
+            }
         } else if class == TargetClass::SelfRelative {
             let value = self.varint(at)?;
             let offset = i64::from(self.prev_self) + unzigzag(value);
@@ -802,24 +853,65 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn direct_offsets_take_the_fewest_bytes() {
+        for (offset, len, width) in [
+            (DIRECT_DEFAULT_OFFSET, 2, 0),
+            (0x30, 3, 1),
+            (0x130, 4, 2),
+            (0x1_0030, 6, 4),
+        ] {
+            let entry = Entry {
+                offset: 8,
+                kind: RelocKind::Plt32,
+                addend: -4,
+                target: Target::Direct(offset),
+            };
+            let sidecar = Sidecar::encode(&[entry]).unwrap();
+            assert_eq!(sidecar.as_bytes().len(), len, "{offset:#x}");
+            assert_eq!(decode_all(sidecar.as_bytes()), Ok(vec![entry]));
+            assert_eq!(direct_width_of(sidecar.as_bytes()[0]), width);
+            assert!(direct_fits(width, offset));
+            // Rewritten in place, in the same width.
+            let mut bytes = sidecar.as_bytes().to_vec();
+            let end = bytes.len();
+            for new in [DIRECT_DEFAULT_OFFSET, 0xff, 0xffff, 0x12_3456] {
+                if !direct_fits(width, new) {
+                    continue;
+                }
+                write_direct_offset(&mut bytes[end - width..end], new);
+                let rewritten = decode_all(&bytes).unwrap();
+                assert_eq!(rewritten[0].target, Target::Direct(new));
+            }
+        }
+        assert!(!direct_fits(0, 0x30) && !direct_fits(1, 0x100) && !direct_fits(2, 0x1_0000));
+        assert!(direct_fits(4, u32::MAX));
+    }
+
+    #[test]
     fn malformed_streams_are_errors() {
         assert_eq!(decode_all(&[]), Ok(vec![]));
-        // A Direct tag with class bits set.
-        assert_eq!(decode_all(&[0x90]), Err(DecodeError::ReservedBit { at: 0 }));
-        // A Direct entry's offset is four bytes.
+        // A Direct entry's offset takes the bytes its tag says (bits 4-5:
+        // 0 four, 1 two, 2 one, 3 none: offset 32).
         assert_eq!(
             decode_all(&[0x82, 0, 1, 2, 3]),
             Err(DecodeError::Truncated { at: 0 })
         );
         assert_eq!(
-            decode_all(&[0x82, 0, 0x30, 0, 0, 0]),
+            decode_all(&[0x92, 0, 1]),
+            Err(DecodeError::Truncated { at: 0 })
+        );
+        let direct = |offset| {
             Ok(vec![Entry {
                 offset: 0,
                 kind: RelocKind::Plt32,
                 addend: -4,
-                target: Target::Direct(0x30),
+                target: Target::Direct(offset),
             }])
-        );
+        };
+        assert_eq!(decode_all(&[0x82, 0, 0x30, 0, 0, 0]), direct(0x30));
+        assert_eq!(decode_all(&[0x92, 0, 0x30, 0x01]), direct(0x130));
+        assert_eq!(decode_all(&[0xa2, 0, 0x30]), direct(0x30));
+        assert_eq!(decode_all(&[0xb2, 0]), direct(DIRECT_DEFAULT_OFFSET));
         assert_eq!(
             decode_all(&[0x0f, 0, 0]),
             Err(DecodeError::UnknownKind { at: 0, code: 15 })

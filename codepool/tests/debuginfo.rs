@@ -209,25 +209,31 @@ fn gdb_target() {
     debuginfo::enable_gdb();
     let arena = Arena::new().unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
-    code.with_jit_thread(|_| {
-        let alpha = install(&code, &link_ir("jit_alpha", "codepool_test_rt_stop"));
-        let beta = install(&code, &link_ir("jit_beta", "jit_alpha"));
-        let gamma = install(&code, &link_ir("jit_gamma", "jit_beta"));
-        // SAFETY: `jit_gamma` is `i64 (i64)`.
-        let f = unsafe { gamma.function::<extern "C" fn(i64) -> i64>("jit_gamma") }.unwrap();
-        debuginfo::sync().unwrap();
-        show("before", &beta);
-        call(&f, 1, 5);
-        // The entry, gamma, may stay pinned by a stale copy of its address
-        // from the call; alpha and beta must move.
-        collect_until_moved(&arena, &[&alpha, &beta]);
-        debuginfo::sync().unwrap();
-        show("after", &beta);
-        call(&f, 2, 6);
-        // gdb now breaks in jit_beta, by name, at its new address.
-        call(&f, 3, 7);
-    })
-    .unwrap();
+    code.with_jit_thread(|_| gdb_target_calls(&arena, &code))
+        .unwrap();
+}
+
+/// The body of `gdb_target`, a frame of its own that gdb must show by
+/// name: in a release build the test function and the closure are
+/// inlined into their callers.
+#[inline(never)]
+fn gdb_target_calls(arena: &Arena, code: &CodePool) {
+    let alpha = install(code, &link_ir("jit_alpha", "codepool_test_rt_stop"));
+    let beta = install(code, &link_ir("jit_beta", "jit_alpha"));
+    let gamma = install(code, &link_ir("jit_gamma", "jit_beta"));
+    // SAFETY: `jit_gamma` is `i64 (i64)`.
+    let f = unsafe { gamma.function::<extern "C" fn(i64) -> i64>("jit_gamma") }.unwrap();
+    debuginfo::sync().unwrap();
+    show("before", &beta);
+    call(&f, 1, 5);
+    // The entry, gamma, may stay pinned by a stale copy of its address
+    // from the call; alpha and beta must move.
+    collect_until_moved(arena, &[&alpha, &beta]);
+    debuginfo::sync().unwrap();
+    show("after", &beta);
+    call(&f, 2, 6);
+    // gdb now breaks in jit_beta, by name, at its new address.
+    call(&f, 3, 7);
 }
 
 #[test]

@@ -47,6 +47,20 @@ define i64 @calls_nowhere(i64 %x) {
 }
 "#;
 
+const CALLS_RUNTIME_AND_NOWHERE: &str = r#"
+declare i64 @rt_twice(i64)
+declare i64 @nowhere(i64)
+define i64 @calls_both(i64 %x) {
+  %a = call i64 @rt_twice(i64 %x)
+  %r = call i64 @nowhere(i64 %a)
+  ret i64 %r
+}
+"#;
+
+extern "C" fn rt_twice(x: i64) -> i64 {
+    2 * x
+}
+
 /// A `dso_local` external global is reached with a 32-bit PC-relative
 /// displacement (R_X86_64_PC32), not through the GOT.
 const NEAR_DATA: &str = r#"
@@ -114,6 +128,15 @@ fn errors_are_typed_and_leave_the_pool_usable() {
         let e = code.install_elf(&compile("unresolved", UNRESOLVED), &empty).unwrap_err();
         assert!(matches!(&e, InstallError::Unresolved { name } if name == "nowhere"), "{e:?}");
         println!("unresolved: {e}");
+        // The same, with a runtime function bound: the shared stub the
+        // installation made for it goes with the error.
+        let mut with_runtime = Env::new();
+        with_runtime.function("rt_twice", rt_twice as extern "C" fn(i64) -> i64);
+        let e = code
+            .install_elf(&compile("runtime", CALLS_RUNTIME_AND_NOWHERE), &with_runtime)
+            .unwrap_err();
+        assert!(matches!(&e, InstallError::Unresolved { name } if name == "nowhere"), "{e:?}");
+        assert_eq!(code.stats().runtime_stubs.objects, 0);
 
         // rel32 out of reach: a fixed address far from all code memory.
         let near = compile("near", NEAR_DATA);

@@ -100,6 +100,69 @@ fn callers_are_relinked_to_the_new_definition() {
     .unwrap();
 }
 
+/// `g` after another function in its object: its entry is not at the
+/// code's start (offset 32), which a caller's Direct site laid out for a
+/// `g` at 32 stores in no byte.
+fn late_g_ir(k: i64) -> String {
+    format!(
+        "define i64 @first(i64 %x) {{\n  %y = mul i64 %x, 3\n  ret i64 %y\n}}\n{}",
+        g_ir(k)
+    )
+}
+
+#[test]
+fn a_definition_at_another_offset_is_reached_through_a_forwarder() {
+    if common::skip_without_extensions() {
+        return;
+    }
+    let arena = Arena::new().unwrap();
+    let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
+    code.with_jit_thread(|_| {
+        let g1 = code
+            .install_elf(&compile("g1", &g_ir(1)), &Env::new())
+            .unwrap();
+        assert_eq!(g1.entry_offset("g"), Some(32));
+        let caller = code
+            .install_elf(&compile("caller", CALLER), &Env::new())
+            .unwrap();
+        assert_eq!(caller.layout_stats().direct_sites, 1);
+        assert_eq!(call(&caller, "caller", 5), 1005);
+        // The caller's site cannot hold g's new offset: it calls the
+        // forwarder the redefinition made, which jumps to the new g.
+        let g3 = code
+            .redefine_elf(&compile("g3", &late_g_ir(3)), &Env::new())
+            .unwrap();
+        assert!(g3.entry_offset("g").unwrap() > 32);
+        assert_eq!(call(&caller, "caller", 5), 3005);
+        assert_eq!(call(&g3, "first", 5), 15);
+        assert_eq!(code.census().unwrap().stubs.objects, 1, "the forwarder");
+        arena.release();
+        // Redefined again, at 32: the forwarder's own jump is rebound.
+        let g4 = code
+            .redefine_elf(&compile("g4", &g_ir(4)), &Env::new())
+            .unwrap();
+        assert_eq!(call(&caller, "caller", 5), 4005);
+        // A new caller calls the new g directly.
+        let caller2 = code
+            .install_elf(
+                &compile("caller2", &CALLER.replace("@caller", "@caller2")),
+                &Env::new(),
+            )
+            .unwrap();
+        assert_eq!(call(&caller2, "caller2", 1), 4001);
+        drop((g1, g3));
+        // Moved and relinked, the chain still works.
+        arena.collect().unwrap();
+        arena.release();
+        assert_eq!(call(&caller, "caller", 6), 4006);
+        assert_eq!(call(&g4, "g", 6), 4006);
+        // The forwarder lives while the caller calls it.
+        assert_eq!(code.census().unwrap().stubs.objects, 1);
+        arena.release();
+    })
+    .unwrap();
+}
+
 static ENTERED: AtomicBool = AtomicBool::new(false);
 static RELEASE: AtomicBool = AtomicBool::new(false);
 

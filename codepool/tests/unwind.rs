@@ -98,8 +98,12 @@ fn collect_ir(name: &str, callee: &str) -> String {
 }
 
 /// An object's address, disguised: an address on the stack would pin it.
+#[inline(never)]
 fn masked(object: &CodeObject<'_>) -> usize {
-    object.exec_address() ^ 0x5555_5555_5555_5555
+    // Not inlined, and opaque to the optimizer: inlined, the XOR could be
+    // undone (comparing masked values is comparing addresses) and the raw
+    // address kept in a register across a collection, pinning the object.
+    std::hint::black_box(object.exec_address() ^ 0x5555_5555_5555_5555)
 }
 
 /// Overwrites stale words below the caller's frame (old addresses of code
@@ -126,6 +130,7 @@ fn env() -> Env<'static> {
 
 /// Checks that every held object is registered at its current address,
 /// and that no two registered ranges overlap (no stale copy).
+#[inline(never)]
 fn check_registry(code: &CodePool<'_>, held: &[&CodeObject<'_>]) {
     let registered = code.registered_objects();
     let mut ranges: Vec<(usize, usize)> = registered.iter().map(|r| (r.base, r.size)).collect();
@@ -157,80 +162,83 @@ fn a_panic_unwinds_through_moving_jit_frames() {
     let _lock = ARENA_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let arena = Arena::new().unwrap();
     let code = CodePool::new(&arena, &CodePoolOptions::default()).unwrap();
-    code.with_jit_thread(|_| {
-        let env = env();
-        let c = install(&code, &env, &link_ir("c", "rt_panic", 1));
-        let b = install(&code, &env, &link_ir("b", "c", 2));
-        let a = install(&code, &env, &collect_ir("a", "b"));
-        // SAFETY: `a` is `i64 a(i64)`, and may unwind.
-        let f = unsafe { a.function::<extern "C-unwind" fn(i64) -> i64>("a") }.unwrap();
-        check_registry(&code, &[&a, &b, &c]);
+    code.with_jit_thread(|_| a_panic_unwinds_through_moving_jit_frames_body(&arena, &code))
+        .unwrap();
+}
 
-        // Moved before the call (a stale copy of an address on the stack
-        // may pin an object for a collection or two).
-        let mut moved = [false; 3];
-        for _ in 0..20 {
-            let before = [masked(&a), masked(&b), masked(&c)];
-            clobber_stack();
-            arena.collect().unwrap();
-            arena.release();
-            let after = [masked(&a), masked(&b), masked(&c)];
-            for i in 0..3 {
-                moved[i] |= before[i] != after[i];
-            }
-            check_registry(&code, &[&a, &b, &c]);
-            if moved == [true; 3] {
-                break;
-            }
+/// The body, a frame of its own that the backtrace must reach by name: in
+/// a release build the test function and the closure are inlined.
+#[inline(never)]
+fn a_panic_unwinds_through_moving_jit_frames_body(arena: &Arena, code: &CodePool<'_>) {
+    let env = env();
+    let c = install(code, &env, &link_ir("c", "rt_panic", 1));
+    let b = install(code, &env, &link_ir("b", "c", 2));
+    let a = install(code, &env, &collect_ir("a", "b"));
+    // SAFETY: `a` is `i64 a(i64)`, and may unwind.
+    let f = unsafe { a.function::<extern "C-unwind" fn(i64) -> i64>("a") }.unwrap();
+    check_registry(code, &[&a, &b, &c]);
+
+    // Moved before the call (a stale copy of an address on the stack
+    // may pin an object for a collection or two).
+    let mut moved = [false; 3];
+    for _ in 0..20 {
+        let before = [masked(&a), masked(&b), masked(&c)];
+        clobber_stack();
+        arena.collect().unwrap();
+        arena.release();
+        let after = [masked(&a), masked(&b), masked(&c)];
+        for i in 0..3 {
+            moved[i] |= before[i] != after[i];
         }
-        assert_eq!(moved, [true; 3], "objects that never moved");
-
-        // Moved during the call: `a` collects before calling `b` (only `a`
-        // has a frame, so `b` and `c` move), then `c` panics.
-        ARENA.store(arena.as_raw(), Ordering::SeqCst);
-        assert_eq!(f.call((4,)), 46);
-        let mut moved_during = false;
-        for _ in 0..20 {
-            let dropped_before = dropped();
-            let b_before = masked(&b);
-            clobber_stack();
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let _guard = CountsDrop;
-                f.call((13,))
-            }));
-            let payload = result.expect_err("the panic reached catch_unwind");
-            assert_eq!(
-                payload.downcast_ref::<&str>(),
-                Some(&"thirteen from the runtime")
-            );
-            // The runtime function's value and the closure's were dropped.
-            assert_eq!(dropped(), dropped_before + 2);
-            check_registry(&code, &[&a, &b, &c]);
-            moved_during |= masked(&b) != b_before;
-            if moved_during {
-                break;
-            }
+        check_registry(code, &[&a, &b, &c]);
+        if moved == [true; 3] {
+            break;
         }
-        assert!(moved_during, "b never moved during a call");
+    }
+    assert_eq!(moved, [true; 3], "objects that never moved");
 
-        // A backtrace taken below the three JIT frames walks through them
-        // to this test function.
-        assert_eq!(f.call((7,)), 76);
-        let bt = BACKTRACE.with(|b| b.borrow_mut().take()).unwrap();
-        assert!(
-            bt.contains("a_panic_unwinds_through_moving_jit_frames"),
-            "the backtrace stopped in JIT code:\n{bt}"
-        );
-        // The JIT frames are named by codepool::unwind::symbolize.
+    // Moved during the call: `a` collects before calling `b` (only `a`
+    // has a frame, so `b` and `c` move), then `c` panics.
+    ARENA.store(arena.as_raw(), Ordering::SeqCst);
+    assert_eq!(f.call((4,)), 46);
+    let mut moved_during = false;
+    for _ in 0..20 {
+        let dropped_before = dropped();
+        let b_before = masked(&b);
+        clobber_stack();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let _guard = CountsDrop;
+            f.call((13,))
+        }));
+        let payload = result.expect_err("the panic reached catch_unwind");
         assert_eq!(
-            codepool::unwind::symbolize(
-                b.exec_address() + b.entry_offset("b").unwrap() as usize + 1
-            ),
-            Some(("b".to_owned(), 1))
+            payload.downcast_ref::<&str>(),
+            Some(&"thirteen from the runtime")
         );
-        ARENA.store(std::ptr::null_mut(), Ordering::SeqCst);
-    })
-    .unwrap();
+        // The runtime function's value and the closure's were dropped.
+        assert_eq!(dropped(), dropped_before + 2);
+        check_registry(code, &[&a, &b, &c]);
+        moved_during |= masked(&b) != b_before;
+        if moved_during {
+            break;
+        }
+    }
+    assert!(moved_during, "b never moved during a call");
+
+    // A backtrace taken below the three JIT frames walks through them
+    // to this test function.
+    assert_eq!(f.call((7,)), 76);
+    let bt = BACKTRACE.with(|b| b.borrow_mut().take()).unwrap();
+    assert!(
+        bt.contains("a_panic_unwinds_through_moving_jit_frames"),
+        "the backtrace stopped in JIT code:\n{bt}"
+    );
+    // The JIT frames are named by codepool::unwind::symbolize.
+    assert_eq!(
+        codepool::unwind::symbolize(b.exec_address() + b.entry_offset("b").unwrap() as usize + 1),
+        Some(("b".to_owned(), 1))
+    );
+    ARENA.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
 #[test]
@@ -254,19 +262,31 @@ fn the_registry_follows_moves_and_deaths() {
                     *o = None;
                 }
             }
+            clobber_stack();
             arena.collect().unwrap();
             let held: Vec<&CodeObject<'_>> = objects.iter().flatten().collect();
             check_registry(&code, &held);
-            // After a full collection the census holds exactly the live
-            // objects, and exactly they are registered.
+            // After a full collection the census holds the live objects
+            // (and any a stale address on the stack keeps, which the
+            // optimizer may leave in a register), and exactly they are
+            // registered.
             let census = code.census().unwrap();
             assert_eq!(code.registered_objects().len(), census.objects.objects);
-            assert_eq!(census.objects.objects, held.len());
+            assert!(census.objects.objects >= held.len());
+            assert!(census.objects.objects <= held.len() + 2);
             arena.release();
         }
         drop(objects);
-        arena.collect().unwrap();
-        arena.release();
+        // Every object dies and leaves the registry once no stale address
+        // pins it.
+        for _ in 0..10 {
+            clobber_stack();
+            arena.collect().unwrap();
+            arena.release();
+            if code.registered_objects().is_empty() {
+                break;
+            }
+        }
         assert!(code.registered_objects().is_empty());
     })
     .unwrap();

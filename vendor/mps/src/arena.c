@@ -605,15 +605,32 @@ static Bool chunkFindRunIn(Size *i_o, Chunk chunk, Size base, Size limit,
   return BTFindClearRun(i_o, chunk->alloc_table, base, limit, n);
 }
 
-/* Find n free pages in chunk whose zones all lie in set. */
+/* Find n free pages in chunk whose zones all lie in set, or with
+ * `start`, whose first page does: a large object's references hold its
+ * start only (SegRefZones), so the zones of the rest do not matter. */
 static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set,
-                         Bool spare)
+                         Bool spare, Bool start)
 {
   Arena arena = chunk->arena;
   Size stripe_pages, i;
   if (set == ZoneSetUNIV)
     return chunkFindRunIn(i_o, chunk, 0, chunk->pages, n, spare);
   stripe_pages = (Size)1 << (arena->zone_shift - arena->grain_shift);
+  if (start) {
+    /* Each free run in turn: it starts in a stripe of the set, or a later
+     * stripe of it does, within the run, with n pages after it. */
+    Size base_page = AddrOffset(0, chunk->base) >> arena->grain_shift;
+    i = 0;
+    while (chunkFindRunIn(i_o, chunk, i, chunk->pages, n, spare)) {
+      Size k = *i_o;
+      if (set & ((ZoneSet)1 << ZoneOfAddr(
+                     arena, AddrAdd(chunk->base, k << arena->grain_shift))))
+        return TRUE;
+      /* The next stripe boundary after k. */
+      i = ((base_page + k) / stripe_pages + 1) * stripe_pages - base_page;
+    }
+    return FALSE;
+  }
   i = 0;
   while (i < chunk->pages) {
     Addr addr = AddrAdd(chunk->base, i << arena->grain_shift);
@@ -642,7 +659,7 @@ static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set,
 }
 
 static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
-                         ZoneSet set, Bool exec, Bool spare)
+                         ZoneSet set, Bool exec, Bool spare, Bool start)
 {
   unsigned c;
   if (set == ZoneSetEMPTY ||
@@ -650,7 +667,7 @@ static Bool arenaFindRun(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
     return FALSE;
   for (c = 0; c < arena->chunk_count; ++c)
     if (arena->chunks[c]->exec == exec &&
-        chunkFindRun(i_o, arena->chunks[c], n, set, spare)) {
+        chunkFindRun(i_o, arena->chunks[c], n, set, spare, start)) {
       *chunk_o = arena->chunks[c];
       return TRUE;
     }
@@ -687,10 +704,11 @@ static void arenaZonesSeen(ZonesSeenStruct *z, Arena arena, Gen gen)
 
 /* A run of n pages in `set`, spare (committed) pages first. */
 static Bool arenaFindRunSpareFirst(Chunk *chunk_o, Size *i_o, Arena arena,
-                                   Size n, ZoneSet set, Bool exec)
+                                   Size n, ZoneSet set, Bool exec,
+                                   Bool start)
 {
-  return arenaFindRun(chunk_o, i_o, arena, n, set, exec, TRUE) ||
-         arenaFindRun(chunk_o, i_o, arena, n, set, exec, FALSE);
+  return arenaFindRun(chunk_o, i_o, arena, n, set, exec, TRUE, start) ||
+         arenaFindRun(chunk_o, i_o, arena, n, set, exec, FALSE, start);
 }
 
 /* A new chunk, for pages when the arena has none free, or when it has
@@ -753,6 +771,8 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   Bool extended = FALSE;
   Res res = MPS_RES_RESOURCE;
   Chunk chunk;
+  /* Large objects: only the zone of the start counts (SegRefZones). */
+  Bool start = gen == &arena->large_gen;
   arenaZonesSeen(&z, arena, gen);
   mine = gen != NULL ? gen->claim : ZoneSetEMPTY;
   others = z.others;
@@ -765,39 +785,48 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   own = pref & ~others;
   if (claimant)
     own &= ~z.foreign;
-  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, own | mine, exec))
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, own | mine, exec, start))
     return MPS_RES_OK;
-  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, unused, exec))
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, unused, exec, start))
     goto claim;
-  if (claimant && unused != ZoneSetEMPTY &&
-      arenaExtend(&chunk, arena, n << arena->grain_shift, exec) ==
-          MPS_RES_OK) {
-    extended = TRUE;
-    if (chunkFindRun(i_o, chunk, n, unused, FALSE)) {
-      *chunk_o = chunk;
-      goto claim;
+  /* A claimant gets fresh stripes in a new chunk rather than land among
+   * the old generations; so do large objects at their claim limit, which
+   * need fresh stripes for their starts only. */
+  if ((claimant && unused != ZoneSetEMPTY) || (start && mine != ZoneSetEMPTY)) {
+    if (arenaExtend(&chunk, arena, n << arena->grain_shift, exec) ==
+        MPS_RES_OK) {
+      extended = TRUE;
+      if (chunkFindRun(i_o, chunk, n, mine, FALSE, start)) {
+        *chunk_o = chunk;
+        return MPS_RES_OK;
+      }
+      if (claimant && chunkFindRun(i_o, chunk, n, unused, FALSE, start)) {
+        *chunk_o = chunk;
+        goto claim;
+      }
     }
   }
-  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ~others, exec))
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ~others, exec, start))
     return MPS_RES_OK;
   if (!extended) {
     res = arenaExtend(&chunk, arena, n << arena->grain_shift, exec);
-    if (res == MPS_RES_OK && (chunkFindRun(i_o, chunk, n, ~others, FALSE) ||
+    if (res == MPS_RES_OK && (chunkFindRun(i_o, chunk, n, ~others, FALSE, start) ||
                               chunkFindRun(i_o, chunk, n, ZoneSetUNIV,
-                                           FALSE))) {
+                                           FALSE, FALSE))) {
       *chunk_o = chunk;
       return MPS_RES_OK;
     }
   }
-  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ZoneSetUNIV, exec))
+  if (arenaFindRunSpareFirst(chunk_o, i_o, arena, n, ZoneSetUNIV, exec, start))
     return MPS_RES_OK;
   return res != MPS_RES_OK ? res : MPS_RES_RESOURCE;
 
 claim:
   if (claimant) {
     Addr base = AddrAdd((*chunk_o)->base, *i_o << arena->grain_shift);
-    gen->claim |= ZoneSetOfRange(arena, base,
-                                 AddrAdd(base, n << arena->grain_shift));
+    gen->claim |= start ? (ZoneSet)1 << ZoneOfAddr(arena, base)
+                        : ZoneSetOfRange(arena, base,
+                                         AddrAdd(base, n << arena->grain_shift));
   }
   return MPS_RES_OK;
 }
@@ -844,7 +873,7 @@ Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,
       Res res = arenaExtend(&chunk, arena, size, exec);
       if (res != MPS_RES_OK)
         return res;
-      if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV, FALSE))
+      if (!chunkFindRun(&i, chunk, n, ZoneSetUNIV, FALSE, FALSE))
         return MPS_RES_RESOURCE;
     }
   } else {

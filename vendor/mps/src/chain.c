@@ -47,6 +47,7 @@ void GenInit(Gen gen, Chain chain, unsigned index, Size capacity,
   gen->size = 0;
   gen->zones = ZoneSetEMPTY;
   gen->claim = ZoneSetEMPTY;
+  gen->condemned_next = FALSE;
   RingInit(&gen->pgens);
   gen->sig = GenSig;
 }
@@ -178,12 +179,28 @@ int ChainDeadline(Chain chain)
   return due ? top : -1;
 }
 
+/* The highest generation above the nursery that the next collection of
+ * the chain will condemn with it, or 0: those over capacity now.  They
+ * grow only by the survivors of collections, so they will still be over
+ * capacity when the nursery is (unless a pool allocates into them, or
+ * another collection condemns them first). */
+int ChainNextTop(Chain chain)
+{
+  int top = 0;
+  size_t i;
+  for (i = 1; i < chain->gen_count; ++i)
+    if (chain->gens[i].new_size > ChainGenCapacity(chain, i) &&
+        !genAllocatedInto(&chain->gens[i]))
+      top = (int)i;
+  return top;
+}
+
 /* Recompute every generation's zone set from its segments, after a trace
  * freed some (DESIGN.md#zones). */
 static void addSegZones(Seg seg, void *closure)
 {
-  Arena arena = closure;
-  seg->pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+  (void)closure;
+  seg->pgen->gen->zones |= SegRefZones(seg);
 }
 
 void ArenaRecomputeZones(Arena arena)

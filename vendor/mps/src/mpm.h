@@ -292,6 +292,7 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
                    Size size, ZoneSet pref, Gen place);
 void SegFree(Seg seg);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
+ZoneSet SegRefZones(Seg seg);  /* zones exact references to it may hold */
 /* Call f on every maximal area [base, limit) of consecutive formatted
  * objects of the segment (never an attached buffer's hole, never free
  * space of a mark-sweep segment). */
@@ -329,11 +330,14 @@ struct GenStruct {
   double mortality;        /* moving average of the observed mortality */
   Size new_size;           /* allocated or promoted since last condemned */
   Size size;               /* bytes in its segments */
-  ZoneSet zones;           /* zones its segments occupy or prefer */
+  ZoneSet zones;           /* zones its segments occupy (SegRefZones) or
+                              prefer */
   ZoneSet claim;           /* zones kept for it: other generations go
                               there only when nothing else is free
                               (chain generations only; DESIGN.md#zones) */
   RingStruct pgens;        /* PoolGens of every pool in this generation */
+  Bool condemned_next;     /* ArenaProtectOld: the next collection of its
+                              chain will condemn it */
 };
 
 struct mps_chain_s {
@@ -372,6 +376,7 @@ void PoolGenFinish(PoolGen pgen);
 /* The generation index that should be collected next, or -1. */
 Size ChainGenCapacity(Chain chain, size_t i);
 int ChainDeadline(Chain chain);
+int ChainNextTop(Chain chain);
 void ArenaRecomputeZones(Arena arena);
 
 /* ---------------------------------------------------------------------
@@ -802,7 +807,13 @@ struct TraceStruct {
   Arena arena;
   Rank rank;               /* rank of the references being fixed */
   Transform transform;     /* being applied (DESIGN.md#transforms), or NULL */
+  /* The white set: the zones of the condemned objects' references.
+   * Exact references to a large object hold its start, so a large
+   * segment adds the zone of its start only; ambiguous ones may point
+   * anywhere inside, so white_ambig has every zone of every condemned
+   * segment (DESIGN.md#zones). */
   ZoneSet white;
+  ZoneSet white_ambig;
   /* Zones of the references as fixed (moved) since the scan began: the
    * client's summary (_ufs) has their zones before the fix only. */
   ZoneSet fixed_zones;

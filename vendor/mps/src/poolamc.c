@@ -326,7 +326,8 @@ static void amcCondemn(Pool pool, Trace trace, Seg seg)
   seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
   SegSetCondemned(seg, TRUE);
   seg->scanned = seg->base;
-  trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
+  trace->white |= SegRefZones(seg);
+  trace->white_ambig |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
   trace->condemned += AddrOffset(seg->base, SegWalkLimit(seg));
   ++trace->segs_condemned;
 }
@@ -537,20 +538,26 @@ static void amcPromote(Seg seg)
 /* A segment kept for its pinned objects stays in its generation the
  * first time: most pins are gone by the next collection, which then
  * copies the objects out of it.  Kept again, it is promoted in place, and
- * if it leaves a chain generation that claims its zones, the generation
- * gives them up: an old segment there would put those zones in every
- * white set of that generation and make the old segments that refer to it
- * be scanned by each of its collections (DESIGN.md#zones). */
+ * its generation and every younger one of the chain give up their claims
+ * on the zones of its references: an old segment there would put those
+ * zones in every white set of theirs and make the old segments that refer
+ * to it be scanned by each of their collections (DESIGN.md#zones).  (A
+ * segment promoted in place from the nursery may lie in the nursery's
+ * zones when it is pinned in generation 1.) */
 static void amcPromotePinned(Seg seg)
 {
-  Gen gen = seg->pgen->gen;
+  Pool pool = seg->pool;
+  ZoneSet zones;
+  size_t i;
   if (!seg->pinned_kept) {
     seg->pinned_kept = 1;
     return;
   }
   seg->pinned_kept = 0;
-  if (gen->chain != NULL)
-    gen->claim &= ~ZoneSetOfRange(seg->pool->arena, seg->base, seg->limit);
+  zones = SegRefZones(seg);
+  for (i = 0; i < pool->gen_count && &pool->pgens[i] != seg->pgen->next; ++i)
+    if (pool->pgens[i].gen->chain != NULL)
+      pool->pgens[i].gen->claim &= ~zones;
   amcPromote(seg);
 }
 

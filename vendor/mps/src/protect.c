@@ -143,9 +143,10 @@ static Bool barrierEligible(Seg seg)
 /* At the end of a trace: protect the segments that a minor collection can
  * hope to skip.  Protected ones stay protected.  A segment whose summary
  * meets the nursery's zones will be scanned by the next collection
- * anyway: protecting it now and unprotecting it then are two system
- * calls for nothing, so it stays writable, with a summary that says
- * nothing (DESIGN.md#barrier-avoid). */
+ * anyway, and one of a generation that the next collection of its chain
+ * will condemn will be written to by it: protecting it now and
+ * unprotecting it then are two system calls for nothing, so it stays
+ * writable, with a summary that says nothing (DESIGN.md#barrier-avoid). */
 static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
 {
   AVER(seg->prot != SegProtNA);
@@ -153,7 +154,8 @@ static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
     return SegProtRO;
   if (!barrierEligible(seg))
     return SegProtRW;
-  if ((seg->summary & nursery) != ZoneSetEMPTY) {
+  if ((seg->summary & nursery) != ZoneSetEMPTY ||
+      seg->pgen->gen->condemned_next) {
     seg->summary = ZoneSetUNIV;
     return SegProtRW;
   }
@@ -162,15 +164,33 @@ static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
 
 void ArenaProtectOld(Arena arena)
 {
-  /* The zones of every chain's youngest generation: the white set of the
-   * next minor collection will contain them. */
+  /* The zones of the references to every chain's youngest generation:
+   * the white set of the next minor collection will contain them.  With
+   * one chain in use, the next collection is of that chain, and it will
+   * condemn the generations ChainNextTop names.  (With several, another
+   * chain's collection would scan their unprotected segments whole.) */
   ZoneSet nursery = ZoneSetEMPTY;
   Ring node, next;
+  Chain only = NULL;
+  unsigned in_use = 0;
+  int top = 0, g;
   RING_FOR(node, &arena->chains, next) {
     Chain chain = RING_ELT(Chain, arena_ring, node);
     nursery |= chain->gens[0].zones;
+    if (chain->pools > 0) {
+      only = chain;
+      ++in_use;
+    }
+  }
+  if (in_use == 1)
+    top = ChainNextTop(only);
+  for (g = 1; g <= top; ++g) {
+    only->gens[g].condemned_next = TRUE;
+    nursery |= only->gens[g].zones; /* white at the next collection too */
   }
   arenaSetProtection(arena, wantProtectOld, nursery);
+  for (g = 1; g <= top; ++g)
+    only->gens[g].condemned_next = FALSE;
 }
 
 /* The collector writes into condemned segments (forwarding markers,

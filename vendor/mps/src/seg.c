@@ -162,7 +162,6 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
 void SegSetPoolGen(Seg seg, PoolGen pgen)
 {
   Size size = SegSize(seg);
-  Arena arena = seg->pool->arena;
   /* Manual pools keep their segments on a ring of their own through the
    * same node. */
   RingRemove(&seg->pgen_ring);
@@ -174,7 +173,7 @@ void SegSetPoolGen(Seg seg, PoolGen pgen)
   RingAppend(&pgen->segs, &seg->pgen_ring);
   pgen->size += size;
   pgen->gen->size += size;
-  pgen->gen->zones |= ZoneSetOfRange(arena, seg->base, seg->limit);
+  pgen->gen->zones |= SegRefZones(seg);
   SegTouchProt(seg);
 }
 
@@ -230,6 +229,21 @@ Size SegSize(Seg seg)
  * init was at the flip that trapped the buffer (DESIGN.md#buffers).  For a
  * condemned segment, that stays its limit even once the buffer has left
  * it. */
+/* The zones exact references to the segment's objects may hold: all of
+ * its zones, or, for a segment holding one large object, the zone of its
+ * start.  An exact reference holds the object's client pointer (perhaps
+ * tagged), within a grain of the segment's base, and zones are at least
+ * a grain wide.  A large object spans many zones; counting them all made
+ * every nursery collection scan every old segment that referred to any
+ * object in those zones (DESIGN.md#zones). */
+ZoneSet SegRefZones(Seg seg)
+{
+  Arena arena = seg->pool->arena;
+  if (seg->large)
+    return (ZoneSet)1 << ZoneOfAddr(arena, seg->base);
+  return ZoneSetOfRange(arena, seg->base, seg->limit);
+}
+
 Addr SegWalkLimit(Seg seg)
 {
   Buffer buffer = seg->buffer;

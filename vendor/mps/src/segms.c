@@ -206,6 +206,7 @@ void MSCondemn(Pool pool, Trace trace, Seg seg)
   BTClearRange(seg->marks, 0, words * WORD_BITS);
   BTClearRange(seg->greys, 0, words * WORD_BITS);
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
+  trace->white_ambig |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
   trace->condemned += SegSize(seg) - seg->free_bytes;
   ++trace->segs_condemned;
 }

@@ -155,16 +155,26 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   return res;
 }
 
+/* Set the rank of the references about to be fixed, and with it the
+ * white set MPS_FIX1 tests them against: ambiguous references may point
+ * anywhere inside a large object, exact ones hold its start
+ * (DESIGN.md#zones). */
+static void traceSetRank(Trace trace, Rank rank)
+{
+  trace->rank = rank;
+  trace->ss._w = rank == RankAMBIG ? trace->white_ambig : trace->white;
+}
+
 Res TraceFix(Trace trace, mps_addr_t *ref_io, Rank rank)
 {
   Rank old = trace->rank;
   Res res = MPS_RES_OK;
   mps_ss_t ss = &trace->ss;
-  trace->rank = rank;
+  traceSetRank(trace, rank);
   MPS_SCAN_BEGIN(ss) {
     res = MPS_FIX12(ss, ref_io);
   } MPS_SCAN_END(ss);
-  trace->rank = old;
+  traceSetRank(trace, old);
   return res;
 }
 
@@ -262,7 +272,7 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   SegUnprotect(seg);
   if (seg->pool->klass->before_scan != NULL)
     seg->pool->klass->before_scan(seg->pool, seg, from, to);
-  trace->rank = SegRank(seg);
+  traceSetRank(trace, SegRank(seg));
   trace->ss._ufs = 0;
   trace->fixed_zones = ZoneSetEMPTY;
   if (trace->rank == RankAMBIG || seg->pool->exec) {
@@ -272,7 +282,6 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
   } else {
     traceScanAhead(trace, format, from, to);
   }
-  trace->rank = old;
   /* The summary of what the segment may refer to: the zones of the
    * references as the scan left them.  MPS_FIX1 recorded every zone
    * before the fix (_ufs); a reference in a zone of _w (the white set)
@@ -285,6 +294,7 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
    * the segment is condemned, made for copies, or scanned whole. */
   seg->summary |= (trace->ss._ufs & ~trace->ss._w) | trace->fixed_zones;
   SegTouchProt(seg);
+  traceSetRank(trace, old);
   trace->bytes_scanned += AddrOffset(from, to);
   /* Scanning code relinks it (DESIGN.md#code). */
   if (seg->pool->exec)
@@ -372,13 +382,13 @@ static void traceGreyLoop(Trace trace)
 static void traceScanRoots(Trace trace, Rank rank)
 {
   Ring node, next;
-  trace->rank = rank;
+  traceSetRank(trace, rank);
   RING_FOR(node, &trace->arena->roots, next) {
     Root root = RING_ELT(Root, arena_ring, node);
     if (root->rank == rank) {
       Res res = RootScan(trace, root);
       ASSERT_ALWAYS(res == MPS_RES_OK);
-      trace->rank = rank;
+      traceSetRank(trace, rank);
     }
   }
 }
@@ -518,7 +528,7 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
   }
   if (full)
     arena->top_gen.new_size = 0;
-  trace->ss._w = trace->white;
+  traceSetRank(trace, trace->rank);
 }
 
 static void traceReclaim(Trace trace)
@@ -772,6 +782,7 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
   trace->arena = arena;
   trace->rank = RankAMBIG;
   trace->white = ZoneSetEMPTY;
+  trace->white_ambig = ZoneSetEMPTY;
   RingInit(&trace->grey);
   RingInit(&trace->grey_exec);
   trace->weak = NULL;
@@ -819,7 +830,7 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
     traceScanRoots(trace, RankAMBIG);
     traceEachSeg(trace, RankAMBIG, scanAmbiguousSeg);
     traceScanRoots(trace, RankEXACT);
-    trace->rank = RankEXACT;
+    traceSetRank(trace, RankEXACT);
     traceScanMessages(trace);
     traceEachSeg(trace, RankEXACT, greyOrScanUncondemned);
     /* Objects the mutator sees have moved: location dependencies on the

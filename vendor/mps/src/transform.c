@@ -249,7 +249,9 @@ void TransformBegin(Trace trace, Transform t)
   AVERT(Transform, t);
   trace->transform = t;
   trace->white |= t->zones;
-  trace->ss._w = trace->white;
+  trace->white_ambig |= t->zones;
+  trace->ss._w =
+      trace->rank == RankAMBIG ? trace->white_ambig : trace->white;
 }
 
 void TransformFix(Trace trace, mps_addr_t *ref_io)

@@ -24,6 +24,8 @@ static size_t hdr = 0;      /* header size H; format methods read it */
 static int hdr_set = 0;
 
 unsigned long tf_fwd_count, tf_pad_count, tf_pad1_count, tf_fwd1_count;
+unsigned long tf_scan_id_limit;
+size_t tf_scanned_below_limit;
 
 static word *base_of(void *p)
 {
@@ -66,6 +68,8 @@ mps_res_t tf_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit)
           size_t n = (size - 2 * WORD) / WORD;
           mps_addr_t *slot = (mps_addr_t *)&b[2];
           size_t i;
+          if (b[1] < tf_scan_id_limit)
+            tf_scanned_below_limit += size;
           for (i = 0; i < n; ++i) {
             mps_addr_t r = slot[i];
             mps_res_t res = MPS_FIX12(ss, &r);

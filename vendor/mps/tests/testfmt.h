@@ -56,6 +56,11 @@ mps_res_t tf_scan(mps_ss_t ss, mps_addr_t base, mps_addr_t limit);
 extern unsigned long tf_fwd_count, tf_pad_count, tf_pad1_count,
   tf_fwd1_count;
 
+/* Bytes of pairs and vectors with ids below tf_scan_id_limit that the
+ * scan method has scanned (0 by default: nothing counted). */
+extern unsigned long tf_scan_id_limit;
+extern size_t tf_scanned_below_limit;
+
 /* Block sizes. */
 size_t tf_pair_size(void);
 size_t tf_vec_size(size_t n);
