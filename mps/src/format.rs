@@ -77,6 +77,12 @@ pub unsafe trait Format: 'static {
     /// Fixes every reference in the objects between the client pointers
     /// `base` (inclusive) and `limit` (exclusive).
     ///
+    /// The collector may scan the same objects more than once in one
+    /// collection: it scans each window of a grey range first in a
+    /// look-ahead pass whose fixes only prefetch and leave every
+    /// reference as it was, then for real (`vendor/mps/DESIGN.md#prefetch`).
+    /// So `scan` must do nothing but fix.
+    ///
     /// # Safety
     ///
     /// Called by the collector only: `[base, limit)` is a run of objects,

@@ -196,7 +196,9 @@ struct ChunkStruct {
   Arena arena;
   Addr base, limit;        /* the usable pages */
   Size pages;
-  Seg *page_seg;           /* page_seg[i]: segment owning page i, or NULL */
+  Seg *page_seg;           /* page_seg[i]: segment owning page i, or NULL,
+                              with PAGE_CONDEMNED or'd in while the
+                              segment is condemned (PageSeg) */
   Word *alloc_table;       /* bit i: page i belongs to a segment */
   Word *commit_table;      /* bit i: page i is committed */
   Addr map_base;           /* the whole reservation, including alignment */
@@ -222,17 +224,18 @@ Bool ChunkCheck(Chunk chunk);
  */
 
 #define SegSig ((Sig)0x5195E9UL)
+#define SEG_DESC_ALIGN 64 /* a cache line */
 
 struct SegStruct {
-  Sig sig;
-  Addr base, limit;        /* grain aligned */
+  /* What the fix of a reference to it reads comes first, in one cache
+   * line: descriptors are aligned to one, and the look-ahead pass
+   * prefetches it (DESIGN.md#prefetch). */
+  _Alignas(SEG_DESC_ALIGN) Sig sig;
   Pool pool;
   PoolGen pgen;            /* the pool generation it belongs to */
-  RingStruct pgen_ring;    /* in pgen->segs */
-  Addr used;               /* objects occupy [base, used) unless buffered */
-  Buffer buffer;           /* mutator buffer attached to it, or NULL */
-  RankSet ranks;           /* ranks of references its objects hold */
-  ZoneSet summary;         /* zones its references may point to (barrier) */
+  Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
+  Size survived;           /* bytes copied out of it or kept this trace */
+  Addr base, limit;        /* grain aligned */
   unsigned condemned : 1;  /* condemned by the current trace */
   unsigned nailed : 1;     /* retained in place this trace (pinned) */
   unsigned pinned : 1;     /* nailed by an ambiguous reference */
@@ -246,14 +249,19 @@ struct SegStruct {
                               may refer to the white set */
   unsigned pinned_kept : 1; /* AMC: kept in its generation by a pin at the
                                last collection that condemned it */
+  /* AMC promotion in place (DESIGN.md#amc-in-place). */
+  unsigned in_place : 1;   /* condemned: reached objects stay, marked */
+  /* The rest. */
+  RingStruct pgen_ring;    /* in pgen->segs */
+  Addr used;               /* objects occupy [base, used) unless buffered */
+  Buffer buffer;           /* mutator buffer attached to it, or NULL */
+  RankSet ranks;           /* ranks of references its objects hold */
+  ZoneSet summary;         /* zones its references may point to (barrier) */
   Addr scanned;            /* [base, scanned) already scanned this trace */
   Addr flip_limit;         /* condemned with a buffer attached: where its
                               objects ended at the flip, else NULL */
-  Word *nailboard;         /* bit per 8 bytes: objects pinned this trace */
-  /* AMC promotion in place (DESIGN.md#amc-in-place). */
-  unsigned in_place : 1;   /* condemned: reached objects stay, marked */
-  Word *pending;           /* bit per 8 bytes: marked, not yet scanned */
-  Size survived;           /* bytes copied out of it or kept this trace */
+  Word *pending;           /* bit per 8 bytes: marked, not yet scanned
+                              (DESIGN.md#amc-in-place) */
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
   Word *marks;             /* object marked live this trace */
   Word *greys;             /* marked, not yet scanned */
@@ -261,6 +269,7 @@ struct SegStruct {
   Size ms_bits_bytes;      /* size of the mapping holding the three */
   Size free_bytes;         /* grains not allocated */
   unsigned weak_pending : 1; /* on the trace's weak list */
+  unsigned prot_touched : 1; /* in arena->prot_touched (protect.c) */
   Seg weak_next;
   RingStruct grey_ring;    /* in trace->grey while grey */
   Seg stack_next;          /* SNC: the segment below it in its allocation
@@ -303,6 +312,8 @@ unsigned SegGrainShift(Seg seg);          /* mark-sweep bit granularity */
 void ArenaEachSeg(Arena arena, Pool only, void (*f)(Seg seg, void *closure),
                   void *closure);
 Size SegSize(Seg seg);
+/* Set or clear seg->condemned and its pages' PAGE_CONDEMNED bits. */
+void SegSetCondemned(Seg seg, Bool condemned);
 void SegSetPoolGen(Seg seg, PoolGen pgen);
 void SegFreeDescriptors(Arena arena);
 
@@ -720,6 +731,10 @@ void TestHook(int point);
  */
 
 void SegSetProt(Seg seg, unsigned mode);
+/* Record that seg's protection, greyness, summary, generation, buffer or
+ * ranks changed: ArenaProtectBetweenIncrements looks at these segments
+ * only (DESIGN.md#barrier-touched).  Defined after the arena. */
+static inline void SegTouchProt(Seg seg);
 void SegProtect(Seg seg);
 /* Lift any barrier.  Inline: the fix and copy paths call it on every
  * object, and the segment is nearly always unprotected already. */
@@ -733,6 +748,10 @@ void ArenaUnprotectCondemned(Arena arena);
 void ArenaUnprotectForScan(Arena arena, ZoneSet white);
 /* Barriers for the mutator between two increments (DESIGN.md#incremental). */
 void ArenaProtectBetweenIncrements(Arena arena);
+/* The touched list (DESIGN.md#barrier-touched): a segment freed leaves
+ * it; the end of a trace empties it and stops recording. */
+void ArenaForgetTouched(Arena arena, Seg seg);
+void ArenaStopTouched(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
 
@@ -826,6 +845,13 @@ struct TraceStruct {
   Size bytes_scanned;
   Size segs_skipped;       /* protected, summary misses the white set */
   Bool pin_only;           /* ambiguous fixes pin movable objects only */
+  /* The scan under way only looks ahead: _mps_fix2 prefetches what the
+   * fix of each reference will read, and changes nothing
+   * (DESIGN.md#prefetch). */
+  Bool prefetching;
+  Bool lookahead;          /* it paid in the last window scanned */
+  Size fixes;              /* fixes of condemned references, look-ahead
+                              excluded */
   /* Control memory that lives as long as the trace (nailboards): mapped
    * blocks, never malloc (DESIGN.md#stopped-world). */
   struct TraceBlockStruct *blocks;
@@ -873,6 +899,7 @@ void *TraceControlAlloc(Trace trace, Size size);
 #define ArenaSig ((Sig)0x519A4E4AUL)
 #define ARENA_MAX_CHUNKS 64
 #define HISTORY_LENGTH 64
+#define PROT_TOUCHED_MAX 512   /* DESIGN.md#barrier-touched */
 
 struct mps_arena_s {
   Sig sig;
@@ -908,6 +935,13 @@ struct mps_arena_s {
   Chain default_chain;
   Seg free_segs;                    /* descriptor free list */
   void *seg_blocks;                 /* control blocks holding them */
+  /* Segments whose barrier may need a change at the end of the current
+   * increment (DESIGN.md#barrier-touched): recorded while prot_tracking,
+   * that is between two increments of an incremental trace. */
+  Bool prot_tracking;
+  Bool prot_touched_overflow;       /* more than fit: walk them all */
+  Size prot_touched_count;
+  Seg prot_touched[PROT_TOUCHED_MAX];
   /* Collector state */
   Bool clamped;                     /* no trace starts or advances on
                                        its own; parked: also none is in
@@ -1003,12 +1037,56 @@ static inline Chunk ArenaChunkOfAddr(Arena arena, Addr addr)
   return ArenaChunkSearch(arena, addr);
 }
 
-static inline Seg SegOfAddr(Arena arena, Addr addr)
+static inline void SegTouchProt(Seg seg)
+{
+  Arena arena = seg->pool->arena;
+  if (!arena->prot_tracking || seg->prot_touched)
+    return;
+  if (arena->prot_touched_count == PROT_TOUCHED_MAX) {
+    arena->prot_touched_overflow = TRUE;
+    return;
+  }
+  seg->prot_touched = 1;
+  arena->prot_touched[arena->prot_touched_count++] = seg;
+}
+
+/* Start loading the cache line at p; never faults.  In assembly because
+ * GCC 12 at -O2 drops __builtin_prefetch of an address it loaded itself
+ * (the table lookup of tracePrefetch vanished whole). */
+static inline void Prefetch(const void *p)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+  __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  __asm__ volatile("prfm pldl1keep, %0" : : "Q"(*(const char *)p));
+#else
+  (void)p;
+#endif
+}
+
+/* A page table entry: the segment's address, and in its low bit whether
+ * the segment is condemned, so that the fix of a reference to a segment
+ * that is not condemned decides without reading the segment
+ * (DESIGN.md#prefetch). */
+#define PAGE_CONDEMNED ((Word)1)
+
+static inline Word PageEntry(Arena arena, Addr addr)
 {
   Chunk chunk = ArenaChunkOfAddr(arena, addr);
   if (chunk == NULL)
-    return NULL;
-  return chunk->page_seg[AddrOffset(chunk->base, addr) >> arena->grain_shift];
+    return 0;
+  return (Word)chunk->page_seg[AddrOffset(chunk->base, addr) >>
+                               arena->grain_shift];
+}
+
+static inline Seg PageSeg(Word entry)
+{
+  return (Seg)(entry & ~PAGE_CONDEMNED);
+}
+
+static inline Seg SegOfAddr(Arena arena, Addr addr)
+{
+  return PageSeg(PageEntry(arena, addr));
 }
 
 #endif /* MPS_MPM_H */

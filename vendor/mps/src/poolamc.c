@@ -177,6 +177,7 @@ static Res amcBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
     return res;
   seg->large = large;
   seg->buffer = buffer;
+  SegTouchProt(seg);
   buffer->seg = seg;
   /* Rehash buffers and ramps do not bring the nursery's collection nearer
    * (DESIGN.md#ramps). */
@@ -199,6 +200,7 @@ static void amcBufferEmpty(Pool pool, Buffer buffer)
   AVER(seg->buffer == buffer);
   seg->used = (Addr)buffer->ap.init;
   seg->buffer = NULL;
+  SegTouchProt(seg);
 }
 
 /* Tracing ------------------------------------------------------------- */
@@ -322,7 +324,7 @@ static void amcCondemn(Pool pool, Trace trace, Seg seg)
   /* Objects committed above the flip's init are new: not condemned
    * (DESIGN.md#buffers). */
   seg->flip_limit = seg->buffer != NULL ? SegWalkLimit(seg) : NULL;
-  seg->condemned = 1;
+  SegSetCondemned(seg, TRUE);
   seg->scanned = seg->base;
   trace->white |= SegRefZones(seg);
   trace->white_ambig |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
@@ -610,7 +612,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     amcMeasureNursery(PoolAMC(pool), seg, kept);
     trace->preserved += kept;
     seg->flip_limit = NULL;
-    seg->condemned = 0;
+    SegSetCondemned(seg, FALSE);
     seg->pinned = 0;
     seg->nailboard = NULL;
     /* Marked in place: promoted now, like a nailed segment. */
@@ -635,7 +637,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
     amcMeasureNursery(PoolAMC(pool), seg, AddrOffset(seg->base, limit));
     trace->preserved += AddrOffset(seg->base, limit);
     seg->flip_limit = NULL;
-    seg->condemned = 0;
+    SegSetCondemned(seg, FALSE);
     seg->nailed = 0;
     seg->pinned = 0;
     seg->pinned_kept = 0;
@@ -645,7 +647,7 @@ static void amcReclaim(Pool pool, Trace trace, Seg seg)
   }
   amcMeasureNursery(PoolAMC(pool), seg, 0);
   amcReclaimed(pool, seg->base, SegWalkLimit(seg));
-  seg->condemned = 0;
+  SegSetCondemned(seg, FALSE);
   SegFree(seg);
 }
 

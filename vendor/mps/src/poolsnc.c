@@ -126,6 +126,7 @@ static Res sncBufferFill(Addr *base_o, Addr *limit_o, Pool pool,
   }
   SegUnprotect(seg);
   seg->buffer = buffer;
+  SegTouchProt(seg);
   buffer->seg = seg;
   *base_o = seg->used;
   *limit_o = seg->limit;
@@ -142,6 +143,7 @@ static void sncBufferEmpty(Pool pool, Buffer buffer)
   AVER(seg == buffer->stack);
   seg->used = (Addr)buffer->ap.init;
   seg->buffer = NULL;
+  SegTouchProt(seg);
 }
 
 /* The position just after the point's last object: in the attached

@@ -38,6 +38,16 @@ Bool SegCheck(Seg seg)
   /* Marking in place is per trace (DESIGN.md#amc-in-place). */
   if ((seg->in_place || seg->pending != NULL) && !seg->condemned)
     return FALSE;
+  /* The page table has it, with its condemned bit (DESIGN.md#prefetch):
+   * first and last page. */
+  {
+    Arena arena = seg->pool->arena;
+    Word entry = (Word)seg | (seg->condemned ? PAGE_CONDEMNED : 0);
+    Addr last = AddrAdd(seg->base, SegSize(seg) - arena->grain);
+    if (PageEntry(arena, seg->base) != entry ||
+        PageEntry(arena, last) != entry)
+      return FALSE;
+  }
   return TRUE;
 }
 
@@ -54,7 +64,7 @@ static Res segDescriptor(Seg *seg_o, Arena arena)
     arena->seg_blocks = block;
     arena->committed += SEG_BLOCK_SIZE;
     arena->control_committed += SEG_BLOCK_SIZE;
-    first = (Seg)(void *)AddrAlignUp((Addr)(block + 1), sizeof(Word) * 2);
+    first = (Seg)(void *)AddrAlignUp((Addr)(block + 1), SEG_DESC_ALIGN);
     count = (SEG_BLOCK_SIZE - AddrOffset(block, first)) /
             sizeof(struct SegStruct);
     for (i = 0; i < count; ++i) {
@@ -140,7 +150,9 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->flip_limit = NULL;
   seg->stack_next = NULL;
   seg->free_next = NULL;
+  seg->prot_touched = 0;
   seg->sig = SegSig;
+  SegTouchProt(seg);
   pool->total_size += size;
   if (pgen != NULL)
     SegSetPoolGen(seg, pgen);
@@ -163,6 +175,7 @@ void SegSetPoolGen(Seg seg, PoolGen pgen)
   pgen->size += size;
   pgen->gen->size += size;
   pgen->gen->zones |= SegRefZones(seg);
+  SegTouchProt(seg);
 }
 
 void SegFree(Seg seg)
@@ -174,6 +187,7 @@ void SegFree(Seg seg)
   AVER(seg->buffer == NULL);
   AVER(!seg->grey);
   SegUnprotect(seg); /* its pages may be reused */
+  ArenaForgetTouched(arena, seg);
   /* Manual pools keep their segments on a ring of their own through the
    * same node. */
   RingRemove(&seg->pgen_ring);
@@ -191,6 +205,18 @@ void SegFree(Seg seg)
   seg->sig = SigInvalid;
   seg->free_next = arena->free_segs;
   arena->free_segs = seg;
+}
+
+void SegSetCondemned(Seg seg, Bool condemned)
+{
+  Arena arena = seg->pool->arena;
+  Chunk chunk = ArenaChunkOfAddr(arena, seg->base);
+  Size i = AddrOffset(chunk->base, seg->base) >> arena->grain_shift;
+  Size n = SegSize(seg) >> arena->grain_shift, k;
+  Word entry = (Word)seg | (condemned ? PAGE_CONDEMNED : 0);
+  for (k = i; k < i + n; ++k)
+    chunk->page_seg[k] = (Seg)entry;
+  seg->condemned = condemned ? 1 : 0;
 }
 
 Size SegSize(Seg seg)

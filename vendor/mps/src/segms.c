@@ -169,6 +169,7 @@ Res MSBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
   BTSetRange(seg->alloc_bits, i, j);
   seg->free_bytes -= (j - i) << SegGrainShift(seg);
   seg->buffer = buffer;
+  SegTouchProt(seg);
   buffer->seg = seg;
   if (!buffer->hash_arrays)
     ms->pgen.gen->new_size += (j - i) << SegGrainShift(seg);
@@ -192,6 +193,7 @@ void MSBufferEmpty(Pool pool, Buffer buffer)
       PoolDebugSplat(ms->debug, init, buffer->limit);
   }
   seg->buffer = NULL;
+  SegTouchProt(seg);
 }
 
 /* Tracing ----------------------------------------------------------------- */
@@ -200,7 +202,7 @@ void MSCondemn(Pool pool, Trace trace, Seg seg)
 {
   Size words = BTWords(msGrains(seg));
   (void)pool;
-  seg->condemned = 1;
+  SegSetCondemned(seg, TRUE);
   BTClearRange(seg->marks, 0, words * WORD_BITS);
   BTClearRange(seg->greys, 0, words * WORD_BITS);
   trace->white |= ZoneSetOfRange(trace->arena, seg->base, seg->limit);
@@ -353,7 +355,7 @@ void MSReclaim(Pool pool, Trace trace, Seg seg)
    * bits, and clearing never affects objects ahead of the walk. */
   SegWalkObjects(seg, sweepObject, &s);
   trace->preserved += s.kept;
-  seg->condemned = 0;
+  SegSetCondemned(seg, FALSE);
   if (seg->buffer == NULL && seg->free_bytes == SegSize(seg))
     SegFree(seg);
 }
