@@ -57,7 +57,9 @@ extern unsigned long tf_fwd_count, tf_pad_count, tf_pad1_count,
   tf_fwd1_count;
 
 /* Bytes of pairs and vectors with ids below tf_scan_id_limit that the
- * scan method has scanned (0 by default: nothing counted). */
+ * scan method has scanned (0 by default: nothing counted).  The
+ * collector's look-ahead pass calls the scan method too (objects up to
+ * 16 KiB, DESIGN.md#prefetch), so such objects may count twice. */
 extern unsigned long tf_scan_id_limit;
 extern size_t tf_scanned_below_limit;
 
