@@ -605,51 +605,50 @@ static Bool chunkFindRunIn(Size *i_o, Chunk chunk, Size base, Size limit,
   return BTFindClearRun(i_o, chunk->alloc_table, base, limit, n);
 }
 
+/* Is page i of the chunk in a zone of set? */
+static Bool chunkPageInZones(Chunk chunk, Size i, ZoneSet set)
+{
+  Arena arena = chunk->arena;
+  Addr addr = AddrAdd(chunk->base, i << arena->grain_shift);
+  return (set & ((ZoneSet)1 << ZoneOfAddr(arena, addr))) != ZoneSetEMPTY;
+}
+
+/* The page where the zone stripe holding page i of the chunk ends (at
+ * most the chunk's end). */
+static Size chunkStripeEnd(Chunk chunk, Size i)
+{
+  Arena arena = chunk->arena;
+  Size stripe_pages = (Size)1 << (arena->zone_shift - arena->grain_shift);
+  Size base_page = AddrOffset(0, chunk->base) >> arena->grain_shift;
+  Size end = ((base_page + i) / stripe_pages + 1) * stripe_pages - base_page;
+  return end < chunk->pages ? end : chunk->pages;
+}
+
 /* Find n free pages in chunk whose zones all lie in set, or with
  * `start`, whose first page does: a large object's references hold its
  * start only (SegRefZones), so the zones of the rest do not matter. */
 static Bool chunkFindRun(Size *i_o, Chunk chunk, Size n, ZoneSet set,
                          Bool spare, Bool start)
 {
-  Arena arena = chunk->arena;
-  Size stripe_pages, i;
+  Size i = 0;
   if (set == ZoneSetUNIV)
     return chunkFindRunIn(i_o, chunk, 0, chunk->pages, n, spare);
-  stripe_pages = (Size)1 << (arena->zone_shift - arena->grain_shift);
   if (start) {
     /* Each free run in turn: it starts in a stripe of the set, or a later
      * stripe of it does, within the run, with n pages after it. */
-    Size base_page = AddrOffset(0, chunk->base) >> arena->grain_shift;
-    i = 0;
     while (chunkFindRunIn(i_o, chunk, i, chunk->pages, n, spare)) {
-      Size k = *i_o;
-      if (set & ((ZoneSet)1 << ZoneOfAddr(
-                     arena, AddrAdd(chunk->base, k << arena->grain_shift))))
+      if (chunkPageInZones(chunk, *i_o, set))
         return TRUE;
-      /* The next stripe boundary after k. */
-      i = ((base_page + k) / stripe_pages + 1) * stripe_pages - base_page;
+      i = chunkStripeEnd(chunk, *i_o);
     }
     return FALSE;
   }
-  i = 0;
   while (i < chunk->pages) {
-    Addr addr = AddrAdd(chunk->base, i << arena->grain_shift);
-    Size j = (AddrOffset(0, AddrAlignDown(addr, (Size)1 << arena->zone_shift))
-              >> arena->grain_shift) -
-             (AddrOffset(0, chunk->base) >> arena->grain_shift) +
-             stripe_pages;
-    if (j > chunk->pages)
-      j = chunk->pages;
-    if (set & ((ZoneSet)1 << ZoneOfAddr(arena, addr))) {
+    Size j = chunkStripeEnd(chunk, i);
+    if (chunkPageInZones(chunk, i, set)) {
       /* Extend over following stripes that are also in the set. */
-      while (j < chunk->pages &&
-             (set & ((ZoneSet)1 << ZoneOfAddr(
-                         arena, AddrAdd(chunk->base,
-                                        j << arena->grain_shift))))) {
-        j += stripe_pages;
-        if (j > chunk->pages)
-          j = chunk->pages;
-      }
+      while (j < chunk->pages && chunkPageInZones(chunk, j, set))
+        j = chunkStripeEnd(chunk, j);
       if (chunkFindRunIn(i_o, chunk, i, j, n, spare))
         return TRUE;
     }
@@ -755,8 +754,9 @@ static unsigned zoneSetCount(ZoneSet set)
  *      claimant minus those other generations occupy (it may have spilled
  *      into them);
  *   2. zones nobody occupies or claims, which a claimant then claims;
- *   3. for a claimant, if such zones remain, a new chunk: landing among
- *      the old generations would make every minor collection scan them;
+ *   3. for a claimant, if such zones remain, and for large_gen at its
+ *      claim limit, a new chunk: landing among the old generations would
+ *      make every minor collection scan them;
  *   4. zones no other generation claims;
  *   5. a new chunk (unless step 3 made one), then anywhere.
  * Claimants are chain generations and the arena's large_gen, while their
@@ -792,7 +792,8 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   /* A claimant gets fresh stripes in a new chunk rather than land among
    * the old generations; so do large objects at their claim limit, which
    * need fresh stripes for their starts only. */
-  if ((claimant && unused != ZoneSetEMPTY) || (start && mine != ZoneSetEMPTY)) {
+  if ((claimant && unused != ZoneSetEMPTY) ||
+      (start && mine != ZoneSetEMPTY)) {
     if (arenaExtend(&chunk, arena, n << arena->grain_shift, exec) ==
         MPS_RES_OK) {
       extended = TRUE;
@@ -810,9 +811,9 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
     return MPS_RES_OK;
   if (!extended) {
     res = arenaExtend(&chunk, arena, n << arena->grain_shift, exec);
-    if (res == MPS_RES_OK && (chunkFindRun(i_o, chunk, n, ~others, FALSE, start) ||
-                              chunkFindRun(i_o, chunk, n, ZoneSetUNIV,
-                                           FALSE, FALSE))) {
+    if (res == MPS_RES_OK &&
+        (chunkFindRun(i_o, chunk, n, ~others, FALSE, start) ||
+         chunkFindRun(i_o, chunk, n, ZoneSetUNIV, FALSE, FALSE))) {
       *chunk_o = chunk;
       return MPS_RES_OK;
     }
@@ -824,9 +825,9 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
 claim:
   if (claimant) {
     Addr base = AddrAdd((*chunk_o)->base, *i_o << arena->grain_shift);
+    Addr limit = AddrAdd(base, n << arena->grain_shift);
     gen->claim |= start ? (ZoneSet)1 << ZoneOfAddr(arena, base)
-                        : ZoneSetOfRange(arena, base,
-                                         AddrAdd(base, n << arena->grain_shift));
+                        : ZoneSetOfRange(arena, base, limit);
   }
   return MPS_RES_OK;
 }
@@ -936,7 +937,8 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
   i = AddrOffset(chunk->base, base) >> arena->grain_shift;
   AVER(BTCountSet(chunk->alloc_table, i, i + n) == n);
   TelemetryEvent(TelSeg, "SegFree", "arena=0x%lx seg=0x%lx base=0x%lx size=%zu",
-                 TelAddr(arena), TelAddr(PageSeg((Word)chunk->page_seg[i])), TelAddr(base),
+                 TelAddr(arena), TelAddr(PageSeg((Word)chunk->page_seg[i])),
+                 TelAddr(base),
                  size);
   BTClearRange(chunk->alloc_table, i, i + n);
   for (k = i; k < i + n; ++k)

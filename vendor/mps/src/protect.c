@@ -268,13 +268,11 @@ static Bool protBridges(Arena arena, Addr from, Addr to, unsigned mode)
 {
   unsigned n;
   for (n = 0; n < BRIDGE_SEGS && from < to; ++n) {
-    Chunk chunk = ArenaChunkOfAddr(arena, from);
-    Seg seg;
-    if (chunk == NULL || chunk->exec)
-      return FALSE;
-    seg = PageSeg((Word)chunk->page_seg[AddrOffset(chunk->base, from) >>
-                                        arena->grain_shift]);
-    if (seg == NULL || seg->base != from || seg->prot != mode)
+    Seg seg = SegOfAddr(arena, from);
+    /* Executable pools' segments lie in the code chunk, which no run
+     * crosses into. */
+    if (seg == NULL || seg->pool->exec || seg->base != from ||
+        seg->prot != mode)
       return FALSE;
     from = seg->limit;
   }

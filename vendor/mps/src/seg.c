@@ -224,12 +224,6 @@ Size SegSize(Seg seg)
   return AddrOffset(seg->base, seg->limit);
 }
 
-/* The end of the objects in a segment.  A segment with a mutator buffer
- * attached holds objects up to the buffer's init pointer; during a trace,
- * and in pools with references until the buffer is refilled, up to where
- * init was at the flip that trapped the buffer (DESIGN.md#buffers).  For a
- * condemned segment, that stays its limit even once the buffer has left
- * it. */
 /* The zones exact references to the segment's objects may hold: all of
  * its zones, or, for a segment holding one large object, the zone of its
  * start.  An exact reference holds the object's client pointer (perhaps
@@ -245,6 +239,12 @@ ZoneSet SegRefZones(Seg seg)
   return ZoneSetOfRange(arena, seg->base, seg->limit);
 }
 
+/* The end of the objects in a segment.  A segment with a mutator buffer
+ * attached holds objects up to the buffer's init pointer; during a trace,
+ * and in pools with references until the buffer is refilled, up to where
+ * init was at the flip that trapped the buffer (DESIGN.md#buffers).  For a
+ * condemned segment, that stays its limit even once the buffer has left
+ * it. */
 Addr SegWalkLimit(Seg seg)
 {
   Buffer buffer = seg->buffer;

@@ -103,8 +103,6 @@ static Bool traceNothingGrey(Trace trace)
   return RingIsSingle(&trace->grey) && RingIsSingle(&trace->grey_exec);
 }
 
-/* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
- * integers, addresses outside the arena all return OK unchanged). */
 /* The look-ahead pass's fix (DESIGN.md#prefetch): start the loads that
  * the fix of ref will need (its segment, reached through the page
  * table, and the object itself), without waiting for them where it can.
@@ -120,6 +118,8 @@ static inline void tracePrefetch(Arena arena, Addr ref)
   Prefetch(ref);
 }
 
+/* The fix that MPS_FIX2 reaches: total over every word (rule: NULL,
+ * integers, addresses outside the arena all return OK unchanged). */
 mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
 {
   Trace trace = TraceOfSS(ss);
@@ -191,9 +191,10 @@ Rank SegRank(Seg seg)
 /* Scan the objects of [from, to) (base addresses) in windows of about
  * SCAN_WINDOW bytes, each twice: first a look-ahead pass, in which
  * _mps_fix2 only prefetches, then the real one, which finds what it
- * reads in the cache (DESIGN.md#prefetch).  A window ends at an object boundary,
- * found with the skip method (the headers are read by the scan next
- * anyway); an object larger than the window is a window of its own. */
+ * reads in the cache (DESIGN.md#prefetch).  A window ends at an object
+ * boundary, found with the skip method (the headers are read by the scan
+ * next anyway); an object larger than the window is a window of its
+ * own. */
 #define SCAN_WINDOW ((Size)2048)
 
 static Addr traceWindowLimit(Format format, Addr from, Addr to)
@@ -936,4 +937,3 @@ void TraceWalkRoots(Arena arena, mps_roots_stepper_t f, void *p, size_t s)
   arena->busy = FALSE;
   trace->sig = SigInvalid;
 }
-
