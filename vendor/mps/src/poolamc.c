@@ -738,6 +738,9 @@ static void amcScan(Pool pool, Trace trace, Seg seg)
       return;
     }
     seg->summary = ZoneSetEMPTY;
+    /* traceScanGrey left its barrier for this decision; what follows
+     * reads it (the walk of a pinned segment's objects) and fixes. */
+    SegUnprotect(seg);
   }
   if (!seg->condemned && !seg->forwarding) {
     TraceScanSegWhole(trace, seg);
