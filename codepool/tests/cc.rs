@@ -52,7 +52,8 @@ extern "C" fn rt_add(a: i64, b: i64) -> i64 {
 }
 
 fn out_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("codepool-cc-{test}"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("codepool-cc-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -54,7 +54,11 @@ std::thread_local! {
 
 /// Called from JIT code: suspends the calling coroutine (its stack then
 /// holds the JIT frames of `outer` and `leaf`), then returns `2 * x`.
-extern "C" fn rt_yield(x: i64) -> i64 {
+/// `C-unwind`, like the JIT functions' type: when one coroutine fails, the
+/// others are dropped while suspended here, by an unwind through the JIT
+/// frames, which an `extern "C"` function would turn into an abort that
+/// hides the failure.
+extern "C-unwind" fn rt_yield(x: i64) -> i64 {
     let (y, thread) = CURRENT.get();
     assert!(!y.is_null(), "rt_yield outside a coroutine");
     // SAFETY: the coroutine that set CURRENT is the one running this call
@@ -66,7 +70,8 @@ extern "C" fn rt_yield(x: i64) -> i64 {
 }
 
 fn cc(k: usize) -> Option<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("codepool-pool-coroutines");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("codepool-pool-coroutines-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (c, o) = (
         dir.join(format!("input{k}.c")),
@@ -120,7 +125,7 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
         code.with_jit_thread(|s| {
             let thread = s.thread();
             let mut env = Env::new();
-            env.function("rt_yield", rt_yield as extern "C" fn(i64) -> i64);
+            env.function("rt_yield", rt_yield as extern "C-unwind" fn(i64) -> i64);
             // Several copies, so that there is code to move around.
             let objects: Vec<_> = elfs
                 .iter()
@@ -151,7 +156,7 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
                 coroutines.push(ScopedCoroutine::with_stack(stack, move |y: &Y, ()| {
                     // SAFETY: `outer<k>` is `long outer<k>(long)` of `source(k)`.
                     let outer = unsafe {
-                        object.function::<extern "C" fn(i64) -> i64>(&format!("outer{k}"))
+                        object.function::<extern "C-unwind" fn(i64) -> i64>(&format!("outer{k}"))
                     }
                     .unwrap();
                     let mut sum = 0;

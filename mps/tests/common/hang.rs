@@ -89,6 +89,7 @@ impl Watchdog {
                          {TIMEOUT_VAR}=<seconds> changes the limit)",
                         limit.as_secs_f64()
                     );
+                    print_all_stacks();
                     std::process::abort();
                 }
             })
@@ -106,6 +107,38 @@ impl Drop for Watchdog {
         if let Some(thread) = self.thread.take() {
             // It returns at once: its channel just disconnected.
             let _ = thread.join();
+        }
+    }
+}
+
+/// How long the watchdog gives gdb to print every thread's stack.
+const STACKS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Prints the stack of every thread of this process to stderr, by
+/// attaching gdb in batch mode (if there is one, and the system lets a
+/// child trace its parent), so that a hang seen once (on CI, say) shows
+/// where each thread waited. A gdb that does not finish within
+/// [`STACKS_TIMEOUT`] is killed.
+fn print_all_stacks() {
+    let child = Command::new("gdb")
+        .args(["-nx", "-batch", "-p"])
+        .arg(std::process::id().to_string())
+        .args(["-ex", "info threads", "-ex", "thread apply all bt"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn();
+    match child {
+        Ok(mut child) => {
+            if wait_until(&mut child, Instant::now() + STACKS_TIMEOUT).is_none() {
+                let _ = writeln!(std::io::stderr(), "watchdog: gdb did not finish; killed");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "watchdog: no stacks printed (cannot run gdb: {e})"
+            );
         }
     }
 }

@@ -1062,11 +1062,18 @@ void ArenaPoll(Arena arena)
     arenaStepTrace(arena);
     return;
   }
-  if (arenaNeedsCollection(arena, &chain, &top, &why)) {
-    (void)TraceStart(arena, chain, top, chain == NULL, why, FALSE);
-    if (chain == NULL)
-      arena->pending_full = FALSE;
-  }
+  if (!arenaNeedsCollection(arena, &chain, &top, &why))
+    return;
+  /* A voided commit's retry goes first (DESIGN.md#buffers-progress).
+   * Waiting for it let go of the lock: decide again. */
+  if (BufferAwaitRetries(arena) &&
+      (arena->clamped || arena->busy || arena->postmortem ||
+       arena->trace != NULL ||
+       !arenaNeedsCollection(arena, &chain, &top, &why)))
+    return;
+  (void)TraceStart(arena, chain, top, chain == NULL, why, FALSE);
+  if (chain == NULL)
+    arena->pending_full = FALSE;
 }
 
 Bool ArenaStep(Arena arena, double interval, double multiplier)
@@ -1077,6 +1084,9 @@ Bool ArenaStep(Arena arena, double interval, double multiplier)
   Size heap = 0;
   Ring node, next;
 
+  /* Before anything that may flip (DESIGN.md#buffers-progress). */
+  if (arena->trace == NULL)
+    (void)BufferAwaitRetries(arena);
   if (arena->trace != NULL) {
     TraceStep(arena, (Size)-1, interval);
     return TRUE;

@@ -29,6 +29,10 @@ Bool BufferCheck(Buffer buffer)
     return FALSE;
   if (limit != NULL && limit != buffer->limit)
     return FALSE;
+  /* A retry is the block a fill reserved first. */
+  if (buffer->retry_at != NULL &&
+      !(buffer->base <= buffer->retry_at && buffer->retry_at < buffer->limit))
+    return FALSE;
   /* Automatic pools attach one buffer per segment. */
   return !buffer->pool->klass->automatic || buffer->seg->buffer == buffer;
 }
@@ -90,6 +94,7 @@ void BufferDetach(Buffer buffer)
   buffer->base = NULL;
   buffer->limit = NULL;
   buffer->flipped = FALSE;
+  buffer->retry_at = NULL;
   buffer->ap.init = NULL;
   buffer->ap.alloc = NULL;
   buffer->ap.limit = NULL;
@@ -124,6 +129,12 @@ Res BufferFill(Addr *p_o, Buffer buffer, Size size)
   buffer->base = base;
   buffer->limit = limit;
   buffer->flipped = FALSE;
+  /* After a voided commit, the client's loop reserves again at once: the
+   * block at base is the retry, which the next flip waits for. */
+  buffer->retry_at = buffer->voided ? base : NULL;
+  buffer->voided = FALSE;
+  buffer->retry_waited = 0.0;
+  buffer->filler = (unsigned long)pthread_self();
   buffer->ap.init = base;
   buffer->ap.alloc = AddrAdd(base, size);
   buffer->ap.limit = limit;
@@ -147,8 +158,10 @@ Bool BufferTrip(Buffer buffer, Addr p, Size size)
      * the block; the AP stays trapped so the next reserve refills. */
     buffer->ap.init = p;
     buffer->ap.alloc = p;
+    buffer->voided = TRUE;
     return FALSE;
   }
+  buffer->voided = FALSE;
   return TRUE;
 }
 
@@ -173,4 +186,76 @@ void BufferFlip(Buffer buffer)
     buffer->flipped = TRUE;
     buffer->ap.limit = NULL;
   }
+}
+
+/* Progress for voided commits (DESIGN.md#buffers-progress) ------------- */
+
+/* How long flips wait, in all, for one retry, and how long each look at
+ * the buffers sleeps. */
+#define RETRY_WAIT_MAX 0.05
+#define RETRY_POLL_NS 20000L
+
+/* Is the retry of a voided commit reserved on `buffer` and not yet
+ * committed, by another thread than `self`, with time left to wait for?
+ * The owner stores init and alloc without the lock (the mps_reserve and
+ * mps_commit macros), hence the atomic loads; everything else is written
+ * under the arena lock, which the caller holds. */
+static Bool bufferRetryPending(Buffer buffer, unsigned long self)
+{
+  Addr init, alloc;
+  if (buffer->retry_at == NULL || buffer->flipped ||
+      buffer->filler == self || buffer->retry_waited >= RETRY_WAIT_MAX)
+    return FALSE;
+  init = __atomic_load_n((Addr *)&buffer->ap.init, __ATOMIC_ACQUIRE);
+  alloc = __atomic_load_n((Addr *)&buffer->ap.alloc, __ATOMIC_ACQUIRE);
+  return init == buffer->retry_at && alloc != init;
+}
+
+/* Charge `seconds` of waiting to every retry still pending; return how
+ * many are. */
+static size_t bufferChargeRetries(Arena arena, unsigned long self,
+                                 double seconds)
+{
+  Ring pnode, pnext, bnode, bnext;
+  size_t pending = 0;
+  RING_FOR(pnode, &arena->pools, pnext) {
+    Pool pool = RING_ELT(Pool, arena_ring, pnode);
+    if (!pool->klass->automatic || pool->ranks == RankSetEMPTY)
+      continue;
+    RING_FOR(bnode, &pool->buffers, bnext) {
+      Buffer buffer = RING_ELT(Buffer, pool_ring, bnode);
+      if (bufferRetryPending(buffer, self)) {
+        buffer->retry_waited += seconds;
+        ++pending;
+      }
+    }
+  }
+  return pending;
+}
+
+/* Called, with the arena lock held, before a trace flips: while another
+ * thread's allocation point holds the retry of a commit that an earlier
+ * flip voided, let go of the lock and wait for the commit (at most
+ * RETRY_WAIT_MAX for each retry).  A flip in the retry's window would
+ * void it again, and a thread whose reserve-to-commit window is longer
+ * than the gaps between back-to-back collections would retry forever.
+ * Returns TRUE if it released the lock: the caller decides again what
+ * to do, since another thread may have changed the arena meanwhile. */
+Bool BufferAwaitRetries(Arena arena)
+{
+  unsigned long self = (unsigned long)pthread_self();
+  Bool released = FALSE;
+  double t0 = ClockSeconds();
+  AVERT(Arena, arena);
+  while (bufferChargeRetries(arena, self, 0.0) > 0) {
+    double t1;
+    ArenaLeave(arena);
+    ClockNap(RETRY_POLL_NS);
+    ArenaEnter(arena);
+    released = TRUE;
+    t1 = ClockSeconds();
+    (void)bufferChargeRetries(arena, self, t1 - t0);
+    t0 = t1;
+  }
+  return released;
 }

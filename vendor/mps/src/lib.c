@@ -60,6 +60,12 @@ double ClockSeconds(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+void ClockNap(long nanoseconds)
+{
+  struct timespec ts = {0, nanoseconds};
+  (void)nanosleep(&ts, NULL);
+}
+
 mps_clock_t mps_clock(void)
 {
   struct timespec ts;

@@ -133,6 +133,7 @@ typedef struct mps_transform_s *Transform;
  */
 
 double ClockSeconds(void);                 /* monotonic, in seconds */
+void ClockNap(long nanoseconds);           /* sleep, under a second */
 void *ControlAllocRaw(Size size);          /* mmap'd, zeroed, page granular */
 void ControlFreeRaw(void *p, Size size);
 
@@ -566,6 +567,14 @@ struct BufferStruct {
   Bool flipped;            /* trapped by a flip since it was filled */
   Addr scan_limit;         /* ap.init read at the last flip */
   Size fills;
+  /* Progress for voided commits (DESIGN.md#buffers-progress): the last
+   * trip failed; the block this fill reserved first is that commit's
+   * retry (or NULL); the thread that filled; how long flips have waited
+   * for the retry. */
+  Bool voided;
+  Addr retry_at;
+  unsigned long filler;
+  double retry_waited;
   /* Allocation patterns (DESIGN.md#ramps): bit i of ramp_stack is set
    * if level i is a ramp_collect_all; while ramp_depth > 0, AMC does not
    * count this point's fills toward its nursery's new size. */
@@ -583,6 +592,8 @@ Res BufferFill(Addr *p_o, Buffer buffer, Size size);
 Bool BufferTrip(Buffer buffer, Addr p, Size size);
 void BufferDetach(Buffer buffer);
 void BufferFlip(Buffer buffer);           /* at a flip: trap and note init */
+Bool BufferAwaitRetries(Arena arena);     /* before a flip; TRUE if it
+                                             released the arena lock */
 #define BufferOfAP(ap) ((Buffer)(void *)(ap))
 
 /* ---------------------------------------------------------------------
