@@ -110,7 +110,7 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
     let collections = AtomicU64::new(0);
     let pinned_passes = AtomicU64::new(0);
     let kept = std::thread::scope(|sc| {
-        sc.spawn(|| {
+        let collector = sc.spawn(|| {
             code.with_jit_thread(|_| {
                 while !stop.requested() {
                     arena.collect().unwrap();
@@ -201,6 +201,10 @@ fn jit_frames_on_suspended_coroutines_pin_their_code() {
                     // the other thread collect (twice) before going on.
                     let seen = collections.load(Ordering::Relaxed);
                     while collections.load(Ordering::Relaxed) < seen + 5 {
+                        assert!(
+                            !collector.is_finished(),
+                            "the collecting thread ended early (its panic is above)"
+                        );
                         std::thread::yield_now();
                     }
                     // While every coroutine is suspended inside JIT code

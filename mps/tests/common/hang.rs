@@ -8,7 +8,8 @@
 //!
 //! - [`Watchdog`]: aborts the whole test process if a test is still running
 //!   after [`limit`] (the last resort, for hangs nothing else catches: a
-//!   deadlock, a thread stuck in the collector).
+//!   deadlock, a thread stuck in the collector), first printing every panic
+//!   message since it was armed and, with gdb, every thread's stack.
 //! - [`Stop`]: a flag ending loops on other threads, set by a guard when it
 //!   is dropped, so also while the thread holding it unwinds from a panic.
 //! - [`join_all`]: waits for worker threads while doing something else,
@@ -21,6 +22,7 @@ use std::panic;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Once};
 use std::thread::{self, JoinHandle, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
@@ -75,6 +77,7 @@ pub struct Watchdog {
 impl Watchdog {
     /// Arms a watchdog for the current test, with the limit [`limit`].
     pub fn new() -> Watchdog {
+        record_panics();
         let limit = limit();
         let what = test_name();
         let (disarm, disarmed) = mpsc::channel::<()>();
@@ -89,6 +92,7 @@ impl Watchdog {
                          {TIMEOUT_VAR}=<seconds> changes the limit)",
                         limit.as_secs_f64()
                     );
+                    print_panics();
                     print_all_stacks();
                     std::process::abort();
                 }
@@ -108,6 +112,41 @@ impl Drop for Watchdog {
             // It returns at once: its channel just disconnected.
             let _ = thread.join();
         }
+    }
+}
+
+/// Every panic message since the first watchdog was armed.
+static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Keeps a copy of every panic message (chaining to the hook in place),
+/// for [`print_panics`]: libtest captures the messages of a test's
+/// threads and prints them when the test ends, which a test aborted by
+/// the watchdog never does, so a panic on one thread that left another
+/// waiting would otherwise go unseen.
+fn record_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
+            if let Ok(mut panics) = PANICS.lock() {
+                panics.push(format!("thread '{name}' {info}"));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Writes the recorded panic messages straight to stderr (past libtest's
+/// capture).
+fn print_panics() {
+    let panics = PANICS.lock().map(|p| p.clone()).unwrap_or_default();
+    let mut err = std::io::stderr();
+    if panics.is_empty() {
+        let _ = writeln!(err, "watchdog: no thread panicked");
+    }
+    for message in panics {
+        let _ = writeln!(err, "watchdog: before the hang, {message}");
     }
 }
 

@@ -27,6 +27,33 @@ fi
 # act on SIGTERM, stuck with it blocked).
 kill_after=10
 
+# Seconds timeout(1) allows: the limit, plus time for gdb.
+outer_limit=$(awk -v l="$limit" 'BEGIN { printf "%d", l + 90.5 }')
+
+# watch_test PID LOG: once the test run by timeout(1) PID has run for
+# $limit seconds, create LOG.hung, append the stack of each of the test's
+# threads to LOG (gdb in batch mode, if there is one), and stop the test
+# (timeout passes the SIGTERM on).  Polls once a second, so it ends soon after the test does.
+watch_test() {
+  waited=0
+  while kill -0 "$1" 2>/dev/null; do
+    if awk -v w="$waited" -v l="$limit" 'BEGIN { exit !(w >= l) }'; then
+      : >"$2.hung"
+      echo "run-tests.sh: still running after ${limit}s; the stacks of its threads:" >>"$2"
+      for pid in $(pgrep -P "$1" 2>/dev/null); do
+        if command -v gdb >/dev/null 2>&1; then
+          timeout 60 gdb -nx -batch -p "$pid" -ex 'thread apply all bt' \
+            </dev/null >>"$2" 2>&1
+        fi
+      done
+      kill -TERM "$1" 2>/dev/null
+      return
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
 # timeout(1) runs each test in a process group of its own, which signals
 # sent to ours (Ctrl-C, or the limit of an enclosing timeout such as
 # .ci/run's) do not reach: on those, pass SIGTERM on to the running test's
@@ -63,13 +90,26 @@ for arg in "$@"; do
   variety=$(basename "$dir")${RUN_LABEL:+-$RUN_LABEL}
   t0=$(date +%s.%N)
   # In the background, so that `wait` (unlike a foreground command) lets
-  # the traps above run at once.
+  # the traps above run at once.  timeout(1)'s own limit leaves time for
+  # the watcher to print the stacks of a test still running at $limit.
   # shellcheck disable=SC2086
-  timeout -k "$kill_after" "$limit" env $env_words "$bin" >"$log" 2>&1 &
+  # Appending (the log emptied first), so that what the watcher appends is
+  # not overwritten by the test's later output.
+  : >"$log"
+  rm -f "$log.hung"
+  timeout -k "$kill_after" "$outer_limit" env $env_words "$bin" >>"$log" 2>&1 &
   running=$!
+  watch_test "$running" "$log" &
+  watcher=$!
   wait "$running"
   rc=$?
   running=
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
+  if [ -e "$log.hung" ]; then
+    rm -f "$log.hung"
+    rc=124
+  fi
   t1=$(date +%s.%N)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   # 124: ended by timeout's SIGTERM at the limit; 137: by SIGKILL, which
@@ -86,7 +126,11 @@ for arg in "$@"; do
   if [ $rc -ne 0 ]; then
     printf 'FAIL  %-20s %7ss  seed=%s  (%s)\n' "$variety/$t" "$secs" "$seed" "$why"
     echo "---- last lines of $log ----"
-    tail -n 30 "$log"
+    if [ $rc -eq 124 ]; then
+      tail -n 400 "$log"
+    else
+      tail -n 30 "$log"
+    fi
     echo "---- reproduce: $env_words MPS_TEST_SEED=$seed $bin ----"
     exit 1
   fi
