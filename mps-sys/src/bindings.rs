@@ -356,7 +356,8 @@ pub const MPSX_HOOK_FAULT_PARKED: _bindgen_ty_4 = 1;
 pub const MPSX_HOOK_SUSPEND_SENT: _bindgen_ty_4 = 2;
 pub const MPSX_HOOK_WORLD_STOPPED: _bindgen_ty_4 = 3;
 pub const MPSX_HOOK_SUSPEND_RECORDED: _bindgen_ty_4 = 4;
-pub const MPSX_HOOK_LIMIT: _bindgen_ty_4 = 5;
+pub const MPSX_HOOK_SUSPEND_RELEASED: _bindgen_ty_4 = 5;
+pub const MPSX_HOOK_LIMIT: _bindgen_ty_4 = 6;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union mps_arg_s__bindgen_ty_1 {

@@ -183,7 +183,10 @@ enum {
   MPSX_HOOK_SUSPEND_RECORDED = 4,/* in a handler: the suspend handler
                                     recorded the thread's state, before it
                                     acknowledges */
-  MPSX_HOOK_LIMIT = 5
+  MPSX_HOOK_SUSPEND_RELEASED = 5,/* in a handler: the suspend handler saw
+                                    the collector let the thread go,
+                                    before it leaves */
+  MPSX_HOOK_LIMIT = 6
 };
 typedef void (*mpsx_test_hook_t)(int point, void *closure);
 extern mps_res_t mpsx_test_hook_set(int point, mpsx_test_hook_t fn,

@@ -1051,6 +1051,37 @@ static void arenaStepTrace(Arena arena)
   TraceStep(arena, work, arena->pause_time);
 }
 
+/* How long one call of ArenaAwaitMutators waits for threads that have
+ * not left the suspend handler. */
+#define MUTATOR_WAIT_MAX 0.1
+
+/* Before a stop of the world that another thread may repeat back to back
+ * (a collection, or mps_arena_step): let the mutator make progress.  A
+ * voided commit's retry goes first (DESIGN.md#buffers-progress), and a
+ * thread that two stops in a row found still in the suspend handler is
+ * let leave it and run (DESIGN.md#threads-fair).  Returns TRUE if it let
+ * go of the arena lock: the caller decides again what to do, since
+ * another thread may have changed the arena meanwhile. */
+Bool ArenaAwaitMutators(Arena arena)
+{
+  double deadline = ClockSeconds() + MUTATOR_WAIT_MAX;
+  Bool released = FALSE;
+  /* The collection of mps_transform_apply is set up under this lock
+   * (TransformApply waited before it began). */
+  if (arena->transform != NULL)
+    return FALSE;
+  for (;;) {
+    Bool waited = BufferAwaitRetries(arena);
+    if (ThreadRingAwaitLetGo(arena, deadline))
+      waited = TRUE;
+    if (!waited)
+      return released;
+    released = TRUE;
+    if (ClockSeconds() >= deadline)
+      return released;
+  }
+}
+
 void ArenaPoll(Arena arena)
 {
   Chain chain;
@@ -1064,9 +1095,9 @@ void ArenaPoll(Arena arena)
   }
   if (!arenaNeedsCollection(arena, &chain, &top, &why))
     return;
-  /* A voided commit's retry goes first (DESIGN.md#buffers-progress).
-   * Waiting for it let go of the lock: decide again. */
-  if (BufferAwaitRetries(arena) &&
+  /* The mutator goes first (DESIGN.md#buffers-progress,
+   * #threads-fair).  Waiting let go of the lock: decide again. */
+  if (ArenaAwaitMutators(arena) &&
       (arena->clamped || arena->busy || arena->postmortem ||
        arena->trace != NULL ||
        !arenaNeedsCollection(arena, &chain, &top, &why)))
@@ -1084,9 +1115,8 @@ Bool ArenaStep(Arena arena, double interval, double multiplier)
   Size heap = 0;
   Ring node, next;
 
-  /* Before anything that may flip (DESIGN.md#buffers-progress). */
-  if (arena->trace == NULL)
-    (void)BufferAwaitRetries(arena);
+  /* Before anything that stops the world (DESIGN.md#threads-fair). */
+  (void)ArenaAwaitMutators(arena);
   if (arena->trace != NULL) {
     TraceStep(arena, (Size)-1, interval);
     return TRUE;

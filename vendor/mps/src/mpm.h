@@ -678,6 +678,8 @@ Res ThreadInstallHandlers(void);
 void ThreadDeregister(Thread thread);
 void ThreadRingSuspend(Arena arena);
 void ThreadRingResume(Arena arena);
+Bool ThreadRingAwaitLetGo(Arena arena, double deadline); /* TRUE if it
+                                             released the arena lock */
 Bool ThreadIsCurrent(Thread thread);
 /* Scan registers and stack of the thread: the saved context if it is
  * suspended, the live registers and stack if it is the current one. */
@@ -1022,6 +1024,8 @@ void ArenaTrimSpare(Arena arena);      /* back within the spare limit */
 Res ArenaEnsureCodeChunk(Arena arena);
 /* Run collector work that policy says is due (unclamped arenas). */
 void ArenaPoll(Arena arena);
+Bool ArenaAwaitMutators(Arena arena);     /* before a stop; TRUE if it
+                                             released the arena lock */
 Bool ArenaStep(Arena arena, double interval, double multiplier);
 Res ArenaCollect(Arena arena, const char *why);
 #define ZoneOfAddr(arena, a) (((Word)(a) >> (arena)->zone_shift) & 63)

@@ -69,6 +69,9 @@ struct ThreadSuspendStruct {
   Addr own_left;
   ThreadStack stacks;              /* other stacks it runs on: a list */
   unsigned registrations;          /* in all arenas */
+  /* Stops that found it still in the suspend handler since the one
+   * before (atomic; DESIGN.md#threads-fair). */
+  unsigned held;
   SigStackStruct sigstack;         /* an alternate stack we gave it */
 };
 
@@ -147,11 +150,18 @@ static void waitReleased(struct ThreadSuspendStruct *rec, unsigned bit)
 {
   for (;;) {
     unsigned w = __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE);
-    if (w & STATE_REQUESTED)
+    if (w & STATE_REQUESTED) {
       futexWait(&rec->state, w);
-    else if (__atomic_compare_exchange_n(&rec->state, &w, w & ~bit, FALSE,
-                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      continue;
+    }
+    if (bit == STATE_STOPPED)
+      TEST_HOOK(MPSX_HOOK_SUSPEND_RELEASED);
+    if (__atomic_compare_exchange_n(&rec->state, &w, w & ~bit, FALSE,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      if (bit == STATE_STOPPED)
+        __atomic_store_n(&rec->held, 0u, __ATOMIC_RELAXED);
       return;
+    }
   }
 }
 
@@ -477,7 +487,13 @@ void ThreadRingSuspend(Arena arena)
     if (old & STATE_REQUESTED)
       continue; /* the same thread, registered again */
     thread->suspended = TRUE;
-    if (old & (STATE_STOPPED | STATE_PARKED))
+    if (old & STATE_STOPPED) {
+      /* Still in the suspend handler since the last stop let it go: it
+       * has not run since (DESIGN.md#threads-fair). */
+      (void)__atomic_fetch_add(&thread->record->held, 1u, __ATOMIC_RELAXED);
+      continue;
+    }
+    if (old & STATE_PARKED)
       continue;
     if (pthread_kill(thread->id, SIG_SUSPEND) != 0) {
       /* The thread has gone without deregistering: a client error. */
@@ -496,7 +512,8 @@ void ThreadRingSuspend(Arena arena)
 
 /* Let them go.  No acknowledgement: a thread that has not yet seen its
  * request cleared when the next collection asks again is counted as
- * stopped by it, and its record is still true (it has not run). */
+ * stopped by it (its record is still true: it has not run); the one after
+ * that lets it leave and run first (ThreadRingAwaitLetGo). */
 void ThreadRingResume(Arena arena)
 {
   Ring node, next;
@@ -509,6 +526,59 @@ void ThreadRingResume(Arena arena)
                              ~(unsigned)STATE_REQUESTED, __ATOMIC_ACQ_REL);
     futexWakeAll(&thread->record->state);
   }
+}
+
+/* Fair stops (DESIGN.md#threads-fair) ----------------------------------- */
+
+/* How long a thread that has just left the suspend handler is let run
+ * before the world is stopped again, and how often the collector looks
+ * whether it has left. */
+#define RUN_QUANTUM_NS 50000L
+#define LET_GO_POLL_NS 10000L
+
+/* Is some thread of the arena still in the suspend handler since a stop
+ * before the last one (the last stop found it there and counted it as
+ * stopped)? */
+static Bool threadRingHeld(Arena arena)
+{
+  Ring node, next;
+  RING_FOR(node, &arena->threads, next) {
+    Thread thread = RING_ELT(Thread, arena_ring, node);
+    struct ThreadSuspendStruct *rec = thread->record;
+    if (thread->forked_away || ThreadIsCurrent(thread))
+      continue;
+    if ((__atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) &
+         (STATE_REQUESTED | STATE_STOPPED)) == STATE_STOPPED &&
+        __atomic_load_n(&rec->held, __ATOMIC_RELAXED) > 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Called, with the arena lock held, before a stop of the world: while a
+ * thread of the arena has not left the suspend handler since a stop
+ * before the last one (waking a thread can take longer than a small
+ * collection, and stops back to back would keep it there for ever), let
+ * go of the lock and wait until it has left, or until `deadline`; then
+ * let it run RUN_QUANTUM_NS, the lock still let go (its next step may
+ * need it: an allocation point's fill).  Returns TRUE if it released the
+ * lock. */
+Bool ThreadRingAwaitLetGo(Arena arena, double deadline)
+{
+  Bool released = FALSE;
+  AVERT(Arena, arena);
+  while (threadRingHeld(arena) && ClockSeconds() < deadline) {
+    ArenaLeave(arena);
+    ClockNap(LET_GO_POLL_NS);
+    ArenaEnter(arena);
+    released = TRUE;
+  }
+  if (released) {
+    ArenaLeave(arena);
+    ClockNap(RUN_QUANTUM_NS);
+    ArenaEnter(arena);
+  }
+  return released;
 }
 
 /* Other stacks ----------------------------------------------------------- */

@@ -901,12 +901,12 @@ Res TraceCollect(Arena arena, Chain chain, int top, Bool full,
                  const char *why)
 {
   Res res;
-  /* A voided commit's retry goes first (DESIGN.md#buffers-progress);
+  /* The mutator goes first (DESIGN.md#buffers-progress, #threads-fair);
    * while the wait let go of the lock, another thread may have started
    * a trace. */
   do
     TraceFinish(arena);
-  while (BufferAwaitRetries(arena));
+  while (ArenaAwaitMutators(arena));
   res = TraceStart(arena, chain, top, full, why, TRUE);
   AVER(arena->trace == NULL);
   return res;

@@ -284,6 +284,12 @@ Res TransformApply(Bool *applied_o, Transform t)
   Arena arena = t->arena;
   Res res;
   AVERT(Transform, t);
+  /* Before the checks and before arena->transform is set: waiting for
+   * the mutator lets go of the lock, and another thread may collect
+   * meanwhile.  The collection below does not wait (the
+   * transform is set), so the lock is held from the checks to its end
+   * (DESIGN.md#buffers-progress). */
+  (void)ArenaAwaitMutators(arena);
   if (!arenaParked(arena))
     return MPS_RES_LIMIT;
   if (arena->collections != t->epoch)
