@@ -35,7 +35,7 @@ const INSTALLERS: usize = 2;
 /// again).
 const OWN: usize = 8;
 /// Installations per installer.
-const ROUNDS: usize = 12_000;
+const ROUNDS: usize = 20_000;
 
 #[test]
 fn installs_race_back_to_back_collections() {
