@@ -62,10 +62,9 @@ static void *collector(void *arg)
 }
 
 /* Take `seconds`, as a thread linking what it has reserved would, in
- * short sleeps: a thread that runs in user mode all along may take a
- * scheduler tick (milliseconds, on some virtual machines) to see the
- * collector's suspend signal, which would leave few collections inside
- * the window. */
+ * short sleeps: a thread that runs in user mode all along may take
+ * milliseconds to see the collector's suspend signal when every core is
+ * busy, which would leave few collections inside the window. */
 static void work_for(double seconds)
 {
   double until = test_now() + seconds;

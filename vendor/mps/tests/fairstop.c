@@ -5,8 +5,8 @@
  * them into a list held by an exact root, one pair per collection (it
  * waits for the count to go up).  Each collection stops the main
  * thread in its suspend handler and then lets it go; waking it can take
- * longer than the next collection takes to ask again (milliseconds on a
- * virtual machine whose idle processors sleep).  A thread that has not
+ * longer than the next collection takes to ask again (milliseconds when
+ * every core is busy).  A thread that has not
  * left the handler when the next collection asks was counted as stopped
  * again, and with collections back to back it never left: the main thread
  * made no progress however long the test ran.  Now a collection first
