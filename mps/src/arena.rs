@@ -279,6 +279,15 @@ impl Arena {
     /// Runs a full collection of every automatic pool (`mps_arena_collect`)
     /// and leaves the arena **parked**: call [`release`](Self::release) to
     /// let collections start on their own again.
+    ///
+    /// Any thread may call it, registered or not (an unregistered thread
+    /// must just hold no address of the heap across the call). A thread
+    /// that collects in a loop, back to back, does not starve the others:
+    /// each collection first lets a thread that two stops in a row found
+    /// still stopped run, and lets a commit that a collection voided be
+    /// retried (`vendor/mps/DESIGN.md#threads-fair`, `#buffers-progress`).
+    /// [`collections`](Self::collections) counts only collections that
+    /// could move objects: on an empty heap a call may leave it unchanged.
     pub fn collect(&self) -> Result<(), Error> {
         // SAFETY: the arena is live (owned by `self`).
         check(unsafe { mps_arena_collect(self.as_raw()) })
