@@ -510,9 +510,9 @@ impl<'s> Scope<'s> {
     /// ([`Ap::alloc`]); the new object goes into a handle slot at once.
     /// The block is [`alloc_size::<T>()`](alloc_size) bytes; the format's
     /// header size must be 0. Objects whose size is known only at run time
-    /// (a vector: an unsized `T` whose [`Object::from_addr`](crate::Object::from_addr) reads its
-    /// length from the object) are allocated with
-    /// [`alloc_raw`](Self::alloc_raw).
+    /// (a vector: an unsized `T` whose
+    /// [`Object::from_addr`](crate::Object::from_addr) reads its length
+    /// from the object) are allocated with [`alloc_raw`](Self::alloc_raw).
     ///
     /// # Panics
     ///
