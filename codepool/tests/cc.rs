@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use codepool::layout::{self, Binding, CodeImage};
@@ -51,17 +50,10 @@ extern "C" fn rt_add(a: i64, b: i64) -> i64 {
     a + b + 1000
 }
 
-fn out_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("codepool-cc-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Compiles `source` with `cc -c` and the given flags; `None` when there is
 /// no C compiler.
 fn cc(test: &str, source: &str, flags: &[&str]) -> Option<Vec<u8>> {
-    let dir = out_dir(test);
+    let dir = common::scratch_dir(&format!("codepool-cc-{test}"));
     let c = dir.join("input.c");
     let o = dir.join("input.o");
     std::fs::write(&c, source).unwrap();

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use codepool::reloc::RelocKind;
@@ -52,9 +51,7 @@ extern "C" fn rt_add(a: i64, b: i64) -> i64 {
 
 /// `cc -c -O2 <flags>`; `None` when there is no C compiler.
 fn cc(test: &str, flags: &[&str]) -> Option<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("codepool-pool-cc-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir(&format!("codepool-pool-cc-{test}"));
     let (c, o) = (dir.join("input.c"), dir.join("input.o"));
     std::fs::write(&c, SOURCE).unwrap();
     match Command::new("cc")

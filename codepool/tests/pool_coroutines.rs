@@ -12,7 +12,6 @@
 mod common;
 
 use std::cell::Cell;
-use std::path::Path;
 use std::process::Command;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,9 +69,7 @@ extern "C-unwind" fn rt_yield(x: i64) -> i64 {
 }
 
 fn cc(k: usize) -> Option<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("codepool-pool-coroutines-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("codepool-pool-coroutines");
     let (c, o) = (
         dir.join(format!("input{k}.c")),
         dir.join(format!("input{k}.o")),

@@ -390,9 +390,7 @@ extern "C" long cpp_catch(long (*f)(long), long x, long *destroyed_o) {
 /// Builds `CPP_RUNTIME` into a shared library with the system C++
 /// compiler and opens it; `None` (the test is skipped) without one.
 fn cpp_runtime() -> Option<*mut core::ffi::c_void> {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("codepool-unwind-cpp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("codepool-unwind-cpp");
     let src = dir.join("runtime.cpp");
     let lib = dir.join("libruntime.so");
     std::fs::write(&src, CPP_RUNTIME).unwrap();

@@ -24,6 +24,33 @@ pub fn skip_without_extensions() -> bool {
     true
 }
 
+/// A directory of this test process's own under Cargo's temporary directory
+/// for tests, created, and removed with everything in it when dropped: for
+/// the files a test writes (compiler inputs and outputs), which test
+/// processes running at once must not share.
+pub struct ScratchDir(std::path::PathBuf);
+
+pub fn scratch_dir(name: &str) -> ScratchDir {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    ScratchDir(dir)
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Files still open or mapped (a loaded shared library) stay usable.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Collects (full collections, from the calling thread) until `done` says
 /// so, at most 20 times: dead code can stay pinned a while by stale words
 /// of a registered thread's stack. Returns `done()`.

@@ -18,6 +18,7 @@
 //!   runs longer than [`limit`].
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::panic;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -159,14 +160,20 @@ const STACKS_TIMEOUT: Duration = Duration::from_secs(60);
 /// where each thread waited. A gdb that does not finish within
 /// [`STACKS_TIMEOUT`] is killed.
 fn print_all_stacks() {
-    let child = Command::new("gdb")
-        .args(["-nx", "-batch", "-p"])
-        .arg(std::process::id().to_string())
-        .args(["-ex", "info threads", "-ex", "thread apply all bt"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn();
+    // gdb's output goes to our stderr, both of its streams.
+    let child = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|err| {
+            Command::new("gdb")
+                .args(["-nx", "-batch", "-p"])
+                .arg(std::process::id().to_string())
+                .args(["-ex", "info threads", "-ex", "thread apply all bt"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(err))
+                .stderr(Stdio::inherit())
+                .spawn()
+        });
     match child {
         Ok(mut child) => {
             if wait_until(&mut child, Instant::now() + STACKS_TIMEOUT).is_none() {
