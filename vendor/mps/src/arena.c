@@ -491,6 +491,15 @@ void ArenaLeave(Arena arena)
   LockRelease(&arena->lock);
 }
 
+/* Let go of the arena lock for a nap, so that other threads may take it
+ * (DESIGN.md#buffers-progress, #threads-fair). */
+void ArenaNap(Arena arena, long nanoseconds)
+{
+  ArenaLeave(arena);
+  ClockNap(nanoseconds);
+  ArenaEnter(arena);
+}
+
 /* Spare memory and the commit limit ----------------------------------- */
 
 static Res chunkCommit(Chunk chunk, Size start, Size end)

@@ -212,7 +212,7 @@ static Bool bufferRetryPending(Buffer buffer, unsigned long self)
 }
 
 /* Charge `seconds` of waiting to every retry still pending; return how
- * many are. */
+ * many are, with time left to wait for. */
 static size_t bufferChargeRetries(Arena arena, unsigned long self,
                                  double seconds)
 {
@@ -226,7 +226,8 @@ static size_t bufferChargeRetries(Arena arena, unsigned long self,
       Buffer buffer = RING_ELT(Buffer, pool_ring, bnode);
       if (bufferRetryPending(buffer, self)) {
         buffer->retry_waited += seconds;
-        ++pending;
+        if (buffer->retry_waited < RETRY_WAIT_MAX)
+          ++pending;
       }
     }
   }
@@ -245,17 +246,16 @@ Bool BufferAwaitRetries(Arena arena)
 {
   unsigned long self = (unsigned long)pthread_self();
   Bool released = FALSE;
-  double t0 = ClockSeconds();
+  double last = ClockSeconds();
   AVERT(Arena, arena);
-  while (bufferChargeRetries(arena, self, 0.0) > 0) {
-    double t1;
-    ArenaLeave(arena);
-    ClockNap(RETRY_POLL_NS);
-    ArenaEnter(arena);
+  for (;;) {
+    /* One pass charges the nap just taken and counts what is pending. */
+    double now = ClockSeconds();
+    size_t pending = bufferChargeRetries(arena, self, now - last);
+    last = now;
+    if (pending == 0)
+      return released;
+    ArenaNap(arena, RETRY_POLL_NS);
     released = TRUE;
-    t1 = ClockSeconds();
-    (void)bufferChargeRetries(arena, self, t1 - t0);
-    t0 = t1;
   }
-  return released;
 }

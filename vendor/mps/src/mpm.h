@@ -1012,6 +1012,7 @@ Res ArenaExtend(Arena arena, Addr base, Size size);
 void ArenaDestroy(Arena arena);
 void ArenaEnter(Arena arena);
 void ArenaLeave(Arena arena);
+void ArenaNap(Arena arena, long nanoseconds); /* lock let go meanwhile */
 Chunk ArenaChunkSearch(Arena arena, Addr addr); /* out of line */
 /* Page allocation for segments. */
 Res ArenaAllocPages(Addr *base_o, Arena arena, Size size, ZoneSet pref,

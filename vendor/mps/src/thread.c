@@ -568,16 +568,11 @@ Bool ThreadRingAwaitLetGo(Arena arena, double deadline)
   Bool released = FALSE;
   AVERT(Arena, arena);
   while (threadRingHeld(arena) && ClockSeconds() < deadline) {
-    ArenaLeave(arena);
-    ClockNap(LET_GO_POLL_NS);
-    ArenaEnter(arena);
+    ArenaNap(arena, LET_GO_POLL_NS);
     released = TRUE;
   }
-  if (released) {
-    ArenaLeave(arena);
-    ClockNap(RUN_QUANTUM_NS);
-    ArenaEnter(arena);
-  }
+  if (released)
+    ArenaNap(arena, RUN_QUANTUM_NS);
   return released;
 }
 

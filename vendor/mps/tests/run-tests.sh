@@ -33,19 +33,20 @@ outer_limit=$(awk -v l="$limit" 'BEGIN { printf "%d", l + 90.5 }')
 # watch_test PID LOG: once the test run by timeout(1) PID has run for
 # $limit seconds, create LOG.hung, append the stack of each of the test's
 # threads to LOG (gdb in batch mode, if there is one), and stop the test
-# (timeout passes the SIGTERM on).  Polls once a second, so it ends soon after the test does.
+# (timeout passes the SIGTERM on).  Polls once a second, so it ends soon
+# after the test does.
 watch_test() {
   waited=0
   while kill -0 "$1" 2>/dev/null; do
     if awk -v w="$waited" -v l="$limit" 'BEGIN { exit !(w >= l) }'; then
       : >"$2.hung"
       echo "run-tests.sh: still running after ${limit}s; the stacks of its threads:" >>"$2"
-      for pid in $(pgrep -P "$1" 2>/dev/null); do
-        if command -v gdb >/dev/null 2>&1; then
+      if command -v gdb >/dev/null 2>&1; then
+        for pid in $(pgrep -P "$1" 2>/dev/null); do
           timeout 60 gdb -nx -batch -p "$pid" -ex 'thread apply all bt' \
             </dev/null >>"$2" 2>&1
-        fi
-      done
+        done
+      fi
       kill -TERM "$1" 2>/dev/null
       return
     fi
@@ -92,11 +93,11 @@ for arg in "$@"; do
   # In the background, so that `wait` (unlike a foreground command) lets
   # the traps above run at once.  timeout(1)'s own limit leaves time for
   # the watcher to print the stacks of a test still running at $limit.
-  # shellcheck disable=SC2086
   # Appending (the log emptied first), so that what the watcher appends is
   # not overwritten by the test's later output.
   : >"$log"
   rm -f "$log.hung"
+  # shellcheck disable=SC2086
   timeout -k "$kill_after" "$outer_limit" env $env_words "$bin" >>"$log" 2>&1 &
   running=$!
   watch_test "$running" "$log" &
