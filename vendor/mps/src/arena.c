@@ -568,10 +568,32 @@ void ArenaPurgeSpare(Arena arena, Size target)
   }
 }
 
+/* The most spare memory the arena may keep: `spare` of what it has
+ * committed (control memory left out, which only makes it stricter). */
 static Size spareLimit(Arena arena)
 {
   return (Size)(arena->spare * (double)(arena->committed -
                                         arena->control_committed));
+}
+
+/* How much spare memory to keep when decommitting because the spare
+ * memory is over its limit.  Decommitting also lowers what is committed:
+ * keeping k of the S spare bytes leaves C - S + k committed, and
+ * k <= s (C - ctl - S + k) gives k <= s / (1 - s) (C - ctl - S), the most
+ * that keeps the proportion once the decommit is done.  Until 2026-12-07
+ * the target was the limit before decommitting, so after a large free or
+ * mps_arena_spare_set(0.01) the arena kept up to ten times the fraction
+ * it was given (DESIGN.md#arena). */
+static Size spareTarget(Arena arena)
+{
+  Size in_use = arena->committed - arena->control_committed -
+                arena->spare_committed;
+  double keep;
+  if (arena->spare >= 1.0)
+    return arena->spare_committed;
+  keep = arena->spare / (1.0 - arena->spare) * (double)in_use;
+  return keep < (double)arena->spare_committed ? (Size)keep
+                                               : arena->spare_committed;
 }
 
 Res ArenaSetCommitLimit(Arena arena, Size limit)
@@ -588,16 +610,21 @@ Res ArenaSetCommitLimit(Arena arena, Size limit)
   return MPS_RES_OK;
 }
 
-void ArenaTrimSpare(Arena arena)
+/* Back within the spare limit.  `exact`: so that the proportion holds
+ * once the pages are decommitted; otherwise down to the limit before
+ * decommitting, which keeps more: the trim at the end of a collection
+ * the policy started, whose freed pages the allocation that started it
+ * takes again at once (DESIGN.md#arena). */
+void ArenaTrimSpare(Arena arena, Bool exact)
 {
   if (arena->spare_committed > spareLimit(arena))
-    ArenaPurgeSpare(arena, spareLimit(arena));
+    ArenaPurgeSpare(arena, exact ? spareTarget(arena) : spareLimit(arena));
 }
 
 void ArenaSetSpare(Arena arena, double spare)
 {
   arena->spare = spare;
-  ArenaPurgeSpare(arena, spareLimit(arena));
+  ArenaTrimSpare(arena, TRUE);
 }
 
 /* Page allocation ------------------------------------------------------ */
@@ -957,7 +984,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
    * (ArenaTrimSpare), not segment by segment. */
   if (!arena->busy && arena->spare_committed > spareLimit(arena)) {
     /* Return the pages just freed first, then older spare. */
-    Size excess = arena->spare_committed - spareLimit(arena);
+    Size excess = arena->spare_committed - spareTarget(arena);
     Size give = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;
     if (give > n)
       give = n;
@@ -965,8 +992,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
     BTClearRange(chunk->commit_table, i, i + give);
     arena->committed -= give << arena->grain_shift;
     arena->spare_committed -= give << arena->grain_shift;
-    if (arena->spare_committed > spareLimit(arena))
-      ArenaPurgeSpare(arena, spareLimit(arena));
+    ArenaTrimSpare(arena, TRUE);
   }
 }
 
@@ -978,6 +1004,8 @@ Res ArenaCollect(Arena arena, const char *why)
 {
   Res res = TraceCollect(arena, NULL, -1, TRUE, why);
   arena->pending_full = FALSE;
+  /* The client asked for this one, and may measure the heap after it. */
+  ArenaTrimSpare(arena, TRUE);
   return res;
 }
 

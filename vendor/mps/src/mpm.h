@@ -1021,7 +1021,7 @@ void ArenaFreePages(Arena arena, Addr base, Size size);
 Res ArenaSetCommitLimit(Arena arena, Size limit);
 void ArenaSetSpare(Arena arena, double spare);
 void ArenaPurgeSpare(Arena arena, Size target);
-void ArenaTrimSpare(Arena arena);      /* back within the spare limit */
+void ArenaTrimSpare(Arena arena, Bool exact); /* within the spare limit */
 Res ArenaEnsureCodeChunk(Arena arena);
 /* Run collector work that policy says is due (unclamped arenas). */
 void ArenaPoll(Arena arena);

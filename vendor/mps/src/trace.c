@@ -695,7 +695,7 @@ static void traceComplete(Trace trace)
     traceReclaim(trace);
     ArenaRecomputeZones(arena);
     ArenaProtectOld(arena);
-    ArenaTrimSpare(arena);
+    ArenaTrimSpare(arena, FALSE);
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
