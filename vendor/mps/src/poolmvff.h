@@ -25,6 +25,8 @@ typedef struct MVFFStruct {
   Bool arena_high, slot_high, first_fit;
   double spare;
   Size reserve;            /* free bytes always kept (MVT) */
+  Bool over_spare;         /* free memory was over the spare fraction
+                              after the last free (mvffReturnSpare) */
   double fill_low_above;   /* fill buffers lowest-first while free/total
                               exceeds this (MVT); > 1: never */
   RangeStruct *ranges;     /* free ranges, sorted, disjoint */

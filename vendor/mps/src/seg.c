@@ -207,6 +207,63 @@ void SegFree(Seg seg)
   arena->free_segs = seg;
 }
 
+/* Give the pages [base, limit) of a segment back to the arena: grain
+ * aligned, inside the segment and not all of it.  What is left on either
+ * side stays the pool's: the part below in `seg`, the part above, when
+ * both remain, in a segment of its own (*upper_o, else NULL).  For
+ * segments of manual pools, which hold no collector state: no
+ * generation, no mark bits, no buffer, never condemned or protected
+ * (DESIGN.md#mvff).  Fails only without memory for a descriptor, leaving
+ * the segment whole. */
+Res SegFreePart(Seg *upper_o, Seg seg, Addr base, Addr limit)
+{
+  Pool pool = seg->pool;
+  Arena arena = pool->arena;
+  Seg upper = NULL;
+  AVERT(Seg, seg);
+  AVER(AddrIsAligned(base, arena->grain) &&
+       AddrIsAligned(limit, arena->grain));
+  AVER(seg->base <= base && base < limit && limit <= seg->limit);
+  AVER(seg->base != base || seg->limit != limit);
+  AVER(seg->pgen == NULL && seg->buffer == NULL && seg->ms_bits_bytes == 0);
+  AVER(!seg->condemned && !seg->grey && seg->prot == 0);
+  if (seg->base < base && limit < seg->limit) {
+    Chunk chunk = ArenaChunkOfAddr(arena, limit);
+    Size i, end;
+    Res res = segDescriptor(&upper, arena);
+    if (res != MPS_RES_OK)
+      return res;
+    *upper = *seg;
+    upper->base = limit;
+    upper->used = seg->used > limit ? seg->used : limit;
+    upper->scanned = limit;
+    upper->free_next = NULL;
+    upper->stack_next = NULL;
+    upper->weak_next = NULL;
+    RingInit(&upper->grey_ring);
+    RingInit(&upper->pgen_ring);
+    RingAppend(&seg->pgen_ring, &upper->pgen_ring);
+    i = AddrOffset(chunk->base, limit) >> arena->grain_shift;
+    end = AddrOffset(chunk->base, seg->limit) >> arena->grain_shift;
+    for (; i < end; ++i)
+      chunk->page_seg[i] = upper;
+    seg->limit = base;
+  } else if (seg->base == base) {
+    seg->base = limit;
+    seg->scanned = limit;
+    if (seg->used < limit)
+      seg->used = limit;
+  } else {
+    seg->limit = base;
+  }
+  if (seg->used > seg->limit)
+    seg->used = seg->limit;
+  pool->total_size -= AddrOffset(base, limit);
+  ArenaFreePages(arena, base, AddrOffset(base, limit));
+  *upper_o = upper;
+  return MPS_RES_OK;
+}
+
 void SegSetCondemned(Seg seg, Bool condemned)
 {
   Arena arena = seg->pool->arena;
