@@ -809,15 +809,22 @@ static Res arenaPlace(Chunk *chunk_o, Size *i_o, Arena arena, Size n,
   Chunk chunk;
   /* Large objects: only the zone of the start counts (SegRefZones). */
   Bool start = gen == &arena->large_gen;
+  /* The zone of NULL and of small integers: collected objects are kept
+   * out of it, so that it is never in a white set and MPS_FIX1 rejects
+   * NULL inline (DESIGN.md#zones, "the zone of NULL"). */
+  ZoneSet null_zone = gen != NULL ? (ZoneSet)1 << ZoneOfAddr(arena, 0)
+                                  : ZoneSetEMPTY;
   arenaZonesSeen(&z, arena, gen);
-  mine = gen != NULL ? gen->claim : ZoneSetEMPTY;
+  mine = gen != NULL ? gen->claim & ~null_zone : ZoneSetEMPTY;
   others = z.others;
   /* Claims are for generations small beside the zone cycle: past the
    * limits, a generation is placed as the old ones are. */
   if (claimant && (zoneSetCount(mine) >= CLAIM_MAX ||
                    zoneSetCount(mine | others) >= CLAIMS_MAX))
     claimant = FALSE;
-  unused = ~(z.foreign | z.others | mine | (gen != NULL ? gen->zones : 0));
+  /* From here on, `others` is what to keep out of. */
+  others |= null_zone;
+  unused = ~(z.foreign | others | mine | (gen != NULL ? gen->zones : 0));
   own = pref & ~others;
   if (claimant)
     own &= ~z.foreign;
