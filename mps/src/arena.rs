@@ -595,15 +595,16 @@ impl ArenaBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Param`] if the arena size is absurd (2^48 bytes or more),
-    /// the grain is not a power of two or absurd (2^42 bytes or more: an
-    /// arena holds at least 64 grains), or the spare fraction is out of
-    /// range; otherwise the MPS's result.
+    /// [`Error::Resource`] if the arena size is absurd (2^48 bytes or
+    /// more: no address space that large can be reserved);
+    /// [`Error::Param`] if the grain is not a power of two or absurd (2^42
+    /// bytes or more: an arena holds at least 64 grains), or the spare
+    /// fraction is out of range; otherwise the MPS's result.
     pub fn build(self) -> Result<Arena, Error> {
         let mut args = ArgList::new();
         if let Some(size) = self.arena_size {
             if size >= ABSURD_SIZE {
-                return Err(Error::Param);
+                return Err(Error::Resource);
             }
             args.add(MPS_KEY_ARENA_SIZE, size);
         }

@@ -37,7 +37,7 @@ fn absurd_arena_sizes_are_refused() {
                 &format!("arena_size({size:#x})"),
                 Arena::builder().arena_size(size)
             ),
-            Err(Error::Param),
+            Err(Error::Resource),
             "arena_size({size:#x})"
         );
     }

@@ -20,7 +20,9 @@
 #define CLIENT_DEFAULT_GRAIN ((Size)8192)
 /* No reservation or grain can be larger: 2^48 bytes is the whole user
  * address space of x86-64 and AArch64 Linux.  Larger requests are refused
- * with MPS_RES_PARAM before any arithmetic on them can overflow. */
+ * before any arithmetic on them can overflow: a VM arena's size with
+ * MPS_RES_RESOURCE (the manual's result when the address space cannot be
+ * reserved), a grain or a client arena's size with MPS_RES_PARAM. */
 #define ARENA_SIZE_MAX ((Size)1 << 48)
 
 RingStruct ArenaGlobalRing = {&ArenaGlobalRing, &ArenaGlobalRing};
@@ -171,9 +173,17 @@ static Res chunkCreateClient(Chunk *chunk_o, Arena arena, Addr block,
 
   if (arena->chunk_count == ARENA_MAX_CHUNKS)
     return MPS_RES_RESOURCE;
-  if (block == NULL || !AddrIsAligned(block, sizeof(Word)) ||
-      (Word)block + size < (Word)block)
+  if (block == NULL || (Word)block + size < (Word)block)
     return MPS_RES_PARAM;
+  /* A block that is not word aligned loses its first bytes (the manual:
+   * a client arena may not use all of a chunk, for alignment). */
+  if (!AddrIsAligned(block, sizeof(Word))) {
+    Addr aligned = AddrAlignUp(block, sizeof(Word));
+    if (AddrOffset(block, aligned) >= size)
+      return MPS_RES_MEMORY;
+    size -= AddrOffset(block, aligned);
+    block = aligned;
+  }
   /* Tables sized for every grain the block could hold. */
   bound = size >> arena->grain_shift;
   seg_bytes = bound * sizeof(Seg);
@@ -327,7 +337,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   }
   if (!client && ArgPick(&arg, args, MPS_KEY_ARENA_SIZE)) {
     if (arg.val.size >= ARENA_SIZE_MAX)
-      return MPS_RES_PARAM;
+      return MPS_RES_RESOURCE;
     size = arg.val.size;
   }
   if (client && size >= ARENA_SIZE_MAX)
@@ -569,25 +579,26 @@ void ArenaPurgeSpare(Arena arena, Size target)
 }
 
 /* The most spare memory the arena may keep: `spare` of what it has
- * committed (control memory left out, which only makes it stricter). */
+ * committed, control memory included, as the manual defines the
+ * proportion.  (Until 2026-12-07 control memory was left out, so an arena
+ * whose blocks were all freed kept no spare memory at any fraction below
+ * 1: the spare memory was all of the rest.) */
 static Size spareLimit(Arena arena)
 {
-  return (Size)(arena->spare * (double)(arena->committed -
-                                        arena->control_committed));
+  return (Size)(arena->spare * (double)arena->committed);
 }
 
 /* How much spare memory to keep when decommitting because the spare
  * memory is over its limit.  Decommitting also lowers what is committed:
  * keeping k of the S spare bytes leaves C - S + k committed, and
- * k <= s (C - ctl - S + k) gives k <= s / (1 - s) (C - ctl - S), the most
- * that keeps the proportion once the decommit is done.  Until 2026-12-07
- * the target was the limit before decommitting, so after a large free or
+ * k <= s (C - S + k) gives k <= s / (1 - s) (C - S), the most that keeps
+ * the proportion once the decommit is done.  Until 2026-12-07 the target
+ * was the limit before decommitting, so after a large free or
  * mps_arena_spare_set(0.01) the arena kept up to ten times the fraction
  * it was given (DESIGN.md#arena). */
 static Size spareTarget(Arena arena)
 {
-  Size in_use = arena->committed - arena->control_committed -
-                arena->spare_committed;
+  Size in_use = arena->committed - arena->spare_committed;
   double keep;
   if (arena->spare >= 1.0)
     return arena->spare_committed;
@@ -988,8 +999,11 @@ void ArenaFreePages(Arena arena, Addr base, Size size)
     chunk->page_seg[k] = NULL;
   arena->spare_committed += size;
   /* During a collection, spare pages are trimmed once at the end
-   * (ArenaTrimSpare), not segment by segment. */
-  if (!arena->busy && arena->spare_committed > spareLimit(arena)) {
+   * (ArenaTrimSpare), not segment by segment.  A clamped or parked arena
+   * returns no memory to the operating system (the manual's table of
+   * arena states); mps_arena_release trims. */
+  if (!arena->busy && !arena->clamped &&
+      arena->spare_committed > spareLimit(arena)) {
     /* Return the pages just freed first, then older spare. */
     Size excess = arena->spare_committed - spareTarget(arena);
     Size give = SizeAlignUp(excess, arena->grain) >> arena->grain_shift;

@@ -842,6 +842,9 @@ struct TraceStruct {
   Bool full;
   Bool incremental;        /* the mutator runs between increments */
   Bool mutator_ran;        /* ... and has run since the flip */
+  Bool moving;             /* a pool that moves objects has segments
+                              condemned: the flip counts for
+                              mps_collections and location dependency */
   Bool eager_condemned;    /* a pool not behind the read barrier has
                               condemned segments */
   const char *why;

@@ -111,6 +111,9 @@ void mps_arena_release(mps_arena_t arena)
 {
   ArenaEnter(arena);
   arena->clamped = FALSE;
+  /* What frees left spare while the arena was clamped or parked, when it
+   * returns no memory (DESIGN.md#arena). */
+  ArenaTrimSpare(arena, TRUE);
   ArenaLeave(arena);
 }
 

@@ -21,6 +21,7 @@ typedef struct MFSStruct {
   Size extend_by;
   void *free_list;         /* first free unit; each holds the next */
   Size free_units;
+  Size used_units;         /* handed out and not freed */
   RingStruct segs;
 } MFSStruct, *MFS;
 
@@ -49,6 +50,7 @@ static Res mfsInit(Pool pool, mps_arg_s args[])
   mfs->extend_by = SizeAlignUp(mfs->extend_by, pool->arena->grain);
   mfs->free_list = NULL;
   mfs->free_units = 0;
+  mfs->used_units = 0;
   RingInit(&mfs->segs);
   mfs->sig = MFSSig;
   return MPS_RES_OK;
@@ -93,6 +95,7 @@ static Res mfsAlloc(Addr *p_o, Pool pool, Size size)
   unit = mfs->free_list;
   mfs->free_list = *(void **)unit;
   --mfs->free_units;
+  ++mfs->used_units;
   *p_o = unit;
   return MPS_RES_OK;
 }
@@ -108,12 +111,17 @@ static void mfsFree(Pool pool, Addr p, Size size)
   *(void **)(void *)p = mfs->free_list;
   mfs->free_list = p;
   ++mfs->free_units;
+  --mfs->used_units;
 }
 
+/* All of the pool's memory but the units in use: the bytes at the
+ * bottom of each segment too small for a unit count as free (lost to
+ * fragmentation, as the manual counts them), so that the free size is
+ * the total once every unit is freed. */
 static Size mfsFreeSize(Pool pool)
 {
   MFS mfs = PoolMFS(pool);
-  return mfs->free_units * mfs->unit_size;
+  return pool->total_size - mfs->used_units * mfs->unit_size;
 }
 
 /* mps_pool_create(&pool, arena, mps_class_mfs(), extend_size, unit_size)

@@ -524,6 +524,8 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
           if (!seg->summary_kept)
             seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
+          if (pool->klass->moving)
+            trace->moving = TRUE;
           /* Executable pools are scanned eagerly instead
            * (DESIGN.md#code-incremental). */
           if (!pool->klass->incremental && !pool->exec)
@@ -695,7 +697,8 @@ static void traceComplete(Trace trace)
     traceReclaim(trace);
     ArenaRecomputeZones(arena);
     ArenaProtectOld(arena);
-    ArenaTrimSpare(arena, FALSE);
+    if (!arena->clamped) /* mps_arena_release trims */
+      ArenaTrimSpare(arena, FALSE);
   }
   traceUpdateMortality(arena, trace);
   ++arena->collections;
@@ -844,9 +847,13 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
     traceScanMessages(trace);
     traceEachSeg(trace, RankEXACT, greyOrScanUncondemned);
     /* Objects the mutator sees have moved: location dependencies on the
-     * white set are stale from here (DESIGN.md#ld). */
-    arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
-    ++arena->epoch;
+     * white set are stale from here (DESIGN.md#ld).  A trace of pools
+     * that never move objects moves nothing: the manual's mps_collections
+     * stays 0 in an arena of such pools. */
+    if (trace->moving) {
+      arena->history[arena->epoch % HISTORY_LENGTH] = trace->white;
+      ++arena->epoch;
+    }
   }
   done = !trace->incremental;
   traceLeaveIncrement(trace, t0, done,

@@ -176,8 +176,10 @@ static void sweep(void)
 }
 
 /* Absurd sizes are refused with an error, in every build: an arena size
- * of 2^48 bytes or more, a grain of 2^42 or more or not a power of two
- * (log2Size used to shift by 64 and loop forever on SIZE_MAX). */
+ * of 2^48 bytes or more (MPS_RES_RESOURCE: the address space cannot be
+ * reserved), a grain of 2^42 or more or not a power of two
+ * (MPS_RES_PARAM) (log2Size used to shift by 64 and loop forever on
+ * SIZE_MAX). */
 static void absurd_sizes(void)
 {
   static const size_t sizes[] = {SIZE_MAX, SIZE_MAX / 2 + 2, SIZE_MAX / 2 + 1,
@@ -192,9 +194,9 @@ static void absurd_sizes(void)
       MPS_ARGS_ADD(args, MPS_KEY_ARENA_SIZE, sizes[i]);
       res = mps_arena_create_k(&a, mps_arena_class_vm(), args);
     } MPS_ARGS_END(args);
-    if (res != MPS_RES_PARAM)
-      die("an arena of %#zx bytes: result %d, not MPS_RES_PARAM", sizes[i],
-          (int)res);
+    if (res != MPS_RES_RESOURCE)
+      die("an arena of %#zx bytes: result %d, not MPS_RES_RESOURCE",
+          sizes[i], (int)res);
   }
   for (i = 0; i < sizeof grains / sizeof grains[0]; ++i) {
     mps_arena_t a;
@@ -207,8 +209,8 @@ static void absurd_sizes(void)
       die("an arena grain of %#zx bytes: result %d, not MPS_RES_PARAM",
           grains[i], (int)res);
   }
-  printf("faults: absurd arena sizes and grains refused with "
-         "MPS_RES_PARAM\n");
+  printf("faults: absurd arena sizes refused with MPS_RES_RESOURCE, "
+         "grains with MPS_RES_PARAM\n");
 }
 
 #if defined(MPS_CHECK) && MPS_CHECK
