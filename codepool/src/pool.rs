@@ -1259,6 +1259,9 @@ impl<'a> CodePool<'a> {
     /// registered thread stopped) during which the format's scan rebinds
     /// those calls (the target records, and the Direct sites' fields and
     /// offsets), then relinks and republishes the objects.
+    /// That collection runs inside this call: a call made by another thread
+    /// while `redefine` runs may reach either definition, and every call
+    /// that starts after it returns reaches the new one.
     /// Frames already running in the old code finish in it (their return
     /// addresses pin it); the old object is freed by a later collection
     /// once nothing refers to it (its [`CodeObject`], if still held, keeps
@@ -1268,7 +1271,12 @@ impl<'a> CodePool<'a> {
     /// definition is held (dropping it removes the name, as for
     /// [`install`](Self::install)): a runtime keeps the object of each
     /// name's current definition, and may drop the old one once this
-    /// returns.
+    /// returns. Callers bound to a definition whose name was removed that
+    /// way keep calling it (they keep it alive); a later `install` or
+    /// `redefine` of the name binds new callers only, so to move callers
+    /// to a new definition, redefine while the current one is held. A name
+    /// that is not defined is simply installed: `redefine` then does what
+    /// [`install`](Self::install) does (and runs no collection).
     ///
     /// Calls within an object count as callers too: with
     /// [`CodePoolOptions::interpose`] (the default), an object calls its

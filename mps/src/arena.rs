@@ -283,8 +283,10 @@ impl Arena {
     /// Any thread may call it, registered or not (an unregistered thread
     /// must just hold no address of the heap across the call). A thread
     /// that collects in a loop, back to back, does not starve the others:
-    /// each collection first lets a thread that two stops in a row found
-    /// still stopped run, and lets a commit that a collection voided be
+    /// each collection first lets the threads the last one stopped run for
+    /// a moment (so that a thread in `std::thread::sleep` gets to sleep
+    /// out its time), waits for a thread that two stops in a row found
+    /// still stopped, and lets a commit that a collection voided be
     /// retried (`vendor/mps/DESIGN.md#threads-fair`, `#buffers-progress`).
     /// [`collections`](Self::collections) counts only collections that
     /// could move objects: on an empty heap a call may leave it unchanged.

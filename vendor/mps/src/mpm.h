@@ -975,6 +975,9 @@ struct mps_arena_s {
   Size filled;                      /* bytes handed to buffers, ever */
   mpsx_pause_log_s *pause_log;      /* client's pause record, or NULL */
   Word epoch;                       /* flips that may have moved objects */
+  double let_go_at;                 /* ClockSeconds() when the last stop
+                                       let threads go, 0 if it stopped none
+                                       (DESIGN.md#threads-fair) */
   ZoneSet history[HISTORY_LENGTH];  /* history[e % N]: zones moved by
                                        flip e */
   Size top_size_after_full;

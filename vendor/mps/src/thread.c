@@ -517,11 +517,13 @@ void ThreadRingSuspend(Arena arena)
 void ThreadRingResume(Arena arena)
 {
   Ring node, next;
+  arena->let_go_at = 0.0;
   RING_FOR(node, &arena->threads, next) {
     Thread thread = RING_ELT(Thread, arena_ring, node);
     if (!thread->suspended)
       continue;
     thread->suspended = FALSE;
+    arena->let_go_at = ClockSeconds();
     (void)__atomic_fetch_and(&thread->record->state,
                              ~(unsigned)STATE_REQUESTED, __ATOMIC_ACQ_REL);
     futexWakeAll(&thread->record->state);
@@ -566,14 +568,30 @@ static Bool threadRingHeld(Arena arena)
 Bool ThreadRingAwaitLetGo(Arena arena, double deadline)
 {
   Bool released = FALSE;
+  double since;
   AVERT(Arena, arena);
   while (threadRingHeld(arena) && ClockSeconds() < deadline) {
     ArenaNap(arena, LET_GO_POLL_NS);
     released = TRUE;
   }
-  if (released)
+  if (released) {
     ArenaNap(arena, RUN_QUANTUM_NS);
-  return released;
+    return TRUE;
+  }
+  /* Every thread the last stop let go runs a quantum before the next one.
+   * A thread that was stopped in a call like nanosleep returns from it
+   * with EINTR and what was left of its timeout, and sleeps again: if
+   * the next stop came at once, a collector working back to back would
+   * leave it no time to sleep in, and its sleep would never end (seen
+   * with std::thread::sleep, a 2 ms sleep taking minutes). */
+  since = ClockSeconds() - arena->let_go_at;
+  if (arena->let_go_at > 0.0 && since >= 0.0 &&
+      since < RUN_QUANTUM_NS * 1e-9) {
+    ArenaNap(arena, RUN_QUANTUM_NS - (long)(since * 1e9));
+    arena->let_go_at = 0.0;
+    return TRUE;
+  }
+  return FALSE;
 }
 
 /* Other stacks ----------------------------------------------------------- */
