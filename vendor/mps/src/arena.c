@@ -1112,6 +1112,7 @@ static void arenaStepTrace(Arena arena)
 /* How long one call of ArenaAwaitMutators waits for threads that have
  * not left the suspend handler. */
 #define MUTATOR_WAIT_MAX 0.1
+#define LOCK_WAITER_POLL_NS 10000L
 
 /* Before a stop of the world that another thread may repeat back to back
  * (a collection, or mps_arena_step): let the mutator make progress.  A
@@ -1120,10 +1121,29 @@ static void arenaStepTrace(Arena arena)
  * let leave it and run (DESIGN.md#threads-fair).  Returns TRUE if it let
  * go of the arena lock: the caller decides again what to do, since
  * another thread may have changed the arena meanwhile. */
+/* Another thread blocked on the arena lock (a registration, a barrier
+ * fault, a buffer fill) gets it before the next collection: let go of it
+ * until some other thread has claimed it.  A plain mutex lets the thread
+ * that releases it take it again before a woken waiter runs; a thread
+ * collecting back to back then kept it, with every core busy, for all
+ * 2 s of mps/tests/altstack.rs (DESIGN.md#threads-fair). */
+static Bool arenaAwaitLockWaiters(Arena arena, double deadline)
+{
+  unsigned long claims;
+  if (!LockHasWaiters(&arena->lock))
+    return FALSE;
+  claims = LockClaims(&arena->lock);
+  ArenaLeave(arena);
+  while (LockClaims(&arena->lock) == claims && ClockSeconds() < deadline)
+    ClockNap(LOCK_WAITER_POLL_NS);
+  ArenaEnter(arena);
+  return TRUE;
+}
+
 Bool ArenaAwaitMutators(Arena arena)
 {
   double deadline = ClockSeconds() + MUTATOR_WAIT_MAX;
-  Bool released = FALSE;
+  Bool released = FALSE, yielded = FALSE;
   /* The collection of mps_transform_apply is set up under this lock
    * (TransformApply waited before it began). */
   if (arena->transform != NULL)
@@ -1132,6 +1152,12 @@ Bool ArenaAwaitMutators(Arena arena)
     Bool waited = BufferAwaitRetries(arena);
     if (ThreadRingAwaitLetGo(arena, deadline))
       waited = TRUE;
+    /* Once a call: threads that keep claiming the lock make progress
+     * themselves, and the collection should not wait for all of them. */
+    if (!yielded && arenaAwaitLockWaiters(arena, deadline)) {
+      yielded = TRUE;
+      waited = TRUE;
+    }
     if (!waited)
       return released;
     released = TRUE;

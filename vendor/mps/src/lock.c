@@ -30,6 +30,8 @@ void LockInit(Lock lock)
   ASSERT_ALWAYS(err == 0);
   lock->owner = 0;
   lock->held = FALSE;
+  lock->waiting = 0;
+  lock->claims = 0;
   lock->sig = LockSig;
 }
 
@@ -51,11 +53,32 @@ void LockClaim(Lock lock)
     AssertFail(__FILE__, __LINE__,
                "the collector was re-entered from a callback (a format "
                "method, scanner or stepper may not call the MPS)");
-  err = pthread_mutex_lock(&lock->mutex);
-  ASSERT_ALWAYS(err == 0);
+  if (pthread_mutex_trylock(&lock->mutex) != 0) {
+    /* Held by another thread: count this one as waiting while it blocks. */
+    (void)__atomic_add_fetch(&lock->waiting, 1u, __ATOMIC_RELAXED);
+    err = pthread_mutex_lock(&lock->mutex);
+    ASSERT_ALWAYS(err == 0);
+    (void)__atomic_sub_fetch(&lock->waiting, 1u, __ATOMIC_RELAXED);
+  }
+  (void)__atomic_add_fetch(&lock->claims, 1ul, __ATOMIC_RELAXED);
   __atomic_store_n(&lock->owner, (unsigned long)pthread_self(),
                    __ATOMIC_RELAXED);
   lock->held = TRUE;
+}
+
+Bool LockHasWaiters(Lock lock)
+{
+  return __atomic_load_n(&lock->waiting, __ATOMIC_RELAXED) != 0;
+}
+
+void LockForgetWaiters(Lock lock)
+{
+  __atomic_store_n(&lock->waiting, 0u, __ATOMIC_RELAXED);
+}
+
+unsigned long LockClaims(Lock lock)
+{
+  return __atomic_load_n(&lock->claims, __ATOMIC_RELAXED);
 }
 
 void LockRelease(Lock lock)

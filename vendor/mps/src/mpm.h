@@ -149,6 +149,8 @@ typedef struct LockStruct {
    * while it holds the lock, whatever other threads do (DESIGN.md#locking). */
   unsigned long owner;
   Bool held;
+  unsigned waiting;        /* threads blocked in LockClaim (atomic) */
+  unsigned long claims;    /* acquisitions so far (atomic) */
 } LockStruct, *Lock;
 
 void LockInit(Lock lock);
@@ -156,6 +158,12 @@ void LockFinish(Lock lock);
 void LockClaim(Lock lock);
 void LockRelease(Lock lock);
 Bool LockIsHeldByMe(Lock lock);
+/* Threads blocked claiming it, and how often it has been claimed: a
+ * holder that would take it again at once lets a waiter have it first
+ * (ArenaAwaitMutators, DESIGN.md#threads-fair). */
+Bool LockHasWaiters(Lock lock);
+unsigned long LockClaims(Lock lock);
+void LockForgetWaiters(Lock lock); /* in a forked child: none of them is */
 Bool LockCheck(Lock lock);
 void LockClaimWorld(void);    /* serialises stop-the-world phases */
 void LockReleaseWorld(void);

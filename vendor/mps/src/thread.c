@@ -357,6 +357,10 @@ static void forkChild(void)
       if (!ThreadIsCurrent(thread))
         thread->forked_away = TRUE;
     }
+    /* Threads of the parent that were blocked on the lock are not here:
+     * nobody waits for it in the child (ArenaAwaitMutators would yield to
+     * them at every collection). */
+    LockForgetWaiters(&arena->lock);
   }
   forkReleaseAll();
 }
