@@ -1114,13 +1114,6 @@ static void arenaStepTrace(Arena arena)
 #define MUTATOR_WAIT_MAX 0.1
 #define LOCK_WAITER_POLL_NS 10000L
 
-/* Before a stop of the world that another thread may repeat back to back
- * (a collection, or mps_arena_step): let the mutator make progress.  A
- * voided commit's retry goes first (DESIGN.md#buffers-progress), and a
- * thread that two stops in a row found still in the suspend handler is
- * let leave it and run (DESIGN.md#threads-fair).  Returns TRUE if it let
- * go of the arena lock: the caller decides again what to do, since
- * another thread may have changed the arena meanwhile. */
 /* Another thread blocked on the arena lock (a registration, a barrier
  * fault, a buffer fill) gets it before the next collection: let go of it
  * until some other thread has claimed it.  A plain mutex lets the thread
@@ -1140,6 +1133,14 @@ static Bool arenaAwaitLockWaiters(Arena arena, double deadline)
   return TRUE;
 }
 
+/* Before a stop of the world that another thread may repeat back to back
+ * (a collection, or mps_arena_step): let the mutator make progress.  A
+ * voided commit's retry goes first (DESIGN.md#buffers-progress); the
+ * threads the last stop let go run a moment, a thread that two stops in
+ * a row found still in the suspend handler is let leave it and run, and
+ * a thread blocked on the arena lock gets it (DESIGN.md#threads-fair).
+ * Returns TRUE if it let go of the arena lock: the caller decides again
+ * what to do, since another thread may have changed the arena meanwhile. */
 Bool ArenaAwaitMutators(Arena arena)
 {
   double deadline = ClockSeconds() + MUTATOR_WAIT_MAX;

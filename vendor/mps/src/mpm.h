@@ -303,8 +303,8 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
                    Size size, ZoneSet pref, Gen place);
 void SegFree(Seg seg);
 /* Give pages [base, limit) of a manual pool's segment back to the arena;
- * the part above, if any, becomes *upper_o (DESIGN.md#mvff). */
-Res SegFreePart(Seg *upper_o, Seg seg, Addr base, Addr limit);
+ * the part above, if any, becomes a segment of its own (DESIGN.md#mvff). */
+Res SegFreePart(Seg seg, Addr base, Addr limit);
 Addr SegWalkLimit(Seg seg);                /* end of the objects in it */
 ZoneSet SegRefZones(Seg seg);  /* zones exact references to it may hold */
 /* Call f on every maximal area [base, limit) of consecutive formatted

@@ -122,6 +122,22 @@ static void rangeDelete(MVFF mvff, Size i)
   --mvff->count;
 }
 
+/* Room for one more range. */
+static Bool rangeReserve(MVFF mvff)
+{
+  Size capacity;
+  RangeStruct *r;
+  if (mvff->count < mvff->capacity)
+    return TRUE;
+  capacity = mvff->capacity == 0 ? 16 : mvff->capacity * 2;
+  r = realloc(mvff->ranges, capacity * sizeof *r);
+  if (r == NULL)
+    return FALSE;
+  mvff->ranges = r;
+  mvff->capacity = capacity;
+  return TRUE;
+}
+
 /* Add [base, limit) to the free ranges, coalescing within a segment. */
 static Res rangeInsert(MVFF mvff, Addr base, Addr limit)
 {
@@ -142,15 +158,9 @@ static Res rangeInsert(MVFF mvff, Addr base, Addr limit)
   } else if (join_next) {
     mvff->ranges[i].base = base;
   } else {
-    if (mvff->count == mvff->capacity) {
-      Size capacity = mvff->capacity == 0 ? 16 : mvff->capacity * 2;
-      RangeStruct *r = realloc(mvff->ranges, capacity * sizeof *r);
-      if (r == NULL) {
-        mvff->free_size -= AddrOffset(base, limit);
-        return MPS_RES_MEMORY;
-      }
-      mvff->ranges = r;
-      mvff->capacity = capacity;
+    if (!rangeReserve(mvff)) {
+      mvff->free_size -= AddrOffset(base, limit);
+      return MPS_RES_MEMORY;
     }
     memmove(&mvff->ranges[i + 1], &mvff->ranges[i],
             (mvff->count - i) * sizeof *mvff->ranges);
@@ -203,22 +213,6 @@ static Res mvffExtend(MVFF mvff, Size size)
   return res;
 }
 
-/* Room for one more range. */
-static Bool rangeReserve(MVFF mvff)
-{
-  Size capacity;
-  RangeStruct *r;
-  if (mvff->count < mvff->capacity)
-    return TRUE;
-  capacity = mvff->capacity == 0 ? 16 : mvff->capacity * 2;
-  r = realloc(mvff->ranges, capacity * sizeof *r);
-  if (r == NULL)
-    return FALSE;
-  mvff->ranges = r;
-  mvff->capacity = capacity;
-  return TRUE;
-}
-
 static Bool mvffOverSpare(MVFF mvff)
 {
   Pool pool = &mvff->pool;
@@ -228,29 +222,29 @@ static Bool mvffOverSpare(MVFF mvff)
 
 /* Return what range i holds of whole pages to the arena: its segment if
  * the range is all of it, else the pages inside it, splitting the
- * segment (SegFreePart).  Returns the number of ranges that now stand
- * where range i stood (0, 1 or 2). */
-static Size mvffReturnRange(MVFF mvff, Size i)
+ * segment (SegFreePart).  Range i is replaced by what is left of it below
+ * and above those pages (no range, one or two). */
+static void mvffReturnRange(MVFF mvff, Size i)
 {
   Arena arena = mvff->pool.arena;
   RangeStruct r = mvff->ranges[i];
   Addr base = AddrAlignUp(r.base, arena->grain);
   Addr limit = AddrAlignDown(r.limit, arena->grain);
-  Seg seg, upper;
+  Seg seg;
   if (base >= limit)
-    return 1;
+    return;
   /* A range lies in one segment (rangeInsert coalesces within one). */
   seg = SegOfAddr(arena, base);
   if (seg == NULL || seg->buffer != NULL)
-    return 1;
+    return;
   if (seg->base == r.base && seg->limit == r.limit) {
     rangeTake(mvff, i, r.base, AddrOffset(r.base, r.limit));
     SegFree(seg);
-    return 0;
+    return;
   }
   if (!rangeReserve(mvff) ||
-      SegFreePart(&upper, seg, base, limit) != MPS_RES_OK)
-    return 1;
+      SegFreePart(seg, base, limit) != MPS_RES_OK)
+    return;
   /* Range i becomes what lies below and above the pages returned. */
   mvff->free_size -= AddrOffset(base, limit);
   if (r.base < base && limit < r.limit) {
@@ -260,17 +254,14 @@ static Size mvffReturnRange(MVFF mvff, Size i)
     mvff->ranges[i].limit = base;
     mvff->ranges[i + 1].base = limit;
     mvff->ranges[i + 1].limit = r.limit;
-    return 2;
+    return;
   }
   if (r.base < base)
     mvff->ranges[i].limit = base;
   else if (limit < r.limit)
     mvff->ranges[i].base = limit;
-  else {
+  else
     rangeDelete(mvff, i);
-    return 0;
-  }
-  return 1;
 }
 
 /* After freeing the block at p: return free memory to the arena while it
@@ -292,11 +283,11 @@ static void mvffReturnSpare(MVFF mvff, Addr p)
     Size i = rangeSearch(mvff, AddrAdd(p, 1));
     if (i > 0 && mvff->ranges[i - 1].base <= p &&
         p < mvff->ranges[i - 1].limit)
-      (void)mvffReturnRange(mvff, i - 1);
+      mvffReturnRange(mvff, i - 1);
   } else {
     Size i;
     for (i = mvff->count; i-- > 0 && mvffOverSpare(mvff);)
-      (void)mvffReturnRange(mvff, i);
+      mvffReturnRange(mvff, i);
   }
   mvff->over_spare = mvffOverSpare(mvff);
 }

@@ -210,16 +210,15 @@ void SegFree(Seg seg)
 /* Give the pages [base, limit) of a segment back to the arena: grain
  * aligned, inside the segment and not all of it.  What is left on either
  * side stays the pool's: the part below in `seg`, the part above, when
- * both remain, in a segment of its own (*upper_o, else NULL).  For
+ * both remain, in a segment of its own.  For
  * segments of manual pools, which hold no collector state: no
  * generation, no mark bits, no buffer, never condemned or protected
  * (DESIGN.md#mvff).  Fails only without memory for a descriptor, leaving
  * the segment whole. */
-Res SegFreePart(Seg *upper_o, Seg seg, Addr base, Addr limit)
+Res SegFreePart(Seg seg, Addr base, Addr limit)
 {
   Pool pool = seg->pool;
   Arena arena = pool->arena;
-  Seg upper = NULL;
   AVERT(Seg, seg);
   AVER(AddrIsAligned(base, arena->grain) &&
        AddrIsAligned(limit, arena->grain));
@@ -230,6 +229,7 @@ Res SegFreePart(Seg *upper_o, Seg seg, Addr base, Addr limit)
   if (seg->base < base && limit < seg->limit) {
     Chunk chunk = ArenaChunkOfAddr(arena, limit);
     Size i, end;
+    Seg upper;
     Res res = segDescriptor(&upper, arena);
     if (res != MPS_RES_OK)
       return res;
@@ -260,7 +260,6 @@ Res SegFreePart(Seg *upper_o, Seg seg, Addr base, Addr limit)
     seg->used = seg->limit;
   pool->total_size -= AddrOffset(base, limit);
   ArenaFreePages(arena, base, AddrOffset(base, limit));
-  *upper_o = upper;
   return MPS_RES_OK;
 }
 

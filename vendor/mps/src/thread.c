@@ -521,17 +521,18 @@ void ThreadRingSuspend(Arena arena)
 void ThreadRingResume(Arena arena)
 {
   Ring node, next;
-  arena->let_go_at = 0.0;
+  Bool let_go = FALSE;
   RING_FOR(node, &arena->threads, next) {
     Thread thread = RING_ELT(Thread, arena_ring, node);
     if (!thread->suspended)
       continue;
     thread->suspended = FALSE;
-    arena->let_go_at = ClockSeconds();
+    let_go = TRUE;
     (void)__atomic_fetch_and(&thread->record->state,
                              ~(unsigned)STATE_REQUESTED, __ATOMIC_ACQ_REL);
     futexWakeAll(&thread->record->state);
   }
+  arena->let_go_at = let_go ? ClockSeconds() : 0.0;
 }
 
 /* Fair stops (DESIGN.md#threads-fair) ----------------------------------- */
