@@ -71,7 +71,10 @@
 //!   links and publishes it. Errors are [`InstallError`]s.
 //! - [`CodeObject`]: an installed object, kept alive by its root slot
 //!   until dropped; [`CodeRef`]: a typed handle for calling one of its
-//!   entry points ([`JitFn`] signatures).
+//!   entry points ([`JitFn`] signatures), borrowed from it; [`CodeFn`]:
+//!   the same, owned (it holds the object in an `Arc`), made once with
+//!   [`CodeObject::typed`] and then stored, cloned and sent to other
+//!   threads by a runtime, every call safe.
 //! - [`CodePool::with_jit_thread`]: registers the calling thread with a
 //!   thread root scanned by `mpsx_scan_area_code`, so that return
 //!   addresses into JIT code pin it.
@@ -152,7 +155,9 @@
 //! about across a point where the collector may run:
 //!
 //! - installed objects are held by root slots (exact roots); a
-//!   [`CodeObject`] owns one slot, and its [`CodeRef`]s borrow it;
+//!   [`CodeObject`] owns one slot, and its [`CodeRef`]s borrow it (its
+//!   [`CodeFn`]s share it through an `Arc`, so the slot lives while they
+//!   do);
 //! - [`CodeRef::call`] loads the current address from the slot, adds the
 //!   execute-view distance and the entry offset, and calls, in one method;
 //!   while the call runs, the return addresses into JIT frames (and the
@@ -261,6 +266,6 @@ pub use sidecar::{SidecarStats, Target};
 pub use codeptr::{AlreadySet, CodePtr};
 pub use func::{CodeRef, JitFn};
 pub use pool::{
-    Census, CodeObject, CodePool, CodePoolOptions, CodePoolStats, CodeTotals, Env, InstallError,
-    RelinkCounters, TraceStats, CODE_GENERATIONS,
+    Census, CodeFn, CodeObject, CodePool, CodePoolOptions, CodePoolStats, CodeTotals, Env,
+    InstallError, RelinkCounters, TraceStats, CODE_GENERATIONS,
 };

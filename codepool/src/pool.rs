@@ -3,11 +3,12 @@
 
 use core::ffi::c_void;
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mps::sys::*;
 use mps::{Arena, Chain, Format, GenParam, Handle, Registered, Registrations, Scope, UndoReserve};
@@ -2225,6 +2226,26 @@ impl<'p> CodeObject<'p> {
         })
     }
 
+    /// An owned handle for calling entry point `name` as an `F`, or `None`
+    /// if the object does not export `name`: the promise about the
+    /// signature is made once, here, and every call through the handle is
+    /// safe. The handle shares the object (it holds a clone of the `Arc`),
+    /// so it can be stored, cloned and sent to other threads; the object
+    /// stays installed until its last `Arc` is dropped.
+    ///
+    /// # Safety
+    ///
+    /// As [`function`](Self::function): the entry point must be a function
+    /// with exactly the signature `F` and the C calling convention.
+    pub unsafe fn typed<F: JitFn>(self: &Arc<Self>, name: &str) -> Option<CodeFn<'p, F>> {
+        let entry = self.entry_offset(name)?;
+        Some(CodeFn {
+            object: Arc::clone(self),
+            entry,
+            _signature: PhantomData,
+        })
+    }
+
     /// The object's current write-view address (it changes when the
     /// collector moves the object; for observation only).
     pub fn address(&self) -> usize {
@@ -2265,6 +2286,115 @@ impl Drop for CodeObject<'_> {
         }
         inner.held.remove(&self.stats);
         inner.free.push(self.slot_index);
+    }
+}
+
+/// An owned, typed handle for calling one entry point of an installed
+/// code object (made by [`CodeObject::typed`]): a [`CodeRef`] that holds
+/// its object instead of borrowing it.
+///
+/// Its signature was promised once, when it was made, so its calls are
+/// safe; it holds an [`Arc`] of the [`CodeObject`], so the object stays
+/// installed (and its symbols bound) while any handle or other `Arc` of it
+/// lives, and the handle can be kept in a runtime's own structures, cloned
+/// and sent to other threads. Like [`CodeRef`] it holds no address: each
+/// call loads the object's current address from the pool's root slot.
+/// Calls have [`CodeRef::call`]'s rules: the calling thread must be inside
+/// [`CodePool::with_jit_thread`] for the pool's arena (it panics
+/// otherwise).
+///
+/// ```ignore
+/// let object = Arc::new(pool.install_elf(&elf, &Env::new())?);
+/// // SAFETY: `twice` is `int64_t twice(int64_t)` in the object.
+/// let twice = unsafe { object.typed::<extern "C" fn(i64) -> i64>("twice") }.unwrap();
+/// drop(object); // the handle keeps the object
+/// pool.with_jit_thread(|_| assert_eq!(twice.call((21,)), 42));
+/// ```
+pub struct CodeFn<'p, F> {
+    object: Arc<CodeObject<'p>>,
+    entry: u32,
+    _signature: PhantomData<F>,
+}
+
+impl<'p, F: JitFn> CodeFn<'p, F> {
+    /// The borrowed handle for the same entry (for [`CodePtr::init`],
+    /// which takes a [`CodeRef`]).
+    ///
+    /// [`CodePtr::init`]: crate::CodePtr::init
+    pub fn code_ref(&self) -> CodeRef<'_, F> {
+        let object = &*self.object;
+        // SAFETY: the slot holds the live object while `self.object` (an
+        // `Arc` this borrow keeps) lives: it is cleared only when the
+        // `CodeObject` is dropped. The signature is the promise made in
+        // `CodeObject::typed`.
+        unsafe {
+            CodeRef::new(
+                object.slot(),
+                self.entry,
+                object.pool.delta,
+                object.pool.arena.as_raw() as usize,
+            )
+        }
+    }
+
+    /// Calls the function (as [`CodeRef::call`], with its panics).
+    #[inline]
+    pub fn call(&self, args: F::Args) -> F::Output {
+        self.code_ref().call(args)
+    }
+
+    /// Calls the function with `scope` lent to the runtime functions it
+    /// calls (as [`CodeRef::call_in`]).
+    #[inline]
+    pub fn call_in(&self, scope: &mut Scope<'_>, args: F::Args) -> F::Output {
+        self.code_ref().call_in(scope, args)
+    }
+
+    /// Calls the function with `scope` and `data` of runtime `R` lent to
+    /// the runtime functions it calls (as [`CodeRef::call_with`]).
+    #[inline]
+    pub fn call_with<R: crate::runtime::Runtime>(
+        &self,
+        scope: &mut Scope<'_>,
+        data: &mut R::Data<'_>,
+        args: F::Args,
+    ) -> F::Output {
+        self.code_ref().call_with::<R>(scope, data, args)
+    }
+
+    /// The code object.
+    pub fn object(&self) -> &Arc<CodeObject<'p>> {
+        &self.object
+    }
+
+    /// The entry's offset in its object.
+    pub fn entry_offset(&self) -> u32 {
+        self.entry
+    }
+
+    /// The entry's current execute-view address (for printing: it changes
+    /// when the collector moves the object).
+    pub fn exec_address(&self) -> usize {
+        self.object.exec_address() + self.entry as usize
+    }
+}
+
+impl<F> Clone for CodeFn<'_, F> {
+    fn clone(&self) -> Self {
+        CodeFn {
+            object: Arc::clone(&self.object),
+            entry: self.entry,
+            _signature: PhantomData,
+        }
+    }
+}
+
+impl<F> fmt::Debug for CodeFn<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeFn")
+            .field("object", &format_args!("{:#x}", self.object.address()))
+            .field("entry", &self.entry)
+            .finish()
     }
 }
 
