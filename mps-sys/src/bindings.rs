@@ -99,6 +99,12 @@ pub type mps_roots_stepper_t = ::core::option::Option<
         s: usize,
     ),
 >;
+pub type mps_tramp_t = ::core::option::Option<
+    unsafe extern "C" fn(
+        p: *mut ::core::ffi::c_void,
+        s: usize,
+    ) -> *mut ::core::ffi::c_void,
+>;
 pub type mps_amc_apply_stepper_t = ::core::option::Option<
     unsafe extern "C" fn(addr: mps_addr_t, p: *mut ::core::ffi::c_void, s: usize),
 >;
@@ -826,6 +832,29 @@ extern "C" {
         reset_mask: mps_word_t,
         flip_mask: mps_word_t,
     ) -> mps_word_t;
+    pub fn mps_tramp(
+        r_o: *mut *mut ::core::ffi::c_void,
+        f: mps_tramp_t,
+        p: *mut ::core::ffi::c_void,
+        s: usize,
+    ) -> mps_res_t;
+    pub fn mps_fix(ss: mps_ss_t, ref_io: *mut mps_addr_t) -> mps_res_t;
+    pub fn mps_arena_expose(arena: mps_arena_t);
+    pub fn mps_arena_unsafe_expose_remember_protection(arena: mps_arena_t);
+    pub fn mps_arena_unsafe_restore_protection(arena: mps_arena_t);
+    pub fn mps_reservoir_limit_set(arena: mps_arena_t, size: usize);
+    pub fn mps_reservoir_limit(arena: mps_arena_t) -> usize;
+    pub fn mps_reservoir_available(arena: mps_arena_t) -> usize;
+    pub fn mps_reserve_with_reservoir_permit(
+        p_o: *mut mps_addr_t,
+        ap: mps_ap_t,
+        size: usize,
+    ) -> mps_res_t;
+    pub fn mps_ap_fill_with_reservoir_permit(
+        p_o: *mut mps_addr_t,
+        ap: mps_ap_t,
+        size: usize,
+    ) -> mps_res_t;
     pub fn mps_arena_class_vm() -> mps_arena_class_t;
     pub fn mps_arena_vm_growth(
         arena: mps_arena_t,

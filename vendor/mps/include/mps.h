@@ -961,6 +961,37 @@ extern mps_word_t mps_telemetry_control(mps_word_t reset_mask,
   MPS_SAC_ALLOC_FAST(res_v, p_v, sac, size, unused)
 #define MPS_SAC_FREE(sac, p, size) MPS_SAC_FREE_FAST(sac, p, size)
 
+/* Interfaces removed in MPS 1.118, kept for programs written for earlier
+ * versions (src/compat.c; DESIGN.md#compat).  New programs should not use
+ * them; the MV pool class is in mpscmv.h.
+ *
+ * mps_tramp calls f(p, s) and stores its result in *r_o: no trampoline
+ * is needed.  mps_fix is MPS_FIX12 as a function (it may be called
+ * inside or outside MPS_SCAN_BEGIN/MPS_SCAN_END).  mps_arena_expose parks
+ * the arena and lifts every barrier, forgetting what the write barrier
+ * knew (the next collection scans everything again);
+ * mps_arena_unsafe_expose_remember_protection does the same but keeps
+ * that knowledge, and mps_arena_unsafe_restore_protection puts the
+ * barriers back: between the two the client must not change any
+ * reference in the heap.  The reservoir is always empty: its limit is
+ * 0, setting it does nothing, and the permit variants allocate as
+ * without it. */
+typedef void *(*mps_tramp_t)(void *p, size_t s);
+extern mps_res_t mps_tramp(void **r_o, mps_tramp_t f, void *p, size_t s);
+extern mps_res_t mps_fix(mps_ss_t ss, mps_addr_t *ref_io);
+extern void mps_arena_expose(mps_arena_t arena);
+extern void mps_arena_unsafe_expose_remember_protection(mps_arena_t arena);
+extern void mps_arena_unsafe_restore_protection(mps_arena_t arena);
+extern void mps_reservoir_limit_set(mps_arena_t arena, size_t size);
+extern size_t mps_reservoir_limit(mps_arena_t arena);
+extern size_t mps_reservoir_available(mps_arena_t arena);
+extern mps_res_t mps_reserve_with_reservoir_permit(mps_addr_t *p_o,
+                                                   mps_ap_t ap, size_t size);
+extern mps_res_t mps_ap_fill_with_reservoir_permit(mps_addr_t *p_o,
+                                                   mps_ap_t ap, size_t size);
+#define MPS_RESERVE_WITH_RESERVOIR_PERMIT_BLOCK(res_v, p_v, ap, size) \
+  MPS_RESERVE_BLOCK(res_v, p_v, ap, size)
+
 
 #ifdef __cplusplus
 }

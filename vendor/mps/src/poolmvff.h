@@ -10,6 +10,7 @@
 #define MPS_POOLMVFF_H
 
 #include "mpm.h"
+#include "dbgpool.h"
 
 #define MVFFSig ((Sig)0x5193FFFFUL)
 
@@ -50,5 +51,21 @@ Res MVFFBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
                    Size size);
 void MVFFBufferEmpty(Pool pool, Buffer buffer);
 Size MVFFFreeSize(Pool pool);
+
+/* MVFF debug (poolmvffdbg.c): the pool and its methods, shared with MV
+ * debug (poolmv.c). */
+typedef struct MVFFDebugStruct {
+  MVFFStruct mvff;
+  PoolDebugStruct debug;
+} MVFFDebugStruct, *MVFFDebug;
+
+#define PoolMVFFDebug(pool) ((MVFFDebug)(void *)(pool))
+
+Res MVFFDebugInit(Pool pool, mps_arg_s args[]);
+void MVFFDebugFinish(Pool pool);
+Res MVFFDebugAlloc(Addr *p_o, Pool pool, Size size);
+void MVFFDebugFree(Pool pool, Addr p, Size size);
+void MVFFDebugCheckFenceposts(Pool pool);
+void MVFFDebugCheckFreeSpace(Pool pool);
 
 #endif /* MPS_POOLMVFF_H */

@@ -14,14 +14,7 @@
 #include "poolmvff.h"
 #include "mpscmvff.h"
 
-typedef struct MVFFDebugStruct {
-  MVFFStruct mvff;
-  PoolDebugStruct debug;
-} MVFFDebugStruct, *MVFFDebug;
-
-#define PoolMVFFDebug(pool) ((MVFFDebug)(void *)(pool))
-
-static Res mvffDebugInit(Pool pool, mps_arg_s args[])
+Res MVFFDebugInit(Pool pool, mps_arg_s args[])
 {
   MVFFDebug d = PoolMVFFDebug(pool);
   mps_arg_s arg;
@@ -43,30 +36,30 @@ static Res mvffDebugInit(Pool pool, mps_arg_s args[])
   return MPS_RES_OK;
 }
 
-static void mvffDebugFinish(Pool pool)
+void MVFFDebugFinish(Pool pool)
 {
   MVFFDebug d = PoolMVFFDebug(pool);
   PoolDebugFinish(&d->debug);
   MVFFFinish(pool);
 }
 
-static Res mvffDebugAlloc(Addr *p_o, Pool pool, Size size)
+Res MVFFDebugAlloc(Addr *p_o, Pool pool, Size size)
 {
   return PoolDebugAlloc(&PoolMVFFDebug(pool)->debug, pool, MVFFAlloc,
                         MVFFFree, p_o, size);
 }
 
-static void mvffDebugFree(Pool pool, Addr p, Size size)
+void MVFFDebugFree(Pool pool, Addr p, Size size)
 {
   PoolDebugFree(&PoolMVFFDebug(pool)->debug, pool, MVFFFree, p, size);
 }
 
-static void mvffDebugCheckFenceposts(Pool pool)
+void MVFFDebugCheckFenceposts(Pool pool)
 {
   PoolDebugCheckFenceposts(&PoolMVFFDebug(pool)->debug);
 }
 
-static void mvffDebugCheckFreeSpace(Pool pool)
+void MVFFDebugCheckFreeSpace(Pool pool)
 {
   MVFFDebug d = PoolMVFFDebug(pool);
   Size i;
@@ -92,12 +85,12 @@ static void mvffDebugVarargs(mps_arg_s args[MPS_ARGS_MAX], va_list varargs)
 const struct mps_pool_class_s MVFFDebugPoolClass = {
     .sig = PoolClassSig, .name = "MVFF debug",
     .size = sizeof(MVFFDebugStruct), .automatic = FALSE, .moving = FALSE,
-    .init = mvffDebugInit, .finish = mvffDebugFinish,
-    .alloc = mvffDebugAlloc, .free = mvffDebugFree,
+    .init = MVFFDebugInit, .finish = MVFFDebugFinish,
+    .alloc = MVFFDebugAlloc, .free = MVFFDebugFree,
     .buffer_fill = MVFFBufferFill, .buffer_empty = MVFFBufferEmpty,
     .free_size = MVFFFreeSize, .varargs = mvffDebugVarargs,
-    .check_fenceposts = mvffDebugCheckFenceposts,
-    .check_free_space = mvffDebugCheckFreeSpace};
+    .check_fenceposts = MVFFDebugCheckFenceposts,
+    .check_free_space = MVFFDebugCheckFreeSpace};
 
 mps_pool_class_t mps_class_mvff_debug(void)
 {
