@@ -1118,7 +1118,9 @@ static mps_res_t rootCreateThread(mps_root_t *root_o, Arena arena,
   Root root;
   Res res;
   AVER(rank == RankAMBIG);
-  AVER(AddrIsAligned(cold, sizeof(Word)));
+  /* The manual asks for a pointer to the cold end of the stack, such as
+   * the address of a local of the outermost frame to scan, any type of
+   * local: it is aligned down here. */
   if (rank != RankAMBIG)
     return MPS_RES_PARAM;
   ArenaEnter(arena);
