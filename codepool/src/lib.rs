@@ -127,8 +127,10 @@
 //!   [`runtime::with_scope`] / [`runtime::with`]. New objects go back to
 //!   JIT code as addresses ([`mps::Handle::addr`]), which its frames hold
 //!   as ambiguous references (pinned); addresses JIT code passes back are
-//!   turned into handles with [`runtime::handle_from_jit`]. No leaked
-//!   arena, no thread-local `Ap<'static, _>`, no `unsafe` in the runtime.
+//!   turned into handles with [`runtime::handle_from_jit`] (`unsafe`: the
+//!   runtime vouches that JIT code passed an object's address, as it
+//!   vouched for the code). No leaked arena, no thread-local
+//!   `Ap<'static, _>`.
 //! - **Redefinition**: [`CodePool::redefine`] installs an object whose
 //!   entry points may replace installed ones; every code object that calls
 //!   the old definition is relinked to call the new one directly, in a

@@ -207,13 +207,23 @@ pub fn with<Rt: Runtime, T>(
 /// passed to a runtime function: `None` unless `addr` lies in a pool of
 /// format `fmt` (a pool of `fmt`'s arena) and is aligned for it.
 ///
-/// Installed code is trusted (the promise of
-/// [`CodeObject::function`](crate::CodeObject::function)): an address
-/// that JIT code passes as an object of format `F` must be the client
-/// pointer of a live object of that format, one it got from the heap (a
-/// runtime function's result, a field, a heap constant). The address is
-/// pinned meanwhile (it is in the JIT frame, scanned ambiguously).
-pub fn handle_from_jit<'s, F: Format>(
+/// Those checks cannot tell an object's address from any other address
+/// inside a pool (the middle of an object, a dead one), so the caller
+/// vouches for it, as it vouched for the code when it made its
+/// [`CodeRef`](crate::CodeRef) (JIT code is trusted).
+///
+/// # Safety
+///
+/// Any `addr` that fails the checks is fine (the result is `None`: a
+/// tagged integer, say). One that passes them must be the client pointer
+/// of a live object of format `F` that the caller got from the heap (a
+/// runtime function's result, a field loaded from an object it holds, a
+/// heap constant) and still holds in a register or on a scanned stack,
+/// which pins it until the handle holds it: typically an argument of the
+/// runtime function. A number made up by the caller, or an address kept
+/// across a point where the collector may have moved the object, breaks
+/// that.
+pub unsafe fn handle_from_jit<'s, F: Format>(
     scope: &mut Scope<'s>,
     fmt: Fmt<'_, F>,
     addr: usize,
@@ -226,9 +236,8 @@ pub fn handle_from_jit<'s, F: Format>(
     }
     let p = NonNull::new(addr as *mut u8)?;
     // SAFETY: `addr` lies in a pool of format F of the scope's arena
-    // (checked above) and
-    // is the client pointer of a live object, by the trust placed in
-    // installed code stated above; it is pinned by the JIT frame that
-    // passed it, below us, until the handle holds it.
+    // (checked above) and is the client pointer of a live object, pinned
+    // by the JIT frame that passed it until the handle holds it (the
+    // caller's promise).
     Some(unsafe { scope.handle_from_raw(p) })
 }

@@ -295,7 +295,9 @@ extern "C" fn rt_cons(car: i64, cdr: i64) -> i64 {
         let tail = if cdr == 0 {
             None
         } else {
-            Some(runtime::handle_from_jit(s, data.fmt, cdr as usize).expect("a pair"))
+            // SAFETY: `cdr` is a pair's address the JIT code passed (0 or
+            // a result of rt_cons), held in our argument: pinned.
+            Some(unsafe { runtime::handle_from_jit(s, data.fmt, cdr as usize) }.expect("a pair"))
         };
         let pair = s.alloc(&mut data.ap, Cons::new(car)).unwrap();
         pair.set(|c: &Cons| &c.cdr, tail);
@@ -316,7 +318,9 @@ extern "C" fn rt_sum(list: i64) -> i64 {
         if list == 0 {
             return 0;
         }
-        let h = runtime::handle_from_jit(s, data.fmt, list as usize).expect("a pair");
+        // SAFETY: `list` is a pair's address the JIT code passed (a
+        // result of rt_cons), held in our argument: pinned.
+        let h = unsafe { runtime::handle_from_jit(s, data.fmt, list as usize) }.expect("a pair");
         loop {
             sum += h.with(|c: &Cons| c.car);
             match h.get(s, |c: &Cons| &c.cdr) {

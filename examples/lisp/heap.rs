@@ -50,7 +50,8 @@
 //! live in global cells, held by handles (exact roots). That is the
 //! mostly-copying discipline the collector is built for; `unsafe` below is
 //! confined to storing value words (the safe layer knows only untagged
-//! references) and to the format, each block argued.
+//! references), to vouching that a value JIT code passed is an object's
+//! address (`handle_from_jit`), and to the format, each block argued.
 
 use std::ptr::NonNull;
 use std::sync::{Mutex, OnceLock};
@@ -463,8 +464,9 @@ fn show_into(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64, out: &mut String
         _ => {}
     }
     scope.scope(|s| {
-        // `v` is a value our caller holds in a local (pinned).
-        let Some(h) = handle_from_jit(s, fmt, v as usize) else {
+        // SAFETY: `v` is a value (an object's address or an immediate)
+        // that our caller holds in a local: pinned if an object.
+        let Some(h) = (unsafe { handle_from_jit(s, fmt, v as usize) }) else {
             return out.push_str("#<not a heap object>");
         };
         if h.is::<ClosureHead>() {
@@ -480,7 +482,10 @@ fn show_into(scope: &mut Scope<'_>, fmt: Fmt<'_, Heap>, v: u64, out: &mut String
         loop {
             let (car, cdr) = h.with(|c: &Cons| (c.car.load_raw() as u64, c.cdr.load_raw() as u64));
             show_into(s, fmt, car, out);
-            match handle_from_jit(s, fmt, cdr as usize).filter(|n| n.is::<Cons>()) {
+            // SAFETY: `cdr` was loaded from the pair `h` holds (a value:
+            // an object's address or an immediate), and is in a local
+            // until `next` holds it: pinned if an object.
+            match unsafe { handle_from_jit(s, fmt, cdr as usize) }.filter(|n| n.is::<Cons>()) {
                 Some(next) => {
                     out.push(' ');
                     h.assign(next);
@@ -528,7 +533,9 @@ pub extern "C" fn rt_cons(a: u64, d: u64) -> u64 {
 
 fn pair_field(op: &str, v: u64, car: bool) -> u64 {
     with_ctx(NIL, |s, ctx| {
-        let field = handle_from_jit(s, ctx.fmt, v as usize).and_then(|h| {
+        // SAFETY: `v` is a value JIT code passed (an object's address or
+        // an immediate), held in our argument: pinned if an object.
+        let field = unsafe { handle_from_jit(s, ctx.fmt, v as usize) }.and_then(|h| {
             h.try_with(|c: &Cons| if car { &c.car } else { &c.cdr }.load_raw() as u64)
         });
         match field {

@@ -117,6 +117,15 @@ fn check_slow(sp: usize, low: usize, high: usize, what: &str) {
 
 /// A stack added with [`Thread::add_stack`]; removed (by identity: its
 /// bounds) when dropped, on the thread that added it.
+///
+/// Dropped while frames are still on the stack (a coroutine suspended on
+/// it, through [`Thread::switch_stack`], or the coroutine itself dropping
+/// the guard while it runs there), the stack stays scanned for as long as
+/// those frames may be there, so a `&T` they hold stays pinned; only
+/// handles can no longer be used on it ([`check_stack`] panics). It is
+/// forgotten once nothing is left on it (vendor/mps/DESIGN.md#stacks,
+/// orphans). Drop the coroutine before its guard all the same: that is
+/// what frees the stack's memory.
 #[must_use = "the stack is removed when the guard is dropped"]
 pub struct StackGuard<'t> {
     thread: &'t Thread,

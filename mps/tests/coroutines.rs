@@ -16,6 +16,8 @@ use corosensei::{CoroutineResult, ScopedCoroutine, Yielder};
 use mps::{Amc, AmcClass, Ap, Arena, Handle, PoolOptions, Scope, StackGuard, Thread};
 
 const STACK: usize = 64 << 10;
+/// Addresses kept on a stack as `address ^ MASK` pin nothing.
+const MASK: usize = 0x5a5a_5a5a_5a5a;
 
 fn arena_and_pool() -> Arena {
     Arena::builder().arena_size(64 << 20).build().unwrap()
@@ -105,6 +107,62 @@ fn borrows_on_a_coroutine_stack_survive_collections() {
         assert_eq!(seen.load(Ordering::Relaxed), 64);
         assert_eq!(h.with(|p: &Pair| p.id), 0x3f);
     });
+}
+
+/// A guard dropped too early: while the coroutine is suspended with
+/// borrows on its stack (the guard borrows only the thread, so safe code
+/// can do that), or by the coroutine itself while it runs on the stack.
+/// The stack stays scanned until nothing is left on it, so the borrowed
+/// object is still pinned when the coroutine goes on.
+#[test]
+fn a_guard_dropped_early_keeps_the_borrows_pinned() {
+    for inside in [false, true] {
+        with_a_pair(0x51, |arena, s, ap, h| {
+            let thread = s.thread();
+            let (stack, guard) = added_stack(thread);
+            let guard = std::cell::RefCell::new(Some(guard));
+            let co = ScopedCoroutine::with_stack(stack, |y: &Yielder<(), usize>, ()| {
+                h.with(|p: &Pair| {
+                    let at = p as *const Pair as usize;
+                    if inside {
+                        drop(guard.borrow_mut().take());
+                        arena.collect().unwrap();
+                        assert_eq!(p as *const Pair as usize, at, "moved under a &Pair");
+                    }
+                    // Masked: the address itself on the main stack would
+                    // pin the object.
+                    thread.switch_stack(|| y.suspend(at ^ MASK));
+                    (p as *const Pair as usize == at, p.id)
+                })
+            });
+            co.scope(|mut co| {
+                let CoroutineResult::Yield(masked) = thread.switch_stack(|| co.as_mut().resume(()))
+                else {
+                    panic!("the coroutine returned early");
+                };
+                drop(guard.borrow_mut().take());
+                for _ in 0..3 {
+                    s.scope(|t| {
+                        for i in 0..10_000 {
+                            t.alloc(ap, Pair::new(i)).unwrap();
+                        }
+                    });
+                    arena.collect().unwrap();
+                }
+                arena.release();
+                assert_eq!(
+                    h.addr() ^ MASK,
+                    masked,
+                    "the object moved (inside: {inside})"
+                );
+                let r = thread.switch_stack(|| co.as_mut().resume(()));
+                assert!(
+                    matches!(r, CoroutineResult::Return((true, 0x51))),
+                    "the borrow saw a moved object (inside: {inside})"
+                );
+            });
+        });
+    }
 }
 
 #[test]

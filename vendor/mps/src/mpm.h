@@ -669,6 +669,8 @@ struct ThreadStackStruct {
   Addr low, high;
   Addr left;     /* where the thread left it, or NULL: running on it, or
                     not started, or finished */
+  Bool orphan;   /* removed while frames were on it: still scanned, page
+                    by page of what is mapped, until they are gone */
 };
 
 struct mps_thr_s {

@@ -601,6 +601,27 @@ Bool ThreadRingAwaitLetGo(Arena arena, double deadline)
 
 /* Other stacks ----------------------------------------------------------- */
 
+/* Free the orphans (see ThreadStackRemove) that are done with: nothing
+ * left on them and the thread not running on them, or overlapping
+ * [low, high), a stack the thread adds, which two live stacks cannot
+ * share. */
+static void stacksFreeOrphans(struct ThreadSuspendStruct *rec, Addr low,
+                              Addr high)
+{
+  ThreadStack *link = &rec->stacks, st;
+  Addr sp = __builtin_frame_address(0); /* on the stack in use */
+  while ((st = *link) != NULL) {
+    if (st->orphan &&
+        ((st->left == NULL && !addrIn(sp, st->low, st->high)) ||
+         (low < st->high && st->low < high))) {
+      __atomic_store_n(link, st->next, __ATOMIC_RELEASE);
+      free(st);
+    } else {
+      link = &st->next;
+    }
+  }
+}
+
 Res ThreadStackAdd(Thread thread, Addr low, Addr high)
 {
   struct ThreadSuspendStruct *rec = thread->record;
@@ -610,6 +631,7 @@ Res ThreadStackAdd(Thread thread, Addr low, Addr high)
   if (low == NULL || high <= low ||
       (Word)low % sizeof(Word) != 0 || (Word)high % sizeof(Word) != 0)
     return MPS_RES_PARAM;
+  stacksFreeOrphans(rec, low, high);
   if (rec->stack_high != NULL && low < rec->stack_high &&
       rec->stack_low < high)
     return MPS_RES_PARAM; /* overlaps the thread's own */
@@ -622,6 +644,7 @@ Res ThreadStackAdd(Thread thread, Addr low, Addr high)
   node->low = low;
   node->high = high;
   node->left = NULL;
+  node->orphan = FALSE;
   node->next = rec->stacks;
   /* A collector reads the list only while this thread is stopped, which
    * may be between any two instructions: publish the node complete. */
@@ -636,7 +659,15 @@ Bool ThreadStackRemove(Thread thread, Addr low, Addr high)
   AVERT(Thread, thread);
   AVER(ThreadIsCurrent(thread));
   for (link = &rec->stacks; (st = *link) != NULL; link = &st->next) {
-    if (st->low == low && st->high == high) {
+    if (st->low == low && st->high == high && !st->orphan) {
+      /* Frames on it (the thread left it with them, or runs on it now)
+       * may hold references that pin objects: it stays, an orphan,
+       * scanned as long as they may be there (DESIGN.md#stacks). */
+      if (st->left != NULL ||
+          addrIn(__builtin_frame_address(0), low, high)) {
+        st->orphan = TRUE;
+        return TRUE;
+      }
       __atomic_store_n(link, st->next, __ATOMIC_RELEASE);
       free(st);
       return TRUE;
@@ -771,6 +802,30 @@ static Addr mappedFrom(Addr low, Addr high)
 }
 
 
+/* Scan the pages of [base, limit) that are mapped, one by one: an
+ * orphaned stack's memory may have been unmapped since (its owner freed
+ * it without finishing the frames on it), wholly or in part. */
+static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
+                           mps_area_scan_t scan_area, void *closure)
+{
+  Size page = (Size)sysconf(_SC_PAGESIZE);
+  Addr p = base;
+  while (p < limit) {
+    Addr page_base = AddrAlignDown(p, page);
+    Addr next = AddrAdd(page_base, page);
+    unsigned char vec;
+    if (next > limit)
+      next = limit;
+    if (mincore(page_base, page, &vec) == 0) {
+      Res res = scanWords(ss, p, next, scan_area, closure);
+      if (res != MPS_RES_OK)
+        return res;
+    }
+    p = next;
+  }
+  return MPS_RES_OK;
+}
+
 /* The thread's stacks (DESIGN.md#stacks): its own, and those it said it
  * runs on besides.  Each one not in use is scanned from where the thread
  * left it to its top; the one in use (holding `sp`) is not scanned here
@@ -811,8 +866,12 @@ static Res scanOtherStacks(mps_ss_t ss, struct ThreadSuspendStruct *rec,
     } else if (st->left == NULL) {
       continue; /* not started, or finished */
     }
-    res = scanWords(ss, st->left - RED_ZONE_SIZE, st->high, scan_area,
-                    closure);
+    if (st->orphan)
+      res = scanMappedWords(ss, st->left - RED_ZONE_SIZE, st->high,
+                            scan_area, closure);
+    else
+      res = scanWords(ss, st->left - RED_ZONE_SIZE, st->high, scan_area,
+                      closure);
     if (res != MPS_RES_OK)
       return res;
   }

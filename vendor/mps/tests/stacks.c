@@ -10,6 +10,12 @@
  * that its objects are where they were (its stack pinned them) and
  * intact.  A second thread collects now and then too, stopping the main
  * thread wherever it is: on its own stack or on a coroutine's.
+ *
+ * Stacks removed too early (DESIGN.md#stacks, orphans): some coroutines'
+ * stacks are removed while they are suspended, others remove their own
+ * while running on it; their objects must stay pinned all the same.  One
+ * more coroutine is abandoned suspended, its stack removed and unmapped:
+ * the collections after that must not touch the unmapped pages.
  */
 
 #define _GNU_SOURCE
@@ -29,6 +35,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #define NCORO 64
@@ -46,6 +53,7 @@ typedef struct coro {
   void *stack;
   int index;
   int done;
+  int removed; /* its stack removed before it finished */
   unsigned long rounds;
   unsigned long checks;
 } coro;
@@ -95,6 +103,14 @@ static void coro_main(int index)
     /* Some coroutines collect on their own stack. */
     if (index % 8 == 0 && r % 3 == 1)
       CHECK_RES(mps_arena_collect(arena));
+    /* Some remove their stack while running on it: it stays scanned. */
+    if (index % 7 == 3 && r == 0 && !c->removed) {
+      if (!mpsx_thread_stack_remove(main_thr, c->stack,
+                                    (char *)c->stack + STACK_SIZE))
+        die("coroutine %d: its stack was not known", index);
+      c->removed = 1;
+      CHECK_RES(mps_arena_collect(arena));
+    }
     switch_to(&c->ctx, c->back);
     for (i = 0; i < NOBJ; ++i) {
       unsigned long id = ((unsigned long)index << 32) | (r << 8) | i;
@@ -160,11 +176,46 @@ static __attribute__((noinline)) void coro_init(int i, ucontext_t *back)
   }
 }
 
+/* A coroutine left suspended for ever: its objects are in its frames when
+ * its stack is removed and unmapped. */
+static coro abandoned;
+
+static void abandoned_main(void)
+{
+  void *volatile obj = tf_make_pair(main_ap, 99, NULL, NULL);
+  switch_to(&abandoned.ctx, abandoned.back);
+  die("the abandoned coroutine was resumed (%p)", obj);
+}
+
+static __attribute__((noinline)) void abandon(ucontext_t *back)
+{
+  void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stack == MAP_FAILED)
+    die("mmap");
+  CHECK_RES(mpsx_thread_stack_add(main_thr, stack,
+                                  (char *)stack + STACK_SIZE));
+  if (getcontext(&abandoned.ctx) != 0)
+    die("getcontext");
+  abandoned.ctx.uc_stack.ss_sp = stack;
+  abandoned.ctx.uc_stack.ss_size = STACK_SIZE;
+  abandoned.ctx.uc_link = NULL;
+  abandoned.back = back;
+  makecontext(&abandoned.ctx, abandoned_main, 0);
+  switch_to(back, &abandoned.ctx);
+  if (!mpsx_thread_stack_remove(main_thr, stack, (char *)stack + STACK_SIZE))
+    die("the abandoned stack was not known");
+  if (munmap(stack, STACK_SIZE) != 0)
+    die("munmap");
+  CHECK_RES(mps_arena_collect(arena));
+}
+
 static __attribute__((noinline)) void run_all(void)
 {
   ucontext_t main_ctx;
   int i, live = NCORO;
   unsigned long k = 0;
+  abandon(&main_ctx);
   for (i = 0; i < NCORO; ++i)
     coro_init(i, &main_ctx);
   if (mpsx_thread_stack_add(main_thr, coros[0].stack,
@@ -177,10 +228,19 @@ static __attribute__((noinline)) void run_all(void)
         continue;
       switch_to(&main_ctx, &c->ctx);
       if (c->done) {
-        if (!mpsx_thread_stack_remove(main_thr, c->stack,
+        if (!c->removed &&
+            !mpsx_thread_stack_remove(main_thr, c->stack,
                                       (char *)c->stack + STACK_SIZE))
           die("stack of coroutine %d was not known", i);
         --live;
+      } else if (i % 5 == 1 && !c->removed) {
+        /* Removed while suspended: it stays scanned from where it was
+         * left. */
+        if (!mpsx_thread_stack_remove(main_thr, c->stack,
+                                      (char *)c->stack + STACK_SIZE))
+          die("stack of coroutine %d was not known", i);
+        c->removed = 1;
+        CHECK_RES(mps_arena_collect(arena));
       }
       /* Garbage and a collection now and then on the main stack. */
       (void)tf_make_vec(main_ap, 7, 16);
