@@ -305,10 +305,16 @@ impl Arena {
     /// Spends up to `interval` seconds on collector work
     /// (`mps_arena_step`); may start a collection expected to take at most
     /// `interval × multiplier`. Returns whether there was work to do.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` or `multiplier` is negative or NaN (the manual's
+    /// rule; the C library asserts it in its checking build).
     pub fn step(&self, interval: f64, multiplier: f64) -> bool {
         assert!(
             interval >= 0.0 && multiplier >= 0.0,
-            "negative step interval or multiplier"
+            "Arena::step: the interval and the multiplier must be non-negative numbers \
+             (got {interval}, {multiplier})"
         );
         // SAFETY: the arena is live; the arguments are non-negative.
         unsafe { mps_arena_step(self.as_raw(), interval, multiplier) != 0 }
@@ -403,8 +409,16 @@ impl Arena {
     }
 
     /// Changes the pause-time target (`mps_arena_pause_time_set`).
+    ///
+    /// # Panics
+    ///
+    /// If `seconds` is negative or NaN (the manual's rule; the C library
+    /// asserts it in its checking build).
     pub fn set_pause_time(&self, seconds: f64) {
-        assert!(seconds >= 0.0, "negative pause time");
+        assert!(
+            seconds >= 0.0,
+            "Arena::set_pause_time: the pause time must be a non-negative number (got {seconds})"
+        );
         // SAFETY: the arena is live; the time is non-negative.
         unsafe { mps_arena_pause_time_set(self.as_raw(), seconds) }
     }

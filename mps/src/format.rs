@@ -30,7 +30,9 @@ use crate::object::Ref;
 /// MPS, do I/O, or touch anything but the objects they are given and
 /// immutable data. A panic is not unwound into the collector: the
 /// trampoline prints `mps: panic in Format::<method>; aborting` and aborts
-/// the process.
+/// the process. `<method>` is the callback the collector made: a panic in a
+/// method it reaches through another one (`is_pad` when the collector
+/// skips an object, say) is reported as that one (`Format::skip`).
 ///
 /// # Safety
 ///

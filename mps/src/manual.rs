@@ -298,6 +298,12 @@ impl<'a, C: ManualClass> ManualPool<'a, C> {
     /// pool every block is one whole unit, allocated and freed with the
     /// unit size (the MPS requires it); its length is still `size`.
     ///
+    /// Zeroing writes every page of the block: a block larger than the
+    /// machine's memory gets the process killed by the kernel rather than
+    /// an error, as committing address space succeeds. An arena with a
+    /// commit limit ([`ArenaBuilder::commit_limit`](crate::ArenaBuilder::commit_limit))
+    /// returns [`Error::CommitLimit`] instead.
+    ///
     /// # Errors
     ///
     /// [`Error::Param`] if `size` is zero, larger than an MFS pool's unit,

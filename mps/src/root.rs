@@ -62,13 +62,22 @@ pub struct Root<'a, F> {
 }
 
 impl<'a, F: Format> Root<'a, F> {
-    /// A table of `len` null slots of the given rank, registered with
-    /// `arena`.
+    /// A table of `len` null slots of the given rank (at least one: a
+    /// table asked for with none gets one), registered with `arena`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Memory`] if the slots cannot be allocated (their size
+    /// overflows, or the allocator refuses it); the MPS's result if the
+    /// root cannot be registered.
     pub fn new(arena: &'a Arena, rank: Rank, len: usize) -> Result<Self, Error> {
         let len = len.max(1);
-        let boxed: Box<[AtomicPtr<u8>]> =
-            (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
-        let slots = NonNull::from(Box::leak(boxed));
+        let mut slots_vec: Vec<AtomicPtr<u8>> = Vec::new();
+        slots_vec
+            .try_reserve_exact(len)
+            .map_err(|_| Error::Memory)?;
+        slots_vec.resize_with(len, || AtomicPtr::new(ptr::null_mut()));
+        let slots = NonNull::from(Box::leak(slots_vec.into_boxed_slice()));
         let base: *mut AtomicPtr<u8> = slots.as_ptr().cast();
         let mut root = ptr::null_mut();
         // SAFETY: the area `[base, base + len)` is live, all null, and stays
@@ -94,9 +103,10 @@ impl<'a, F: Format> Root<'a, F> {
             rank,
             _format: PhantomData,
         };
-        check(res)?; // on error `table` frees the unregistered slots
-                     // SAFETY: created above, owned by the table, destroyed in `drop`
-                     // before the slots are freed.
+        // On error `table` frees the unregistered slots.
+        check(res)?;
+        // SAFETY: created above, owned by the table, destroyed in `drop`
+        // before the slots are freed.
         table.raw = Some(unsafe { RawRoot::from_raw(root) });
         Ok(table)
     }

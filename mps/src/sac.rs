@@ -21,7 +21,9 @@ pub struct SacClass {
     /// alignment, at least a word. Classes are given in increasing order
     /// of block size.
     pub block_size: usize,
-    /// How many free blocks of the class the cache keeps.
+    /// How many free blocks of the class the cache keeps, at most (any
+    /// number: an empty class is refilled with half of it, but no more
+    /// than 64 KiB of blocks at once).
     pub cached_count: usize,
     /// A hint: how often blocks of the class are expected, relative to
     /// the other classes.

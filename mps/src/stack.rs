@@ -56,6 +56,12 @@ std::thread_local! {
     static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// Can the calling thread's stack records still be used (not in a
+/// thread-local destructor that runs after they were destroyed)?
+pub(crate) fn records_usable() -> bool {
+    OTHERS.try_with(|_| ()).is_ok()
+}
+
 /// Records the calling thread's own stack (from the collector, which
 /// asked the system) for [`check_stack`].
 pub(crate) fn note_own_stack(thr: mps_thr_t) {

@@ -281,6 +281,12 @@ impl Registrations {
         }
     }
 
+    /// Can the current thread's record still be used? Not in a
+    /// thread-local destructor that runs after it was destroyed.
+    pub fn usable(key: &'static LocalKey<Registrations>) -> bool {
+        key.try_with(|_| ()).is_ok()
+    }
+
     /// Does the current thread have a live entry for `arena`?
     pub fn contains(key: &'static LocalKey<Registrations>, arena: mps_arena_t) -> bool {
         key.with(|r| r.entries.borrow().iter().any(|&(_, a)| a == arena as usize))
@@ -363,9 +369,14 @@ impl Arena {
     /// # Errors
     ///
     /// The MPS's result if the thread or its stack root cannot be
-    /// registered.
+    /// registered; [`Error::Fail`] when called from a thread-local
+    /// destructor that runs after this crate's per-thread records were
+    /// destroyed (the thread is exiting: nothing can be registered).
     #[inline(never)]
     pub fn with_thread<R>(&self, f: impl for<'s> FnOnce(&mut Scope<'s>) -> R) -> Result<R, Error> {
+        if !Registrations::usable(&ENTERED) || !crate::stack::records_usable() {
+            return Err(Error::Fail);
+        }
         // The cold end: a local of this frame. `f` runs in `run_below`, a
         // separate, never-inlined callee, so all of its frames lie below.
         let cold_marker: usize = 0;

@@ -124,3 +124,48 @@ fn nested(stack: DefaultStack) {
     .unwrap();
     assert!(panic_message(|| root.clear()).is_some());
 }
+
+/// `with_thread` from a thread-local destructor: once the crate's own
+/// per-thread records are gone (destructors run in reverse order of
+/// registration, so a value first used before the thread registered is
+/// destroyed after them), it returns `Error::Fail` instead of panicking
+/// inside a destructor, which aborts the process.
+#[test]
+fn with_thread_in_a_thread_local_destructor_fails_cleanly() {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::OnceLock;
+
+    static ARENA: OnceLock<&'static Arena> = OnceLock::new();
+    /// 0: not run; 1: Ok; 2: Err(Fail); 3: another error.
+    static OUTCOME: AtomicU8 = AtomicU8::new(0);
+
+    struct AtExit;
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let arena = ARENA.get().expect("set before the thread started");
+            let outcome = match arena.with_thread(|_| ()) {
+                Ok(()) => 1,
+                Err(mps::Error::Fail) => 2,
+                Err(_) => 3,
+            };
+            OUTCOME.store(outcome, Ordering::SeqCst);
+        }
+    }
+    std::thread_local! {
+        static AT_EXIT: AtExit = const { AtExit };
+    }
+
+    ARENA.get_or_init(|| Box::leak(Box::new(Arena::new().unwrap())));
+    std::thread::spawn(|| {
+        AT_EXIT.with(|_| ()); // registered first, destroyed last
+        ARENA.get().unwrap().with_thread(|_| ()).unwrap();
+    })
+    .join()
+    .expect("the thread exits without a panic or an abort");
+    let outcome = OUTCOME.load(Ordering::SeqCst);
+    assert!(
+        outcome == 1 || outcome == 2,
+        "with_thread in a thread-local destructor gave outcome {outcome}"
+    );
+    println!("outcome: {}", if outcome == 1 { "Ok" } else { "Err(Fail)" });
+}

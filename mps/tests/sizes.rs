@@ -116,3 +116,20 @@ fn mfs_blocks_are_allocated_and_freed_as_whole_units() {
     assert_eq!(mfs.total_size(), total);
     assert!(again.iter().all(|b| b.iter().all(|&x| x == 0)));
 }
+
+/// A root table too large to allocate is `Error::Memory` (a size that
+/// overflows used to panic with "capacity overflow"), and a table asked
+/// for with no slots gets one.
+#[test]
+fn absurd_root_sizes_are_refused() {
+    let arena = Arena::new().unwrap();
+    for len in [usize::MAX, usize::MAX / 8, usize::MAX / 16 + 1] {
+        assert_eq!(
+            mps::Root::<Lisp>::exact(&arena, len).map(drop),
+            Err(Error::Memory),
+            "a root of {len} slots"
+        );
+    }
+    let one = mps::Root::<Lisp>::exact(&arena, 0).unwrap();
+    assert_eq!(one.len(), 1);
+}

@@ -17,6 +17,9 @@
 
 #include "mpm.h"
 
+/* The most a refill takes from the pool besides the block it serves. */
+#define SAC_FILL_BYTES ((Size)64 << 10)
+
 #define SACSig ((Sig)0x5195AC5AUL)
 
 typedef struct SACStruct {
@@ -167,7 +170,12 @@ mps_res_t mps_sac_fill(mps_addr_t *p_o, mps_sac_t esac, size_t size,
       fl->_blocks = *(mps_addr_t *)p;
       --fl->_count;
     } else {
+      /* Half the cached count, but no more than SAC_FILL_BYTES at once: a
+       * cached count is a bound, not a request (a huge one would fill
+       * memory at the first allocation). */
       Size extra = fl->_count_max / 2;
+      if (extra > SAC_FILL_BYTES / fl->_size)
+        extra = SAC_FILL_BYTES / fl->_size;
       res = pool->klass->alloc(&p, pool, fl->_size);
       while (res == MPS_RES_OK && extra > 0) {
         Addr q;

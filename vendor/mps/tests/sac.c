@@ -15,7 +15,9 @@
  *  4. once every block is freed and the cache flushed, the pool's free
  *     size equals its total size (every cached block went back);
  *  5. bad class lists are refused with MPS_RES_PARAM;
- *  6. MFS: units come and go through the cache.
+ *  6. MFS: units come and go through the cache;
+ *  7. a class whose cached count is SIZE_MAX: the first allocation takes
+ *     at most 64 KiB (and a little) from the pool, not all memory.
  */
 
 #include "testlib.h"
@@ -201,6 +203,24 @@ static void phase_mfs(void)
   mps_pool_destroy(pool);
 }
 
+static void phase_huge_count(void)
+{
+  mps_pool_t pool;
+  mps_sac_t sac;
+  mps_sac_class_s classes[1] = {{64, SIZE_MAX, 1}};
+  mps_addr_t p;
+  CHECK_RES(mps_pool_create_k(&pool, arena, mps_class_mvff(), mps_args_none));
+  CHECK_RES(mps_sac_create(&sac, pool, 1, classes));
+  CHECK_RES(mps_sac_alloc(&p, sac, 64, 0));
+  CHECKF(mps_pool_total_size(pool) - mps_pool_free_size(pool) <=
+             ((size_t)64 << 10) + 64,
+         "one allocation took %zu bytes from the pool",
+         mps_pool_total_size(pool) - mps_pool_free_size(pool));
+  mps_sac_free(sac, p, 64);
+  mps_sac_destroy(sac);
+  mps_pool_destroy(pool);
+}
+
 int main(void)
 {
   test_init("sac");
@@ -210,6 +230,7 @@ int main(void)
   } MPS_ARGS_END(args);
   phase_mvff();
   phase_mfs();
+  phase_huge_count();
   mps_arena_destroy(arena);
   printf("sac: OK\n");
   return 0;
