@@ -421,6 +421,7 @@ extern "C" {
     pub static _mps_key_GEN: mps_key_s;
     pub static _mps_key_RANK: mps_key_s;
     pub static _mps_key_INTERIOR: mps_key_s;
+    pub static _mps_key_AP_LOGGED: mps_key_s;
     pub static _mps_key_EXTEND_BY: mps_key_s;
     pub static _mps_key_LARGE_SIZE: mps_key_s;
     pub static _mps_key_MIN_SIZE: mps_key_s;

@@ -270,6 +270,11 @@ extern const struct mps_key_s _mps_key_RANK;
 extern const struct mps_key_s _mps_key_INTERIOR;
 #define MPS_KEY_INTERIOR (&_mps_key_INTERIOR)
 #define MPS_KEY_INTERIOR_FIELD b
+/* Accepted by mps_arena_create_k and mps_ap_create_k and ignored: the
+ * allocations of an allocation point are not logged (DESIGN.md#telemetry). */
+extern const struct mps_key_s _mps_key_AP_LOGGED;
+#define MPS_KEY_AP_LOGGED (&_mps_key_AP_LOGGED)
+#define MPS_KEY_AP_LOGGED_FIELD b
 extern const struct mps_key_s _mps_key_EXTEND_BY;
 #define MPS_KEY_EXTEND_BY (&_mps_key_EXTEND_BY)
 #define MPS_KEY_EXTEND_BY_FIELD size

@@ -16,6 +16,8 @@
  *    has an Alloc / Free event with its address and size, and none while
  *    Object is off; categories off (Arena, Seg) have no events;
  *  - labels are recorded only while User is on;
+ *  - MPS_KEY_AP_LOGGED is accepted by mps_arena_create_k and
+ *    mps_ap_create_k;
  *  - the file starts with the format line, every line has the
  *    "<ns> <Category> <Name>" shape, and time never goes backwards
  *    (one thread).
@@ -171,7 +173,10 @@ int main(void)
   }
   free(text);
 
-  CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
+  MPS_ARGS_BEGIN(args) { /* accepted and ignored */
+    MPS_ARGS_ADD(args, MPS_KEY_AP_LOGGED, 1);
+    CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), args));
+  } MPS_ARGS_END(args);
   test_arena_setup(arena);
   tf_fmt_create(&fmt, arena, 0);
   CHECK_RES(mps_chain_create(&chain, arena, 1, gens));
@@ -185,7 +190,10 @@ int main(void)
   mps_telemetry_reset(CAT(USER));
   mps_telemetry_label(mvff, labels[1]); /* User off: not recorded */
   mps_telemetry_set(CAT(USER));
-  CHECK_RES(mps_ap_create_k(&ap, amc, mps_args_none));
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_AP_LOGGED, 1);
+    CHECK_RES(mps_ap_create_k(&ap, amc, args));
+  } MPS_ARGS_END(args);
   CHECK_RES(mps_root_create_table(&root, arena, mps_rank_exact(), 0, r, 1));
   CHECK_RES(mps_thread_reg(&thr, arena));
 
