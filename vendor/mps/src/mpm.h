@@ -907,6 +907,7 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 void TraceStep(Arena arena, Size work, double seconds);
 /* Run the arena's trace, if any, to the end. */
 void TraceFinish(Arena arena);
+void TraceControlSpareFree(Arena arena);  /* ArenaDestroy */
 /* The read barrier: the mutator touched a grey segment.  Scan it; TRUE
  * if it was grey.  Called with the arena lock held. */
 Bool TraceFault(Arena arena, Seg seg);
@@ -980,6 +981,8 @@ struct mps_arena_s {
                                        stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
+  void *trace_block_spare;          /* a zeroed control block the last
+                                       trace left for the next one */
   Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */
   Size filled;                      /* bytes handed to buffers, ever */
