@@ -271,6 +271,12 @@ struct SegStruct {
                               objects ended at the flip, else NULL */
   Word *pending;           /* bit per 8 bytes: marked, not yet scanned
                               (DESIGN.md#amc-in-place) */
+  /* AMC: where its blocks start, one bit per 8 bytes, in [base,
+   * starts_limit), for ambiguous references; valid only in the trace
+   * whose serial is starts_serial (DESIGN.md#pinning). */
+  Word *starts;
+  Word starts_serial;
+  Addr starts_limit;
   /* Mark-sweep segments (segms.c): one bit per alignment grain. */
   Word *marks;             /* object marked live this trace */
   Word *greys;             /* marked, not yet scanned */
@@ -983,6 +989,7 @@ struct mps_arena_s {
   Trace trace;                      /* current trace or NULL */
   void *trace_block_spare;          /* a zeroed control block the last
                                        trace left for the next one */
+  Word trace_serial;                /* traces started (never reused) */
   Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */
   Size filled;                      /* bytes handed to buffers, ever */

@@ -366,8 +366,9 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
 
 /* The base of the object that an ambiguous reference designates: the one
  * whose client pointer it is, or with interior pointers the one whose
- * block [base, next base) contains it.  NULL if none. */
-static Addr amcObjectOf(Seg seg, Addr ref, Bool interior)
+ * block [base, next base) contains it.  NULL if none.  By a walk from the
+ * segment's start. */
+static Addr amcObjectOfByWalk(Seg seg, Addr ref, Bool interior)
 {
   Format format = seg->pool->format;
   Size header = format->header;
@@ -384,6 +385,85 @@ static Addr amcObjectOf(Seg seg, Addr ref, Bool interior)
   return NULL;
 }
 
+/* The segment's block starts for this trace (DESIGN.md#pinning): built by
+ * one walk the second time an ambiguous reference falls in it, so that a
+ * deep stack of references into one segment costs one walk, not one per
+ * reference, while a segment that one reference designates costs what a
+ * walk to it costs.  NULL the first time, if there is no memory for it,
+ * or if blocks may start between two bits. */
+static Word *amcStarts(Trace trace, Seg seg)
+{
+  Format format = seg->pool->format;
+  Size header = format->header;
+  Word serial = trace->arena->trace_serial;
+  Addr limit, p;
+  Word *starts;
+  if (seg->starts_serial != serial) {
+    seg->starts_serial = serial; /* seen once this trace */
+    seg->starts = NULL;
+    return NULL;
+  }
+  if (seg->starts != NULL)
+    return seg->starts;
+  if (format->align < ((Size)1 << NAIL_SHIFT))
+    return NULL;
+  starts = TraceControlAlloc(trace, nailBoardSize(seg)); /* zeroed */
+  if (starts == NULL)
+    return NULL;
+  limit = SegWalkLimit(seg);
+  for (p = AddrAdd(seg->base, header); p - header < limit;
+       p = FormatSkip(format, p)) {
+    Size i = nailIndex(seg, p - header);
+    starts[i / WORD_BITS] |= (Word)1 << (i % WORD_BITS);
+  }
+  seg->starts = starts;
+  seg->starts_limit = limit;
+  return starts;
+}
+
+/* amcObjectOfByWalk, from the block starts where it can. */
+static Addr amcObjectOfFromStarts(Trace trace, Seg seg, Addr ref,
+                                  Bool interior)
+{
+  Size header = seg->pool->format->header;
+  Word *starts = amcStarts(trace, seg);
+  Size i;
+  Word bits;
+  if (starts == NULL || ref >= seg->starts_limit)
+    return amcObjectOfByWalk(seg, ref, interior);
+  if (!interior) {
+    Addr block = ref - header;
+    if (block < seg->base || !AddrIsAligned(block, (Size)1 << NAIL_SHIFT))
+      return NULL;
+    i = nailIndex(seg, block);
+    return (starts[i / WORD_BITS] >> (i % WORD_BITS)) & 1 ? block : NULL;
+  }
+  /* The last start at or below ref: the block holding it (blocks tile
+   * [base, starts_limit)). */
+  i = nailIndex(seg, ref);
+  bits = starts[i / WORD_BITS] &
+         (((Word)2 << (i % WORD_BITS)) - 1); /* bits 0..i % WORD_BITS */
+  for (;;) {
+    if (bits != 0)
+      return AddrAdd(seg->base,
+                     ((i / WORD_BITS) * WORD_BITS +
+                      (WORD_BITS - 1 - (Size)__builtin_clzll(bits)))
+                         << NAIL_SHIFT);
+    if (i / WORD_BITS == 0)
+      return NULL;
+    i -= WORD_BITS;
+    bits = starts[i / WORD_BITS];
+  }
+}
+
+/* The checking build compares the two ways. */
+static Addr amcObjectOf(Trace trace, Seg seg, Addr ref, Bool interior)
+{
+  Addr base = amcObjectOfFromStarts(trace, seg, ref, interior);
+  AVER(base == amcObjectOfByWalk(seg, ref, interior));
+  return base;
+}
+
 static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
 {
   AMC amc = PoolAMC(pool);
@@ -398,7 +478,7 @@ static Res amcFix(Pool pool, Trace trace, Seg seg, mps_addr_t *ref_io)
      * object where it is. */
     if (ref >= SegWalkLimit(seg) || seg->nailed)
       return MPS_RES_OK; /* unallocated tail, or all retained anyway */
-    base = amcObjectOf(seg, ref, amc->interior);
+    base = amcObjectOf(trace, seg, ref, amc->interior);
     if (base != NULL && format->isfwd(base + format->header) == NULL)
       amcPinObject(trace, seg, base);
     return MPS_RES_OK;

@@ -138,6 +138,9 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->nailboard = NULL;
   seg->in_place = 0;
   seg->pending = NULL;
+  seg->starts = NULL;
+  seg->starts_serial = 0;
+  seg->starts_limit = NULL;
   seg->survived = 0;
   seg->marks = seg->greys = seg->alloc_bits = NULL;
   seg->ms_bits_bytes = 0;
