@@ -482,7 +482,6 @@ void ArenaDestroy(Arena arena)
     chunkDestroy(arena->chunks[arena->chunk_count]);
   }
   SegFreeDescriptors(arena);
-  TraceControlSpareFree(arena);
   TelemetryEvent(TelArena, "ArenaDestroy", "arena=0x%lx", TelAddr(arena));
   TelemetryFlush(0); /* the manual: destroying an arena flushes */
   arena->sig = SigInvalid;

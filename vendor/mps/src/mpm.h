@@ -913,7 +913,6 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 void TraceStep(Arena arena, Size work, double seconds);
 /* Run the arena's trace, if any, to the end. */
 void TraceFinish(Arena arena);
-void TraceControlSpareFree(Arena arena);  /* ArenaDestroy */
 /* The read barrier: the mutator touched a grey segment.  Scan it; TRUE
  * if it was grey.  Called with the arena lock held. */
 Bool TraceFault(Arena arena, Seg seg);
@@ -987,8 +986,6 @@ struct mps_arena_s {
                                        stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
-  void *trace_block_spare;          /* a zeroed control block the last
-                                       trace left for the next one */
   Word trace_serial;                /* traces started (never reused) */
   Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */

@@ -51,13 +51,7 @@ void *TraceControlAlloc(Trace trace, Size size)
     if (block_size < size + sizeof(TraceBlockStruct))
       block_size = SizeAlignUp(size + sizeof(TraceBlockStruct),
                                VMPageSize());
-    if (block_size == TRACE_BLOCK_SIZE &&
-        trace->arena->trace_block_spare != NULL) {
-      block = trace->arena->trace_block_spare; /* zeroed */
-      trace->arena->trace_block_spare = NULL;
-    } else {
-      block = ControlAllocRaw(block_size);
-    }
+    block = ControlAllocRaw(block_size);
     if (block == NULL)
       return NULL;
     block->next = trace->blocks;
@@ -70,33 +64,13 @@ void *TraceControlAlloc(Trace trace, Size size)
   return p;
 }
 
-/* Free the trace's control memory, but keep its newest block for the
- * next trace if it is of the usual size: a program with a small nursery
- * collects thousands of times, and each mapping and unmapping of a block
- * cost two system calls and page faults (DESIGN.md#trace).  Blocks are
- * handed out zeroed, so the part used is cleared (blocks fill from the
- * start: only [0, block_used) of the newest one was written). */
 static void traceFreeControl(Trace trace)
 {
-  Arena arena = trace->arena;
-  TraceBlockStruct *newest = trace->blocks;
-  if (newest != NULL && newest->size == TRACE_BLOCK_SIZE &&
-      arena->trace_block_spare == NULL) {
-    trace->blocks = newest->next;
-    memset(newest, 0, trace->block_used);
-    arena->trace_block_spare = newest;
-  }
   while (trace->blocks != NULL) {
     TraceBlockStruct *block = trace->blocks;
     trace->blocks = block->next;
     ControlFreeRaw(block, block->size);
   }
-}
-
-void TraceControlSpareFree(Arena arena)
-{
-  ControlFreeRaw(arena->trace_block_spare, TRACE_BLOCK_SIZE);
-  arena->trace_block_spare = NULL;
 }
 
 void TraceGreySeg(Trace trace, Seg seg)
