@@ -26,16 +26,16 @@ mps_res_t mps_tramp(void **r_o, mps_tramp_t f, void *p, size_t s)
  * references it is given. */
 mps_res_t mps_fix(mps_ss_t ss, mps_addr_t *ref_io)
 {
-  mps_word_t bit;
+  Trace trace = TraceOfSS(ss);
+  ZoneSet zone;
   AVER(ss != NULL);
   AVER(ref_io != NULL);
   if (*ref_io == NULL)
     return MPS_RES_OK;
-  bit = (mps_word_t)1 << (((mps_word_t)*ref_io >> ss->_zs) &
-                          (sizeof(mps_word_t) * CHAR_BIT - 1));
-  if ((ss->_w & bit) != 0)
+  zone = (ZoneSet)1 << ZoneOfAddr(trace->arena, *ref_io);
+  if ((ss->_w & zone) != 0)
     return _mps_fix2(ss, ref_io);
-  TraceOfSS(ss)->fixed_zones |= bit;
+  trace->fixed_zones |= zone;
   return MPS_RES_OK;
 }
 

@@ -273,7 +273,8 @@ struct SegStruct {
                               (DESIGN.md#amc-in-place) */
   /* AMC: where its blocks start, one bit per 8 bytes, in [base,
    * starts_limit), for ambiguous references; valid only in the trace
-   * whose serial is starts_serial (DESIGN.md#pinning). */
+   * whose serial is starts_serial: arena->collections + 1 while it runs
+   * (DESIGN.md#pinning). */
   Word *starts;
   Word starts_serial;
   Addr starts_limit;
@@ -986,7 +987,6 @@ struct mps_arena_s {
                                        stopped */
   Bool pending_full;                /* mps_arena_start_collect */
   Trace trace;                      /* current trace or NULL */
-  Word trace_serial;                /* traces started (never reused) */
   Transform transform;              /* for the next trace (transform.c) */
   struct TraceStruct trace_struct;  /* its storage */
   Size filled;                      /* bytes handed to buffers, ever */

@@ -395,7 +395,8 @@ static Word *amcStarts(Trace trace, Seg seg)
 {
   Format format = seg->pool->format;
   Size header = format->header;
-  Word serial = trace->arena->trace_serial;
+  /* Traces are counted as they end: the running one is the next. */
+  Word serial = (Word)trace->arena->collections + 1;
   Addr limit, p;
   Word *starts;
   if (seg->starts_serial != serial) {

@@ -237,7 +237,6 @@ void ArenaUnprotectAll(Arena arena)
   arenaSetProtection(arena, wantNothing, ZoneSetEMPTY);
 }
 
-
 /* Before the mutator runs between two increments (DESIGN.md#incremental):
  * grey segments get the read barrier; an uncondemned segment the
  * collector has made writable gets the write barrier back if it may have

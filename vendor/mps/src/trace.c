@@ -789,7 +789,6 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
     (void)MessageCreate(&end, arena, mps_message_type_gc());
 
   memset(trace, 0, sizeof *trace);
-  ++arena->trace_serial;
   trace->ss._zs = arena->zone_shift;
   trace->ss._w = 0;
   trace->ss._ufs = 0;
