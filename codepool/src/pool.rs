@@ -2213,17 +2213,28 @@ impl<'p> CodeObject<'p> {
     /// rules (the code is trusted: it runs with the process's rights).
     pub unsafe fn function<F: JitFn>(&self, name: &str) -> Option<CodeRef<'_, F>> {
         let offset = self.entry_offset(name)?;
+        // SAFETY: the signature is the caller's promise.
+        Some(unsafe { self.code_ref(offset) })
+    }
+
+    /// The handle for the entry at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The entry is a function of signature `F` (see
+    /// [`function`](Self::function)).
+    unsafe fn code_ref<F: JitFn>(&self, offset: u32) -> CodeRef<'_, F> {
         // SAFETY: the slot holds this live object until `self` is dropped,
         // which the borrow prevents while the handle exists; the signature
         // is the caller's promise.
-        Some(unsafe {
+        unsafe {
             CodeRef::new(
                 self.slot(),
                 offset,
                 self.pool.delta,
                 self.pool.arena.as_raw() as usize,
             )
-        })
+        }
     }
 
     /// An owned handle for calling entry point `name` as an `F`, or `None`
@@ -2322,19 +2333,9 @@ impl<'p, F: JitFn> CodeFn<'p, F> {
     ///
     /// [`CodePtr::init`]: crate::CodePtr::init
     pub fn code_ref(&self) -> CodeRef<'_, F> {
-        let object = &*self.object;
-        // SAFETY: the slot holds the live object while `self.object` (an
-        // `Arc` this borrow keeps) lives: it is cleared only when the
-        // `CodeObject` is dropped. The signature is the promise made in
-        // `CodeObject::typed`.
-        unsafe {
-            CodeRef::new(
-                object.slot(),
-                self.entry,
-                object.pool.delta,
-                object.pool.arena.as_raw() as usize,
-            )
-        }
+        // SAFETY: the signature is the promise made in `CodeObject::typed`;
+        // the handle borrows the object through `self.object`.
+        unsafe { self.object.code_ref(self.entry) }
     }
 
     /// Calls the function (as [`CodeRef::call`], with its panics).
