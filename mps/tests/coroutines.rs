@@ -289,6 +289,13 @@ fn hundreds_of_coroutines_hold_handles_while_threads_collect() {
                         },
                     ));
                 }
+                // The other thread collects while the coroutines run: wait
+                // for its first collection (on a loaded machine it could
+                // start only after they had all finished, once in 250
+                // release runs).
+                while collections.load(Ordering::Relaxed) == 0 {
+                    std::thread::yield_now();
+                }
                 let mut finished = 0;
                 enter_all(coroutines, Vec::new(), &mut |cos| {
                     let mut live = vec![true; cos.len()];
