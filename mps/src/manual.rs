@@ -62,7 +62,9 @@ pub struct DebugOptions {
     /// they are intact.
     pub fence: &'static [u8],
     /// Written, repeated, over freed memory (`free_template`):
-    /// [`ManualPool::check_free_space`] checks that nothing wrote to it.
+    /// [`ManualPool::check_free_space`] checks that nothing wrote to it,
+    /// and so does every allocation (and every allocation-point refill)
+    /// that hands that memory out again.
     pub free: &'static [u8],
 }
 

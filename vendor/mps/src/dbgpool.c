@@ -184,6 +184,13 @@ Res PoolDebugAlloc(PoolDebug debug, Pool pool, PoolAllocMethod alloc,
   res = alloc(&base, pool, total);
   if (res != MPS_RES_OK)
     return res;
+  /* Free memory is splatted (a new segment, a freed block, a buffer's
+   * unused tail): a write into the block while it was free shows now,
+   * whether or not the client ever calls mps_pool_check_free_space. */
+  if (!PoolDebugSplatIntact(debug, base, base + total))
+    AssertFail(__FILE__, __LINE__,
+               "debug pool: free memory was overwritten (a write to a "
+               "freed block), found when it was allocated again");
   p = base + debug->fence_alloc;
   if (debug->fence_size > 0) {
     res = blockAdd(debug, p, size);

@@ -379,6 +379,14 @@ Res MVFFBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
     return MVFFBufferFill(base_o, limit_o, pool, buffer, size);
   }
   r = mvff->ranges[best];
+  /* A debug pool's free memory is splatted: a write into it while it
+   * was free shows now (DESIGN.md#debug). */
+  if (mvff->debug != NULL &&
+      !PoolDebugSplatIntact(mvff->debug, r.base, r.limit))
+    AssertFail(__FILE__, __LINE__,
+               "debug pool: free memory was overwritten (a write to a "
+               "freed block), found when an allocation point was "
+               "refilled from it");
   rangeTake(mvff, best, r.base, AddrOffset(r.base, r.limit));
   /* Several buffers may share a segment: the segment does not point
    * back to any of them. */

@@ -166,6 +166,14 @@ Res MSBufferFill(Addr *base_o, Addr *limit_o, Pool pool, Buffer buffer,
   /* The buffer takes the whole free run that starts at i. */
   n = msGrains(seg);
   j = BTFindSet(seg->alloc_bits, i, n);
+  /* A debug pool's free grains are splatted: a write into them while
+   * they were free (into a dead object) shows now (DESIGN.md#debug). */
+  if (ms->debug != NULL &&
+      !PoolDebugSplatIntact(ms->debug, msAddr(seg, i), msAddr(seg, j)))
+    AssertFail(__FILE__, __LINE__,
+               "debug pool: free memory was written to (a write to a dead "
+               "object or outside every object), found when an "
+               "allocation point was refilled from it");
   BTSetRange(seg->alloc_bits, i, j);
   seg->free_bytes -= (j - i) << SegGrainShift(seg);
   seg->buffer = buffer;

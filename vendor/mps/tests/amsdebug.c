@@ -16,8 +16,11 @@
  *     unused tail of a point's buffer is splatted when the point goes;
  *  3. without options the class behaves as AMS and the checks do nothing;
  *  4. caught, in a child process that must stop with an assertion: a
- *     write into a dead object's memory, by mps_pool_check_free_space;
- *     and a child that makes no such mistake exits normally.
+ *     write into a dead object's memory, by mps_pool_check_free_space,
+ *     and by the refill of an allocation point that takes the free run
+ *     holding it (no check called); and a child that makes no such
+ *     mistake exits normally, also after refilling an allocation point
+ *     from all that free memory.
  */
 
 #include "testlib.h"
@@ -137,8 +140,38 @@ static void scribble(void)
   mps_pool_check_free_space(pool);
 }
 
+/* Allocate small objects until every free run of the pool has been
+ * taken by a refill of the allocation point (refills take the lowest
+ * free run of a segment, whole), or at most `limit` objects. */
+static size_t refill_everything(size_t limit)
+{
+  mps_ap_t ap;
+  size_t made = 0;
+  mps_arena_park(arena);
+  CHECK_RES(mps_ap_create_k(&ap, pool, mps_args_none));
+  while (made < limit && mps_pool_free_size(pool) > 64) {
+    (void)tf_make_str(ap, 1, 8);
+    ++made;
+  }
+  mps_ap_destroy(ap);
+  return made;
+}
+
+static void scribble_then_allocate(void)
+{
+  size_t made;
+  CHECK(ndead > 0);
+  dead[ndead / 2][dead_size[ndead / 2] / 2] ^= 0x5A;
+  made = refill_everything(1000000);
+  printf("amsdebug: %zu objects made, the write was not noticed\n", made);
+}
+
 static void no_scribble(void)
 {
+  size_t made;
+  mps_pool_check_free_space(pool);
+  made = refill_everything(1000000);
+  CHECK(made > ndead); /* the dead objects' runs were refilled */
   mps_pool_check_free_space(pool);
 }
 
@@ -186,6 +219,8 @@ int main(void)
   phase_splat();
   test_in_child("no mistake", no_scribble, NULL);
   test_in_child("a write to a dead object", scribble, "free memory");
+  test_in_child("a write to a dead object, then allocation",
+                scribble_then_allocate, "refilled");
   phase_varargs();
 
   mps_pool_destroy(pool);

@@ -13,7 +13,13 @@
  *       mps_pool_check_fenceposts;
  *     - one byte written before the start of a block, by mps_free;
  *     - a write into a freed block, by mps_pool_check_free_space;
- *     and a child that makes no such mistake exits normally;
+ *     - a write into a freed block, by the mps_alloc that hands the
+ *       block out again, without any call of mps_pool_check_free_space;
+ *     - a write into a freed block, by the refill of an allocation
+ *       point that takes the free range holding it;
+ *     and a child that makes no such mistake (allocating a freed block
+ *     again, refilling an allocation point from freed memory) exits
+ *     normally;
  *  4. on pools that are not debug pools (MVFF, MFS, MVT) the two checks
  *     do nothing, as the manual says, even after the very writes that the
  *     debug pool catches (into freed memory, past a block's end).
@@ -129,14 +135,68 @@ static void write_after_free(void)
   mps_pool_check_free_space(pool);
 }
 
+/* The freed block is the lowest free memory of the pool: the next
+ * mps_alloc of its size (first fit) hands it out again. */
+static void write_after_free_then_alloc(void)
+{
+  mps_pool_t pool = debug_pool();
+  mps_addr_t p, q, r;
+  CHECK_RES(mps_alloc(&p, pool, 64));
+  CHECK_RES(mps_alloc(&q, pool, 64));
+  mps_free(pool, p, 64);
+  ((unsigned char *)p)[10] = 0x55; /* a dangling write */
+  CHECK_RES(mps_alloc(&r, pool, 64));
+  printf("debug: the block was handed out again at %p (freed at %p)\n", r,
+         p);
+}
+
+/* In a segment of 64 KiB, a freed block of 40 KiB is the only free
+ * range that can hold 32 KiB (a small block after it keeps the segment
+ * in the pool, and spare 1 keeps the block's pages): an allocation
+ * point's refill for 32 KiB takes it. */
+static void write_after_free_then_fill(void)
+{
+  mps_pool_t pool;
+  mps_addr_t p, q, r;
+  mps_ap_t ap;
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_POOL_DEBUG_OPTIONS, &options);
+    MPS_ARGS_ADD(args, MPS_KEY_EXTEND_BY, (size_t)64 << 10);
+    MPS_ARGS_ADD(args, MPS_KEY_SPARE, 1.0); /* keep the freed pages */
+    CHECK_RES(mps_pool_create_k(&pool, arena, mps_class_mvff_debug(), args));
+  } MPS_ARGS_END(args);
+  CHECK_RES(mps_alloc(&p, pool, (size_t)40 << 10));
+  CHECK_RES(mps_alloc(&q, pool, 64));
+  mps_free(pool, p, (size_t)40 << 10);
+  ((unsigned char *)p)[20] = 0x55; /* a dangling write */
+  CHECK_RES(mps_ap_create_k(&ap, pool, mps_args_none));
+  CHECK_RES(mps_reserve(&r, ap, (size_t)32 << 10));
+  printf("debug: the allocation point was refilled at %p (freed block at "
+         "%p)\n",
+         r, p);
+}
+
 static void no_mistake(void)
 {
   mps_pool_t pool = debug_pool();
-  mps_addr_t p;
+  mps_addr_t p, q;
+  mps_ap_t ap;
   CHECK_RES(mps_alloc(&p, pool, 40));
   memset(p, 1, 40);
   mps_pool_check_fenceposts(pool);
   mps_free(pool, p, 40);
+  mps_pool_check_free_space(pool);
+  /* Freed memory handed out again, by mps_alloc and by a refill. */
+  CHECK_RES(mps_alloc(&q, pool, 40));
+  CHECK(q == p);
+  memset(q, 2, 40);
+  mps_free(pool, q, 40);
+  CHECK_RES(mps_ap_create_k(&ap, pool, mps_args_none));
+  do {
+    CHECK_RES(mps_reserve(&q, ap, 64));
+    memset(q, 3, 64);
+  } while (!mps_commit(ap, q, 64));
+  mps_ap_destroy(ap);
   mps_pool_check_free_space(pool);
 }
 
@@ -197,6 +257,10 @@ int main(void)
   test_in_child("a write before a block, then mps_free", underrun_then_free,
            "fencepost");
   test_in_child("a write to a freed block", write_after_free, "freed block");
+  test_in_child("a write to a freed block, then mps_alloc",
+                write_after_free_then_alloc, "allocated again");
+  test_in_child("a write to a freed block, then a refill",
+                write_after_free_then_fill, "refilled");
   other_classes();
 
   mps_arena_destroy(arena);
