@@ -233,7 +233,12 @@ impl Thread {
     /// `suspend` inside the coroutine), with the stack in use marked as
     /// left here: while the thread runs elsewhere, this stack is scanned
     /// from this frame up, with every register its callers keep. Every
-    /// switch between the thread's stacks must go through this.
+    /// switch between the thread's stacks should go through this. A
+    /// stack left by a switch that did not (a coroutine suspended with
+    /// its crate's own call) has no mark and is scanned whole instead,
+    /// every page of it that holds data, at every collection; but if its
+    /// [`StackGuard`] is dropped before the coroutine resumes, the stack is
+    /// forgotten and the borrows on it no longer pin anything.
     ///
     /// A panic in `f` is resumed after the mark is cleared.
     pub fn switch_stack<F: FnOnce() -> R, R>(&self, f: F) -> R {

@@ -142,7 +142,11 @@ extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
  *   suspend), with the stack in use marked as left at this call's frame:
  *   while the thread is elsewhere, that stack is scanned from there to its
  *   top, with the registers its frames keep.  Every switch between stacks
- *   must go through it.
+ *   should go through it: a stack left by a switch that did not (so
+ *   without a mark) is scanned whole, every page of it that holds data,
+ *   at every collection, as are finished ones until removed (so a page
+ *   of [low, high) once touched must stay readable: a guard page belongs
+ *   outside the bounds, or must never have been touched).
  * - mpsx_thread_stack_remove: the stack is no longer used (the coroutine
  *   finished); FALSE if it was not added.
  * - mpsx_thread_stack_known: is sp on the thread's own stack or one it

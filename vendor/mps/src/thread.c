@@ -12,7 +12,9 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/futex.h>
 #include <semaphore.h>
 #include <stdlib.h>
@@ -826,6 +828,68 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
   return MPS_RES_OK;
 }
 
+/* Scan the pages of [low, high) that hold data: the resident ones
+ * (mincore) and the swapped-out ones (/proc/self/pagemap, bit 62), but
+ * not pages never touched (reading them would make them resident: a
+ * coroutine's stack is mostly untouched) nor unmapped ones (its owner may
+ * have freed it) nor, in practice, guard pages (never touched).  For an
+ * added stack that may hold frames without a mark (DESIGN.md#stacks).
+ * Without pagemap, swapped-out pages are not scanned. */
+#define RESIDENT_CHUNK 256 /* pages per mincore and pagemap read */
+
+static int pagemapFd = -2; /* -2: not opened yet; -1: not available */
+
+static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
+                             mps_area_scan_t scan_area, void *closure)
+{
+  Size page = (Size)sysconf(_SC_PAGESIZE);
+  Addr chunk;
+  low = AddrAlignDown(low, page);
+  high = AddrAlignDown(AddrAdd(high, page - 1), page);
+  if (pagemapFd == -2)
+    pagemapFd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  for (chunk = low; chunk < high;) {
+    unsigned char vec[RESIDENT_CHUNK];
+    uint64_t map[RESIDENT_CHUNK];
+    Bool mapped[RESIDENT_CHUNK], have_map = FALSE, any_swappable = FALSE;
+    Size n = AddrOffset(chunk, high) / page, i;
+    Addr run = NULL;
+    Res res;
+    if (n > RESIDENT_CHUNK)
+      n = RESIDENT_CHUNK;
+    if (mincore(chunk, n * page, vec) == 0) {
+      for (i = 0; i < n; ++i)
+        mapped[i] = TRUE;
+    } else {
+      for (i = 0; i < n; ++i)
+        mapped[i] = mincore(AddrAdd(chunk, i * page), page, &vec[i]) == 0;
+    }
+    for (i = 0; i < n; ++i)
+      if (mapped[i] && !(vec[i] & 1))
+        any_swappable = TRUE;
+    if (any_swappable && pagemapFd >= 0) {
+      ssize_t want = (ssize_t)(n * sizeof map[0]);
+      off_t at = (off_t)((Word)chunk / page * sizeof map[0]);
+      have_map = pread(pagemapFd, map, (size_t)want, at) == want;
+    }
+    for (i = 0; i <= n; ++i) {
+      Addr a = AddrAdd(chunk, i * page);
+      Bool data = i < n && mapped[i] &&
+                  ((vec[i] & 1) || (have_map && (map[i] >> 62 & 1)));
+      if (data && run == NULL) {
+        run = a;
+      } else if (!data && run != NULL) {
+        res = scanWords(ss, run, a, scan_area, closure);
+        if (res != MPS_RES_OK)
+          return res;
+        run = NULL;
+      }
+    }
+    chunk = AddrAdd(chunk, n * page);
+  }
+  return MPS_RES_OK;
+}
+
 /* The thread's stacks (DESIGN.md#stacks): its own, and those it said it
  * runs on besides.  Each one not in use is scanned from where the thread
  * left it to its top; the one in use (holding `sp`) is not scanned here
@@ -864,7 +928,15 @@ static Res scanOtherStacks(mps_ss_t ss, struct ThreadSuspendStruct *rec,
       if (st->left == NULL || st->left - RED_ZONE_SIZE >= sp)
         continue;
     } else if (st->left == NULL) {
-      continue; /* not started, or finished */
+      /* Not in use, and not left through mpsx_thread_stack_switch: not
+       * started, finished, or left by a switch that bypassed it (a
+       * coroutine suspended with its crate's own call), whose frames
+       * may hold references.  Every page that holds data: more than
+       * needed, never less (DESIGN.md#stacks). */
+      res = scanResidentWords(ss, st->low, st->high, scan_area, closure);
+      if (res != MPS_RES_OK)
+        return res;
+      continue;
     }
     if (st->orphan)
       res = scanMappedWords(ss, st->left - RED_ZONE_SIZE, st->high,

@@ -16,6 +16,12 @@
  * while running on it; their objects must stay pinned all the same.  One
  * more coroutine is abandoned suspended, its stack removed and unmapped:
  * the collections after that must not touch the unmapped pages.
+ *
+ * Switches that bypass mpsx_thread_stack_switch: some coroutines suspend
+ * with a plain swapcontext, leaving their stack without a mark; its
+ * pages that hold data are scanned all the same, so their objects stay
+ * pinned (the library before: "object moved although only its stack
+ * held it").
  */
 
 #define _GNU_SOURCE
@@ -85,6 +91,14 @@ static void switch_to(ucontext_t *from, ucontext_t *to)
   mpsx_thread_stack_switch(main_thr, do_swap, &a);
 }
 
+/* Coroutines that suspend without telling the collector (never one
+ * whose stack is removed early: removing a stack without a mark forgets
+ * it at once). */
+static int bypasses(int index)
+{
+  return index % 6 == 4 && index % 5 != 1 && index % 7 != 3;
+}
+
 static void coro_main(int index)
 {
   coro *c = &coros[index];
@@ -111,7 +125,12 @@ static void coro_main(int index)
       c->removed = 1;
       CHECK_RES(mps_arena_collect(arena));
     }
-    switch_to(&c->ctx, c->back);
+    if (bypasses(index)) {
+      if (swapcontext(&c->ctx, c->back) != 0)
+        die("swapcontext");
+    } else {
+      switch_to(&c->ctx, c->back);
+    }
     for (i = 0; i < NOBJ; ++i) {
       unsigned long id = ((unsigned long)index << 32) | (r << 8) | i;
       if ((uintptr_t)objs[i] != where[i])
