@@ -838,6 +838,7 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
 #define RESIDENT_CHUNK 256 /* pages per mincore and pagemap read */
 
 static int pagemapFd = -2; /* -2: not opened yet; -1: not available */
+static pid_t pagemapPid;    /* whose pagemap it is: a fork's child reopens */
 
 static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
                              mps_area_scan_t scan_area, void *closure)
@@ -846,8 +847,14 @@ static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
   Addr chunk;
   low = AddrAlignDown(low, page);
   high = AddrAlignDown(AddrAdd(high, page - 1), page);
-  if (pagemapFd == -2)
+  if (pagemapFd >= 0 && pagemapPid != getpid()) {
+    (void)close(pagemapFd); /* the parent's, inherited through fork */
+    pagemapFd = -2;
+  }
+  if (pagemapFd == -2) {
     pagemapFd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    pagemapPid = getpid();
+  }
   for (chunk = low; chunk < high;) {
     unsigned char vec[RESIDENT_CHUNK];
     uint64_t map[RESIDENT_CHUNK];
