@@ -6,7 +6,9 @@
  *     blocks: mps_pool_check_fenceposts and mps_pool_check_free_space
  *     pass every time, blocks keep their contents, and a fresh block's
  *     fenceposts hold the template;
- *  2. the positional mps_pool_create works (options pointer first);
+ *  2. the positional mps_pool_create works (options pointer first), and
+ *     phase 1 again with a 5-byte free template (written and checked byte
+ *     by byte, where the 4-byte one goes a word at a time);
  *  3. caught, in a child process that must stop with an assertion naming
  *     the problem (in every build):
  *     - one byte written past the end of a block, by
@@ -43,6 +45,11 @@ static const char fence[9] = {'F', 'E', 'N', 'C', 'E', 'P', 'O', 'S', 'T'};
 static const unsigned char splat[4] = {0xDE, 0xAD, 0xBE, 0xEF};
 static mps_pool_debug_option_s options = {fence, sizeof fence, splat,
                                           sizeof splat};
+/* A free template whose size does not divide a word's: checked and
+ * written byte by byte, where one of 4 bytes goes a word at a time. */
+static const unsigned char splat5[5] = {0xC0, 0xFF, 0xEE, 0x15, 0x0D};
+static mps_pool_debug_option_s options5 = {fence, sizeof fence, splat5,
+                                           sizeof splat5};
 static mps_arena_t arena;
 
 static mps_pool_t debug_pool(void)
@@ -250,6 +257,12 @@ int main(void)
                             (size_t)65536, (size_t)32, (mps_align_t)16,
                             (mps_bool_t)0, (mps_bool_t)0, (mps_bool_t)1));
   phase_clean(pool, "positional");
+  mps_pool_destroy(pool);
+  MPS_ARGS_BEGIN(args) {
+    MPS_ARGS_ADD(args, MPS_KEY_POOL_DEBUG_OPTIONS, &options5);
+    CHECK_RES(mps_pool_create_k(&pool, arena, mps_class_mvff_debug(), args));
+  } MPS_ARGS_END(args);
+  phase_clean(pool, "5-byte free template");
   mps_pool_destroy(pool);
 
   test_in_child("no mistake", no_mistake, NULL);
