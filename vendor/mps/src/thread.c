@@ -828,40 +828,29 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
   return MPS_RES_OK;
 }
 
-/* Scan the pages of [low, high) that hold data: the resident ones
- * (mincore) and the swapped-out ones (/proc/self/pagemap, bit 62), but
- * not pages never touched (reading them would make them resident: a
- * coroutine's stack is mostly untouched) nor unmapped ones (its owner may
- * have freed it) nor, in practice, guard pages (never touched).  For an
- * added stack that may hold frames without a mark (DESIGN.md#stacks).
- * Without pagemap, swapped-out pages are not scanned. */
+/* Scan the words of [low, high) on pages that hold data: the resident
+ * ones (mincore) and the swapped-out ones (/proc/self/pagemap, bit 62),
+ * but not pages never touched (reading them would map them: a coroutine's
+ * stack is mostly untouched) nor unmapped ones (its owner may have freed
+ * it) nor, in practice, guard pages (never touched).  For an added stack
+ * that may hold frames without a mark (DESIGN.md#stacks).  The pagemap is
+ * opened for the call (no descriptor to share between arenas, or to
+ * inherit through fork); without it, swapped-out pages are skipped. */
 #define RESIDENT_CHUNK 256 /* pages per mincore and pagemap read */
-
-static int pagemapFd = -2; /* -2: not opened yet; -1: not available */
-static pid_t pagemapPid;    /* whose pagemap it is: a fork's child reopens */
 
 static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
                              mps_area_scan_t scan_area, void *closure)
 {
   Size page = (Size)sysconf(_SC_PAGESIZE);
-  Addr chunk;
-  low = AddrAlignDown(low, page);
-  high = AddrAlignDown(AddrAdd(high, page - 1), page);
-  if (pagemapFd >= 0 && pagemapPid != getpid()) {
-    (void)close(pagemapFd); /* the parent's, inherited through fork */
-    pagemapFd = -2;
-  }
-  if (pagemapFd == -2) {
-    pagemapFd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    pagemapPid = getpid();
-  }
-  for (chunk = low; chunk < high;) {
+  Addr chunk, end = AddrAlignDown(AddrAdd(high, page - 1), page);
+  int pagemap = -2; /* -2: not opened yet; -1: not available */
+  Res res = MPS_RES_OK;
+  for (chunk = AddrAlignDown(low, page); chunk < end && res == MPS_RES_OK;) {
     unsigned char vec[RESIDENT_CHUNK];
     uint64_t map[RESIDENT_CHUNK];
     Bool mapped[RESIDENT_CHUNK], have_map = FALSE, any_swappable = FALSE;
-    Size n = AddrOffset(chunk, high) / page, i;
+    Size n = AddrOffset(chunk, end) / page, i;
     Addr run = NULL;
-    Res res;
     if (n > RESIDENT_CHUNK)
       n = RESIDENT_CHUNK;
     if (mincore(chunk, n * page, vec) == 0) {
@@ -874,27 +863,31 @@ static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
     for (i = 0; i < n; ++i)
       if (mapped[i] && !(vec[i] & 1))
         any_swappable = TRUE;
-    if (any_swappable && pagemapFd >= 0) {
+    if (any_swappable && pagemap == -2)
+      pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (any_swappable && pagemap >= 0) {
       ssize_t want = (ssize_t)(n * sizeof map[0]);
       off_t at = (off_t)((Word)chunk / page * sizeof map[0]);
-      have_map = pread(pagemapFd, map, (size_t)want, at) == want;
+      have_map = pread(pagemap, map, (size_t)want, at) == want;
     }
-    for (i = 0; i <= n; ++i) {
+    for (i = 0; i <= n && res == MPS_RES_OK; ++i) {
       Addr a = AddrAdd(chunk, i * page);
       Bool data = i < n && mapped[i] &&
                   ((vec[i] & 1) || (have_map && (map[i] >> 62 & 1)));
       if (data && run == NULL) {
         run = a;
       } else if (!data && run != NULL) {
-        res = scanWords(ss, run, a, scan_area, closure);
-        if (res != MPS_RES_OK)
-          return res;
+        /* The run's pages, within the stack's bounds. */
+        res = scanWords(ss, run < low ? low : run, a > high ? high : a,
+                        scan_area, closure);
         run = NULL;
       }
     }
     chunk = AddrAdd(chunk, n * page);
   }
-  return MPS_RES_OK;
+  if (pagemap >= 0)
+    (void)close(pagemap);
+  return res;
 }
 
 /* The thread's stacks (DESIGN.md#stacks): its own, and those it said it
