@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mpm.h"
@@ -804,6 +805,60 @@ static Addr mappedFrom(Addr low, Addr high)
 }
 
 
+#define RESIDENT_CHUNK 256 /* pages per mincore, pagemap read and probe */
+
+/* How many of the n pages from `base` can be read: process_vm_readv of
+ * one byte of each stops at the first that cannot (a page of another
+ * mapping since made inaccessible, such as an arena's segment behind the
+ * read barrier, where a stack once was) instead of faulting.  All of them
+ * where the call is not allowed (a seccomp filter may forbid it). */
+static Size pagesReadable(Addr base, Size n, Size page)
+{
+  struct iovec local, remote[RESIDENT_CHUNK];
+  char buf[RESIDENT_CHUNK];
+  ssize_t got;
+  Size i;
+  if (n > RESIDENT_CHUNK)
+    n = RESIDENT_CHUNK;
+  for (i = 0; i < n; ++i) {
+    remote[i].iov_base = AddrAdd(base, i * page);
+    remote[i].iov_len = 1;
+  }
+  local.iov_base = buf;
+  local.iov_len = n;
+  got = process_vm_readv(getpid(), &local, 1, remote, n, 0);
+  if (got < 0)
+    return errno == EFAULT ? 0 : n;
+  return (Size)got;
+}
+
+/* Scan the words of [base, limit), a run of whole pages but for its ends
+ * (clamped to the caller's bounds), skipping every page that cannot be
+ * read. */
+static Res scanReadableWords(mps_ss_t ss, Addr base, Addr limit, Size page,
+                             mps_area_scan_t scan_area, void *closure)
+{
+  Addr p = AddrAlignDown(base, page);
+  while (p < limit) {
+    Size n = AddrOffset(p, AddrAlignDown(AddrAdd(limit, page - 1), page)) /
+             page;
+    Size ok = pagesReadable(p, n, page);
+    Addr ok_limit = AddrAdd(p, ok * page);
+    if (ok > 0) {
+      Res res = scanWords(ss, p < base ? base : p,
+                          ok_limit > limit ? limit : ok_limit, scan_area,
+                          closure);
+      if (res != MPS_RES_OK)
+        return res;
+    }
+    /* Past the readable pages, and the unreadable one after them (if
+     * the probe covered fewer pages than asked, the rest is probed
+     * next). */
+    p = ok < n && ok < RESIDENT_CHUNK ? AddrAdd(ok_limit, page) : ok_limit;
+  }
+  return MPS_RES_OK;
+}
+
 /* Scan the pages of [base, limit) that are mapped, one by one: an
  * orphaned stack's memory may have been unmapped since (its owner freed
  * it without finishing the frames on it), wholly or in part. */
@@ -819,7 +874,7 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
     if (next > limit)
       next = limit;
     if (mincore(page_base, page, &vec) == 0) {
-      Res res = scanWords(ss, p, next, scan_area, closure);
+      Res res = scanReadableWords(ss, p, next, page, scan_area, closure);
       if (res != MPS_RES_OK)
         return res;
     }
@@ -836,7 +891,6 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
  * that may hold frames without a mark (DESIGN.md#stacks).  The pagemap is
  * opened for the call (no descriptor to share between arenas, or to
  * inherit through fork); without it, swapped-out pages are skipped. */
-#define RESIDENT_CHUNK 256 /* pages per mincore and pagemap read */
 
 static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
                              mps_area_scan_t scan_area, void *closure)
@@ -878,8 +932,9 @@ static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
         run = a;
       } else if (!data && run != NULL) {
         /* The run's pages, within the stack's bounds. */
-        res = scanWords(ss, run < low ? low : run, a > high ? high : a,
-                        scan_area, closure);
+        res = scanReadableWords(ss, run < low ? low : run,
+                                a > high ? high : a, page, scan_area,
+                                closure);
         run = NULL;
       }
     }

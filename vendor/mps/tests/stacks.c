@@ -17,6 +17,11 @@
  * more coroutine is abandoned suspended, its stack removed and unmapped:
  * the collections after that must not touch the unmapped pages.
  *
+ * A stack whose memory holds a page that cannot be read (touched, then
+ * made inaccessible, as an arena's segment behind the read barrier is,
+ * should such memory land where a stack was): the collections skip that
+ * page instead of faulting in the collector.
+ *
  * Switches that bypass mpsx_thread_stack_switch: some coroutines suspend
  * with a plain swapcontext, leaving their stack without a mark; its
  * pages that hold data are scanned all the same, so their objects stay
@@ -43,6 +48,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #define NCORO 64
 #define NOBJ 16
@@ -229,6 +235,29 @@ static __attribute__((noinline)) void abandon(ucontext_t *back)
   CHECK_RES(mps_arena_collect(arena));
 }
 
+/* An added stack, never used, whose second page was touched and then
+ * made inaccessible: every page of it that holds data is scanned (it has
+ * no mark), but that one cannot be read. */
+static void unreadable_page(void)
+{
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *mem = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED)
+    die("mmap");
+  memset(mem, 0x11, 4 * page); /* every page resident */
+  if (mprotect(mem + page, page, PROT_NONE) != 0)
+    die("mprotect");
+  CHECK_RES(mpsx_thread_stack_add(main_thr, mem, mem + 4 * page));
+  CHECK_RES(mps_arena_collect(arena));
+  mps_arena_release(arena);
+  if (!mpsx_thread_stack_remove(main_thr, mem, mem + 4 * page))
+    die("the stack with an unreadable page was not known");
+  if (munmap(mem, 4 * page) != 0)
+    die("munmap");
+  printf("stacks: a stack with an unreadable page was scanned around it\n");
+}
+
 static __attribute__((noinline)) void run_all(void)
 {
   ucontext_t main_ctx;
@@ -300,6 +329,7 @@ int main(void)
   if (pthread_create(&collector, NULL, collector_main, NULL) != 0)
     die("pthread_create");
 
+  unreadable_page();
   run_all();
 
   atomic_store(&stop_collector, 1);
