@@ -676,8 +676,8 @@ struct ThreadStackStruct {
   Addr low, high;
   Addr left;     /* where the thread left it, or NULL: running on it, or
                     not started, or finished */
-  Bool orphan;   /* removed while frames were on it: still scanned, page
-                    by page of what is mapped, until they are gone */
+  Bool orphan;   /* removed while frames were on it: still scanned, the
+                    pages of it that can be read, until they are gone */
 };
 
 struct mps_thr_s {

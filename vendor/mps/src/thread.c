@@ -783,7 +783,7 @@ __attribute__((noinline)) static Res scanCurrent(mps_ss_t ss, void *cold,
  * ENOMEM for unmapped pages. */
 static Addr mappedFrom(Addr low, Addr high)
 {
-  Size page = (Size)sysconf(_SC_PAGESIZE);
+  Size page = VMPageSize();
   unsigned char vec;
   Size lo, hi;
   low = AddrAlignDown(AddrAdd(low, page - 1), page);
@@ -859,30 +859,6 @@ static Res scanReadableWords(mps_ss_t ss, Addr base, Addr limit, Size page,
   return MPS_RES_OK;
 }
 
-/* Scan the pages of [base, limit) that are mapped, one by one: an
- * orphaned stack's memory may have been unmapped since (its owner freed
- * it without finishing the frames on it), wholly or in part. */
-static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
-                           mps_area_scan_t scan_area, void *closure)
-{
-  Size page = (Size)sysconf(_SC_PAGESIZE);
-  Addr p = base;
-  while (p < limit) {
-    Addr page_base = AddrAlignDown(p, page);
-    Addr next = AddrAdd(page_base, page);
-    unsigned char vec;
-    if (next > limit)
-      next = limit;
-    if (mincore(page_base, page, &vec) == 0) {
-      Res res = scanReadableWords(ss, p, next, page, scan_area, closure);
-      if (res != MPS_RES_OK)
-        return res;
-    }
-    p = next;
-  }
-  return MPS_RES_OK;
-}
-
 /* Scan the words of [low, high) on pages that hold data: the resident
  * ones (mincore) and the swapped-out ones (/proc/self/pagemap, bit 62),
  * but not pages never touched (reading them would map them: a coroutine's
@@ -891,31 +867,29 @@ static Res scanMappedWords(mps_ss_t ss, Addr base, Addr limit,
  * that may hold frames without a mark (DESIGN.md#stacks).  The pagemap is
  * opened for the call (no descriptor to share between arenas, or to
  * inherit through fork); without it, swapped-out pages are skipped. */
-
 static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
                              mps_area_scan_t scan_area, void *closure)
 {
-  Size page = (Size)sysconf(_SC_PAGESIZE);
+  Size page = VMPageSize();
   Addr chunk, end = AddrAlignDown(AddrAdd(high, page - 1), page);
   int pagemap = -2; /* -2: not opened yet; -1: not available */
   Res res = MPS_RES_OK;
   for (chunk = AddrAlignDown(low, page); chunk < end && res == MPS_RES_OK;) {
     unsigned char vec[RESIDENT_CHUNK];
     uint64_t map[RESIDENT_CHUNK];
-    Bool mapped[RESIDENT_CHUNK], have_map = FALSE, any_swappable = FALSE;
+    Bool have_map = FALSE, any_swappable = FALSE;
     Size n = AddrOffset(chunk, end) / page, i;
     Addr run = NULL;
     if (n > RESIDENT_CHUNK)
       n = RESIDENT_CHUNK;
-    if (mincore(chunk, n * page, vec) == 0) {
+    /* Not resident, an unmapped page (mincore fails for it) has no
+     * pagemap entry either. */
+    if (mincore(chunk, n * page, vec) != 0)
       for (i = 0; i < n; ++i)
-        mapped[i] = TRUE;
-    } else {
-      for (i = 0; i < n; ++i)
-        mapped[i] = mincore(AddrAdd(chunk, i * page), page, &vec[i]) == 0;
-    }
+        if (mincore(AddrAdd(chunk, i * page), page, &vec[i]) != 0)
+          vec[i] = 0;
     for (i = 0; i < n; ++i)
-      if (mapped[i] && !(vec[i] & 1))
+      if (!(vec[i] & 1))
         any_swappable = TRUE;
     if (any_swappable && pagemap == -2)
       pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -926,8 +900,8 @@ static Res scanResidentWords(mps_ss_t ss, Addr low, Addr high,
     }
     for (i = 0; i <= n && res == MPS_RES_OK; ++i) {
       Addr a = AddrAdd(chunk, i * page);
-      Bool data = i < n && mapped[i] &&
-                  ((vec[i] & 1) || (have_map && (map[i] >> 62 & 1)));
+      Bool data =
+          i < n && ((vec[i] & 1) || (have_map && (map[i] >> 62 & 1)));
       if (data && run == NULL) {
         run = a;
       } else if (!data && run != NULL) {
@@ -993,9 +967,12 @@ static Res scanOtherStacks(mps_ss_t ss, struct ThreadSuspendStruct *rec,
         return res;
       continue;
     }
+    /* An orphan's memory may have been unmapped since (its owner freed
+     * it without finishing the frames on it), wholly or in part: only
+     * the pages that can be read. */
     if (st->orphan)
-      res = scanMappedWords(ss, st->left - RED_ZONE_SIZE, st->high,
-                            scan_area, closure);
+      res = scanReadableWords(ss, st->left - RED_ZONE_SIZE, st->high,
+                              VMPageSize(), scan_area, closure);
     else
       res = scanWords(ss, st->left - RED_ZONE_SIZE, st->high, scan_area,
                       closure);
