@@ -149,9 +149,17 @@ mps_res_t _mps_fix2(mps_ss_t ss, mps_addr_t *ref_io)
   /* The summary holds the zone of where the reference points after the
    * fix, moved (a copy, a transform's replacement) or not: MPS_FIX1 saw
    * it in a white zone, which TraceScanSeg leaves out of _ufs
-   * (DESIGN.md#barrier). */
-  if (*ref_io != NULL)
-    trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, *ref_io);
+   * (DESIGN.md#barrier).  Not if it points into a segment of the arena's
+   * top generation: only a full collection condemns those, and a full
+   * collection trusts no summary (DESIGN.md#barrier-top). */
+  if (*ref_io != NULL) {
+    Addr ref = (Addr)*ref_io;
+    Seg to = seg;
+    if (to == NULL || ref < to->base || ref >= to->limit)
+      to = PageSeg(PageEntry(arena, ref));
+    if (to == NULL || to->pgen == NULL || to->pgen->gen != &arena->top_gen)
+      trace->fixed_zones |= (ZoneSet)1 << ZoneOfAddr(arena, ref);
+  }
   return res;
 }
 
@@ -511,6 +519,8 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
       /* SNC's segments are roots, never condemned (DESIGN.md#snc). */
       Bool condemn = !pool->klass->never_condemned &&
                      traceCondemns(pgen, chain, top, full);
+      /* Summaries rely on it (DESIGN.md#barrier-top). */
+      AVER(!condemn || full || pgen->gen != &arena->top_gen);
       RING_FOR(snode, &pgen->segs, snext) {
         Seg seg = RING_ELT(Seg, pgen_ring, snode);
         if (condemn) {
@@ -518,9 +528,11 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
            * rebuilt from those scans.  A large object's segment with its
            * barrier up keeps its summary: if the object survives, it is
            * scanned only if that summary meets the white set
-           * (DESIGN.md#amc-large-scan). */
+           * (DESIGN.md#amc-large-scan).  Not in a full collection: it
+           * condemns the top generation, which summaries leave out
+           * (DESIGN.md#barrier-top). */
           seg->summary_kept = seg->large && seg->prot == SegProtRO &&
-                              seg->summary != ZoneSetUNIV;
+                              seg->summary != ZoneSetUNIV && !full;
           if (!seg->summary_kept)
             seg->summary = ZoneSetEMPTY;
           pool->klass->condemn(pool, trace, seg);
