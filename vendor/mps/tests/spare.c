@@ -69,7 +69,8 @@ static void manual(double s)
   mps_pool_t pool;
   mps_addr_t small[256], large[LARGE_MAX];
   size_t small_size[256], large_size[LARGE_MAX], nlarge = 8 + rnd_below(LARGE_MAX - 8), i;
-  size_t freed = 0, before, in_use;
+  size_t freed = 0, before, in_use, spare_before;
+  double keep;
 
   CHECK_RES(mps_arena_create_k(&arena, mps_arena_class_vm(), mps_args_none));
   pool = make_mvff(arena);
@@ -94,15 +95,22 @@ static void manual(double s)
          "spare 1.0: committed %zu after freeing, %zu before",
          mps_arena_committed(arena), before);
   CHECK(mps_arena_spare_committed(arena) >= freed);
+  spare_before = mps_arena_spare_committed(arena);
   mps_arena_spare_set(arena, s);
   CHECK(mps_arena_spare(arena) == s);
   check_fraction(arena, s, "spare_set");
-  /* Not everything returned: at least half of what s allows is kept. */
+  /* Not everything returned: at least half of what s allows is kept, or
+   * all there was when that is less.  (Until 2026-12-08 the test asked
+   * for half of what s allows even when less was spare: seed 3320684100
+   * frees 7.1 MB where half of spare_set(0.9)'s allowance is 7.6 MB.) */
   in_use = mps_arena_committed(arena) - mps_arena_spare_committed(arena);
-  CHECKF((double)mps_arena_spare_committed(arena) + 4096.0 >=
-             0.5 * s / (1.0 - s) * (double)in_use,
-         "spare_set(%.2f): kept %zu spare bytes of %zu in use", s,
-         mps_arena_spare_committed(arena), in_use);
+  keep = 0.5 * s / (1.0 - s) * (double)in_use;
+  if (keep > (double)spare_before)
+    keep = (double)spare_before;
+  CHECKF((double)mps_arena_spare_committed(arena) + 4096.0 >= keep,
+         "spare_set(%.2f): kept %zu spare bytes of %zu in use (%zu spare "
+         "before)", s, mps_arena_spare_committed(arena), in_use,
+         spare_before);
 
   /* Freeing with the fraction set. */
   for (i = 0; i < nlarge; ++i)
