@@ -260,6 +260,10 @@ struct SegStruct {
                                last collection that condemned it */
   /* AMC promotion in place (DESIGN.md#amc-in-place). */
   unsigned in_place : 1;   /* condemned: reached objects stay, marked */
+  /* Its scans since its summary was last reset fixed no reference: a
+   * leaf object (a string) in a pool with references.  A hint for the
+   * barrier's policy only (DESIGN.md#barrier-leaf). */
+  unsigned no_refs : 1;
   /* The rest. */
   RingStruct pgen_ring;    /* in pgen->segs */
   Addr used;               /* objects occupy [base, used) unless buffered */

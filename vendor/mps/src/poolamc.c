@@ -353,6 +353,7 @@ static Res amcForwardAlloc(Addr *base_o, Trace trace, Pool pool,
       return res;
     seg->forwarding = 1;
     seg->summary = ZoneSetEMPTY; /* grows as its copies are scanned */
+    seg->no_refs = 1;
     pgen->fwd_seg = seg;
   }
   /* Between increments it has a barrier like any other segment. */
@@ -819,6 +820,7 @@ static void amcScan(Pool pool, Trace trace, Seg seg)
       return;
     }
     seg->summary = ZoneSetEMPTY;
+    seg->no_refs = 1;
     /* traceScanGrey left its barrier for this decision; what follows
      * reads it (the walk of a pinned segment's objects) and fixes. */
     SegUnprotect(seg);

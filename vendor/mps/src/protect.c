@@ -128,7 +128,12 @@ static void arenaSetProtection(Arena arena,
 
 /* May the write barrier go up on this segment: one with references, no
  * buffer, outside the youngest generation of its chain, not condemned,
- * with a summary narrower than everything? */
+ * with a summary narrower than everything?  Not a large object that
+ * referred to nothing when last scanned (a string; not code, whose scan
+ * relinks it): scanning it again
+ * reads one header, which costs less than protecting it and lifting
+ * the protection again when it dies, a system call each over all its
+ * pages (DESIGN.md#barrier-leaf). */
 static Bool barrierEligible(Seg seg)
 {
   Pool pool = seg->pool;
@@ -137,7 +142,8 @@ static Bool barrierEligible(Seg seg)
          seg->pgen != NULL &&
          !(seg->pgen->gen->chain != NULL && seg->pgen->gen->index == 0) &&
          seg->buffer == NULL && !seg->condemned &&
-         seg->summary != ZoneSetUNIV && SegRank(seg) != RankAMBIG;
+         seg->summary != ZoneSetUNIV && SegRank(seg) != RankAMBIG &&
+         !(seg->large && seg->no_refs && !pool->exec);
 }
 
 /* At the end of a trace: protect the segments that a minor collection can
@@ -154,8 +160,14 @@ static unsigned wantProtectOld(Seg seg, ZoneSet nursery)
   AVER(seg->prot != SegProtNA);
   if (seg->prot == SegProtRO)
     return SegProtRO;
-  if (!barrierEligible(seg))
+  if (!barrierEligible(seg)) {
+    /* The mutator may write to it unseen (the others are scanned whole
+     * anyway: buffered, ambiguous, youngest, or without a summary). */
+    if (seg->large && seg->no_refs && !seg->pool->exec &&
+        seg->ranks != RankSetEMPTY)
+      seg->summary = ZoneSetUNIV;
     return SegProtRW;
+  }
   if ((seg->summary & nursery) != ZoneSetEMPTY ||
       (seg->pgen->gen->condemned_next && !seg->large)) {
     seg->summary = ZoneSetUNIV;

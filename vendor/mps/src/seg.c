@@ -137,6 +137,7 @@ Res SegAllocPlaced(Seg *seg_o, Arena arena, Pool pool, PoolGen pgen,
   seg->scanned = base;
   seg->nailboard = NULL;
   seg->in_place = 0;
+  seg->no_refs = 0;
   seg->pending = NULL;
   seg->starts = NULL;
   seg->starts_serial = 0;

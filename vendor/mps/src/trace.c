@@ -302,6 +302,8 @@ void TraceScanSeg(Trace trace, Seg seg, Addr from, Addr to)
    * is reset when a scan of everything alive in the segment begins: when
    * the segment is condemned, made for copies, or scanned whole. */
   seg->summary |= (trace->ss._ufs & ~trace->ss._w) | trace->fixed_zones;
+  if ((trace->ss._ufs | trace->fixed_zones) != ZoneSetEMPTY)
+    seg->no_refs = 0; /* MPS_FIX1 (or mps_fix) saw a reference */
   SegTouchProt(seg);
   traceSetRank(trace, old);
   trace->bytes_scanned += AddrOffset(from, to);
@@ -318,6 +320,7 @@ static void scanArea(Seg seg, Addr base, Addr limit, void *closure)
 void TraceScanSegWhole(Trace trace, Seg seg)
 {
   seg->summary = ZoneSetEMPTY;
+  seg->no_refs = 1;
   SegTouchProt(seg);
   SegAreas(seg, scanArea, trace);
 }
@@ -533,8 +536,10 @@ static void traceCondemn(Trace trace, Chain chain, int top, Bool full)
            * (DESIGN.md#barrier-top). */
           seg->summary_kept = seg->large && seg->prot == SegProtRO &&
                               seg->summary != ZoneSetUNIV && !full;
-          if (!seg->summary_kept)
+          if (!seg->summary_kept) {
             seg->summary = ZoneSetEMPTY;
+            seg->no_refs = 1;
+          }
           pool->klass->condemn(pool, trace, seg);
           if (pool->klass->moving)
             trace->moving = TRUE;
@@ -646,7 +651,11 @@ static void greyOrScanUncondemned(Trace trace, Seg seg)
     ++trace->segs_skipped;
     return;
   }
-  if (trace->incremental && pool->klass->incremental && !pool->exec) {
+  /* A large object that referred to nothing when last scanned is left
+   * without a barrier (DESIGN.md#barrier-leaf): scanning it now reads
+   * one header, where greying it would protect it until then. */
+  if (trace->incremental && pool->klass->incremental && !pool->exec &&
+      !(seg->large && seg->no_refs)) {
     seg->scan_whole = 1;
     if (!seg->grey)
       TraceGreySeg(trace, seg);
