@@ -128,6 +128,7 @@ pub type mpsx_reclaim_fn_t = ::core::option::Option<
 >;
 pub type _bindgen_ty_3 = u32;
 pub type _bindgen_ty_4 = u32;
+pub type _bindgen_ty_5 = u32;
 pub type mpsx_test_hook_t = ::core::option::Option<
     unsafe extern "C" fn(point: ::core::ffi::c_int, closure: *mut ::core::ffi::c_void),
 >;
@@ -352,18 +353,20 @@ pub const _mps_MPS_RES_LIMIT: _bindgen_ty_1 = 9;
 pub const _mps_MESSAGE_TYPE_FINALIZATION: _bindgen_ty_2 = 0;
 pub const _mps_MESSAGE_TYPE_GC: _bindgen_ty_2 = 1;
 pub const _mps_MESSAGE_TYPE_GC_START: _bindgen_ty_2 = 2;
-pub const MPSX_PAUSE_ATOMIC: _bindgen_ty_3 = 0;
-pub const MPSX_PAUSE_FLIP: _bindgen_ty_3 = 1;
-pub const MPSX_PAUSE_STEP: _bindgen_ty_3 = 2;
-pub const MPSX_PAUSE_FAULT: _bindgen_ty_3 = 3;
-pub const MPSX_PAUSE_KINDS: _bindgen_ty_3 = 4;
-pub const MPSX_HOOK_FAULT_ENTRY: _bindgen_ty_4 = 0;
-pub const MPSX_HOOK_FAULT_PARKED: _bindgen_ty_4 = 1;
-pub const MPSX_HOOK_SUSPEND_SENT: _bindgen_ty_4 = 2;
-pub const MPSX_HOOK_WORLD_STOPPED: _bindgen_ty_4 = 3;
-pub const MPSX_HOOK_SUSPEND_RECORDED: _bindgen_ty_4 = 4;
-pub const MPSX_HOOK_SUSPEND_RELEASED: _bindgen_ty_4 = 5;
-pub const MPSX_HOOK_LIMIT: _bindgen_ty_4 = 6;
+pub const MPSX_BARRIER_MPROTECT: _bindgen_ty_3 = 0;
+pub const MPSX_BARRIER_SOFT: _bindgen_ty_3 = 1;
+pub const MPSX_PAUSE_ATOMIC: _bindgen_ty_4 = 0;
+pub const MPSX_PAUSE_FLIP: _bindgen_ty_4 = 1;
+pub const MPSX_PAUSE_STEP: _bindgen_ty_4 = 2;
+pub const MPSX_PAUSE_FAULT: _bindgen_ty_4 = 3;
+pub const MPSX_PAUSE_KINDS: _bindgen_ty_4 = 4;
+pub const MPSX_HOOK_FAULT_ENTRY: _bindgen_ty_5 = 0;
+pub const MPSX_HOOK_FAULT_PARKED: _bindgen_ty_5 = 1;
+pub const MPSX_HOOK_SUSPEND_SENT: _bindgen_ty_5 = 2;
+pub const MPSX_HOOK_WORLD_STOPPED: _bindgen_ty_5 = 3;
+pub const MPSX_HOOK_SUSPEND_RECORDED: _bindgen_ty_5 = 4;
+pub const MPSX_HOOK_SUSPEND_RELEASED: _bindgen_ty_5 = 5;
+pub const MPSX_HOOK_LIMIT: _bindgen_ty_5 = 6;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union mps_arg_s__bindgen_ty_1 {
@@ -940,6 +943,9 @@ extern "C" {
         closure: *mut ::core::ffi::c_void,
     ) -> mps_res_t;
     pub fn mpsx_arena_traces(arena: mps_arena_t) -> usize;
+    pub static _mpsx_key_WRITE_BARRIER: mps_key_s;
+    pub fn mpsx_arena_write_barrier(arena: mps_arena_t) -> ::core::ffi::c_int;
+    pub fn mpsx_arena_soft_barrier_hits(arena: mps_arena_t) -> usize;
     pub fn mpsx_arena_pause_log(arena: mps_arena_t, log: *mut mpsx_pause_log_s);
     pub fn mpsx_arena_tracing(arena: mps_arena_t) -> mps_bool_t;
     pub fn mpsx_thread_stack_add(

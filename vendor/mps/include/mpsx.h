@@ -98,6 +98,33 @@ extern mps_res_t mpsx_pool_reclaim_hook(mps_pool_t pool, mpsx_reclaim_fn_t fn,
 /* Collections (moving or not) since the arena was created. */
 extern size_t mpsx_arena_traces(mps_arena_t arena);
 
+/* The write barrier of an arena's memory (DESIGN.md#barrier-soft).
+ * MPSX_BARRIER_MPROTECT, the default: read-only pages and a fault
+ * handler.  MPSX_BARRIER_SOFT: the kernel write-protects pages for the
+ * collector without changing their protection (userfaultfd's
+ * asynchronous write protection and PAGEMAP_SCAN, Linux 6.7 and later):
+ * no write faults and no mprotect calls for the write barrier, and system
+ * calls may write into protected objects; the collector asks the kernel
+ * which pages were written at the start of each collection, so it costs
+ * a walk of the protected pages' page tables per collection (slower than
+ * the default on programs that collect often: DESIGN.md#barrier-soft).
+ * Asked for with MPSX_KEY_WRITE_BARRIER (int) when the arena is created,
+ * or for every arena with MPS_WRITE_BARRIER=userfaultfd in the
+ * environment; the arena falls back to MPSX_BARRIER_MPROTECT where the
+ * kernel does not allow it.  Client arenas, code memory and a process
+ * forked from one with the soft barrier always use the default.  The
+ * read barrier of incremental collections is mprotect in both. */
+enum { MPSX_BARRIER_MPROTECT = 0, MPSX_BARRIER_SOFT = 1 };
+extern const struct mps_key_s _mpsx_key_WRITE_BARRIER;
+#define MPSX_KEY_WRITE_BARRIER (&_mpsx_key_WRITE_BARRIER)
+#define MPSX_KEY_WRITE_BARRIER_FIELD i
+/* The barrier the arena uses. */
+extern int mpsx_arena_write_barrier(mps_arena_t arena);
+
+/* Segments the soft barrier found written since the arena was created
+ * (each would have been a write fault with the mprotect barrier). */
+extern size_t mpsx_arena_soft_barrier_hits(mps_arena_t arena);
+
 /* Pauses: every interval during which the collector keeps the mutator
  * stopped (DESIGN.md#incremental).  A collection that runs to the end at
  * once is one pause; an incremental one is a flip, steps (from

@@ -35,7 +35,8 @@ Bool ChunkCheck(Chunk chunk)
          chunk->base < chunk->limit && chunk->page_seg != NULL &&
          chunk->alloc_table != NULL && chunk->commit_table != NULL &&
          AddrOffset(chunk->base, chunk->limit) ==
-             chunk->pages << chunk->arena->grain_shift;
+             chunk->pages << chunk->arena->grain_shift &&
+         !(chunk->soft && (chunk->exec || chunk->client));
 }
 
 Bool ArenaCheck(Arena arena)
@@ -152,6 +153,9 @@ static Res chunkCreate(Chunk *chunk_o, Arena arena, Size size, Bool exec)
   chunk->exec = exec;
   chunk->exec_base = exec_base;
   chunk->fd = fd;
+  /* Code chunks are shared mappings: they keep the mprotect barrier
+   * (DESIGN.md#barrier-soft). */
+  chunk->soft = !exec && arena->soft_barrier && SoftBarrierRegister(base, size);
   chunk->sig = ChunkSig;
   if (exec)
     arena->code_chunk = chunk;
@@ -311,6 +315,7 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   mps_arena_extended_t extended = NULL;
   mps_arena_contracted_t contracted = NULL;
   Addr cl_base = NULL;
+  Bool want_soft;
   Chunk chunk;
   Res res;
 
@@ -367,6 +372,19 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   if (ArgPick(&arg, args, MPS_KEY_ARENA_CONTRACTED))
     contracted = (mps_arena_contracted_t)arg.val.fun;
   (void)ArgPick(&arg, args, MPS_KEY_ARENA_ZONED); /* always zoned */
+  {
+    /* The write barrier (DESIGN.md#barrier-soft): the keyword, else the
+     * environment, else mprotect. */
+    const char *env = getenv("MPS_WRITE_BARRIER");
+    want_soft = env != NULL && strcmp(env, "userfaultfd") == 0;
+#if EXTENSIONS
+    if (ArgPick(&arg, args, MPSX_KEY_WRITE_BARRIER)) {
+      if (arg.val.i != MPSX_BARRIER_MPROTECT && arg.val.i != MPSX_BARRIER_SOFT)
+        return MPS_RES_PARAM;
+      want_soft = arg.val.i == MPSX_BARRIER_SOFT;
+    }
+#endif
+  }
 
   arena = calloc(1, sizeof *arena);
   if (arena == NULL)
@@ -392,6 +410,14 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
   arena->contracted = contracted;
   arena->scan_rate = 200e6;
   arena->code_reserve = (Size)512 << 20;
+  /* The soft write barrier if asked for and the kernel has it; never in
+   * a client arena, whose memory the arena does not map
+   * (DESIGN.md#barrier-soft). */
+  if (!client && want_soft) {
+    LockClaimGlobal();
+    arena->soft_barrier = SoftBarrierAvailable();
+    LockReleaseGlobal();
+  }
   RingInit(&arena->global_ring);
   RingInit(&arena->pools);
   RingInit(&arena->roots);
@@ -456,6 +482,7 @@ Res ArenaExtend(Arena arena, Addr base, Size size)
 
 void ArenaDestroy(Arena arena)
 {
+
   AVERT(Arena, arena);
   if (!arena->postmortem)
     TraceFinish(arena);
@@ -536,6 +563,8 @@ static void chunkDecommit(Chunk chunk, Size start, Size end)
     VMDecommitCode(AddrAdd(chunk->base, offset),
                    AddrAdd(chunk->exec_base, offset), chunk->fd, offset,
                    size);
+  else if (chunk->soft)
+    VMDecommitInPlace(AddrAdd(chunk->base, offset), size);
   else
     VMDecommit(AddrAdd(chunk->base, offset), size);
 }

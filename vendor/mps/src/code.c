@@ -13,6 +13,8 @@
 #if EXTENSIONS
 const struct mps_key_s _mpsx_key_CODE_RESERVE = {
     KeySig, "MPSX_KEY_CODE_RESERVE", "size"};
+const struct mps_key_s _mpsx_key_WRITE_BARRIER = {
+    KeySig, "MPSX_KEY_WRITE_BARRIER", "i"};
 #endif
 
 /* The instruction-cache rule: after bytes of code change through the
@@ -121,6 +123,24 @@ size_t mpsx_arena_traces(mps_arena_t arena)
   Size n;
   ArenaEnter(arena);
   n = arena->collections;
+  ArenaLeave(arena);
+  return n;
+}
+
+int mpsx_arena_write_barrier(mps_arena_t arena)
+{
+  int kind;
+  ArenaEnter(arena);
+  kind = arena->soft_barrier ? MPSX_BARRIER_SOFT : MPSX_BARRIER_MPROTECT;
+  ArenaLeave(arena);
+  return kind;
+}
+
+size_t mpsx_arena_soft_barrier_hits(mps_arena_t arena)
+{
+  Size n;
+  ArenaEnter(arena);
+  n = arena->soft_hits;
   ArenaLeave(arena);
   return n;
 }

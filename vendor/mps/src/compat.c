@@ -52,6 +52,10 @@ static void arenaExpose(mps_arena_t arena)
   ArenaEnter(arena);
   TraceFinish(arena);
   arena->clamped = TRUE;
+  /* Writes the soft barrier saw must not be forgotten with it
+   * (DESIGN.md#barrier-soft): restoring would raise it again on their
+   * segments' old summaries. */
+  ArenaHarvestWrites(arena, NULL);
   ArenaUnprotectAll(arena);
   ArenaLeave(arena);
 }

@@ -178,6 +178,8 @@ Res VMReserve(Addr *base_o, Size size, Size align);
 void VMUnreserve(Addr base, Size size);
 Res VMCommit(Addr base, Size size);
 void VMDecommit(Addr base, Size size);
+/* The same, keeping the mapping (and its userfaultfd registration). */
+void VMDecommitInPlace(Addr base, Size size);
 /* Code memory: one memfd, a read-write and a read-execute view. */
 Res VMReserveCode(Addr *rw_o, Addr *rx_o, int *fd_o, Size size, Size align);
 void VMUnreserveCode(Addr rw, Addr rx, int fd, Size size);
@@ -224,6 +226,10 @@ struct ChunkStruct {
    * its tables at the start, its pages after them; nothing is mapped or
    * unmapped, commit and decommit are bookkeeping only. */
   Bool client;
+  /* Its write barrier is the soft one (softbar.c, DESIGN.md#barrier-soft):
+   * the chunk is registered with the userfaultfd, and a segment in
+   * SegProtRO has readable, writable, write-protected pages. */
+  Bool soft;
 };
 
 Bool ChunkCheck(Chunk chunk);
@@ -791,6 +797,21 @@ void ArenaForgetTouched(Arena arena, Seg seg);
 void ArenaStopTouched(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
+/* The soft barrier (DESIGN.md#barrier-soft): at the start of a trace,
+ * every segment with the barrier whose pages were written since is
+ * treated as a fault would have: no barrier, every zone. */
+void ArenaHarvestWrites(Arena arena, Trace trace);
+/* In a forked child: no soft barrier any more (DESIGN.md#fork). */
+void ArenaForkChildBarrier(Arena arena);
+
+/* softbar.c: the kernel side of the soft barrier. */
+Bool SoftBarrierAvailable(void);
+Bool SoftBarrierRegister(Addr base, Size size);
+void SoftBarrierProtect(Addr base, Addr limit, Bool on);
+Bool SoftBarrierWritten(Addr base, Addr limit,
+                        void (*found)(void *closure, Addr base, Addr limit),
+                        void *closure);
+void SoftBarrierForkChild(void);
 
 /* ---------------------------------------------------------------------
  * Messages (message.c)
@@ -963,6 +984,9 @@ struct mps_arena_s {
   double pause_time;
   Size control_committed;
   Bool client;                      /* a client arena (mpsacl.h) */
+  Bool soft_barrier;                /* new VM chunks get the soft write
+                                       barrier (DESIGN.md#barrier-soft) */
+  Size soft_hits;                   /* segments found written by it */
   mps_arena_extended_t extended;
   mps_arena_contracted_t contracted;
   /* Contents */

@@ -44,10 +44,45 @@ static int protFlags(unsigned mode)
   }
 }
 
+/* Change [base, limit), in one chunk, to mode from the modes its
+ * segments had (`had`: bit 1 << m for each old mode m).  The mprotect
+ * barrier: one mprotect.  The soft barrier (DESIGN.md#barrier-soft):
+ * pages with the write barrier are readable and writable and
+ * write-protected through the userfaultfd, so only the read barrier
+ * (SegProtNA) changes the pages' protection; lifting the write barrier
+ * removes the write protection, so that the mutator's writes do not
+ * enter the kernel at all. */
+#define HAD(m) (1u << (m))
+
+static void protChange(Chunk chunk, Addr base, Addr limit, unsigned mode,
+                       unsigned had)
+{
+  if (base >= limit)
+    return;
+  if (!chunk->soft) {
+    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit), protFlags(mode)) ==
+                  0);
+    return;
+  }
+  if (mode == SegProtNA) {
+    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit), PROT_NONE) == 0);
+    return;
+  }
+  if (had & HAD(SegProtNA))
+    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit),
+                           PROT_READ | PROT_WRITE) == 0);
+  if (mode == SegProtRO)
+    SoftBarrierProtect(base, limit, TRUE);
+  else if (had & (HAD(SegProtRO) | HAD(SegProtNA)))
+    SoftBarrierProtect(base, limit, FALSE);
+}
+
 void SegSetProt(Seg seg, unsigned mode)
 {
   if (seg->prot != mode) {
-    ASSERT_ALWAYS(mprotect(seg->base, SegSize(seg), protFlags(mode)) == 0);
+    Chunk chunk = ArenaChunkOfAddr(seg->pool->arena, seg->base);
+    AVER(chunk != NULL);
+    protChange(chunk, seg->base, seg->limit, mode, HAD(seg->prot));
     seg->prot = mode;
     SegTouchProt(seg);
   }
@@ -67,13 +102,6 @@ void SegProtect(Seg seg)
  * that makes pages writable: they are writable already.  `want` gives the
  * mode a segment should end up in, given `zones` (a zone set it may
  * use). */
-static void protRun(Addr base, Addr limit, unsigned mode)
-{
-  if (base < limit)
-    ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit), protFlags(mode)) ==
-                  0);
-}
-
 static void arenaSetProtection(Arena arena,
                                unsigned (*want)(Seg seg, ZoneSet zones),
                                ZoneSet zones)
@@ -83,9 +111,10 @@ static void arenaSetProtection(Arena arena,
     Chunk chunk = arena->chunks[c];
     Size i = 0;
     /* The run to change, [run_base, run_limit), and beyond it up to
-     * `bridge` segments already in run_mode. */
+     * `bridge` segments already in run_mode; run_had, the modes its
+     * segments had. */
     Addr run_base = NULL, run_limit = NULL, bridge = NULL;
-    unsigned run_mode = SegProtRW;
+    unsigned run_mode = SegProtRW, run_had = 0;
     while (i < chunk->pages) {
       Seg seg;
       unsigned mode;
@@ -104,7 +133,10 @@ static void arenaSetProtection(Arena arena,
       i += SegSize(seg) >> arena->grain_shift;
       mode = want(seg, zones);
       if (mode == seg->prot) {
-        if (run_base != NULL && seg->base == bridge && mode == run_mode)
+        /* Not over a soft barrier already up: protecting it again would
+         * forget the writes since (DESIGN.md#barrier-soft). */
+        if (run_base != NULL && seg->base == bridge && mode == run_mode &&
+            !(chunk->soft && mode == SegProtRO))
           bridge = seg->limit;
         continue;
       }
@@ -113,16 +145,18 @@ static void arenaSetProtection(Arena arena,
         run_limit = seg->limit;
       } else {
         if (run_base != NULL)
-          protRun(run_base, run_limit, run_mode);
+          protChange(chunk, run_base, run_limit, run_mode, run_had);
         run_base = seg->base;
         run_limit = seg->limit;
         run_mode = mode;
+        run_had = 0;
       }
       bridge = run_limit;
+      run_had |= HAD(seg->prot);
       seg->prot = mode;
     }
     if (run_base != NULL)
-      protRun(run_base, run_limit, run_mode);
+      protChange(chunk, run_base, run_limit, run_mode, run_had);
   }
 }
 
@@ -276,9 +310,13 @@ static unsigned wantBetweenIncrements(Seg seg, ZoneSet zones)
  * stay in it). */
 #define BRIDGE_SEGS 8
 
-static Bool protBridges(Arena arena, Addr from, Addr to, unsigned mode)
+static Bool protBridges(Arena arena, Chunk chunk, Addr from, Addr to,
+                        unsigned mode)
 {
   unsigned n;
+  /* Never over a soft barrier already up (DESIGN.md#barrier-soft). */
+  if (chunk->soft && mode == SegProtRO)
+    return from == to;
   for (n = 0; n < BRIDGE_SEGS && from < to; ++n) {
     Seg seg = SegOfAddr(arena, from);
     /* Executable pools' segments lie in the code chunk, which no run
@@ -297,7 +335,8 @@ static void protApplyTouched(Arena arena,
   Seg *segs = arena->prot_touched;
   Size n = arena->prot_touched_count, i;
   Addr run_base = NULL, run_limit = NULL;
-  unsigned run_mode = SegProtRW;
+  unsigned run_mode = SegProtRW, run_had = 0;
+  Chunk run_chunk = NULL;
   /* Insertion sort by address: a step touches a few segments. */
   for (i = 1; i < n; ++i) {
     Seg seg = segs[i];
@@ -311,23 +350,29 @@ static void protApplyTouched(Arena arena,
   for (i = 0; i < n; ++i) {
     Seg seg = segs[i];
     unsigned mode = want(seg, ZoneSetEMPTY);
+    Chunk chunk;
     if (mode == seg->prot)
       continue;
-    if (run_base != NULL && run_mode == mode &&
+    chunk = ArenaChunkOfAddr(arena, seg->base);
+    AVER(chunk != NULL);
+    if (run_base != NULL && run_mode == mode && run_chunk == chunk &&
         (seg->base == run_limit ||
-         protBridges(arena, run_limit, seg->base, mode))) {
+         protBridges(arena, chunk, run_limit, seg->base, mode))) {
       run_limit = seg->limit;
     } else {
       if (run_base != NULL)
-        protRun(run_base, run_limit, run_mode);
+        protChange(run_chunk, run_base, run_limit, run_mode, run_had);
       run_base = seg->base;
       run_limit = seg->limit;
       run_mode = mode;
+      run_had = 0;
+      run_chunk = chunk;
     }
+    run_had |= HAD(seg->prot);
     seg->prot = mode;
   }
   if (run_base != NULL)
-    protRun(run_base, run_limit, run_mode);
+    protChange(run_chunk, run_base, run_limit, run_mode, run_had);
 }
 
 static void touchedClear(Arena arena)
@@ -390,6 +435,119 @@ void ArenaProtectBetweenIncrements(Arena arena)
 #if defined(MPS_CHECK) && MPS_CHECK
   arenaSetProtection(arena, wantCheckBetweenIncrements, ZoneSetEMPTY);
 #endif
+}
+
+/* The soft barrier's faults, all at once (DESIGN.md#barrier-soft): at
+ * the start of a trace, with the world stopped, every segment with the
+ * barrier up whose pages were written since it went up is treated as the
+ * fault handler treats a segment of the mprotect barrier: no barrier,
+ * and a summary of every zone, so the trace scans it.  Its remaining
+ * write-protected pages stay so until the barrier goes up again, which
+ * protects them all afresh; the trace's own writes to them enter the
+ * kernel once a page. */
+typedef struct {
+  Arena arena;
+  Chunk chunk;
+} HarvestStruct;
+
+static void harvestRun(void *closure, Addr base, Addr limit)
+{
+  HarvestStruct *h = closure;
+  Chunk chunk = h->chunk;
+  Arena arena = h->arena;
+  Size i, end;
+  if (base < chunk->base)
+    base = chunk->base;
+  if (limit > chunk->limit)
+    limit = chunk->limit;
+  if (base >= limit)
+    return;
+  i = AddrOffset(chunk->base, base) >> arena->grain_shift;
+  end = (AddrOffset(chunk->base, limit) + arena->grain - 1) >>
+        arena->grain_shift;
+  while (i < end) {
+    Seg seg;
+    i = BTFindSet(chunk->alloc_table, i, end);
+    if (i >= end)
+      break;
+    seg = PageSeg((Word)chunk->page_seg[i]);
+    if (seg->prot == SegProtRO) {
+      seg->prot = SegProtRW;
+      seg->summary = ZoneSetUNIV;
+      SegTouchProt(seg);
+      ++arena->soft_hits;
+    }
+    i = AddrOffset(chunk->base, seg->limit) >> arena->grain_shift;
+  }
+}
+
+/* Ask about the runs of adjacent segments with the barrier up only: the
+ * kernel walks the page tables of the range it is given, and a chunk's
+ * other pages (the nursery, free and unmapped ones) are most of it. */
+static void harvestAsk(HarvestStruct *h, Addr base, Addr limit)
+{
+  /* If the kernel will not say, everything may have been written. */
+  if (base < limit && !SoftBarrierWritten(base, limit, harvestRun, h))
+    harvestRun(h, base, limit);
+}
+
+void ArenaHarvestWrites(Arena arena, Trace trace)
+{
+  unsigned c;
+  for (c = 0; c < arena->chunk_count; ++c) {
+    Chunk chunk = arena->chunks[c];
+    HarvestStruct h;
+    Addr run_base = NULL, run_limit = NULL;
+    Size i = 0;
+    if (!chunk->soft)
+      continue;
+    h.arena = arena;
+    h.chunk = chunk;
+    while (i < chunk->pages) {
+      Seg seg;
+      i = BTFindSet(chunk->alloc_table, i, chunk->pages);
+      if (i >= chunk->pages)
+        break;
+      seg = PageSeg((Word)chunk->page_seg[i]);
+      i += SegSize(seg) >> arena->grain_shift;
+      if (seg->prot != SegProtRO)
+        continue;
+      /* During a trace: only the segments whose summary it will trust. */
+      if (trace != NULL &&
+          (seg->condemned ? !seg->summary_kept
+                          : (seg->summary & trace->white) != ZoneSetEMPTY))
+        continue;
+      if (run_base != NULL && seg->base == run_limit) {
+        run_limit = seg->limit;
+        continue;
+      }
+      harvestAsk(&h, run_base, run_limit);
+      run_base = seg->base;
+      run_limit = seg->limit;
+    }
+    harvestAsk(&h, run_base, run_limit);
+  }
+}
+
+/* In a forked child the mappings are no longer registered with the
+ * userfaultfd, and their pages are not write-protected any more: every
+ * segment that had the soft barrier is one without a barrier, which may
+ * have been written; the child uses the mprotect barrier from now on
+ * (DESIGN.md#fork). */
+void ArenaForkChildBarrier(Arena arena)
+{
+  unsigned c;
+  for (c = 0; c < arena->chunk_count; ++c) {
+    Chunk chunk = arena->chunks[c];
+    HarvestStruct h;
+    if (!chunk->soft)
+      continue;
+    h.arena = arena;
+    h.chunk = chunk;
+    harvestRun(&h, chunk->base, chunk->limit);
+    chunk->soft = FALSE;
+  }
+  arena->soft_barrier = FALSE;
 }
 
 /* Pass a fault that is not a barrier's to the handler installed before

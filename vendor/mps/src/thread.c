@@ -364,7 +364,9 @@ static void forkChild(void)
      * nobody waits for it in the child (ArenaAwaitMutators would yield to
      * them at every collection). */
     LockForgetWaiters(&arena->lock);
+    ArenaForkChildBarrier(arena);
   }
+  SoftBarrierForkChild();
   forkReleaseAll();
 }
 

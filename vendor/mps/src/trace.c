@@ -843,6 +843,9 @@ Res TraceStart(Arena arena, Chain chain, int top, Bool full,
 
   traceFlipBuffers(arena);
   traceCondemn(trace, chain, top, full);
+  /* The soft barrier's faults, before any summary is trusted
+   * (DESIGN.md#barrier-soft). */
+  ArenaHarvestWrites(arena, trace);
   if (arena->transform != NULL)
     TransformBegin(trace, arena->transform);
   TelemetryEvent(TelTrace, "TraceStart", "arena=0x%lx why=\"%s\" condemned=%zu",

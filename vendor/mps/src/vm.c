@@ -60,6 +60,15 @@ void VMDecommit(Addr base, Size size)
   ASSERT_ALWAYS(p == base);
 }
 
+/* A mapping registered with the userfaultfd (softbar.c) loses its
+ * registration if replaced: drop the pages instead (a private anonymous
+ * mapping then reads as zeros), and make the range inaccessible. */
+void VMDecommitInPlace(Addr base, Size size)
+{
+  ASSERT_ALWAYS(madvise(base, size, MADV_DONTNEED) == 0);
+  ASSERT_ALWAYS(mprotect(base, size, PROT_NONE) == 0);
+}
+
 /* Code memory (DESIGN.md#code) -------------------------------------------
  *
  * One memfd backs two views: read-write for the loader and the collector,

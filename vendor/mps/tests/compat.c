@@ -36,6 +36,7 @@
 #include "mpsavm.h"
 #include "mpscamc.h"
 #include "mpscmv.h"
+#include "mpsx.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -330,7 +331,7 @@ static void phase_fix_and_expose(void)
   ro_exposed = arena_read_only_kib();
   vlog("read-only KiB before expose %zu, exposed %zu\n", ro_before,
        ro_exposed);
-  CHECK(ro_exposed == 0);
+  CHECK(ro_exposed == 0); /* none with the soft barrier either */
   CHECK(mps_arena_busy(arena) == 0);
   relink(test_scale(5000)); /* no barrier: allocation works, no
                                collection starts */
@@ -354,9 +355,13 @@ static void phase_fix_and_expose(void)
   ro_restored = arena_read_only_kib();
   vlog("read-only KiB before %zu, exposed %zu, restored %zu\n", ro_before,
        ro_exposed, ro_restored);
-  CHECK(ro_before > 0);
+  /* The soft barrier (DESIGN.md#barrier-soft) makes no page read-only:
+   * what it does is checked by the verify() calls. */
+  if (mpsx_arena_write_barrier(arena) == MPSX_BARRIER_MPROTECT) {
+    CHECK(ro_before > 0);
+    CHECK(ro_restored > 0);
+  }
   CHECK(ro_exposed == 0);
-  CHECK(ro_restored > 0);
   mps_arena_release(arena);
   mutate(test_scale(30000));
   mps_arena_park(arena);
