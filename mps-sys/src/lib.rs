@@ -112,11 +112,11 @@ mod no_ext;
 // the linker never looks for the missing symbols.
 #[cfg(not(mps_extensions))]
 pub use no_ext::{
-    _mpsx_key_CODE_RESERVE, mpsx_arena_last_trace, mpsx_arena_pause_log, mpsx_arena_traces,
-    mpsx_arena_tracing, mpsx_class_amcx, mpsx_code_delta, mpsx_code_range, mpsx_flush_icache,
-    mpsx_pool_reclaim_hook, mpsx_scan_area_code, mpsx_test_hook_set, mpsx_thread_stack_add,
-    mpsx_thread_stack_known, mpsx_thread_stack_own, mpsx_thread_stack_remove,
-    mpsx_thread_stack_switch,
+    _mpsx_key_CODE_RESERVE, _mpsx_key_WRITE_BARRIER, mpsx_arena_last_trace, mpsx_arena_pause_log,
+    mpsx_arena_soft_barrier_hits, mpsx_arena_traces, mpsx_arena_tracing, mpsx_arena_write_barrier,
+    mpsx_class_amcx, mpsx_code_delta, mpsx_code_range, mpsx_flush_icache, mpsx_pool_reclaim_hook,
+    mpsx_scan_area_code, mpsx_test_hook_set, mpsx_thread_stack_add, mpsx_thread_stack_known,
+    mpsx_thread_stack_own, mpsx_thread_stack_remove, mpsx_thread_stack_switch,
 };
 
 /// Is the linked library the one built from `vendor/mps` by this crate's

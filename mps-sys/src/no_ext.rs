@@ -38,7 +38,33 @@ pub unsafe extern "C" fn mpsx_class_amcx() -> mps_pool_class_t {
 /// does not know. Only its address is ever used.
 // SAFETY: `mps_key_s` is opaque and zero-sized (bindgen's `[u8; 0]`): the
 // all-zero value is its only value.
+#[allow(non_upper_case_globals, reason = "the C name, which it stands in for")]
 pub static _mpsx_key_CODE_RESERVE: mps_key_s = unsafe { core::mem::zeroed() };
+
+/// Stand-in for the key `MPSX_KEY_WRITE_BARRIER`: a key object the library
+/// does not know. Only its address is ever used.
+// SAFETY: as for `_mpsx_key_CODE_RESERVE`: the all-zero value is the only
+// value of the opaque, zero-sized `mps_key_s`.
+#[allow(non_upper_case_globals, reason = "the C name, which it stands in for")]
+pub static _mpsx_key_WRITE_BARRIER: mps_key_s = unsafe { core::mem::zeroed() };
+
+/// Stand-in for `mpsx_arena_write_barrier`: aborts.
+///
+/// # Safety
+///
+/// Never returns.
+pub unsafe extern "C" fn mpsx_arena_write_barrier(_arena: mps_arena_t) -> core::ffi::c_int {
+    missing("mpsx_arena_write_barrier")
+}
+
+/// Stand-in for `mpsx_arena_soft_barrier_hits`: aborts.
+///
+/// # Safety
+///
+/// Never returns.
+pub unsafe extern "C" fn mpsx_arena_soft_barrier_hits(_arena: mps_arena_t) -> usize {
+    missing("mpsx_arena_soft_barrier_hits")
+}
 
 /// Stand-in for `mpsx_code_delta`: aborts.
 ///

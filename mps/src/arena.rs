@@ -447,6 +447,27 @@ impl Arena {
         Some(unsafe { mpsx_arena_tracing(self.as_raw()) != 0 })
     }
 
+    /// The write barrier the arena uses (`mpsx_arena_write_barrier`): the
+    /// one [`ArenaBuilder::write_barrier`] asked for, or
+    /// [`WriteBarrier::Mprotect`] where the kernel does not allow the soft
+    /// one (and in a process forked from one that had it).
+    ///
+    /// `None` when the linked MPS library lacks this project's extensions
+    /// ([`mps_sys::EXTENSIONS`]).
+    pub fn write_barrier(&self) -> Option<WriteBarrier> {
+        if !mps_sys::EXTENSIONS {
+            return None;
+        }
+        // SAFETY: the arena is live; the call reads one field under the
+        // arena lock, and the library defines it (EXTENSIONS).
+        let kind = unsafe { mpsx_arena_write_barrier(self.as_raw()) };
+        Some(if kind == MPSX_BARRIER_SOFT as i32 {
+            WriteBarrier::Soft
+        } else {
+            WriteBarrier::Mprotect
+        })
+    }
+
     /// Starts counting the collector's pauses (`mpsx_arena_pause_log`):
     /// every interval during which it keeps the registered threads
     /// stopped, by kind. [`PauseLog::finish`] stops counting and returns
@@ -570,7 +591,42 @@ pub struct ArenaBuilder {
     grain_size: Option<usize>,
     pause_time: Option<f64>,
     spare: Option<f64>,
+    write_barrier: Option<WriteBarrier>,
 }
+
+/// The write barrier of an arena's memory ([`ArenaBuilder::write_barrier`],
+/// `vendor/mps/DESIGN.md#barrier-soft`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteBarrier {
+    /// Read-only pages and a fault handler (`MPSX_BARRIER_MPROTECT`, the
+    /// default). A system call that writes into a protected object fails
+    /// with `EFAULT`.
+    Mprotect,
+    /// Pages write-protected by the kernel for the collector without
+    /// changing their protection (`MPSX_BARRIER_SOFT`: userfaultfd's
+    /// asynchronous write protection, Linux 6.7 and later): no write
+    /// faults and no `mprotect` calls for the write barrier, and system
+    /// calls may write into old objects. Each collection asks the kernel
+    /// which protected pages were written, so programs that collect often
+    /// run slower than with [`Mprotect`](Self::Mprotect) (10–30% in the
+    /// README's measurements).
+    Soft,
+}
+
+/// `MPSX_KEY_WRITE_BARRIER`.
+const WRITE_BARRIER: Key<mps_bool_t> = {
+    #[allow(
+        unused_unsafe,
+        reason = "taking an extern static's address is unsafe before Rust 1.82"
+    )]
+    fn get() -> mps_key_t {
+        // SAFETY: only the address of the extern static is taken.
+        unsafe { ptr::addr_of!(_mpsx_key_WRITE_BARRIER) }
+    }
+    // SAFETY: the key's value is an `int` (`MPSX_KEY_WRITE_BARRIER_FIELD`
+    // is `i`), which `mps_bool_t` (a C `int`) stores.
+    unsafe { Key::from_fn(get) }
+};
 
 impl ArenaBuilder {
     /// Initial address-space reservation in bytes (`MPS_KEY_ARENA_SIZE`);
@@ -607,6 +663,17 @@ impl ArenaBuilder {
         self
     }
 
+    /// The write barrier (`MPSX_KEY_WRITE_BARRIER`; default
+    /// [`WriteBarrier::Mprotect`], or [`WriteBarrier::Soft`] for every
+    /// arena when the environment has `MPS_WRITE_BARRIER=userfaultfd`).
+    /// The arena falls back to [`WriteBarrier::Mprotect`] where the kernel
+    /// does not allow the soft one: [`Arena::write_barrier`] tells which it
+    /// got.
+    pub fn write_barrier(mut self, barrier: WriteBarrier) -> Self {
+        self.write_barrier = Some(barrier);
+        self
+    }
+
     /// Creates the arena (`mps_arena_create_k`).
     ///
     /// # Errors
@@ -615,9 +682,23 @@ impl ArenaBuilder {
     /// more: no address space that large can be reserved);
     /// [`Error::Param`] if the grain is not a power of two or absurd (2^42
     /// bytes or more: an arena holds at least 64 grains), or the spare
-    /// fraction is out of range; otherwise the MPS's result.
+    /// fraction is out of range; [`Error::Unimpl`] if
+    /// [`WriteBarrier::Soft`] was asked for and the linked MPS library
+    /// lacks this project's extensions ([`mps_sys::EXTENSIONS`]);
+    /// otherwise the MPS's result.
     pub fn build(self) -> Result<Arena, Error> {
         let mut args = ArgList::new();
+        match self.write_barrier {
+            Some(barrier) if mps_sys::EXTENSIONS => {
+                let kind = match barrier {
+                    WriteBarrier::Mprotect => MPSX_BARRIER_MPROTECT,
+                    WriteBarrier::Soft => MPSX_BARRIER_SOFT,
+                };
+                args.add(WRITE_BARRIER, kind as mps_bool_t);
+            }
+            Some(WriteBarrier::Soft) => return Err(Error::Unimpl),
+            _ => {}
+        }
         if let Some(size) = self.arena_size {
             if size >= ABSURD_SIZE {
                 return Err(Error::Resource);

@@ -337,7 +337,7 @@ mod thread;
 mod walk;
 
 pub use amsdebug::{AmsDebug, AmsDebugClass};
-pub use arena::{Arena, ArenaBuilder, PauseLog, Pauses};
+pub use arena::{Arena, ArenaBuilder, PauseLog, Pauses, WriteBarrier};
 pub use error::Error;
 pub use format::{Fmt, FmtId, Format, ScanState};
 pub use ld::Ld;

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use common::{
     id_of, kid, kids_of, new_str, new_vector, set_kid, Int, Lisp, Pair, Rng, Str, Vector,
 };
-use mps::{Arena, GenParam, Handle, MessageType, PoolOptions, Root, Scope};
+use mps::{
+    Arena, ArenaBuilder, GenParam, Handle, MessageType, PoolOptions, Root, Scope, WriteBarrier,
+};
 
 const ROOTS: usize = 48;
 const AMBIG: usize = 8;
@@ -112,8 +114,28 @@ fn string_for(id: u64) -> String {
 
 #[test]
 fn random_graph_survives_many_collections() {
-    let mut rng = Rng::from_env("graph");
-    let arena = Arena::builder().arena_size(64 << 20).build().unwrap();
+    random_graph(Arena::builder().arena_size(64 << 20), "graph");
+}
+
+/// The same with the soft write barrier (vendor/mps/DESIGN.md#barrier-soft)
+/// where the kernel allows it: every store into an old object must be
+/// found without a write fault.
+#[test]
+fn random_graph_survives_many_collections_with_the_soft_barrier() {
+    if !mps::sys::EXTENSIONS {
+        eprintln!("skipped: the soft write barrier is an mpsx_ extension, which the linked MPS library lacks");
+        return;
+    }
+    let builder = Arena::builder()
+        .arena_size(64 << 20)
+        .write_barrier(WriteBarrier::Soft);
+    random_graph(builder, "graph-soft");
+}
+
+fn random_graph(builder: ArenaBuilder, name: &str) {
+    let mut rng = Rng::from_env(name);
+    let arena = builder.build().unwrap();
+    eprintln!("{name}: write barrier {:?}", arena.write_barrier());
     arena.enable_messages(MessageType::Gc);
     let fmt = arena.format::<Lisp>().unwrap();
     let chain = arena

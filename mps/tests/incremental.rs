@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use common::{id_of, kid, kids_of, new_vector, set_kid, Int, Lisp, Pair, Rng, Vector};
-use mps::{Arena, GenParam, Handle, PoolOptions, Root, Scope};
+use mps::{Arena, ArenaBuilder, GenParam, Handle, PoolOptions, Root, Scope, WriteBarrier};
 
 const ROOTS: usize = 32;
 const STEPS: usize = 60_000;
@@ -130,18 +130,33 @@ fn check(s: &mut Scope<'_>, roots: &Root<'_, Lisp>, model: &Model, when: &str) -
 
 #[test]
 fn graph_checked_during_incremental_collections() {
+    incremental_graph(Arena::builder(), "incremental");
+}
+
+/// The same with the soft write barrier (vendor/mps/DESIGN.md#barrier-soft)
+/// where the kernel allows it; the read barrier stays mprotect.
+#[test]
+fn graph_checked_during_incremental_collections_with_the_soft_barrier() {
+    incremental_graph(
+        Arena::builder().write_barrier(WriteBarrier::Soft),
+        "incremental-soft",
+    );
+}
+
+fn incremental_graph(builder: ArenaBuilder, name: &str) {
     if !mps::sys::EXTENSIONS {
         eprintln!(
             "skipped: needs the mpsx_ extensions (mpsx_arena_tracing), which the linked MPS library lacks"
         );
         return;
     }
-    let mut rng = Rng::from_env("incremental");
-    let arena = Arena::builder()
+    let mut rng = Rng::from_env(name);
+    let arena = builder
         .arena_size(64 << 20)
         .pause_time(0.0)
         .build()
         .unwrap();
+    eprintln!("{name}: write barrier {:?}", arena.write_barrier());
     assert_eq!(arena.pause_time(), 0.0);
     let fmt = arena.format::<Lisp>().unwrap();
     let chain = arena

@@ -87,3 +87,26 @@ fn at_drop_runs_when_the_arena_is_dropped_in_order() {
     drop(arena);
     assert_eq!(*ran.lock().unwrap(), [0, 1, 2]);
 }
+
+/// The mprotect write barrier, asked for, is the one the arena reports;
+/// an arena asking for the soft one (vendor/mps/DESIGN.md#barrier-soft)
+/// is created whatever the kernel allows. Without the mpsx_ extensions
+/// the soft one is refused.
+#[test]
+fn the_arena_reports_its_write_barrier() {
+    use mps::{Error, WriteBarrier};
+    let arena = Arena::builder()
+        .write_barrier(WriteBarrier::Mprotect)
+        .build()
+        .unwrap();
+    let soft = Arena::builder().write_barrier(WriteBarrier::Soft).build();
+    if !mps::sys::EXTENSIONS {
+        assert_eq!(arena.write_barrier(), None);
+        assert!(matches!(soft, Err(Error::Unimpl)));
+        return;
+    }
+    assert_eq!(arena.write_barrier(), Some(WriteBarrier::Mprotect));
+    // Either is right (the kernel decides); the program is told which.
+    let got = soft.unwrap().write_barrier().unwrap();
+    eprintln!("asked for the soft write barrier, got {got:?}");
+}
