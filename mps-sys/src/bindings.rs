@@ -366,7 +366,8 @@ pub const MPSX_HOOK_SUSPEND_SENT: _bindgen_ty_5 = 2;
 pub const MPSX_HOOK_WORLD_STOPPED: _bindgen_ty_5 = 3;
 pub const MPSX_HOOK_SUSPEND_RECORDED: _bindgen_ty_5 = 4;
 pub const MPSX_HOOK_SUSPEND_RELEASED: _bindgen_ty_5 = 5;
-pub const MPSX_HOOK_LIMIT: _bindgen_ty_5 = 6;
+pub const MPSX_HOOK_FAULT_ARENA: _bindgen_ty_5 = 6;
+pub const MPSX_HOOK_LIMIT: _bindgen_ty_5 = 7;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union mps_arg_s__bindgen_ty_1 {

@@ -124,14 +124,15 @@ fn check_slow(sp: usize, low: usize, high: usize, what: &str) {
 /// A stack added with [`Thread::add_stack`]; removed (by identity: its
 /// bounds) when dropped, on the thread that added it.
 ///
-/// Dropped while frames are still on the stack (a coroutine suspended on
-/// it, through [`Thread::switch_stack`], or the coroutine itself dropping
-/// the guard while it runs there), the stack stays scanned for as long as
-/// those frames may be there, so a `&T` they hold stays pinned; only
+/// Dropped while frames may still be on the stack (a coroutine suspended
+/// on it, through [`Thread::switch_stack`] or its crate's own call, or
+/// the coroutine itself dropping the guard while it runs there), the
+/// stack stays scanned, so a `&T` those frames hold stays pinned; only
 /// handles can no longer be used on it ([`check_stack`] panics). It is
-/// forgotten once nothing is left on it (vendor/mps/DESIGN.md#stacks,
-/// orphans). Drop the coroutine before its guard all the same: that is
-/// what frees the stack's memory.
+/// forgotten once its memory is unmapped (dropping the coroutine frees
+/// it) or a stack added later overlaps it (vendor/mps/DESIGN.md#stacks,
+/// orphans): until then its pages that hold data are scanned at every
+/// collection, so drop the coroutine with or before its guard.
 #[must_use = "the stack is removed when the guard is dropped"]
 pub struct StackGuard<'t> {
     thread: &'t Thread,
@@ -236,9 +237,9 @@ impl Thread {
     /// switch between the thread's stacks should go through this. A
     /// stack left by a switch that did not (a coroutine suspended with
     /// its crate's own call) has no mark and is scanned whole instead,
-    /// every page of it that holds data, at every collection; but if its
-    /// [`StackGuard`] is dropped before the coroutine resumes, the stack is
-    /// forgotten and the borrows on it no longer pin anything.
+    /// every page of it that holds data, at every collection, also after
+    /// its [`StackGuard`] is dropped (until the stack's memory is unmapped
+    /// or a new stack is added over it).
     ///
     /// A panic in `f` is resumed after the mark is cleared.
     pub fn switch_stack<F: FnOnce() -> R, R>(&self, f: F) -> R {

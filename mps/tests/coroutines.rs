@@ -181,10 +181,28 @@ fn a_guard_dropped_early_keeps_the_borrows_pinned() {
 /// still pins the object while the thread runs elsewhere and collects.
 #[test]
 fn a_suspend_that_bypasses_switch_stack_keeps_the_borrows_pinned() {
+    bypassed_suspensions(false);
+}
+
+/// Both at once: a coroutine suspended with the coroutine crate's own call
+/// (no mark on its stack), and its `StackGuard` dropped before it resumes
+/// (safe code can do both). The removed stack stays scanned, every page of
+/// it that holds data, until its memory is unmapped or a new stack takes
+/// its place, so the borrow on it still pins the object.
+#[test]
+fn a_bypassed_suspension_whose_guard_is_dropped_keeps_the_borrows_pinned() {
+    bypassed_suspensions(true);
+}
+
+/// Coroutines that suspend past `switch_stack`, once or several times,
+/// checked while suspended; `drop_guard`: their stack's guard is dropped
+/// at the first suspension.
+fn bypassed_suspensions(drop_guard: bool) {
     for rounds in [1u32, 3] {
         with_a_pair(0x52, |arena, s, ap, h| {
             let thread = s.thread();
-            let (stack, _guard) = added_stack(thread);
+            let (stack, guard) = added_stack(thread);
+            let mut guard = Some(guard);
             let co = ScopedCoroutine::with_stack(stack, |y: &Yielder<(), usize>, ()| {
                 h.with(|p: &Pair| {
                     let at = p as *const Pair as usize;
@@ -205,13 +223,18 @@ fn a_suspend_that_bypasses_switch_stack_keeps_the_borrows_pinned() {
                     else {
                         panic!("the coroutine returned early");
                     };
-                    let what = format!("a borrow on a suspended stack, round {round}");
+                    if drop_guard {
+                        drop(guard.take());
+                    }
+                    let what = format!(
+                        "a borrow on a suspended stack, round {round} (guard dropped: {drop_guard})"
+                    );
                     churn_and_check_pinned(arena, s, ap, h, masked, &what);
                 }
                 let r = thread.switch_stack(|| co.as_mut().resume(()));
                 assert!(
                     matches!(r, CoroutineResult::Return(true)),
-                    "the borrow saw a moved object"
+                    "the borrow saw a moved object (guard dropped: {drop_guard})"
                 );
             });
         });

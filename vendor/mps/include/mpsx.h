@@ -175,7 +175,10 @@ extern mps_bool_t mpsx_arena_tracing(mps_arena_t arena);
  *   of [low, high) once touched must stay readable: a guard page belongs
  *   outside the bounds, or must never have been touched).
  * - mpsx_thread_stack_remove: the stack is no longer used (the coroutine
- *   finished); FALSE if it was not added.
+ *   finished); FALSE if it was not added.  Frames may still be on it (a
+ *   coroutine suspended there): it stays scanned, the pages that can be
+ *   read, until its memory is unmapped or a stack added later overlaps
+ *   it.
  * - mpsx_thread_stack_known: is sp on the thread's own stack or one it
  *   added?
  * - mpsx_thread_stack_own: the thread's own stack, [*low_o, *high_o);
@@ -217,7 +220,11 @@ enum {
   MPSX_HOOK_SUSPEND_RELEASED = 5,/* in a handler: the suspend handler saw
                                     the collector let the thread go,
                                     before it leaves */
-  MPSX_HOOK_LIMIT = 6
+  MPSX_HOOK_FAULT_ARENA = 6,     /* in a handler: the barrier's fault
+                                    handler, before it looks at one arena
+                                    of the process (each in turn, oldest
+                                    first) */
+  MPSX_HOOK_LIMIT = 7
 };
 typedef void (*mpsx_test_hook_t)(int point, void *closure);
 extern mps_res_t mpsx_test_hook_set(int point, mpsx_test_hook_t fn,

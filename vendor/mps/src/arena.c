@@ -27,6 +27,9 @@
 
 RingStruct ArenaGlobalRing = {&ArenaGlobalRing, &ArenaGlobalRing};
 
+/* Destroyed arenas not yet freed (ArenaDestroy), with the global lock. */
+static Arena arenaZombies;
+
 /* Checks -------------------------------------------------------------- */
 
 Bool ChunkCheck(Chunk chunk)
@@ -448,8 +451,14 @@ Res ArenaCreate(Arena *arena_o, mps_arg_s args[], Bool client)
     res = ThreadInstallHandlers();
   if (res != MPS_RES_OK)
     goto failProt;
+  /* Published complete: the fault handler walks the ring without the
+   * global lock (ArenaDestroy). */
   LockClaimGlobal();
-  RingAppend(&ArenaGlobalRing, &arena->global_ring);
+  arena->global_ring.next = &ArenaGlobalRing;
+  arena->global_ring.prev = ArenaGlobalRing.prev;
+  __atomic_store_n(&ArenaGlobalRing.prev->next, &arena->global_ring,
+                   __ATOMIC_RELEASE);
+  ArenaGlobalRing.prev = &arena->global_ring;
   LockReleaseGlobal();
   AVERT(Arena, arena);
   TelemetryEvent(TelArena, "ArenaCreate",
@@ -486,8 +495,22 @@ void ArenaDestroy(Arena arena)
   AVERT(Arena, arena);
   if (!arena->postmortem)
     TraceFinish(arena);
+  /* The barrier's fault handler looks at every arena of the process,
+   * without the global lock (DESIGN.md#barrier): from here on it skips
+   * this one (it reads the flag with the arena lock, which it holds while
+   * it reads the chunks), and the arena leaves the ring with its link
+   * left pointing on, so that a handler standing on it goes on to the
+   * rest. */
+  if (!arena->postmortem) {
+    LockClaim(&arena->lock);
+    arena->dying = TRUE;
+    LockRelease(&arena->lock);
+  } else {
+    arena->dying = TRUE;
+  }
   LockClaimGlobal();
-  RingRemove(&arena->global_ring);
+  arena->global_ring.prev->next = arena->global_ring.next;
+  arena->global_ring.next->prev = arena->global_ring.prev;
   LockReleaseGlobal();
   ChainDestroy(arena->default_chain);
   AVER(RingIsSingle(&arena->pools));
@@ -512,8 +535,21 @@ void ArenaDestroy(Arena arena)
   TelemetryEvent(TelArena, "ArenaDestroy", "arena=0x%lx", TelAddr(arena));
   TelemetryFlush(0); /* the manual: destroying an arena flushes */
   arena->sig = SigInvalid;
-  LockFinish(&arena->lock);
-  free(arena);
+  /* Freed once no fault handler is looking at the ring: one may still
+   * claim its lock or follow its link.  Until then it waits, with others
+   * destroyed meanwhile, for a later destruction to find none looking. */
+  LockClaimGlobal();
+  arena->zombie_next = arenaZombies;
+  arenaZombies = arena;
+  if (ProtHandlersIdle()) {
+    while (arenaZombies != NULL) {
+      Arena dead = arenaZombies;
+      arenaZombies = dead->zombie_next;
+      LockFinish(&dead->lock);
+      free(dead);
+    }
+  }
+  LockReleaseGlobal();
 }
 
 void ArenaEnter(Arena arena)

@@ -686,8 +686,9 @@ struct ThreadStackStruct {
   Addr low, high;
   Addr left;     /* where the thread left it, or NULL: running on it, or
                     not started, or finished */
-  Bool orphan;   /* removed while frames were on it: still scanned, the
-                    pages of it that can be read, until they are gone */
+  Bool orphan;   /* removed: still scanned, the pages of it that can be
+                    read, until its memory is unmapped or a new stack
+                    overlaps it (frames may be on it) */
 };
 
 struct mps_thr_s {
@@ -797,6 +798,8 @@ void ArenaForgetTouched(Arena arena, Seg seg);
 void ArenaStopTouched(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
+/* Is no fault handler looking at the ring of arenas (ArenaDestroy)? */
+Bool ProtHandlersIdle(void);
 /* The soft barrier (DESIGN.md#barrier-soft): at the start of a trace,
  * every segment with the barrier whose pages were written since is
  * treated as a fault would have: no barrier, every zone. */
@@ -966,6 +969,9 @@ struct mps_arena_s {
   Sig sig;
   LockStruct lock;
   RingStruct global_ring;  /* in the process's arena ring */
+  Bool dying;               /* being destroyed: the fault handler skips it */
+  Arena zombie_next;        /* destroyed, waiting for the fault handlers
+                               to stop looking (ArenaDestroy) */
   Size grain;
   unsigned grain_shift;
   unsigned zone_shift;

@@ -609,18 +609,34 @@ static void segFault(void *closure)
  * where the handler runs; the work, which may scan a segment with the
  * client's format methods, on the faulting code's own stack if the
  * handler is on the alternate one (DESIGN.md#sigstacks). */
+/* Handlers looking at the process's arenas.  An arena being destroyed
+ * leaves the ring at once, but its structure is freed only when no
+ * handler is looking (ArenaDestroy, DESIGN.md#barrier): one that read
+ * the ring before may still claim its lock or follow its link. */
+static unsigned long protHandlersActive;
+
+Bool ProtHandlersIdle(void)
+{
+  __atomic_thread_fence(__ATOMIC_SEQ_CST); /* after the ring changed */
+  return __atomic_load_n(&protHandlersActive, __ATOMIC_SEQ_CST) == 0;
+}
+
 static Bool barrierFault(Addr addr, ucontext_t *uc)
 {
   Ring node, next;
+  Bool ours = FALSE;
+  (void)__atomic_add_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
   RING_FOR(node, &ArenaGlobalRing, next) {
     Arena arena = RING_ELT(Arena, global_ring, node);
     SegFaultStruct f;
     f.arena = arena;
     f.seg = NULL;
+    TEST_HOOK(MPSX_HOOK_FAULT_ARENA);
     if (LockIsHeldByMe(&arena->lock))
       continue; /* a fault inside the collector is a bug: not ours */
     LockClaim(&arena->lock);
-    if (ArenaChunkOfAddr(arena, addr) != NULL)
+    /* Not one being destroyed: its chunks may be going. */
+    if (!arena->dying && ArenaChunkOfAddr(arena, addr) != NULL)
       f.seg = SegOfAddr(arena, addr);
     if (f.seg != NULL) {
       Addr top = SigStackMutatorTop(uc);
@@ -630,10 +646,13 @@ static Bool barrierFault(Addr addr, ucontext_t *uc)
         segFault(&f);
     }
     LockRelease(&arena->lock);
-    if (f.seg != NULL)
-      return TRUE;
+    if (f.seg != NULL) {
+      ours = TRUE;
+      break;
+    }
   }
-  return FALSE;
+  (void)__atomic_sub_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
+  return ours;
 }
 
 /* The handler runs with every signal blocked (ProtInstallHandler), so

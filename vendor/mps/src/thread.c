@@ -606,10 +606,39 @@ Bool ThreadRingAwaitLetGo(Arena arena, double deadline)
 
 /* Other stacks ----------------------------------------------------------- */
 
-/* Free the orphans (see ThreadStackRemove) that are done with: nothing
- * left on them and the thread not running on them, or overlapping
- * [low, high), a stack the thread adds, which two live stacks cannot
- * share. */
+/* Is nothing of [low, high) mapped any more?  Then nothing can run on
+ * it again.  mincore fails for a range with an unmapped page: a chunk of
+ * pages at a time (a stack still mapped: one call a chunk), page by page
+ * in a chunk where it fails, until a page is mapped. */
+#define UNMAPPED_CHUNK 256 /* pages */
+
+static Bool stackUnmapped(Addr low, Addr high)
+{
+  Size page = VMPageSize();
+  unsigned char vec[UNMAPPED_CHUNK];
+  Addr p = AddrAlignDown(low, page);
+  while (p < high) {
+    Size n = AddrOffset(p, high) / page + (AddrOffset(p, high) % page != 0);
+    Size i;
+    if (n > UNMAPPED_CHUNK)
+      n = UNMAPPED_CHUNK;
+    if (mincore(p, n * page, vec) == 0)
+      return FALSE;
+    for (i = 0; i < n; ++i)
+      if (mincore(AddrAdd(p, i * page), page, vec) == 0 || errno != ENOMEM)
+        return FALSE;
+    p = AddrAdd(p, n * page);
+  }
+  return TRUE;
+}
+
+/* Free the orphans (see ThreadStackRemove) that are done with: those
+ * whose memory is unmapped (nothing can run there again), without a
+ * *left* mark and the thread not on them, and those overlapping [low,
+ * high), a stack the thread adds, which two live stacks cannot share.
+ * Not one that is only without a mark: a coroutine on it may have been
+ * suspended by a switch that bypassed mpsx_thread_stack_switch, with
+ * frames no mark records (DESIGN.md#stacks). */
 static void stacksFreeOrphans(struct ThreadSuspendStruct *rec, Addr low,
                               Addr high)
 {
@@ -617,8 +646,9 @@ static void stacksFreeOrphans(struct ThreadSuspendStruct *rec, Addr low,
   Addr sp = __builtin_frame_address(0); /* on the stack in use */
   while ((st = *link) != NULL) {
     if (st->orphan &&
-        ((st->left == NULL && !addrIn(sp, st->low, st->high)) ||
-         (low < st->high && st->low < high))) {
+        ((low < st->high && st->low < high) ||
+         (st->left == NULL && !addrIn(sp, st->low, st->high) &&
+          stackUnmapped(st->low, st->high)))) {
       __atomic_store_n(link, st->next, __ATOMIC_RELEASE);
       free(st);
     } else {
@@ -660,21 +690,19 @@ Res ThreadStackAdd(Thread thread, Addr low, Addr high)
 Bool ThreadStackRemove(Thread thread, Addr low, Addr high)
 {
   struct ThreadSuspendStruct *rec = thread->record;
-  ThreadStack *link, st;
+  ThreadStack st;
   AVERT(Thread, thread);
   AVER(ThreadIsCurrent(thread));
-  for (link = &rec->stacks; (st = *link) != NULL; link = &st->next) {
+  for (st = rec->stacks; st != NULL; st = st->next) {
     if (st->low == low && st->high == high && !st->orphan) {
-      /* Frames on it (the thread left it with them, or runs on it now)
-       * may hold references that pin objects: it stays, an orphan,
-       * scanned as long as they may be there (DESIGN.md#stacks). */
-      if (st->left != NULL ||
-          addrIn(__builtin_frame_address(0), low, high)) {
-        st->orphan = TRUE;
-        return TRUE;
-      }
-      __atomic_store_n(link, st->next, __ATOMIC_RELEASE);
-      free(st);
+      /* Frames on it (the thread left it with them, or runs on it now,
+       * or a switch that bypassed mpsx_thread_stack_switch left them
+       * without a mark) may hold references that pin objects: it stays,
+       * an orphan, scanned as long as they may be there
+       * (DESIGN.md#stacks).  A stack never started or finished is not
+       * told apart from the last: it goes when its memory is unmapped or
+       * a new stack takes its place. */
+      st->orphan = TRUE;
       return TRUE;
     }
   }

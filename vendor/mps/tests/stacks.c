@@ -26,7 +26,7 @@
  * with a plain swapcontext, leaving their stack without a mark; its
  * pages that hold data are scanned all the same, so their objects stay
  * pinned (the library before: "object moved although only its stack
- * held it").
+ * held it"), also when their stack was removed early.
  */
 
 #define _GNU_SOURCE
@@ -97,12 +97,14 @@ static void switch_to(ucontext_t *from, ucontext_t *to)
   mpsx_thread_stack_switch(main_thr, do_swap, &a);
 }
 
-/* Coroutines that suspend without telling the collector (never one
- * whose stack is removed early: removing a stack without a mark forgets
- * it at once). */
+/* Coroutines that suspend without telling the collector, among them
+ * some whose stack is removed early (index 16: while suspended; 10:
+ * while running on it): a removed stack without a mark stays scanned
+ * until its memory is unmapped (until 2026-12-08 it was forgotten at
+ * once, and their objects moved). */
 static int bypasses(int index)
 {
-  return index % 6 == 4 && index % 5 != 1 && index % 7 != 3;
+  return index % 6 == 4;
 }
 
 static void coro_main(int index)
