@@ -800,6 +800,8 @@ void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
 /* Is no fault handler looking at the ring of arenas (ArenaDestroy)? */
 Bool ProtHandlersIdle(void);
+void ProtRingWalkBegin(void);
+void ProtRingWalkEnd(void);
 /* The soft barrier (DESIGN.md#barrier-soft): at the start of a trace,
  * every segment with the barrier whose pages were written since is
  * treated as a fault would have: no barrier, every zone. */

@@ -615,6 +615,18 @@ static void segFault(void *closure)
  * the ring before may still claim its lock or follow its link. */
 static unsigned long protHandlersActive;
 
+/* Others that walk the ring without the global lock count themselves
+ * too: the fork handlers (thread.c). */
+void ProtRingWalkBegin(void)
+{
+  (void)__atomic_add_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
+}
+
+void ProtRingWalkEnd(void)
+{
+  (void)__atomic_sub_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
+}
+
 Bool ProtHandlersIdle(void)
 {
   __atomic_thread_fence(__ATOMIC_SEQ_CST); /* after the ring changed */
@@ -625,7 +637,7 @@ static Bool barrierFault(Addr addr, ucontext_t *uc)
 {
   Ring node, next;
   Bool ours = FALSE;
-  (void)__atomic_add_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
+  ProtRingWalkBegin();
   RING_FOR(node, &ArenaGlobalRing, next) {
     Arena arena = RING_ELT(Arena, global_ring, node);
     SegFaultStruct f;
@@ -651,7 +663,7 @@ static Bool barrierFault(Addr addr, ucontext_t *uc)
       break;
     }
   }
-  (void)__atomic_sub_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
+  ProtRingWalkEnd();
   return ours;
 }
 

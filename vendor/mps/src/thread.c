@@ -325,9 +325,17 @@ void ThreadUnpark(void)
 static void forkPrepare(void)
 {
   Ring node, next;
+  /* Counted as a walk of the ring (without the global lock): an arena
+   * destroyed meanwhile is not freed under it (DESIGN.md#barrier-handlers). */
+  ProtRingWalkBegin();
   RING_FOR(node, &ArenaGlobalRing, next) {
     Arena arena = RING_ELT(Arena, global_ring, node);
     LockClaim(&arena->lock);
+    /* One being destroyed is left alone (its destruction set the flag
+     * with the lock, and cannot unlink it before the fork: that needs
+     * the global lock). */
+    if (arena->dying)
+      LockRelease(&arena->lock);
   }
   LockClaimWorld();
   LockClaimGlobal();
@@ -340,13 +348,15 @@ static void forkReleaseAll(void)
   LockReleaseWorld();
   RING_FOR(node, &ArenaGlobalRing, next) {
     Arena arena = RING_ELT(Arena, global_ring, node);
-    LockRelease(&arena->lock);
+    if (!arena->dying)
+      LockRelease(&arena->lock);
   }
 }
 
 static void forkParent(void)
 {
   forkReleaseAll();
+  ProtRingWalkEnd();
 }
 
 static void forkChild(void)
@@ -355,6 +365,8 @@ static void forkChild(void)
   RING_FOR(node, &ArenaGlobalRing, next) {
     Arena arena = RING_ELT(Arena, global_ring, node);
     Ring tnode, tnext;
+    if (arena->dying)
+      continue; /* its destroying thread is not in the child */
     RING_FOR(tnode, &arena->threads, tnext) {
       Thread thread = RING_ELT(Thread, arena_ring, tnode);
       if (!ThreadIsCurrent(thread))
@@ -368,6 +380,7 @@ static void forkChild(void)
   }
   SoftBarrierForkChild();
   forkReleaseAll();
+  ProtRingWalkEnd();
 }
 
 Res ThreadInstallHandlers(void)
