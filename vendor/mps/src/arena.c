@@ -491,16 +491,15 @@ Res ArenaExtend(Arena arena, Addr base, Size size)
 
 void ArenaDestroy(Arena arena)
 {
-
   AVERT(Arena, arena);
   if (!arena->postmortem)
     TraceFinish(arena);
   /* The barrier's fault handler looks at every arena of the process,
-   * without the global lock (DESIGN.md#barrier): from here on it skips
-   * this one (it reads the flag with the arena lock, which it holds while
-   * it reads the chunks), and the arena leaves the ring with its link
-   * left pointing on, so that a handler standing on it goes on to the
-   * rest. */
+   * without the global lock (DESIGN.md#barrier-handlers): from here on
+   * it skips this one (it reads the flag with the arena lock, which it
+   * holds while it reads the chunks), and the arena leaves the ring with
+   * its link left pointing on, so that a handler standing on it goes on
+   * to the rest. */
   if (!arena->postmortem) {
     LockClaim(&arena->lock);
     arena->dying = TRUE;
