@@ -540,7 +540,7 @@ void ArenaDestroy(Arena arena)
   LockClaimGlobal();
   arena->zombie_next = arenaZombies;
   arenaZombies = arena;
-  if (ProtHandlersIdle()) {
+  if (ProtRingWalkersIdle()) {
     while (arenaZombies != NULL) {
       Arena dead = arenaZombies;
       arenaZombies = dead->zombie_next;

@@ -799,7 +799,7 @@ void ArenaStopTouched(Arena arena);
 void ArenaUnprotectAll(Arena arena);   /* mps_arena_postmortem */
 Res ProtInstallHandler(void);
 /* Is no fault handler looking at the ring of arenas (ArenaDestroy)? */
-Bool ProtHandlersIdle(void);
+Bool ProtRingWalkersIdle(void);
 void ProtRingWalkBegin(void);
 void ProtRingWalkEnd(void);
 /* The soft barrier (DESIGN.md#barrier-soft): at the start of a trace,

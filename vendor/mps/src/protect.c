@@ -44,9 +44,9 @@ static int protFlags(unsigned mode)
   }
 }
 
-/* Change [base, limit), in one chunk, to mode from the modes its
- * segments had (`had`: bit 1 << m for each old mode m).  The mprotect
- * barrier: one mprotect.  The soft barrier (DESIGN.md#barrier-soft):
+/* Change [base, limit), in one chunk (NULL: chunks of the mprotect
+ * barrier only), to mode from the modes its segments had (`had`: bit
+ * 1 << m for each old mode m).  The mprotect barrier: one mprotect.  The soft barrier (DESIGN.md#barrier-soft):
  * pages with the write barrier are readable and writable and
  * write-protected through the userfaultfd, so only the read barrier
  * (SegProtNA) changes the pages' protection; lifting the write barrier
@@ -59,7 +59,7 @@ static void protChange(Chunk chunk, Addr base, Addr limit, unsigned mode,
 {
   if (base >= limit)
     return;
-  if (!chunk->soft) {
+  if (chunk == NULL || !chunk->soft) {
     ASSERT_ALWAYS(mprotect(base, AddrOffset(base, limit), protFlags(mode)) ==
                   0);
     return;
@@ -77,12 +77,25 @@ static void protChange(Chunk chunk, Addr base, Addr limit, unsigned mode,
     SoftBarrierProtect(base, limit, FALSE);
 }
 
+/* The chunk of seg where protChange needs it, or NULL: in an arena
+ * without the soft barrier every chunk is mprotect's, and the lookup is
+ * not made. */
+static Chunk segSoftChunk(Seg seg)
+{
+  Arena arena = seg->pool->arena;
+  Chunk chunk;
+  if (!arena->soft_barrier)
+    return NULL;
+  chunk = ArenaChunkOfAddr(arena, seg->base);
+  AVER(chunk != NULL);
+  return chunk;
+}
+
 void SegSetProt(Seg seg, unsigned mode)
 {
   if (seg->prot != mode) {
-    Chunk chunk = ArenaChunkOfAddr(seg->pool->arena, seg->base);
-    AVER(chunk != NULL);
-    protChange(chunk, seg->base, seg->limit, mode, HAD(seg->prot));
+    protChange(segSoftChunk(seg), seg->base, seg->limit, mode,
+               HAD(seg->prot));
     seg->prot = mode;
     SegTouchProt(seg);
   }
@@ -315,7 +328,7 @@ static Bool protBridges(Arena arena, Chunk chunk, Addr from, Addr to,
 {
   unsigned n;
   /* Never over a soft barrier already up (DESIGN.md#barrier-soft). */
-  if (chunk->soft && mode == SegProtRO)
+  if (chunk != NULL && chunk->soft && mode == SegProtRO)
     return from == to;
   for (n = 0; n < BRIDGE_SEGS && from < to; ++n) {
     Seg seg = SegOfAddr(arena, from);
@@ -353,8 +366,7 @@ static void protApplyTouched(Arena arena,
     Chunk chunk;
     if (mode == seg->prot)
       continue;
-    chunk = ArenaChunkOfAddr(arena, seg->base);
-    AVER(chunk != NULL);
+    chunk = segSoftChunk(seg);
     if (run_base != NULL && run_mode == mode && run_chunk == chunk &&
         (seg->base == run_limit ||
          protBridges(arena, chunk, run_limit, seg->base, mode))) {
@@ -450,12 +462,26 @@ typedef struct {
   Chunk chunk;
 } HarvestStruct;
 
+/* The segment of the first allocated page of [*i, end) in chunk, or
+ * NULL; *i moves past the segment. */
+static Seg chunkNextSeg(Chunk chunk, Size *i, Size end)
+{
+  Size j = BTFindSet(chunk->alloc_table, *i, end);
+  Seg seg;
+  if (j >= end)
+    return NULL;
+  seg = PageSeg((Word)chunk->page_seg[j]);
+  *i = AddrOffset(chunk->base, seg->limit) >> chunk->arena->grain_shift;
+  return seg;
+}
+
 static void harvestRun(void *closure, Addr base, Addr limit)
 {
   HarvestStruct *h = closure;
   Chunk chunk = h->chunk;
   Arena arena = h->arena;
   Size i, end;
+  Seg seg;
   if (base < chunk->base)
     base = chunk->base;
   if (limit > chunk->limit)
@@ -465,19 +491,13 @@ static void harvestRun(void *closure, Addr base, Addr limit)
   i = AddrOffset(chunk->base, base) >> arena->grain_shift;
   end = (AddrOffset(chunk->base, limit) + arena->grain - 1) >>
         arena->grain_shift;
-  while (i < end) {
-    Seg seg;
-    i = BTFindSet(chunk->alloc_table, i, end);
-    if (i >= end)
-      break;
-    seg = PageSeg((Word)chunk->page_seg[i]);
+  while ((seg = chunkNextSeg(chunk, &i, end)) != NULL) {
     if (seg->prot == SegProtRO) {
       seg->prot = SegProtRW;
       seg->summary = ZoneSetUNIV;
       SegTouchProt(seg);
       ++arena->soft_hits;
     }
-    i = AddrOffset(chunk->base, seg->limit) >> arena->grain_shift;
   }
 }
 
@@ -499,17 +519,12 @@ void ArenaHarvestWrites(Arena arena, Trace trace)
     HarvestStruct h;
     Addr run_base = NULL, run_limit = NULL;
     Size i = 0;
+    Seg seg;
     if (!chunk->soft)
       continue;
     h.arena = arena;
     h.chunk = chunk;
-    while (i < chunk->pages) {
-      Seg seg;
-      i = BTFindSet(chunk->alloc_table, i, chunk->pages);
-      if (i >= chunk->pages)
-        break;
-      seg = PageSeg((Word)chunk->page_seg[i]);
-      i += SegSize(seg) >> arena->grain_shift;
+    while ((seg = chunkNextSeg(chunk, &i, chunk->pages)) != NULL) {
       if (seg->prot != SegProtRO)
         continue;
       /* During a trace: only the segments whose summary it will trust. */
@@ -605,14 +620,10 @@ static void segFault(void *closure)
   }
 }
 
-/* Is the fault at `addr` a barrier's?  If so, handle it.  The lookup runs
- * where the handler runs; the work, which may scan a segment with the
- * client's format methods, on the faulting code's own stack if the
- * handler is on the alternate one (DESIGN.md#sigstacks). */
 /* Handlers looking at the process's arenas.  An arena being destroyed
  * leaves the ring at once, but its structure is freed only when no
- * handler is looking (ArenaDestroy, DESIGN.md#barrier): one that read
- * the ring before may still claim its lock or follow its link. */
+ * handler is looking (ArenaDestroy, DESIGN.md#barrier-handlers): one that
+ * read the ring before may still claim its lock or follow its link. */
 static unsigned long protHandlersActive;
 
 /* Others that walk the ring without the global lock count themselves
@@ -627,12 +638,16 @@ void ProtRingWalkEnd(void)
   (void)__atomic_sub_fetch(&protHandlersActive, 1, __ATOMIC_SEQ_CST);
 }
 
-Bool ProtHandlersIdle(void)
+Bool ProtRingWalkersIdle(void)
 {
   __atomic_thread_fence(__ATOMIC_SEQ_CST); /* after the ring changed */
   return __atomic_load_n(&protHandlersActive, __ATOMIC_SEQ_CST) == 0;
 }
 
+/* Is the fault at `addr` a barrier's?  If so, handle it.  The lookup runs
+ * where the handler runs; the work, which may scan a segment with the
+ * client's format methods, on the faulting code's own stack if the
+ * handler is on the alternate one (DESIGN.md#sigstacks). */
 static Bool barrierFault(Addr addr, ucontext_t *uc)
 {
   Ring node, next;

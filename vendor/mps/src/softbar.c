@@ -55,7 +55,7 @@ typedef struct {
 #define SOFT_SCAN_CHECK_WPASYNC (1ULL << 1)
 
 /* -1 until probed; then the userfaultfd and the pagemap, or -2 each if
- * the kernel cannot (or the environment said no). */
+ * the kernel cannot (or in a forked child). */
 static int softUffd = -1;
 static int softPagemap = -1;
 
