@@ -24,21 +24,6 @@ use crate::publish::{self, exec_address};
 use crate::reloc::{RelocError, RelocKind};
 use crate::sidecar::{self, SidecarStats, Target};
 
-/// `MPSX_KEY_CODE_RESERVE`.
-const CODE_RESERVE: Key<usize> = {
-    #[allow(
-        unused_unsafe,
-        reason = "taking an extern static's address is unsafe before Rust 1.82"
-    )]
-    fn get() -> mps_key_t {
-        // SAFETY: only the address of the extern static is taken.
-        unsafe { ptr::addr_of!(_mpsx_key_CODE_RESERVE) }
-    }
-    // SAFETY: the key's value is a `size_t` (`MPSX_KEY_CODE_RESERVE_FIELD`
-    // is `size`), which `usize` stores.
-    unsafe { Key::from_fn(get) }
-};
-
 /// Offset of `Header::total_size` in an image.
 const TOTAL_SIZE: usize = layout::TOTAL_SIZE_AT;
 /// Offset of `Header::pool` in an image.
@@ -988,7 +973,7 @@ impl<'a> CodePool<'a> {
             args.add(MPS_KEY_EXTEND_BY, extend_by);
         }
         if let Some(reserve) = options.code_reserve {
-            args.add(CODE_RESERVE, reserve);
+            args.add(MPSX_KEY_CODE_RESERVE, reserve);
         }
         let mut pool = ptr::null_mut();
         // SAFETY: `pool` is a valid out parameter; the arena and format are

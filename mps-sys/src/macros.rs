@@ -25,6 +25,9 @@ use core::sync::atomic::fence;
 use core::sync::atomic::{compiler_fence, Ordering};
 
 use crate::bindings::*;
+// The extension keys from the crate root: the stand-ins of `no_ext` where
+// the library lacks them (they shadow the generated declarations there).
+use crate::{_mpsx_key_CODE_RESERVE, _mpsx_key_WRITE_BARRIER};
 
 /// `MPS_RES_OK` as an `mps_res_t`.
 const RES_OK: mps_res_t = MPS_RES_OK as mps_res_t;
@@ -414,6 +417,12 @@ keys! {
     MPS_KEY_FMT_PAD: mps_fmt_pad_t = _mps_key_FMT_PAD;
     /// `MPS_KEY_FMT_CLASS` (`fmt_class`).
     MPS_KEY_FMT_CLASS: mps_fmt_class_t = _mps_key_FMT_CLASS;
+    /// `MPSX_KEY_CODE_RESERVE` (`size`, `mpsx.h`): an arena's code memory.
+    MPSX_KEY_CODE_RESERVE: usize = _mpsx_key_CODE_RESERVE;
+    /// `MPSX_KEY_WRITE_BARRIER` (`i`, `mpsx.h`): an arena's write barrier,
+    /// `MPSX_BARRIER_MPROTECT` or `MPSX_BARRIER_SOFT` (an `int`, which
+    /// `mps_bool_t` stores).
+    MPSX_KEY_WRITE_BARRIER: mps_bool_t = _mpsx_key_WRITE_BARRIER;
 }
 
 /// A keyword-argument list on the stack: `MPS_ARGS_BEGIN(args)` is

@@ -613,21 +613,6 @@ pub enum WriteBarrier {
     Soft,
 }
 
-/// `MPSX_KEY_WRITE_BARRIER`.
-const WRITE_BARRIER: Key<mps_bool_t> = {
-    #[allow(
-        unused_unsafe,
-        reason = "taking an extern static's address is unsafe before Rust 1.82"
-    )]
-    fn get() -> mps_key_t {
-        // SAFETY: only the address of the extern static is taken.
-        unsafe { ptr::addr_of!(_mpsx_key_WRITE_BARRIER) }
-    }
-    // SAFETY: the key's value is an `int` (`MPSX_KEY_WRITE_BARRIER_FIELD`
-    // is `i`), which `mps_bool_t` (a C `int`) stores.
-    unsafe { Key::from_fn(get) }
-};
-
 impl ArenaBuilder {
     /// Initial address-space reservation in bytes (`MPS_KEY_ARENA_SIZE`);
     /// the arena reserves more when it needs it.
@@ -694,7 +679,7 @@ impl ArenaBuilder {
                     WriteBarrier::Mprotect => MPSX_BARRIER_MPROTECT,
                     WriteBarrier::Soft => MPSX_BARRIER_SOFT,
                 };
-                args.add(WRITE_BARRIER, kind as mps_bool_t);
+                args.add(MPSX_KEY_WRITE_BARRIER, kind as mps_bool_t);
             }
             Some(WriteBarrier::Soft) => return Err(Error::Unimpl),
             _ => {}
